@@ -1,0 +1,43 @@
+"""Fixtures every app's tests share: a real Redis, a real Celery worker, Anymail's test backend."""
+
+import os
+
+import pytest
+from django.conf import settings
+
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls made next to it
+# are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_configure(config):
+    if settings.REDIS_EMBEDDED:
+        from newsletter_site import redis_server
+
+        redis_server.ensure_running(settings.REDIS_SOCKET)
+
+
+@pytest.fixture(autouse=True)
+def _anymail_test_backend(settings, tmp_path):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis():
+    """Rate-limit counters and queued tasks from one test must not leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db):
+    """A real Celery worker consuming from the real Redis broker, in a thread of this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from newsletter_site.celery import app
+
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10) as worker:
+        yield worker

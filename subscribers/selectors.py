@@ -1,0 +1,24 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from subscribers.models import ConfirmationMail, ConsentText, MailingList, SuppressedAddress, email_hash
+
+
+def public_list_get(*, slug: str) -> MailingList:
+    return MailingList.objects.get(slug=slug, is_public=True)
+
+
+def consent_text_current(*, language: str) -> ConsentText | None:
+    """The newest consent wording in ``language``, else the newest in any language."""
+    texts = ConsentText.objects.order_by("-version")
+    return texts.filter(language=language).first() or texts.first()
+
+
+def confirmation_mails_sent_recently(*, subscriber_id: int, within: timedelta = timedelta(days=1)) -> int:
+    since = timezone.now() - within
+    return ConfirmationMail.objects.filter(subscription__subscriber_id=subscriber_id, queued_at__gte=since).count()
+
+
+def address_is_suppressed(*, email: str) -> bool:
+    return SuppressedAddress.objects.filter(email_hash=email_hash(email)).exists()

@@ -1,0 +1,1 @@
+"""Every write to the subscribers app goes through a function in this package."""

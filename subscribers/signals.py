@@ -1,0 +1,1 @@
+"""Receivers for signals from other packages (Anymail's ESP webhooks)."""
