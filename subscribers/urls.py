@@ -1,11 +1,11 @@
 from django.urls import path
 
-from subscribers import views
+from subscribers.views import signup
 
 app_name = "subscribers"
 
 urlpatterns = [
-    path("subscribe/<slug:slug>/", views.subscribe, name="subscribe"),
-    path("subscribe/<slug:slug>/thanks/", views.subscribe_thanks, name="subscribe_thanks"),
-    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("subscribe/<slug:slug>/", signup.subscribe, name="subscribe"),
+    path("subscribe/<slug:slug>/thanks/", signup.subscribe_thanks, name="subscribe_thanks"),
+    path("confirm/<str:token>/", signup.confirm, name="confirm"),
 ]

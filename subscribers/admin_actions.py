@@ -1,0 +1,3 @@
+"""Admin actions on subscribers. Each is thin and calls a service."""
+
+SUBSCRIBER_ACTIONS: list = []
