@@ -1,0 +1,78 @@
+"""The settings module is driven by the environment; each case runs in a fresh interpreter."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
+    "redis_url": settings.REDIS_URL, "broker": settings.CELERY_BROKER_URL, "embedded": settings.REDIS_EMBEDDED,
+    "email_backend": settings.EMAIL_BACKEND, "anymail": settings.ANYMAIL, "site_url": settings.SITE_URL,
+    "time_zone": settings.TIME_ZONE, "secret_key": settings.SECRET_KEY, "languages": [c for c, _ in settings.LANGUAGES],
+}))
+"""
+
+
+def settings_under(env: dict, tmp_path: Path) -> dict:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_defaults_need_nothing_installed(tmp_path):
+    values = settings_under({}, tmp_path)
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"] == str(tmp_path / "kanal.sqlite3")
+    assert values["embedded"] is True
+    assert values["redis_url"] == f"unix://{tmp_path}/redis.sock?db=0"
+    assert values["broker"] == f"redis+socket://{tmp_path}/redis.sock"
+    assert values["email_backend"] == "newsletter_site.mail_backends.EmlDirectoryBackend"
+    assert values["time_zone"] == "Europe/Berlin"
+    assert values["languages"] == ["de", "en"]
+
+
+def test_generated_secret_key_is_kept_across_restarts(tmp_path):
+    first = settings_under({}, tmp_path)["secret_key"]
+    second = settings_under({}, tmp_path)["secret_key"]
+    assert len(first) >= 50
+    assert first == second
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_environment_overrides_every_default(tmp_path):
+    values = settings_under(
+        {
+            "DATABASE_URL": "postgres://kanal:pw@db.internal:5432/kanal",
+            "REDIS_URL": "redis://cache.internal:6379/2",
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": "token-123",
+            "ANYMAIL_WEBHOOK_SECRET": "kanal:one,kanal:two",
+            "SITE_URL": "https://news.example.com/",
+            "SECRET_KEY": "x" * 60,
+            "TIME_ZONE": "UTC",
+        },
+        tmp_path,
+    )
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert values["host"] == "db.internal"
+    assert values["embedded"] is False
+    assert values["broker"] == values["redis_url"] == "redis://cache.internal:6379/2"
+    assert values["email_backend"] == "anymail.backends.postmark.EmailBackend"
+    assert values["anymail"] == {"POSTMARK_SERVER_TOKEN": "token-123", "WEBHOOK_SECRET": ["kanal:one", "kanal:two"]}
+    assert values["site_url"] == "https://news.example.com"
+    assert values["secret_key"] == "x" * 60
+    assert values["time_zone"] == "UTC"
