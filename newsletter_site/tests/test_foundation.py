@@ -1,0 +1,68 @@
+import contextlib
+import email
+import io
+
+import pytest
+import redis
+from anymail.message import AnymailMessage
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from newsletter_site import redis_server
+from newsletter_site.mail_backends import EmlDirectoryBackend
+from subscribers.models import ConsentRecord, ConsentText, MailingList, Subscriber, Subscription
+
+
+def bootstrap() -> str:
+    out = io.StringIO()
+    call_command("kanal_bootstrap", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_bootstrap_twice_creates_everything_once_and_prints_a_working_login(settings, tmp_path, client):
+    settings.VAR_DIR = tmp_path
+    first = bootstrap()
+    counts = [model.objects.count() for model in (MailingList, Subscriber, Subscription, ConsentRecord, ConsentText)]
+    second = bootstrap()
+
+    assert counts == [2, 20, 20, 20, 2]
+    assert [
+        model.objects.count() for model in (MailingList, Subscriber, Subscription, ConsentRecord, ConsentText)
+    ] == counts
+    login_line = next(line for line in first.splitlines() if "Login:" in line)
+    assert login_line in second, "the same password is printed every time"
+    username, password = login_line.split("Login:")[1].strip().split(" / ")
+    assert get_user_model().objects.get(username=username).is_superuser
+    assert client.login(username=username, password=password)
+    assert client.get("/admin/").status_code == 200
+    assert "/subscribe/news/" in first
+
+
+def test_eml_backend_writes_one_readable_file_per_message(tmp_path):
+    messages = [AnymailMessage(subject=f"Hallo {n}", body="Text", to=[f"r{n}@example.org"]) for n in range(3)]
+    for message in messages:
+        message.attach_alternative("<p>Text</p>", "text/html")
+    sent = EmlDirectoryBackend(file_path=tmp_path).send_messages(messages)
+
+    files = sorted(tmp_path.glob("*.eml"))
+    assert sent == 3
+    assert len(files) == 3
+    parsed = sorted((email.message_from_bytes(path.read_bytes()) for path in files), key=lambda m: m["To"])
+    assert [message["To"] for message in parsed] == ["r0@example.org", "r1@example.org", "r2@example.org"]
+    assert parsed[0]["Subject"] == "Hallo 0"
+    assert parsed[0].get_content_type() == "multipart/alternative"
+
+
+def test_embedded_redis_starts_once_and_is_reused(tmp_path):
+    socket_path = tmp_path / "r" / "redis.sock"
+    redis_server.ensure_running(socket_path)
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    try:
+        client.set("kanal", "1")
+        redis_server.ensure_running(socket_path)
+        assert client.get("kanal") == b"1", "the running server was reused, not replaced"
+    finally:
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            client.shutdown(nosave=True)
+    assert not redis_server.is_answering(socket_path)
