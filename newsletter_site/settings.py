@@ -194,6 +194,8 @@ KANAL_COMPANY_ADDRESS = os.environ.get("KANAL_COMPANY_ADDRESS", "Kanal GmbH · M
 KANAL_IMPRINT_URL = os.environ.get("KANAL_IMPRINT_URL", f"{SITE_URL}/imprint/")
 KANAL_PRIVACY_URL = os.environ.get("KANAL_PRIVACY_URL", f"{SITE_URL}/privacy/")
 KANAL_INDIVIDUAL_TRACKING = env_bool("KANAL_INDIVIDUAL_TRACKING", True)
+# Mailbox for the mailto: half of List-Unsubscribe; defaults to the sender address.
+KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
 # Behind a TLS-terminating proxy in production.
 if env_bool("KANAL_BEHIND_TLS_PROXY", False):

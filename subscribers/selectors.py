@@ -1,8 +1,9 @@
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from subscribers.models import ConfirmationMail, ConsentText, MailingList, SuppressedAddress, email_hash
+from subscribers.models import ConfirmationMail, ConsentText, MailingList, Subscriber, SuppressedAddress, email_hash
 
 
 def public_list_get(*, slug: str) -> MailingList:
@@ -22,3 +23,10 @@ def confirmation_mails_sent_recently(*, subscriber_id: int, within: timedelta = 
 
 def address_is_suppressed(*, email: str) -> bool:
     return SuppressedAddress.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def subscriber_by_public_id(*, public_id: str) -> Subscriber | None:
+    try:
+        return Subscriber.objects.filter(public_id=public_id).first()
+    except ValidationError:
+        return None

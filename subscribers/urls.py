@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscribers.views import signup
+from subscribers.views import self_service, signup
 
 app_name = "subscribers"
 
@@ -8,4 +8,12 @@ urlpatterns = [
     path("subscribe/<slug:slug>/", signup.subscribe, name="subscribe"),
     path("subscribe/<slug:slug>/thanks/", signup.subscribe_thanks, name="subscribe_thanks"),
     path("confirm/<str:token>/", signup.confirm, name="confirm"),
+]
+
+urlpatterns += [
+    path("preferences/<str:token>/", self_service.preferences_view, name="preferences"),
+    path("unsubscribe/<str:token>/", self_service.unsubscribe_view, name="unsubscribe"),
+    path("unsubscribe/<str:token>/one-click/", self_service.one_click_unsubscribe_view, name="one_click_unsubscribe"),
+    path("my-data/<str:token>/", self_service.export_view, name="export"),
+    path("my-data/<str:token>/erase/", self_service.erase_view, name="erase"),
 ]

@@ -1,0 +1,47 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from subscribers.models import Language, MailingList
+
+
+class PreferencesForm(forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+    mailing_lists = forms.ModelMultipleChoiceField(
+        label=_("Newsletters"),
+        queryset=MailingList.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("Newly chosen newsletters start after you confirm them by email."),
+    )
+    tracking_consent = forms.BooleanField(
+        label=_("Measure which newsletters I open and which links I click, so that content fits me better."),
+        required=False,
+        help_text=_("Optional. Without it we count opens and clicks only anonymously. You can change this any time."),
+    )
+
+    def __init__(self, *args, available_lists, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mailing_lists"].queryset = available_lists
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.add_input(Submit("save", _("Save preferences"), css_class="btn-primary w-100 mt-2"))
+
+
+class UnsubscribeForm(forms.Form):
+    scope = forms.ChoiceField(label=_("Unsubscribe from"), widget=forms.RadioSelect)
+
+    def __init__(self, *args, subscriptions, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("all", _("all newsletters"))]
+        choices += [
+            (str(subscription.mailing_list_id), subscription.mailing_list.name) for subscription in subscriptions
+        ]
+        self.fields["scope"].choices = choices
+        self.fields["scope"].initial = "all"
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.add_input(Submit("unsubscribe", _("Unsubscribe"), css_class="btn-danger w-100 mt-2"))
