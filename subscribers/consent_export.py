@@ -25,12 +25,22 @@ COLUMNS = [
 ]
 
 
-def consent_records_for(*, subscriber: Subscriber | None = None, mailing_list: MailingList | None = None) -> QuerySet:
+def consent_records_for(
+    *,
+    subscriber: Subscriber | None = None,
+    mailing_list: MailingList | None = None,
+    subscribers: QuerySet | None = None,
+    mailing_lists: QuerySet | None = None,
+) -> QuerySet:
     records = ConsentRecord.objects.select_related("subscriber", "mailing_list", "consent_text", "actor")
     if subscriber is not None:
         records = records.filter(subscriber=subscriber)
     if mailing_list is not None:
         records = records.filter(mailing_list=mailing_list)
+    if subscribers is not None:
+        records = records.filter(subscriber__in=subscribers)
+    if mailing_lists is not None:
+        records = records.filter(mailing_list__in=mailing_lists)
     return records.order_by("occurred_at", "pk")
 
 

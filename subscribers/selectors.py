@@ -30,3 +30,19 @@ def subscriber_by_public_id(*, public_id: str) -> Subscriber | None:
         return Subscriber.objects.filter(public_id=public_id).first()
     except ValidationError:
         return None
+
+
+def address_may_receive_mail(*, email: str) -> bool:
+    """False for an address that hard-bounced, complained or was blocked by staff.
+
+    An address suppressed only because it was erased may sign up again with double opt-in.
+    """
+    blocking_reasons = (
+        SuppressedAddress.Reason.BOUNCED,
+        SuppressedAddress.Reason.COMPLAINED,
+        SuppressedAddress.Reason.MANUAL,
+    )
+    if SuppressedAddress.objects.filter(email_hash=email_hash(email), reason__in=blocking_reasons).exists():
+        return False
+    blocking_statuses = (Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED)
+    return not Subscriber.objects.filter(email=(email or "").strip().lower(), status__in=blocking_statuses).exists()

@@ -1,1 +1,28 @@
 """Receivers for signals from other packages (Anymail's ESP webhooks)."""
+
+from anymail.signals import tracking
+from django.dispatch import receiver
+
+from subscribers.services import feedback
+
+
+@receiver(tracking, dispatch_uid="subscribers.esp_feedback")
+def esp_tracking_event_received(sender, event, esp_name, **kwargs):
+    """Hand hard bounces, complaints and ESP unsubscribes to the feedback service; ignore everything else.
+
+    The work is a few indexed queries, done before the webhook answers: an error makes the ESP
+    deliver the event again, and the EspEvent row makes that repeat harmless.
+    """
+    if event.event_type not in feedback.HANDLED_EVENT_TYPES:
+        return
+    feedback.esp_event_record(
+        event_id=event.event_id,
+        esp_name=esp_name,
+        event_type=event.event_type,
+        recipient=event.recipient,
+        message_id=event.message_id,
+        timestamp=event.timestamp,
+        reject_reason=event.reject_reason,
+        description=event.description,
+        bounce_type=feedback.esp_bounce_type(esp_name=esp_name, esp_event=event.esp_event),
+    )

@@ -113,7 +113,13 @@ def subscriber_subscribe(
 
 
 def confirmation_mail_queue(*, subscription: Subscription) -> ConfirmationMail | None:
-    """Queue a confirmation mail unless the address had its daily share already (subscription bombing)."""
+    """Queue a confirmation mail unless the address had its daily share already (subscription bombing).
+
+    An address that bounced, complained or was suppressed by staff gets no mail at all.
+    """
+    if not selectors.address_may_receive_mail(email=subscription.subscriber.email):
+        logger.info("No confirmation mail for suppressed subscriber %s", subscription.subscriber_id)
+        return None
     recent = selectors.confirmation_mails_sent_recently(subscriber_id=subscription.subscriber_id)
     if recent >= settings.KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY:
         logger.warning("Confirmation mail cap reached for subscriber %s", subscription.subscriber_id)
@@ -139,6 +145,9 @@ def confirmation_mail_send(*, confirmation_mail_id: int) -> None:
             return
         subscription = confirmation_mail.subscription
         if subscription.status != Subscription.Status.PENDING or not subscription.confirmation_nonce:
+            return
+        # A bounce or complaint may have arrived between queueing and sending.
+        if not selectors.address_may_receive_mail(email=subscription.subscriber.email):
             return
         message = confirmation_message_build(subscription=subscription)
         message.send()
@@ -190,8 +199,11 @@ def subscription_confirm(*, token: str, ip_address: str | None = None, user_agen
     if subscriber.status != Subscriber.Status.ACTIVE:
         subscriber.status = Subscriber.Status.ACTIVE
         subscriber.save(update_fields=["status", "updated_at"])
-    # A confirmed sign-up is fresh consent: it lifts an earlier suppression of the address.
-    SuppressedAddress.objects.filter(email_hash=email_hash(subscriber.email)).delete()
+    # A confirmed sign-up is fresh consent: it lifts an erasure's suppression, never a bounce,
+    # complaint or staff block.
+    SuppressedAddress.objects.filter(
+        email_hash=email_hash(subscriber.email), reason=SuppressedAddress.Reason.ERASED
+    ).delete()
     consent_record_add(
         subscriber=subscriber,
         action=ConsentRecord.Action.CONFIRM,

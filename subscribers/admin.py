@@ -1,0 +1,331 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from subscribers import admin_actions
+from subscribers.models import (
+    ConsentRecord,
+    ConsentText,
+    EspEvent,
+    MailingList,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    SuppressedAddress,
+    Tag,
+)
+from subscribers.services import imports
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MailingList)
+class MailingListAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "language",
+        "is_public",
+        "active_count",
+        "pending_count",
+        "unsubscribed_count",
+        "signup_form_link",
+    ]
+    list_filter = ["language", "is_public"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    actions = [admin_actions.export_consent_proof]
+
+    def get_queryset(self, request):
+        status = "subscriptions__status"
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active=Count("subscriptions", filter=Q(**{status: Subscription.Status.ACTIVE})),
+                pending=Count("subscriptions", filter=Q(**{status: Subscription.Status.PENDING})),
+                unsubscribed=Count("subscriptions", filter=Q(**{status: Subscription.Status.UNSUBSCRIBED})),
+            )
+        )
+
+    @admin.display(description=_("active"), ordering="active")
+    def active_count(self, obj):
+        return obj.active
+
+    @admin.display(description=_("pending"), ordering="pending")
+    def pending_count(self, obj):
+        return obj.pending
+
+    @admin.display(description=_("unsubscribed"), ordering="unsubscribed")
+    def unsubscribed_count(self, obj):
+        return obj.unsubscribed
+
+    @admin.display(description=_("sign-up form"))
+    def signup_form_link(self, obj):
+        return format_html(
+            '<a href="{}" target="_blank">{}</a>', reverse("subscribers:subscribe", args=[obj.slug]), _("open")
+        )
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+    list_display = ["name", "subscriber_count"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(subscriber_total=Count("subscribers"))
+
+    @admin.display(description=_("subscribers"), ordering="subscriber_total")
+    def subscriber_count(self, obj):
+        return obj.subscriber_total
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ["mailing_list", "status", "created_at", "confirmed_at", "unsubscribed_at"]
+    readonly_fields = ["created_at", "confirmed_at", "unsubscribed_at"]
+
+
+class ConsentRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ConsentRecord
+    extra = 0
+    fields = [
+        "occurred_at",
+        "action",
+        "mailing_list",
+        "ip_address",
+        "user_agent",
+        "source_url",
+        "consent_text_shown",
+        "basis",
+    ]
+    readonly_fields = fields
+    ordering = ["occurred_at", "pk"]
+    verbose_name_plural = _("consent history (read-only)")
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ["email", "first_name", "last_name", "status", "language", "tracking_consent", "created_at"]
+    list_filter = ["status", "language", "tracking_consent", "subscriptions__mailing_list", "tags"]
+    search_fields = ["email", "first_name", "last_name"]
+    readonly_fields = ["public_id", "created_at", "updated_at"]
+    filter_horizontal = ["tags"]
+    inlines = [SubscriptionInline, ConsentRecordInline]
+    actions = admin_actions.SUBSCRIBER_ACTIONS
+    list_per_page = 50
+    show_full_result_count = False
+
+
+@admin.register(ConsentText)
+class ConsentTextAdmin(admin.ModelAdmin):
+    list_display = ["version", "language", "created_at", "text"]
+    list_filter = ["language"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A version someone agreed to is evidence: it is never edited, a new version is added instead.
+        return ["version", "language", "text", "created_at"] if obj else ["created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "subscriber", "action", "mailing_list", "ip_address"]
+    list_filter = ["action", "mailing_list"]
+    search_fields = ["subscriber__email", "ip_address"]
+    list_select_related = ["subscriber", "mailing_list"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
+@admin.register(SuppressedAddress)
+class SuppressedAddressAdmin(admin.ModelAdmin):
+    list_display = ["email_hash", "reason", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["email_hash"]
+
+
+@admin.register(EspEvent)
+class EspEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["received_at", "esp_name", "event_type", "recipient", "message_id"]
+    list_filter = ["esp_name", "event_type"]
+    search_fields = ["recipient", "message_id", "event_id"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
+class ImportUploadForm(forms.Form):
+    csv_file = forms.FileField(label=_("CSV file"))
+    mailing_list = forms.ModelChoiceField(label=_("Mailing list"), queryset=MailingList.objects.all())
+    tags = forms.ModelMultipleChoiceField(label=_("Tags"), queryset=Tag.objects.all(), required=False)
+    consent_basis = forms.ChoiceField(
+        label=_("Consent basis"), choices=SubscriberImport.ConsentBasis.choices, widget=forms.RadioSelect
+    )
+    consent_source = forms.CharField(
+        label=_("Documented source of consent"),
+        required=False,
+        max_length=500,
+        help_text=_("Required when consent is documented elsewhere, e.g. “paper forms, trade fair 2026, folder 7”."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("consent_basis") == SubscriberImport.ConsentBasis.DOCUMENTED
+            and not cleaned.get("consent_source", "").strip()
+        ):
+            self.add_error("consent_source", _("Say where the consent of these addresses is documented."))
+        return cleaned
+
+
+class ImportMappingForm(forms.Form):
+    def __init__(self, *args, header: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "—"), *[(column, column) for column in header]]
+        labels = {
+            "email": _("Email address"),
+            "first_name": _("First name"),
+            "last_name": _("Last name"),
+            "language": _("Language"),
+        }
+        for target in imports.TARGET_FIELDS:
+            self.fields[target] = forms.ChoiceField(label=labels[target], choices=choices, required=target == "email")
+
+
+@admin.register(SubscriberImport)
+class SubscriberImportAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "mailing_list", "status", "progress", "created_count", "error_count", "created_at"]
+    list_filter = ["status", "mailing_list"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return f"{obj.progress_percent} %"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/mapping/", wrap(self.mapping_view), name="subscribers_subscriberimport_mapping"),
+            path("<int:pk>/progress/", wrap(self.progress_view), name="subscribers_subscriberimport_progress"),
+            path("<int:pk>/report.csv", wrap(self.report_view), name="subscribers_subscriberimport_report"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            return HttpResponse(status=403)
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                subscriber_import = imports.subscriber_import_create(
+                    upload=form.cleaned_data["csv_file"],
+                    mailing_list=form.cleaned_data["mailing_list"],
+                    tags=form.cleaned_data["tags"],
+                    consent_basis=form.cleaned_data["consent_basis"],
+                    consent_source=form.cleaned_data["consent_source"],
+                    created_by=request.user,
+                )
+            except imports.ImportFileError as error:
+                form.add_error("csv_file", str(error))
+            else:
+                return redirect("admin:subscribers_subscriberimport_mapping", pk=subscriber_import.pk)
+        return TemplateResponse(
+            request,
+            "admin/subscribers/subscriberimport/upload.html",
+            self._context(request, title=_("Import subscribers from CSV"), form=form),
+            status=400 if form.errors else 200,
+        )
+
+    def mapping_view(self, request, pk):
+        if not self.has_add_permission(request):
+            return HttpResponse(status=403)
+        subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
+        if subscriber_import.status != SubscriberImport.Status.UPLOADED:
+            return redirect("admin:subscribers_subscriberimport_change", subscriber_import.pk)
+        parsed = imports.parsed_file_of(subscriber_import)
+        form = ImportMappingForm(request.POST or None, header=parsed.header, initial=subscriber_import.column_mapping)
+        if request.method == "POST" and form.is_valid():
+            try:
+                imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping=form.cleaned_data)
+            except imports.ImportFileError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("The import runs in the background now."))
+                return redirect("admin:subscribers_subscriberimport_change", subscriber_import.pk)
+        return TemplateResponse(
+            request,
+            "admin/subscribers/subscriberimport/mapping.html",
+            self._context(
+                request,
+                title=_("Map the columns of %(name)s") % {"name": subscriber_import},
+                form=form,
+                header=parsed.header,
+                rows=imports.preview(parsed),
+                subscriber_import=subscriber_import,
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        subscriber_import = get_object_or_404(SubscriberImport, pk=object_id)
+        if subscriber_import.status == SubscriberImport.Status.UPLOADED:
+            return redirect("admin:subscribers_subscriberimport_mapping", pk=subscriber_import.pk)
+        return TemplateResponse(
+            request,
+            "admin/subscribers/subscriberimport/detail.html",
+            self._context(request, title=str(subscriber_import), subscriber_import=subscriber_import),
+        )
+
+    def progress_view(self, request, pk):
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
+        return JsonResponse(
+            {
+                "status": subscriber_import.status,
+                "status_display": str(subscriber_import.get_status_display()),
+                "total_rows": subscriber_import.total_rows,
+                "processed_rows": subscriber_import.processed_rows,
+                "percent": subscriber_import.progress_percent,
+                "created": subscriber_import.created_count,
+                "updated": subscriber_import.updated_count,
+                "skipped": subscriber_import.skipped_count,
+                "errors": subscriber_import.error_count,
+                "failure_reason": subscriber_import.failure_reason,
+                "finished": subscriber_import.status in (SubscriberImport.Status.DONE, SubscriberImport.Status.FAILED),
+            }
+        )
+
+    def report_view(self, request, pk):
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
+        response = HttpResponse(subscriber_import.error_report, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{subscriber_import.pk}-report.csv"'
+        return response

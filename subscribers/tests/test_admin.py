@@ -1,0 +1,225 @@
+import csv
+import io
+import json
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from subscribers.models import (
+    ConfirmationMail,
+    ConsentRecord,
+    ConsentText,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    SuppressedAddress,
+)
+from subscribers.services import imports, optin
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:subscribers_subscriber_changelist"
+
+
+@pytest.fixture
+def staff(admin_client):
+    return admin_client
+
+
+def run_action(client, action, subscribers, **extra):
+    return client.post(
+        reverse(CHANGELIST),
+        {"action": action, ACTION_CHECKBOX_NAME: [str(s.pk) for s in subscribers], **extra},
+    )
+
+
+def test_import_flow_upload_map_start_progress_report(staff, mailing_list, django_capture_on_commit_callbacks):
+    tag = TagFactory(name="messe")
+    csv_bytes = b"Adresse;Vorname\nanna@example.org;Anna\nkaputt;X\n"
+    response = staff.post(
+        reverse("admin:subscribers_subscriberimport_add"),
+        {
+            "csv_file": SimpleUploadedFile("messe.csv", csv_bytes),
+            "mailing_list": mailing_list.pk,
+            "tags": [tag.pk],
+            "consent_basis": "documented",
+            "consent_source": "Messe 2026",
+        },
+    )
+    subscriber_import = SubscriberImport.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:subscribers_subscriberimport_mapping", args=[subscriber_import.pk])
+
+    mapping_page = staff.get(response["Location"])
+    assert mapping_page.status_code == 200
+    assert "anna@example.org" in mapping_page.text and "kaputt" in mapping_page.text
+    assert '<option value="Adresse" selected>' in mapping_page.text
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        started = staff.post(response["Location"], {"email": "Adresse", "first_name": "Vorname"})
+    assert started.status_code == 302 and len(callbacks) == 1
+    imports.subscriber_import_run(import_id=subscriber_import.pk)
+
+    detail = staff.get(started["Location"])
+    assert detail.status_code == 200 and "<progress" in detail.text
+    progress = staff.get(reverse("admin:subscribers_subscriberimport_progress", args=[subscriber_import.pk])).json()
+    assert progress | {"status_display": None} == {
+        "status": "done",
+        "status_display": None,
+        "total_rows": 2,
+        "processed_rows": 2,
+        "percent": 100,
+        "created": 1,
+        "updated": 0,
+        "skipped": 0,
+        "errors": 1,
+        "failure_reason": "",
+        "finished": True,
+    }
+    report = staff.get(reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk]))
+    assert list(csv.reader(io.StringIO(report.content.decode()))) == [
+        ["row", "email", "problem"],
+        ["3", "kaputt", "not a valid email address"],
+    ]
+    assert Subscriber.objects.get().tags.get() == tag
+
+
+def test_upload_with_documented_basis_but_no_source_stores_nothing(staff, mailing_list):
+    response = staff.post(
+        reverse("admin:subscribers_subscriberimport_add"),
+        {
+            "csv_file": SimpleUploadedFile("x.csv", b"email\na@example.org\n"),
+            "mailing_list": mailing_list.pk,
+            "consent_basis": "documented",
+            "consent_source": "",
+        },
+    )
+    assert response.status_code == 400
+    assert "documented" in response.text
+    assert not SubscriberImport.objects.exists()
+
+
+def test_upload_of_a_broken_file_shows_the_reason(staff, mailing_list):
+    response = staff.post(
+        reverse("admin:subscribers_subscriberimport_add"),
+        {
+            "csv_file": SimpleUploadedFile("x.csv", b""),
+            "mailing_list": mailing_list.pk,
+            "consent_basis": "double_opt_in",
+        },
+    )
+    assert response.status_code == 400
+    assert not SubscriberImport.objects.exists()
+
+
+def test_changelist_search_and_filters(staff, mailing_list):
+    SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory(email="anna@example.org"))
+    SubscriberFactory(email="bernd@example.org", status=Subscriber.Status.BOUNCED)
+    SubscriberFactory(email="carla@example.org", language="en")
+    SubscriptionFactory(mailing_list=MailingListFactory(), subscriber=SubscriberFactory(email="dora@example.org"))
+
+    def emails(**params):
+        response = staff.get(reverse(CHANGELIST), params)
+        assert response.status_code == 200
+        return sorted(s.email for s in response.context["cl"].result_list)
+
+    assert emails(q="bernd") == ["bernd@example.org"]
+    assert emails(status__exact="bounced") == ["bernd@example.org"]
+    assert emails(language__exact="en") == ["carla@example.org"]
+    assert emails(tracking_consent__exact="1") == []
+    assert emails(subscriptions__mailing_list__id__exact=mailing_list.pk) == ["anna@example.org"]
+
+
+def test_consent_history_inline_is_read_only(staff, mailing_list, consent_text):
+    outcome = optin.subscriber_subscribe(email="a@example.org", mailing_list=mailing_list, consent_text=consent_text)
+    response = staff.get(reverse("admin:subscribers_subscriber_change", args=[outcome.subscription.subscriber_id]))
+    assert response.status_code == 200
+    assert consent_text.text in response.text
+    assert "consent_records-0-action" not in response.text, "no editable widgets for consent records"
+    record = ConsentRecord.objects.get()
+    assert staff.get(reverse("admin:subscribers_consentrecord_change", args=[record.pk])).status_code == 200
+    assert staff.post(reverse("admin:subscribers_consentrecord_delete", args=[record.pk])).status_code == 403
+
+
+def test_consent_text_versions_cannot_be_edited(staff):
+    text = ConsentText.objects.create(version=1, language="de", text="Original")
+    staff.post(reverse("admin:subscribers_consenttext_change", args=[text.pk]), {"text": "Changed"})
+    text.refresh_from_db()
+    assert text.text == "Original"
+
+
+def test_action_resend_confirmation_respects_the_cap(staff, mailing_list, settings):
+    settings.KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY = 2
+    pending = SubscriptionFactory(
+        mailing_list=mailing_list,
+        status=Subscription.Status.PENDING,
+        confirmation_nonce="abc",
+        subscriber=SubscriberFactory(status=Subscriber.Status.PENDING),
+    ).subscriber
+    active = SubscriptionFactory(mailing_list=mailing_list).subscriber
+    for _ in range(3):
+        run_action(staff, "resend_confirmation", [pending, active])
+    assert ConfirmationMail.objects.count() == 2
+    optin.confirmation_mail_send(confirmation_mail_id=ConfirmationMail.objects.first().pk)
+    assert [m.to for m in mail.outbox] == [[pending.email]]
+
+
+def test_action_unsubscribe(staff, mailing_list):
+    subscriber = SubscriptionFactory(mailing_list=mailing_list).subscriber
+    run_action(staff, "unsubscribe", [subscriber])
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    record = ConsentRecord.objects.get()
+    assert record.actor.username == "admin" and record.details == {"source": "admin"}
+
+
+def test_action_erase_asks_first_then_erases(staff, mailing_list):
+    subscriber = SubscriptionFactory(mailing_list=mailing_list).subscriber
+    confirm_page = run_action(staff, "erase", [subscriber])
+    assert confirm_page.status_code == 200 and subscriber.email in confirm_page.text
+    assert Subscriber.objects.exists()
+    run_action(staff, "erase", [subscriber], confirmed="yes")
+    assert not Subscriber.objects.exists()
+    assert SuppressedAddress.objects.count() == 1
+
+
+def test_action_export_json_and_csv(staff, mailing_list):
+    first = SubscriptionFactory(
+        mailing_list=mailing_list, subscriber=SubscriberFactory(email="a@example.org")
+    ).subscriber
+    second = SubscriberFactory(email="b@example.org")
+    single = run_action(staff, "export_json", [first])
+    assert json.loads(single.content)["profile"]["email"] == "a@example.org"
+    both = run_action(staff, "export_json", [first, second])
+    assert sorted(item["profile"]["email"] for item in json.loads(both.content)) == ["a@example.org", "b@example.org"]
+
+    exported = run_action(staff, "export_csv", [first, second])
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert [(row["email"], row["lists"]) for row in rows] == [
+        ("a@example.org", mailing_list.name),
+        ("b@example.org", ""),
+    ]
+
+
+def test_consent_proof_export_per_list(staff, consent_text):
+    news, events = MailingListFactory(name="News"), MailingListFactory(name="Events")
+    optin.subscriber_subscribe(email="a@example.org", mailing_list=news, consent_text=consent_text)
+    optin.subscriber_subscribe(email="b@example.org", mailing_list=events, consent_text=consent_text)
+    response = staff.post(
+        reverse("admin:subscribers_mailinglist_changelist"),
+        {"action": "export_consent_proof", ACTION_CHECKBOX_NAME: [str(events.pk)]},
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(row["email"], row["mailing_list"]) for row in rows] == [("b@example.org", "Events")]
+
+
+def test_mailing_list_changelist_counts_subscriptions(staff, mailing_list):
+    SubscriptionFactory.create_batch(2, mailing_list=mailing_list)
+    SubscriptionFactory(mailing_list=mailing_list, status=Subscription.Status.UNSUBSCRIBED)
+    response = staff.get(reverse("admin:subscribers_mailinglist_changelist"))
+    (row,) = response.context["cl"].result_list
+    assert (row.active, row.pending, row.unsubscribed) == (2, 0, 1)
