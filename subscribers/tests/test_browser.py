@@ -18,7 +18,7 @@ def wait_for_mail(count: int, timeout: float = 20) -> None:
     assert len(mail.outbox) >= count, f"expected {count} mails, got {len(mail.outbox)}"
 
 
-def test_sign_up_and_confirm_in_a_browser(
+def test_sign_up_confirm_change_preferences_and_unsubscribe_in_a_browser(
     page, live_server, settings, mailing_list, consent_text, celery_worker_thread
 ):
     settings.SITE_URL = live_server.url
@@ -41,3 +41,22 @@ def test_sign_up_and_confirm_in_a_browser(
     assert subscriber.email == "browser@example.org"
     assert subscriber.status == Subscriber.Status.ACTIVE
     assert ConsentRecord.objects.filter(action=ConsentRecord.Action.CONFIRM, ip_address="127.0.0.1").exists()
+
+    page.get_by_role("link", name="Einstellungen verwalten").click()
+    page.get_by_label("Vorname").fill("Beatrice")
+    page.get_by_label("Nachname").fill("Beispiel")
+    page.get_by_label("Öffnungen und Klicks", exact=False).check()
+    page.get_by_role("button", name="Einstellungen speichern").click()
+    page.get_by_role("heading", name="Einstellungen gespeichert").wait_for()
+    subscriber.refresh_from_db()
+    assert (subscriber.first_name, subscriber.last_name, subscriber.tracking_consent) == ("Beatrice", "Beispiel", True)
+
+    page.get_by_role("link", name="Abmelden").click()
+    page.get_by_label("allen Newslettern").check()
+    page.get_by_role("button", name="Abmelden").click()
+    page.get_by_role("heading", name="Sie sind abgemeldet").wait_for()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    assert Subscription.objects.get().status == Subscription.Status.UNSUBSCRIBED
+    actions = list(ConsentRecord.objects.order_by("pk").values_list("action", flat=True))
+    assert actions == ["signup", "confirm", "preferences", "unsubscribe"]

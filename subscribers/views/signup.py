@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscribers import selectors
+from subscribers import links, selectors
 from subscribers.forms import SubscribeForm
 from subscribers.models import MailingList
 from subscribers.services import optin
@@ -93,4 +93,8 @@ def confirm(request, token):
         subscription = optin.subscription_confirm(token=token, **request_evidence(request))
     except optin.ConfirmationError as error:
         return render(request, "subscribers/confirm_failed.html", {"reason": error.reason}, status=400)
-    return render(request, "subscribers/confirmed.html", {"subscription": subscription})
+    return render(
+        request,
+        "subscribers/confirmed.html",
+        {"subscription": subscription, "preferences_url": links.preferences_url(subscription.subscriber)},
+    )
