@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -139,7 +140,7 @@ def subscriber_import_create(
     """Store an uploaded CSV after checking it can be read; nothing is imported yet."""
     if upload.size > settings.KANAL_IMPORT_MAX_BYTES:
         raise ImportFileError(
-            _("The file is larger than %(limit)d MB.") % {"limit": settings.KANAL_IMPORT_MAX_BYTES // 1_000_000}
+            _("The file is larger than %(limit)s.") % {"limit": filesizeformat(settings.KANAL_IMPORT_MAX_BYTES)}
         )
     if consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED and not consent_source.strip():
         raise ImportFileError(_("Say where the consent of these addresses is documented."))

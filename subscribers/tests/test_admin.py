@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from subscribers.models import (
     ConfirmationMail,
@@ -22,6 +23,14 @@ from subscribers.services import imports, optin
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Reports are written in the active language; these tests read the English wording."""
+    with translation.override("en"):
+        yield
+
 
 CHANGELIST = "admin:subscribers_subscriber_changelist"
 
@@ -63,7 +72,8 @@ def test_import_flow_upload_map_start_progress_report(staff, mailing_list, djang
     with django_capture_on_commit_callbacks() as callbacks:
         started = staff.post(response["Location"], {"email": "Adresse", "first_name": "Vorname"})
     assert started.status_code == 302 and len(callbacks) == 1
-    imports.subscriber_import_run(import_id=subscriber_import.pk)
+    with translation.override("en"):
+        imports.subscriber_import_run(import_id=subscriber_import.pk)
 
     detail = staff.get(started["Location"])
     assert detail.status_code == 200 and "<progress" in detail.text

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from subscribers.models import (
     ConfirmationMail,
@@ -20,6 +21,14 @@ from subscribers.services import imports, optin
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Reports are written in the active language; these tests read the English wording."""
+    with translation.override("en"):
+        yield
+
 
 DOCUMENTED = SubscriberImport.ConsentBasis.DOCUMENTED
 DOUBLE_OPT_IN = SubscriberImport.ConsentBasis.DOUBLE_OPT_IN
