@@ -46,3 +46,14 @@ def address_may_receive_mail(*, email: str) -> bool:
         return False
     blocking_statuses = (Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED)
     return not Subscriber.objects.filter(email=(email or "").strip().lower(), status__in=blocking_statuses).exists()
+
+
+def consent_text_version(*, language: str, version) -> ConsentText | None:
+    """The consent wording with this version number, e.g. the one an embedded form was copied with."""
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < version < 2**31:
+        return None
+    return ConsentText.objects.filter(language=language, version=version).first()

@@ -1,6 +1,8 @@
 """Receivers for signals from other packages (Anymail's ESP webhooks)."""
 
 from anymail.signals import tracking
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import receiver
 
 from subscribers.services import feedback
@@ -15,6 +17,10 @@ def esp_tracking_event_received(sender, event, esp_name, **kwargs):
     """
     if event.event_type not in feedback.HANDLED_EVENT_TYPES:
         return
+    # Without a secret Anymail only warns and accepts webhooks from anyone, who could then unsubscribe
+    # or suppress any address. Failing makes the ESP retry, so nothing is lost once the secret is set.
+    if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+        raise ImproperlyConfigured("Set ANYMAIL_WEBHOOK_SECRET (user:password) before Kanal acts on ESP webhooks.")
     feedback.esp_event_record(
         event_id=event.event_id,
         esp_name=esp_name,

@@ -196,7 +196,8 @@ def subscription_confirm(*, token: str, ip_address: str | None = None, user_agen
     subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirmation_nonce"])
 
     subscriber = subscription.subscriber
-    if subscriber.status != Subscriber.Status.ACTIVE:
+    # A bounce or complaint that arrived after the link was sent outranks the click on it.
+    if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED):
         subscriber.status = Subscriber.Status.ACTIVE
         subscriber.save(update_fields=["status", "updated_at"])
     # A confirmed sign-up is fresh consent: it lifts an erasure's suppression, never a bounce,

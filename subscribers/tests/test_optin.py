@@ -5,6 +5,7 @@ import pytest
 from django.core import mail, signing
 from django.urls import reverse
 
+from subscribers import antispam
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.services import optin
 from subscribers.tests.conftest import links_in_last_mail
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 
 def sign_up(client, mailing_list, *, email="Erika@Example.org", ip="203.0.113.7", **extra):
-    data = {"email": email, "first_name": "Erika", "consent": "on", **extra}
+    # A form rendered ten seconds ago: faster submissions count as bots (see test_abuse.py).
+    started = antispam.form_started_token(now=time.time() - 10)
+    data = {"email": email, "first_name": "Erika", "consent": "on", "started": started, **extra}
     return client.post(
         reverse("subscribers:subscribe", kwargs={"slug": mailing_list.slug}),
         data,

@@ -1,16 +1,24 @@
 from django.conf import settings
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
-from subscribers import links, selectors
+from subscribers import antispam, links, selectors
 from subscribers.forms import SubscribeForm
-from subscribers.models import MailingList
+from subscribers.models import ConsentText, MailingList
 from subscribers.services import optin
 from subscribers.services.consent import request_evidence
+
+ALTCHA_SCRIPT = "subscribers/vendor/altcha/altcha.i18n.min.js"
 
 
 def _public_list_or_404(slug: str) -> MailingList:
@@ -24,35 +32,36 @@ def _address_rate_key(group, request):
     return request.POST.get("email", "").strip().lower()[:254]
 
 
-@require_http_methods(["GET", "POST"])
-def subscribe(request, slug):
-    mailing_list = _public_list_or_404(slug)
-    language = translation.get_language() or mailing_list.language
-    consent_text = selectors.consent_text_current(language=language)
-    form_kwargs = {
-        "consent_text": consent_text.text if consent_text else _("I would like to receive this newsletter by email."),
-        "language": language,
-    }
-    if request.method == "GET":
-        form = SubscribeForm(**form_kwargs)
-        return render(request, "subscribers/subscribe.html", {"form": form, "mailing_list": mailing_list})
+def _default_consent_wording() -> str:
+    return _("I would like to receive this newsletter by email.")
 
-    form = SubscribeForm(request.POST, **form_kwargs)
+
+def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, status: int = 200, **extra):
+    context = {
+        "form": form,
+        "mailing_list": mailing_list,
+        "form_started": antispam.form_started_token(),
+        "altcha_challenge_url": reverse("subscribers:altcha_challenge") if antispam.altcha_enabled() else "",
+        "altcha_script": ALTCHA_SCRIPT,
+        **extra,
+    }
+    return render(request, "subscribers/subscribe.html", context, status=status)
+
+
+def _source_url(request) -> str:
+    """The page the form was on. Browsers cut a cross-site Referer to the origin, or drop it for http targets."""
+    origin = request.META.get("HTTP_ORIGIN", "")
+    return request.META.get("HTTP_REFERER", "") or (origin if origin != "null" else "") or request.build_absolute_uri()
+
+
+def _signup_handle(request, *, mailing_list: MailingList, form: SubscribeForm, consent_text: ConsentText | None):
+    """What the form page and the embedded form share: limits, validation, bot checks, double opt-in."""
     if is_ratelimited(
         request, group="subscribe-ip", key="ip", rate=settings.KANAL_SIGNUP_RATE_PER_IP, method="POST", increment=True
     ):
-        return render(
-            request,
-            "subscribers/subscribe.html",
-            {
-                "form": form,
-                "mailing_list": mailing_list,
-                "rate_limited": True,
-            },
-            status=429,
-        )
+        return _form_page(request, mailing_list=mailing_list, form=form, status=429, rate_limited=True)
     if not form.is_valid():
-        return render(request, "subscribers/subscribe.html", {"form": form, "mailing_list": mailing_list}, status=400)
+        return _form_page(request, mailing_list=mailing_list, form=form, status=400)
     # Bots and repeated hits on one address get the same answer as everyone else, and no mail.
     address_limited = is_ratelimited(
         request,
@@ -68,11 +77,94 @@ def subscribe(request, slug):
             first_name=form.cleaned_data["first_name"],
             mailing_list=mailing_list,
             consent_text=consent_text,
-            language=language,
-            source_url=request.META.get("HTTP_REFERER", "") or request.build_absolute_uri(),
+            language=form.language,
+            source_url=_source_url(request),
             **request_evidence(request),
         )
     return redirect("subscribers:subscribe_thanks", slug=mailing_list.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request, slug):
+    mailing_list = _public_list_or_404(slug)
+    language = translation.get_language() or mailing_list.language
+    consent_text = selectors.consent_text_current(language=language)
+    form_kwargs = {
+        "consent_text": consent_text.text if consent_text else _default_consent_wording(),
+        "language": language,
+        "altcha_required": antispam.altcha_enabled(),
+    }
+    if request.method == "GET":
+        return _form_page(request, mailing_list=mailing_list, form=SubscribeForm(**form_kwargs))
+    form = SubscribeForm(request.POST, **form_kwargs)
+    return _signup_handle(request, mailing_list=mailing_list, form=form, consent_text=consent_text)
+
+
+@csrf_exempt
+@require_POST
+def subscribe_embedded(request, slug):
+    """The target of the snippet marketers paste into their own site.
+
+    A cross-site POST carries no CSRF cookie, so this endpoint is exempt; nothing it does needs a
+    session. Abuse is held off by the honeypot, the rate limits, ALTCHA when configured, and the
+    double opt-in: nobody is subscribed before clicking the link in the confirmation mail.
+    """
+    mailing_list = _public_list_or_404(slug)
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        language = mailing_list.language
+    # The snippet names the consent wording it shows; versions are never edited, so that wording is the proof.
+    consent_text = selectors.consent_text_version(
+        language=language, version=request.POST.get("consent_version", "")
+    ) or selectors.consent_text_current(language=language)
+    form = SubscribeForm(
+        request.POST,
+        consent_text=consent_text.text if consent_text else _default_consent_wording(),
+        language=language,
+        altcha_required=antispam.altcha_enabled(),
+        check_fill_time=False,
+    )
+    return _signup_handle(request, mailing_list=mailing_list, form=form, consent_text=consent_text)
+
+
+@staff_member_required
+def subscribe_embed_code(request, slug):
+    """The HTML snippet for a list, to copy into another website."""
+    mailing_list = get_object_or_404(MailingList, slug=slug)
+    language = mailing_list.language
+    consent_text = selectors.consent_text_current(language=language)
+    altcha_enabled = antispam.altcha_enabled()
+    with translation.override(language):
+        snippet = render_to_string(
+            "subscribers/embed_snippet.html",
+            {
+                "mailing_list_name": mailing_list.name,
+                "action_url": settings.SITE_URL + reverse("subscribers:subscribe_embedded", kwargs={"slug": slug}),
+                "language": language,
+                "consent_text": consent_text.text if consent_text else _default_consent_wording(),
+                "consent_version": consent_text.version if consent_text else "",
+                "altcha_challenge_url": (
+                    settings.SITE_URL + reverse("subscribers:altcha_challenge") if altcha_enabled else ""
+                ),
+                "altcha_script_url": settings.SITE_URL + static(ALTCHA_SCRIPT) if altcha_enabled else "",
+            },
+        ).strip()
+    return render(
+        request,
+        "subscribers/embed_code.html",
+        {"mailing_list": mailing_list, "snippet": snippet, "altcha_enabled": altcha_enabled},
+    )
+
+
+@never_cache
+@require_GET
+def altcha_challenge(request):
+    """A fresh ALTCHA challenge; any site may fetch it, as the embedded form does."""
+    if not antispam.altcha_enabled():
+        raise Http404(_("Proof of work is not switched on."))
+    response = JsonResponse(antispam.altcha_challenge_create())
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 def subscribe_thanks(request, slug):
@@ -83,6 +175,16 @@ def subscribe_thanks(request, slug):
 @require_http_methods(["GET", "POST"])
 def confirm(request, token):
     """GET only shows a button: mail scanners that prefetch links must not confirm anything."""
+    # Every POST counts, valid token or not: guessing tokens is what this limit slows down.
+    if request.method == "POST" and is_ratelimited(
+        request,
+        group="confirm-ip",
+        key="ip",
+        rate=settings.KANAL_CONFIRM_RATE_PER_IP,
+        method="POST",
+        increment=True,
+    ):
+        return render(request, "subscribers/rate_limited.html", status=429)
     try:
         subscription = optin.subscription_from_confirmation_token(token=token)
     except optin.ConfirmationError as error:
