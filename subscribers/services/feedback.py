@@ -11,7 +11,6 @@ from datetime import datetime
 
 from anymail.signals import EventType
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from subscribers.models import (
     ConsentRecord,
@@ -23,6 +22,7 @@ from subscribers.models import (
     normalise_email,
 )
 from subscribers.services.consent import consent_record_add
+from subscribers.services.preferences import subscriptions_end
 
 logger = logging.getLogger(__name__)
 
@@ -169,13 +169,4 @@ def _suppress(*, email: str, reason: str) -> None:
 
 
 def _unsubscribe_all(*, subscriber: Subscriber) -> list[str]:
-    subscriptions = list(
-        subscriber.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).select_related("mailing_list")
-    )
-    now = timezone.now()
-    for subscription in subscriptions:
-        subscription.status = Subscription.Status.UNSUBSCRIBED
-        subscription.unsubscribed_at = now
-        subscription.confirmation_nonce = ""
-        subscription.save(update_fields=["status", "unsubscribed_at", "confirmation_nonce"])
-    return [subscription.mailing_list.slug for subscription in subscriptions]
+    return [subscription.mailing_list.slug for subscription in subscriptions_end(subscriber=subscriber)]

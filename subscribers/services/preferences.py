@@ -12,6 +12,21 @@ from subscribers.services.consent import consent_record_add
 LIVE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PENDING)
 
 
+def subscriptions_end(*, subscriber: Subscriber, mailing_list: MailingList | None = None) -> list[Subscription]:
+    """Mark live subscriptions (one list, or all) unsubscribed; the caller records why."""
+    subscriptions = subscriber.subscriptions.filter(status__in=LIVE_STATUSES)
+    if mailing_list is not None:
+        subscriptions = subscriptions.filter(mailing_list=mailing_list)
+    ended = list(subscriptions.select_related("mailing_list"))
+    now = timezone.now()
+    for subscription in ended:
+        subscription.status = Subscription.Status.UNSUBSCRIBED
+        subscription.unsubscribed_at = now
+        subscription.confirmation_nonce = ""
+        subscription.save(update_fields=["status", "unsubscribed_at", "confirmation_nonce"])
+    return ended
+
+
 @transaction.atomic
 def subscriber_unsubscribe(
     *,
@@ -24,16 +39,8 @@ def subscriber_unsubscribe(
 ) -> bool:
     """Unsubscribe from one list, or from all when ``mailing_list`` is None. Returns whether anything changed."""
     subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
-    subscriptions = subscriber.subscriptions.filter(status__in=LIVE_STATUSES)
-    if mailing_list is not None:
-        subscriptions = subscriptions.filter(mailing_list=mailing_list)
-    left = list(subscriptions.select_related("mailing_list"))
-    now = timezone.now()
+    left = subscriptions_end(subscriber=subscriber, mailing_list=mailing_list)
     for subscription in left:
-        subscription.status = Subscription.Status.UNSUBSCRIBED
-        subscription.unsubscribed_at = now
-        subscription.confirmation_nonce = ""
-        subscription.save(update_fields=["status", "unsubscribed_at", "confirmation_nonce"])
         consent_record_add(
             subscriber=subscriber,
             action=ConsentRecord.Action.UNSUBSCRIBE,
