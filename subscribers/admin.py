@@ -199,23 +199,45 @@ class ImportUploadForm(forms.Form):
         return cleaned
 
 
+DELIMITER_NAMES = {",": _("comma"), ";": _("semicolon"), "\t": _("tab"), "|": _("vertical bar")}
+ENCODING_NAMES = {
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "cp1252": _("Windows (cp1252)"),
+    "latin-1": "ISO-8859-1",
+}
+MAPPING_LABELS = {
+    "email": _("Email address"),
+    "first_name": _("First name"),
+    "last_name": _("Last name"),
+    "language": _("Language"),
+}
+
+
 class ImportMappingForm(forms.Form):
     def __init__(self, *args, header: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—"), *[(column, column) for column in header]]
-        labels = {
-            "email": _("Email address"),
-            "first_name": _("First name"),
-            "last_name": _("Last name"),
-            "language": _("Language"),
-        }
         for target in imports.TARGET_FIELDS:
-            self.fields[target] = forms.ChoiceField(label=labels[target], choices=choices, required=target == "email")
+            self.fields[target] = forms.ChoiceField(
+                label=MAPPING_LABELS[target], choices=choices, required=target == "email"
+            )
 
 
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "mailing_list", "status", "progress", "created_count", "error_count", "created_at"]
+    list_display = [
+        "__str__",
+        "mailing_list",
+        "status",
+        "progress",
+        "created_count",
+        "updated_count",
+        "skipped_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "mailing_list"]
 
     def has_change_permission(self, request, obj=None):
@@ -287,6 +309,8 @@ class SubscriberImportAdmin(admin.ModelAdmin):
                 form=form,
                 header=parsed.header,
                 rows=imports.preview(parsed),
+                delimiter=DELIMITER_NAMES.get(parsed.dialect.delimiter, parsed.dialect.delimiter),
+                encoding=ENCODING_NAMES.get(parsed.encoding, parsed.encoding),
                 subscriber_import=subscriber_import,
             ),
         )
@@ -300,7 +324,16 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             "admin/subscribers/subscriberimport/detail.html",
-            self._context(request, title=str(subscriber_import), subscriber_import=subscriber_import),
+            self._context(
+                request,
+                title=str(subscriber_import),
+                subscriber_import=subscriber_import,
+                mapping=[
+                    (MAPPING_LABELS[target], subscriber_import.column_mapping[target])
+                    for target in imports.TARGET_FIELDS
+                    if subscriber_import.column_mapping.get(target)
+                ],
+            ),
         )
 
     def progress_view(self, request, pk):

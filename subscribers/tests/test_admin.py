@@ -64,19 +64,30 @@ def test_import_flow_upload_map_start_progress_report(staff, mailing_list, djang
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:subscribers_subscriberimport_mapping", args=[subscriber_import.pk])
 
-    mapping_page = staff.get(response["Location"])
+    mapping_page = staff.get(response["Location"], headers={"accept-language": "en"})
     assert mapping_page.status_code == 200
+    assert "Read as UTF-8, separated by semicolon." in mapping_page.text
     assert "anna@example.org" in mapping_page.text and "kaputt" in mapping_page.text
     assert '<option value="Adresse" selected>' in mapping_page.text
 
     with django_capture_on_commit_callbacks() as callbacks:
         started = staff.post(response["Location"], {"email": "Adresse", "first_name": "Vorname"})
     assert started.status_code == 302 and len(callbacks) == 1
+    assert callbacks[0].func.__self__.name == "subscribers.tasks.import_subscribers"
+    queued = staff.get(started["Location"], headers={"accept-language": "en"})
+    assert 'data-field="status_display">queued<' in queued.text and "report.csv" not in queued.text
+    queued_progress = staff.get(reverse("admin:subscribers_subscriberimport_progress", args=[subscriber_import.pk]))
+    assert queued_progress.json()["status"] == "queued" and queued_progress.json()["finished"] is False
     with translation.override("en"):
         imports.subscriber_import_run(import_id=subscriber_import.pk)
 
-    detail = staff.get(started["Location"])
+    detail = staff.get(started["Location"], headers={"accept-language": "en"})
     assert detail.status_code == 200 and "<progress" in detail.text
+    # Readable without JavaScript: the counts and the report link are in the page itself.
+    assert '<td data-field="created">1</td>' in detail.text
+    assert '<td data-field="errors">1</td>' in detail.text
+    assert "Adresse → Email address, Vorname → First name" in detail.text
+    assert reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk]) in detail.text
     progress = staff.get(reverse("admin:subscribers_subscriberimport_progress", args=[subscriber_import.pk])).json()
     assert progress | {"status_display": None} == {
         "status": "done",
@@ -143,6 +154,14 @@ def test_changelist_search_and_filters(staff, mailing_list):
     assert emails(language__exact="en") == ["carla@example.org"]
     assert emails(tracking_consent__exact="1") == []
     assert emails(subscriptions__mailing_list__id__exact=mailing_list.pk) == ["anna@example.org"]
+    Subscriber.objects.get(email="carla@example.org").tags.add(TagFactory(name="messe"))
+    assert emails(tags__id__exact=Subscriber.objects.get(email="carla@example.org").tags.get().pk) == [
+        "carla@example.org"
+    ]
+    assert emails(q="example.org", status__exact="active", language__exact="de") == [
+        "anna@example.org",
+        "dora@example.org",
+    ]
 
 
 def test_consent_history_inline_is_read_only(staff, mailing_list, consent_text):
@@ -234,3 +253,68 @@ def test_mailing_list_changelist_counts_subscriptions(staff, mailing_list):
     response = staff.get(reverse("admin:subscribers_mailinglist_changelist"))
     (row,) = response.context["cl"].result_list
     assert (row.active, row.pending, row.unsubscribed) == (2, 0, 1)
+
+
+def test_csv_export_has_every_column_a_marketer_needs(staff, mailing_list):
+    subscriber = SubscriptionFactory(
+        mailing_list=mailing_list,
+        subscriber=SubscriberFactory(email="a@example.org", first_name="Anna", last_name="Ahorn", language="en"),
+    ).subscriber
+    subscriber.tags.add(TagFactory(name="messe"), TagFactory(name="vip"))
+    exported = run_action(staff, "export_csv", [subscriber])
+    assert exported["Content-Type"] == "text/csv; charset=utf-8"
+    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode()))
+    assert row | {"created_at": None} == {
+        "email": "a@example.org",
+        "first_name": "Anna",
+        "last_name": "Ahorn",
+        "language": "en",
+        "status": "active",
+        "lists": "Kanal News",
+        "tags": "messe|vip",
+        "created_at": None,
+    }
+    assert row["created_at"].startswith(str(subscriber.created_at.year))
+
+
+def test_import_of_the_subscribers_admin_is_wired_to_its_actions(staff):
+    response = staff.get(reverse(CHANGELIST))
+    actions = dict(response.context["action_form"].fields["action"].choices)
+    assert {"resend_confirmation", "unsubscribe", "erase", "export_json", "export_csv"} <= set(actions)
+
+
+def test_subscriber_changelist_links_to_the_import(staff):
+    response = staff.get(reverse(CHANGELIST))
+    assert reverse("admin:subscribers_subscriberimport_add") in response.text
+
+
+def test_upload_over_the_size_limit_says_so_and_stores_nothing(staff, mailing_list, settings):
+    settings.KANAL_IMPORT_MAX_BYTES = 1000
+    response = staff.post(
+        reverse("admin:subscribers_subscriberimport_add"),
+        {
+            "csv_file": SimpleUploadedFile("big.csv", b"email\n" + b"a@example.org\n" * 100),
+            "mailing_list": mailing_list.pk,
+            "consent_basis": "double_opt_in",
+        },
+        headers={"accept-language": "en"},
+    )
+    assert response.status_code == 400
+    assert "The file is larger than 1000\xa0bytes." in response.text
+    assert not SubscriberImport.objects.exists()
+
+
+def test_mapping_without_an_email_column_is_refused(staff, mailing_list):
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("x.csv", b"Kunde,Ort\nAnna,Bonn\n"),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis="double_opt_in",
+        consent_source="",
+        created_by=None,
+    )
+    url = reverse("admin:subscribers_subscriberimport_mapping", args=[subscriber_import.pk])
+    response = staff.post(url, {"email": "", "first_name": "Kunde"})
+    assert response.status_code == 200 and response.context["form"].errors["email"]
+    subscriber_import.refresh_from_db()
+    assert subscriber_import.status == SubscriberImport.Status.UPLOADED

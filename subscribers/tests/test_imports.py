@@ -213,6 +213,26 @@ def test_double_opt_in_import_mails_each_new_address(mailing_list, django_captur
         optin.confirmation_mail_send(confirmation_mail_id=confirmation_mail.pk)
     assert sorted(message.to[0] for message in mail.outbox) == ["a@example.org", "b@example.org"]
     assert subscriber_import.created_count == 2
+    record = ConsentRecord.objects.get(subscriber__email="a@example.org")
+    assert (record.action, record.basis) == (ConsentRecord.Action.IMPORT, "double opt-in requested by import")
+
+
+def test_double_opt_in_import_respects_the_daily_mail_cap_of_existing_subscribers(mailing_list, settings):
+    settings.KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY = 1
+    other = SubscriptionFactory(
+        subscriber=SubscriberFactory(email="busy@example.org", status=Subscriber.Status.PENDING),
+        status=Subscription.Status.PENDING,
+        confirmation_nonce="x" * 32,
+    )
+    ConfirmationMail.objects.create(subscription=other)
+    SubscriberFactory(email="calm@example.org")
+    subscriber_import = run(create(mailing_list, "email\nbusy@example.org\ncalm@example.org\n", basis=DOUBLE_OPT_IN))
+    assert subscriber_import.updated_count == 2
+    mailed = ConfirmationMail.objects.filter(subscription__mailing_list=mailing_list)
+    assert list(mailed.values_list("subscription__subscriber__email", flat=True)) == ["calm@example.org"]
+    assert Subscription.objects.get(mailing_list=mailing_list, subscriber__email="busy@example.org").status == (
+        Subscription.Status.PENDING
+    ), "the subscription waits; staff can resend the mail tomorrow"
 
 
 def test_running_the_import_again_duplicates_nothing(mailing_list):
@@ -241,14 +261,154 @@ def test_large_file_goes_in_chunks_with_progress(mailing_list, monkeypatch):
 
 
 @pytest.mark.worker
-def test_import_runs_in_a_real_worker(mailing_list, celery_worker_thread):
-    subscriber_import = create(mailing_list, "email\nw1@example.org\nw2@example.org\n")
+def test_import_runs_in_a_real_worker_and_the_worker_sends_the_confirmation_mails(mailing_list, celery_worker_thread):
+    subscriber_import = create(mailing_list, "email\nw1@example.org\nw2@example.org\nkaputt\n", basis=DOUBLE_OPT_IN)
     imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping={"email": "email"})
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         subscriber_import.refresh_from_db()
-        if subscriber_import.status == SubscriberImport.Status.DONE:
+        if subscriber_import.status == SubscriberImport.Status.DONE and len(mail.outbox) == 2:
             break
         time.sleep(0.05)
     assert subscriber_import.status == SubscriberImport.Status.DONE
-    assert Subscriber.objects.count() == 2
+    assert (subscriber_import.processed_rows, subscriber_import.created_count, subscriber_import.error_count) == (
+        3,
+        2,
+        1,
+    )
+    assert sorted(message.to[0] for message in mail.outbox) == ["w1@example.org", "w2@example.org"]
+    assert ConfirmationMail.objects.filter(sent_at__isnull=False).count() == 2
+
+
+def test_mapping_is_guessed_from_header_spellings():
+    assert imports.guess_mapping(["E-Mail-Adresse", "First Name", "Family name", "Language Code"]) == {
+        "email": "E-Mail-Adresse",
+        "first_name": "First Name",
+        "last_name": "Family name",
+        "language": "Language Code",
+    }
+
+
+def test_email_column_is_guessed_from_the_data_when_the_header_says_nothing(mailing_list):
+    subscriber_import = create(mailing_list, "Kunde,Kontakt\nAnna,anna@example.org\nBen,ben@example.org\n")
+    assert subscriber_import.column_mapping == {"email": "Kontakt"}
+
+
+def test_tab_separated_utf16_file_from_excel_is_understood(mailing_list):
+    subscriber_import = run(create(mailing_list, "E-Mail\tVorname\nzoe@example.org\tZoë\n", encoding="utf-16"))
+    assert subscriber_import.status == SubscriberImport.Status.DONE
+    assert Subscriber.objects.get().first_name == "Zoë"
+
+
+def test_semicolon_file_with_quoted_fields(mailing_list):
+    text = 'email;first_name\n"a@example.org";"Anna; die Erste"\n'
+    subscriber_import = run(create(mailing_list, text))
+    assert subscriber_import.column_mapping["email"] == "email"
+    assert Subscriber.objects.get().first_name == "Anna; die Erste"
+
+
+def test_language_names_and_regional_codes_are_understood(mailing_list):
+    text = "email,language\na@example.org,Englisch\nb@example.org,en-GB\nc@example.org,Klingonisch\n"
+    run(create(mailing_list, text))
+    assert dict(Subscriber.objects.values_list("email", "language")) == {
+        "a@example.org": "en",
+        "b@example.org": "en",
+        "c@example.org": "de",
+    }
+
+
+def test_pending_and_unsubscribed_list_members_are_reported(mailing_list):
+    SubscriptionFactory(
+        mailing_list=mailing_list,
+        status=Subscription.Status.PENDING,
+        subscriber=SubscriberFactory(email="p@example.org"),
+    )
+    SubscriptionFactory(
+        mailing_list=mailing_list,
+        status=Subscription.Status.UNSUBSCRIBED,
+        subscriber=SubscriberFactory(email="u@example.org"),
+    )
+    subscriber_import = run(create(mailing_list, "email\np@example.org\nu@example.org\n"))
+    assert [row["problem"] for row in report_rows(subscriber_import)] == [
+        "already on this list, waiting for confirmation",
+        "unsubscribed from this list before",
+    ]
+    assert Subscription.objects.get(subscriber__email="u@example.org").status == Subscription.Status.UNSUBSCRIBED
+
+
+class WorkerKilled(BaseException):
+    """Stands in for a worker process dying mid-import: no except clause of the service sees it."""
+
+
+def test_import_interrupted_mid_way_completes_on_redelivery_with_the_right_counts(mailing_list, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    original = imports._import_chunk
+    calls = []
+
+    def dies_on_second_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise WorkerKilled
+        original(*args)
+
+    monkeypatch.setattr(imports, "_import_chunk", dies_on_second_chunk)
+    SubscriberFactory(email="known@example.org")
+    subscriber_import = create(mailing_list, "email\na@example.org\nknown@example.org\nb@example.org\nbad\n")
+    imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping={"email": "email"})
+    with pytest.raises(WorkerKilled):
+        imports.subscriber_import_run(import_id=subscriber_import.pk)
+    subscriber_import.refresh_from_db()
+    assert (subscriber_import.status, subscriber_import.processed_rows) == ("running", 2)
+
+    imports.subscriber_import_run(import_id=subscriber_import.pk)  # the re-delivered task
+    subscriber_import.refresh_from_db()
+    assert subscriber_import.status == SubscriberImport.Status.DONE
+    assert (
+        subscriber_import.created_count,
+        subscriber_import.updated_count,
+        subscriber_import.skipped_count,
+        subscriber_import.error_count,
+    ) == (2, 1, 0, 1)
+    assert Subscription.objects.filter(mailing_list=mailing_list).count() == 3
+    assert ConsentRecord.objects.filter(action=ConsentRecord.Action.IMPORT).count() == 3
+    assert [row["problem"] for row in report_rows(subscriber_import)] == ["not a valid email address"]
+
+
+def test_file_the_csv_module_cannot_read_fails_before_anything_is_stored(mailing_list):
+    text = 'email,note\na@example.org,fine\nb@example.org,"' + "x" * 200_000 + "\n"
+    subscriber_import = run(create(mailing_list, text), mapping={"email": "email"})
+    assert subscriber_import.status == SubscriberImport.Status.FAILED
+    assert "cannot be read as CSV at row 3" in subscriber_import.failure_reason
+    assert not Subscriber.objects.exists()
+
+
+def test_file_with_a_header_but_no_rows_fails_with_a_reason(mailing_list):
+    subscriber_import = run(create(mailing_list, "email,first_name\n\n"), mapping={"email": "email"})
+    assert subscriber_import.status == SubscriberImport.Status.FAILED
+    assert subscriber_import.failure_reason == "The file has a header line but no rows."
+
+
+def test_addresses_with_display_names_are_taken_as_the_address(mailing_list):
+    run(create(mailing_list, 'email\n"Anna Ahorn <Anna@Example.org>"\n'))
+    assert Subscriber.objects.get().email == "anna@example.org"
+
+
+def test_row_with_a_too_long_name_does_not_block_a_later_good_row_of_the_same_address(mailing_list):
+    subscriber_import = run(create(mailing_list, f"email,first_name\na@example.org,{'n' * 101}\na@example.org,Anna\n"))
+    assert (subscriber_import.created_count, subscriber_import.error_count) == (1, 1)
+    assert Subscriber.objects.get().first_name == "Anna"
+
+
+def test_bytes_no_windows_encoding_knows_fall_back_to_latin_1(mailing_list):
+    data = "email,first_name\na@example.org,Jürgen\n".encode("latin-1") + b"b@example.org,\x81\n"
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("x.csv", data),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis=DOCUMENTED,
+        consent_source="x",
+        created_by=None,
+    )
+    assert imports.parsed_file_of(subscriber_import).encoding == "latin-1"
+    run(subscriber_import)
+    assert Subscriber.objects.get(email="a@example.org").first_name == "Jürgen"
