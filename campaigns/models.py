@@ -1,0 +1,181 @@
+import uuid
+from email.utils import formataddr
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.merge_tags import validate_merge_tags
+from subscribers.models import Language, MailingList, Tag
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
+
+
+def default_from_email() -> str:
+    """The address part of DEFAULT_FROM_EMAIL, read when a campaign is created, not at import."""
+    from email.utils import parseaddr
+
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+
+def default_from_name() -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[0]
+
+
+def _looks_like_image(head: bytes) -> bool:
+    return (
+        head.startswith(b"\x89PNG\r\n\x1a\n")
+        or head.startswith(b"\xff\xd8\xff")
+        or head[:6] in (b"GIF87a", b"GIF89a")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    )
+
+
+def validate_image_file(value) -> None:
+    """JPEG, PNG, GIF or WebP by extension and by content, without needing Pillow."""
+    if Path(value.name).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ValidationError(_("Upload a JPEG, PNG, GIF or WebP image."), code="image_extension")
+    if value.size is not None and value.size > IMAGE_MAX_BYTES:
+        raise ValidationError(_("The image is larger than 5 MB."), code="image_size")
+    position = value.tell() if hasattr(value, "tell") else 0
+    value.seek(0)
+    head = value.read(16)
+    value.seek(position)
+    if not _looks_like_image(head):
+        raise ValidationError(_("The file is not a JPEG, PNG, GIF or WebP image."), code="image_content")
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SCHEDULED = "scheduled", _("scheduled")
+        SENDING = "sending", _("sending")
+        PAUSED = "paused", _("paused")
+        SENT = "sent", _("sent")
+        CANCELLED = "cancelled", _("cancelled")
+
+    # Content and audience may change only before the first mail leaves.
+    EDITABLE_STATUSES = (Status.DRAFT, Status.SCHEDULED)
+    # A public archive page exists only for campaigns that went out.
+    ARCHIVED_STATUSES = (Status.SENDING, Status.SENT)
+
+    name = models.CharField(_("internal name"), max_length=200)
+    subject = models.CharField(
+        _("subject"),
+        max_length=255,
+        validators=[validate_merge_tags],
+        help_text=_(
+            'Merge tags: {{ subscriber.first_name|default:"Leserin" }}; fields first_name, last_name, email, '
+            "language; filters default, upper, lower, title, capfirst."
+        ),
+    )
+    preheader = models.CharField(
+        _("preheader"),
+        max_length=255,
+        blank=True,
+        validators=[validate_merge_tags],
+        help_text=_("The preview line most mail programs show after the subject."),
+    )
+    from_name = models.CharField(_("sender name"), max_length=100, default=default_from_name)
+    from_email = models.EmailField(_("sender address"), default=default_from_email)
+    reply_to = models.EmailField(_("reply-to address"), blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
+    mailing_lists = models.ManyToManyField(
+        MailingList, verbose_name=_("mailing lists"), related_name="campaigns", blank=True
+    )
+    include_tags = models.ManyToManyField(
+        Tag,
+        verbose_name=_("only subscribers with any of these tags"),
+        related_name="campaigns_including",
+        blank=True,
+    )
+    exclude_tags = models.ManyToManyField(
+        Tag,
+        verbose_name=_("leave out subscribers with any of these tags"),
+        related_name="campaigns_excluding",
+        blank=True,
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    archive_enabled = models.BooleanField(
+        _("public archive page"),
+        default=False,
+        help_text=_("Show this campaign on a public “view in browser” page once it is sent."),
+    )
+    archive_id = models.UUIDField(_("archive id"), default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="scheduled") | models.Q(scheduled_at__isnull=False),
+                name="scheduled_campaign_has_time",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE_STATUSES
+
+    @property
+    def from_header(self) -> str:
+        return formataddr((self.from_name, self.from_email))
+
+
+class Article(models.Model):
+    """One story of a campaign. Its public id never changes, so per-article analytics can key on it."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="articles"
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    headline = models.CharField(_("headline"), max_length=300, validators=[validate_merge_tags])
+    body = models.TextField(
+        _("text"),
+        blank=True,
+        validators=[validate_merge_tags],
+        help_text=_(
+            "Markdown: **bold**, *italic*, [link](https://…), lists, > quotes. Other HTML is removed. "
+            'Merge tags work here too, e.g. {{ subscriber.first_name|default:"Leserin" }}.'
+        ),
+    )
+    image = models.FileField(
+        _("image"), upload_to="campaigns/images/%Y/%m/", blank=True, validators=[validate_image_file]
+    )
+    image_url = models.URLField(
+        _("or image URL"), max_length=1000, blank=True, help_text=_("Used when no image is uploaded.")
+    )
+    image_alt = models.CharField(_("image description (alt text)"), max_length=300, blank=True)
+    link_url = models.URLField(_("link"), max_length=2000, blank=True)
+    cta_text = models.CharField(_("button text"), max_length=80, blank=True)
+
+    class Meta:
+        verbose_name = _("article")
+        verbose_name_plural = _("articles")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.headline
+
+    def clean(self):
+        if self.image and self.image_url:
+            raise ValidationError({"image_url": _("Upload an image or give its URL, not both.")})
+        if self.cta_text and not self.link_url:
+            raise ValidationError({"link_url": _("A button needs a link.")})
+        if (self.image or self.image_url) and not self.image_alt:
+            raise ValidationError({"image_alt": _("Describe the image for readers who cannot see it.")})

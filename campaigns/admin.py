@@ -1,0 +1,261 @@
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+
+from campaigns import previews
+from campaigns.forms import ScheduleForm, TestSendForm
+from campaigns.merge_tags import MergeTagError
+from campaigns.models import Article, Campaign
+from campaigns.selectors import campaign_audience
+from campaigns.services import lifecycle
+from campaigns.services.test_send import campaign_send_test
+
+STATUS_COLOURS = {
+    Campaign.Status.DRAFT: "#6b7280",
+    Campaign.Status.SCHEDULED: "#1d4ed8",
+    Campaign.Status.SENDING: "#b45309",
+    Campaign.Status.PAUSED: "#a16207",
+    Campaign.Status.SENT: "#15803d",
+    Campaign.Status.CANCELLED: "#b91c1c",
+}
+
+
+class ArticleInline(admin.StackedInline):
+    model = Article
+    extra = 0
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    ordering = ["position", "pk"]
+    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text")]
+
+    def _editable(self, obj):
+        return obj is None or obj.is_editable
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "subject", "status_badge", "scheduled_at", "started_at", "finished_at", "updated_at"]
+    list_filter = ["status", "language", "mailing_lists"]
+    search_fields = ["name", "subject"]
+    autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    inlines = [ArticleInline]
+    actions = ["duplicate_action", "schedule_action", "cancel_action"]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["name", "status_badge", "subject", "preheader", "language"]}),
+        (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
+        (_("Audience"), {"fields": ["mailing_lists", "include_tags", "exclude_tags", "audience_size"]}),
+        (_("Archive"), {"fields": ["archive_enabled", "archive_link"]}),
+        (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at"]}),
+    ]
+    ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return self.ALWAYS_READ_ONLY
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj):
+        if obj is None or obj.pk is None:
+            return Campaign.Status.DRAFT.label
+        return format_html(
+            '<span style="background:{};color:#fff;border-radius:4px;padding:2px 8px;white-space:nowrap">{}</span>',
+            STATUS_COLOURS.get(obj.status, "#6b7280"),
+            obj.get_status_display(),
+        )
+
+    @admin.display(description=_("subscribers targeted now"))
+    def audience_size(self, obj):
+        if obj is None or obj.pk is None:
+            return "–"
+        return campaign_audience(campaign=obj).count()
+
+    @admin.display(description=_("archive page"))
+    def archive_link(self, obj):
+        url = previews.archive_url(obj) if obj and obj.pk else ""
+        if not url:
+            return "–"
+        return format_html('<a href="{}" target="_blank">{}</a>', url, url)
+
+    # Extra pages -------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", view(self.preview_view), name="campaigns_campaign_preview"),
+            path(
+                "<int:pk>/preview/html/",
+                view(xframe_options_sameorigin(self.preview_html_view)),
+                name="campaigns_campaign_preview_html",
+            ),
+            path("<int:pk>/send-test/", view(self.send_test_view), name="campaigns_campaign_send_test"),
+            path("<int:pk>/schedule/", view(self.schedule_view), name="campaigns_campaign_schedule"),
+            path("<int:pk>/duplicate/", view(self.duplicate_view), name="campaigns_campaign_duplicate"),
+            path("<int:pk>/cancel/", view(self.cancel_view), name="campaigns_campaign_cancel"),
+            *super().get_urls(),
+        ]
+
+    def _campaign(self, request, pk, *, change=False) -> Campaign:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        allowed = (
+            self.has_change_permission(request, campaign) if change else self.has_view_permission(request, campaign)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return campaign
+
+    def _change_url(self, campaign):
+        return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+
+    def preview_view(self, request, pk):
+        campaign = self._campaign(request, pk)
+        email = request.GET.get("subscriber", "")
+        recipient, subscriber = previews.preview_recipient(campaign, email=email)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": _("Preview: %(name)s") % {"name": campaign.name},
+            "subscriber": subscriber,
+            "subscriber_email": email,
+        }
+        try:
+            rendered = previews.compile_for_display(campaign).render(recipient)
+        except MergeTagError as error:
+            context["error"] = str(error)
+        else:
+            context["rendered"] = rendered
+            context["html_url"] = reverse("admin:campaigns_campaign_preview_html", args=[campaign.pk])
+            if email:
+                context["html_url"] += "?" + request.GET.urlencode()
+        return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
+
+    def preview_html_view(self, request, pk):
+        campaign = self._campaign(request, pk)
+        recipient, _subscriber = previews.preview_recipient(campaign, email=request.GET.get("subscriber", ""))
+        try:
+            rendered = previews.compile_for_display(campaign).render(recipient)
+        except MergeTagError as error:
+            return HttpResponse(str(error), content_type="text/plain; charset=utf-8", status=400)
+        response = HttpResponse(rendered.html)
+        # The preview shows marketer content under the admin's origin: no scripts, no forms.
+        response["Content-Security-Policy"] = "script-src 'none'; form-action 'none'; base-uri 'none'"
+        return response
+
+    def send_test_view(self, request, pk):
+        campaign = self._campaign(request, pk)
+        form = TestSendForm(request.POST or None, initial={"addresses": request.user.email})
+        if request.method == "POST" and form.is_valid():
+            recipient = previews.test_send_recipient(campaign, email=form.cleaned_data["as_subscriber"] or "")
+            try:
+                sent = campaign_send_test(
+                    campaign=campaign, addresses=form.cleaned_data["addresses"], recipient=recipient
+                )
+            except MergeTagError as error:
+                form.add_error(None, str(error))
+            else:
+                text = ngettext("Test sent to %(count)d address.", "Test sent to %(count)d addresses.", sent)
+                self.message_user(request, text % {"count": sent}, messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(campaign))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": _("Send a test of %(name)s") % {"name": campaign.name},
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
+
+    def schedule_view(self, request, pk):
+        campaign = self._campaign(request, pk, change=True)
+        return self._schedule(request, [campaign], cancel_url=self._change_url(campaign))
+
+    def duplicate_view(self, request, pk):
+        campaign = self._campaign(request, pk)
+        if request.method != "POST" or not self.has_add_permission(request):
+            return HttpResponseRedirect(self._change_url(campaign))
+        copy = lifecycle.campaign_duplicate(campaign=campaign)
+        self.message_user(request, _("Created “%(name)s”.") % {"name": copy.name}, messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(copy))
+
+    def cancel_view(self, request, pk):
+        campaign = self._campaign(request, pk, change=True)
+        if request.method == "POST":
+            self._cancel(request, [campaign])
+        return HttpResponseRedirect(self._change_url(campaign))
+
+    # Changelist actions ------------------------------------------------------------------------
+
+    @admin.action(description=_("Duplicate selected campaigns"), permissions=["add"])
+    def duplicate_action(self, request, queryset):
+        for campaign in queryset:
+            lifecycle.campaign_duplicate(campaign=campaign)
+        count = len(queryset)
+        text = ngettext("Duplicated %(count)d campaign.", "Duplicated %(count)d campaigns.", count)
+        self.message_user(request, text % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Schedule selected campaigns…"), permissions=["change"])
+    def schedule_action(self, request, queryset):
+        return self._schedule(request, list(queryset), cancel_url=request.get_full_path())
+
+    @admin.action(description=_("Cancel selected campaigns"), permissions=["change"])
+    def cancel_action(self, request, queryset):
+        self._cancel(request, list(queryset))
+
+    def _cancel(self, request, campaigns):
+        for campaign in campaigns:
+            try:
+                lifecycle.campaign_cancel(campaign=campaign)
+            except ValidationError as error:
+                self.message_user(request, f"{campaign}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, _("Cancelled “%(name)s”.") % {"name": campaign.name}, messages.SUCCESS)
+
+    def _schedule(self, request, campaigns, *, cancel_url):
+        """The schedule form, for one campaign (its own page) or several (a changelist action)."""
+        form = ScheduleForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            failed = False
+            for campaign in campaigns:
+                try:
+                    lifecycle.campaign_schedule(campaign=campaign, scheduled_at=form.cleaned_data["scheduled_at"])
+                except ValidationError as error:
+                    failed = True
+                    form.add_error(None, f"{campaign}: {' '.join(error.messages)}")
+                else:
+                    self.message_user(request, _("Scheduled “%(name)s”.") % {"name": campaign.name}, messages.SUCCESS)
+            if not failed:
+                if len(campaigns) == 1:
+                    return HttpResponseRedirect(self._change_url(campaigns[0]))
+                return HttpResponseRedirect(reverse("admin:campaigns_campaign_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Schedule campaigns"),
+            "form": form,
+            "campaigns": campaigns,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url,
+            "time_zone": timezone.get_current_timezone_name(),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/schedule.html", context)

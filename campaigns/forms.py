@@ -1,0 +1,41 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.services.test_send import MAX_TEST_RECIPIENTS
+
+
+class ScheduleForm(forms.Form):
+    scheduled_at = forms.DateTimeField(
+        label=_("Send at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+    )
+
+
+class TestSendForm(forms.Form):
+    addresses = forms.CharField(
+        label=_("Send to"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Up to five addresses, separated by commas or line breaks."),
+    )
+    as_subscriber = forms.EmailField(
+        label=_("Personalise as subscriber"),
+        required=False,
+        help_text=_("Address of a subscriber whose name fills the merge tags. Empty: a sample subscriber."),
+    )
+
+    def clean_addresses(self):
+        raw = self.cleaned_data["addresses"].replace(";", ",").replace("\n", ",")
+        addresses = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+        if not addresses:
+            raise ValidationError(_("Enter at least one address."))
+        if len(addresses) > MAX_TEST_RECIPIENTS:
+            raise ValidationError(_("Enter at most %(count)d addresses.") % {"count": MAX_TEST_RECIPIENTS})
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError as error:
+                raise ValidationError(_("“%(address)s” is not an email address.") % {"address": address}) from error
+        return addresses

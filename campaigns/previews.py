@@ -1,0 +1,78 @@
+"""Recipients for previews, test sends and the public archive page, where no delivery exists."""
+
+import dataclasses
+
+from django.conf import settings
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
+from subscribers.models import Subscriber, Subscription
+
+
+def archive_url(campaign: Campaign) -> str:
+    """The public "view in browser" address, or "" when the campaign has no public archive page."""
+    if not campaign.archive_enabled:
+        return ""
+    return settings.SITE_URL + reverse("campaigns:archive", kwargs={"archive_id": campaign.archive_id})
+
+
+def compile_for_display(campaign: Campaign) -> CompiledCampaign:
+    return compile_campaign(campaign, archive_url=archive_url(campaign))
+
+
+def signup_url(campaign: Campaign) -> str:
+    mailing_list = campaign.mailing_lists.order_by("pk").first()
+    if mailing_list is None:
+        return settings.SITE_URL + "/"
+    return settings.SITE_URL + reverse("subscribers:subscribe", kwargs={"slug": mailing_list.slug})
+
+
+def neutral_recipient(campaign: Campaign) -> RecipientContext:
+    """No personal data: merge tags fall back to their defaults, the unsubscribe and preference
+    links lead to the sign-up page of the campaign's first list."""
+    url = signup_url(campaign)
+    return RecipientContext(language=campaign.language, unsubscribe_url=url, preferences_url=url)
+
+
+def subscriber_recipient(subscriber: Subscriber) -> RecipientContext:
+    from subscribers import links
+
+    return RecipientContext.for_subscriber(
+        subscriber,
+        unsubscribe_url=links.unsubscribe_url(subscriber),
+        preferences_url=links.preferences_url(subscriber),
+    )
+
+
+def sample_subscriber(campaign: Campaign) -> Subscriber | None:
+    """An active subscriber of the campaign's lists, to show staff what personalisation does."""
+    return (
+        Subscriber.objects.filter(
+            status=Subscriber.Status.ACTIVE,
+            subscriptions__mailing_list__in=campaign.mailing_lists.all(),
+            subscriptions__status=Subscription.Status.ACTIVE,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def preview_recipient(campaign: Campaign, *, email: str = "") -> tuple[RecipientContext, Subscriber | None]:
+    """The subscriber with this address, else a sample subscriber of the lists, else nobody."""
+    subscriber = None
+    if email:
+        subscriber = Subscriber.objects.filter(email=email.strip().lower()).first()
+    if subscriber is None:
+        subscriber = sample_subscriber(campaign)
+    if subscriber is None:
+        return neutral_recipient(campaign), None
+    return subscriber_recipient(subscriber), subscriber
+
+
+def test_send_recipient(campaign: Campaign, *, email: str = "") -> RecipientContext:
+    """Like the preview, but with the sign-up page instead of a real subscriber's unsubscribe and
+    preference links: test mails get forwarded, and those links would act for that subscriber."""
+    recipient, _subscriber = preview_recipient(campaign, email=email)
+    url = signup_url(campaign)
+    return dataclasses.replace(recipient, unsubscribe_url=url, preferences_url=url)

@@ -1,0 +1,29 @@
+from django.db.models import Exists, OuterRef, QuerySet
+
+from campaigns.models import Campaign
+from subscribers.models import Subscriber, Subscription
+
+
+def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
+    """Subscribers the campaign targets right now: active, with an active subscription to any of
+    its lists, having any of its include tags (when it has some) and none of its exclude tags.
+
+    Each subscriber appears once. Suppressed addresses are kept as hashes in another table and
+    are not filtered here; the delivery snapshot must leave them out as well.
+    """
+    list_ids = list(campaign.mailing_lists.values_list("pk", flat=True))
+    include_ids = list(campaign.include_tags.values_list("pk", flat=True))
+    exclude_ids = list(campaign.exclude_tags.values_list("pk", flat=True))
+    subscribed = Subscription.objects.filter(
+        subscriber=OuterRef("pk"), mailing_list_id__in=list_ids, status=Subscription.Status.ACTIVE
+    )
+    audience = Subscriber.objects.filter(Exists(subscribed), status=Subscriber.Status.ACTIVE)
+    if include_ids:
+        audience = audience.filter(
+            Exists(Subscriber.tags.through.objects.filter(subscriber=OuterRef("pk"), tag_id__in=include_ids))
+        )
+    if exclude_ids:
+        audience = audience.exclude(
+            Exists(Subscriber.tags.through.objects.filter(subscriber=OuterRef("pk"), tag_id__in=exclude_ids))
+        )
+    return audience

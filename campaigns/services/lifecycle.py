@@ -1,0 +1,116 @@
+"""A campaign's status machine: duplicate, schedule, cancel.
+
+Pause, resume and send-now belong to the sending pipeline and join this module with it.
+Every transition locks the campaign row, so two staff members clicking at once cannot both win.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns import merge_tags
+from campaigns.models import Article, Campaign
+from campaigns.rendering import compile_campaign
+
+Status = Campaign.Status
+
+# Where each transition may start from.
+SCHEDULABLE = (Status.DRAFT, Status.SCHEDULED)
+CANCELLABLE = (Status.DRAFT, Status.SCHEDULED, Status.SENDING, Status.PAUSED)
+
+
+class CampaignStateError(ValidationError):
+    """The campaign is not in a state that allows the requested change."""
+
+
+def _locked(campaign: Campaign) -> Campaign:
+    return Campaign.objects.select_for_update().get(pk=campaign.pk)
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign) -> Campaign:
+    """A new draft with the same content and audience; its articles get new public ids."""
+    copy = Campaign(
+        name=_("Copy of %(name)s") % {"name": campaign.name},
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        from_name=campaign.from_name,
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+        language=campaign.language,
+        archive_enabled=campaign.archive_enabled,
+    )
+    copy.name = copy.name[: Campaign._meta.get_field("name").max_length]
+    copy.full_clean()
+    copy.save()
+    copy.mailing_lists.set(campaign.mailing_lists.all())
+    copy.include_tags.set(campaign.include_tags.all())
+    copy.exclude_tags.set(campaign.exclude_tags.all())
+    Article.objects.bulk_create(
+        [
+            Article(
+                campaign=copy,
+                position=article.position,
+                headline=article.headline,
+                body=article.body,
+                image=article.image.name if article.image else "",
+                image_url=article.image_url,
+                image_alt=article.image_alt,
+                link_url=article.link_url,
+                cta_text=article.cta_text,
+            )
+            for article in campaign.articles.all()
+        ]
+    )
+    return copy
+
+
+def campaign_check_ready(*, campaign: Campaign) -> None:
+    """Raise ValidationError listing what keeps the campaign from being sent."""
+    problems = []
+    if not campaign.mailing_lists.exists():
+        problems.append(_("Choose at least one mailing list."))
+    if not campaign.articles.exists():
+        problems.append(_("Add at least one article."))
+    try:
+        compile_campaign(campaign)
+    except merge_tags.MergeTagError as error:
+        problems.append(str(error))
+    if problems:
+        raise ValidationError(problems)
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, scheduled_at: datetime) -> Campaign:
+    """Schedule (or reschedule) a draft for a future time; the sending pipeline starts it then."""
+    if timezone.is_naive(scheduled_at):
+        raise ValidationError(_("The time needs a time zone."))
+    if scheduled_at <= timezone.now():
+        raise ValidationError(_("Choose a time in the future."))
+    campaign = _locked(campaign)
+    if campaign.status not in SCHEDULABLE:
+        raise CampaignStateError(
+            _("A campaign that is %(status)s cannot be scheduled.") % {"status": campaign.get_status_display()}
+        )
+    campaign_check_ready(campaign=campaign)
+    campaign.status = Status.SCHEDULED
+    campaign.scheduled_at = scheduled_at
+    campaign.save(update_fields=["status", "scheduled_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """Stop a campaign for good. Workers check the status before claiming more deliveries."""
+    campaign = _locked(campaign)
+    if campaign.status not in CANCELLABLE:
+        raise CampaignStateError(
+            _("A campaign that is %(status)s cannot be cancelled.") % {"status": campaign.get_status_display()}
+        )
+    campaign.status = Status.CANCELLED
+    campaign.finished_at = timezone.now()
+    campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    return campaign

@@ -1,0 +1,39 @@
+"""Test sends: the campaign as subscribers would get it, to a few staff addresses."""
+
+from anymail.message import AnymailMessage
+from django.core.mail import get_connection
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from campaigns.models import Campaign
+from campaigns.previews import compile_for_display
+from campaigns.rendering import RecipientContext
+
+MAX_TEST_RECIPIENTS = 5
+
+
+def campaign_send_test(*, campaign: Campaign, addresses: list[str], recipient: RecipientContext) -> int:
+    """Send one "[Test]" message per address through the configured Anymail backend, on one
+    connection, rendered for ``recipient``. Returns the number of messages sent."""
+    if not 1 <= len(addresses) <= MAX_TEST_RECIPIENTS:
+        raise ValueError(f"between 1 and {MAX_TEST_RECIPIENTS} addresses")
+    rendered = compile_for_display(campaign).render(recipient)
+    with translation.override(campaign.language):
+        subject = f"{_('[Test]')} {rendered.subject}"
+    messages = []
+    for address in addresses:
+        message = AnymailMessage(
+            subject=subject,
+            body=rendered.text,
+            from_email=campaign.from_header,
+            to=[address],
+            reply_to=[campaign.reply_to] if campaign.reply_to else None,
+            tags=["campaign-test"],
+            metadata={"kind": "campaign-test", "campaign_id": str(campaign.pk)},
+            track_clicks=False,
+            track_opens=False,
+        )
+        message.attach_alternative(rendered.html, "text/html")
+        messages.append(message)
+    with get_connection() as connection:
+        return connection.send_messages(messages) or 0

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from campaigns import views
+
+app_name = "campaigns"
+
+urlpatterns = [
+    path("archive/<uuid:archive_id>/", views.archive, name="archive"),
+]
