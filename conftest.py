@@ -1,6 +1,7 @@
 """Fixtures every app's tests share: a real Redis, a real Celery worker, Anymail's test backend."""
 
 import os
+import socket
 
 import pytest
 from django.conf import settings
@@ -71,3 +72,41 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+class SinkHandler:
+    """Collects every message a local SMTP server accepts."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+    def recipients(self) -> list[str]:
+        with self.lock:
+            return [recipient for recipients, _content in self.messages for recipient in recipients]
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server on loopback (aiosmtpd); mails go to it through Django's SMTP backend."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    yield handler
+    controller.stop()

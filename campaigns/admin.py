@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,7 +17,7 @@ from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
 from campaigns.selectors import campaign_audience
-from campaigns.services import lifecycle
+from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 
 STATUS_COLOURS = {
@@ -112,6 +112,10 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:pk>/schedule/", view(self.schedule_view), name="campaigns_campaign_schedule"),
             path("<int:pk>/duplicate/", view(self.duplicate_view), name="campaigns_campaign_duplicate"),
             path("<int:pk>/cancel/", view(self.cancel_view), name="campaigns_campaign_cancel"),
+            path("<int:pk>/send-now/", view(self.send_now_view), name="campaigns_campaign_send_now"),
+            path("<int:pk>/pause/", view(self.pause_view), name="campaigns_campaign_pause"),
+            path("<int:pk>/resume/", view(self.resume_view), name="campaigns_campaign_resume"),
+            path("<int:pk>/progress/", view(self.progress_view), name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
 
@@ -203,6 +207,34 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method == "POST":
             self._cancel(request, [campaign])
         return HttpResponseRedirect(self._change_url(campaign))
+
+    def _transition(self, request, pk, service, done_message):
+        campaign = self._campaign(request, pk, change=True)
+        if request.method == "POST":
+            try:
+                service(campaign=campaign)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            else:
+                self.message_user(request, done_message % {"name": campaign.name}, messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(campaign))
+
+    def send_now_view(self, request, pk):
+        return self._transition(request, pk, sending.campaign_start, _("Sending “%(name)s” now."))
+
+    def pause_view(self, request, pk):
+        return self._transition(request, pk, sending.campaign_pause, _("Paused “%(name)s”."))
+
+    def resume_view(self, request, pk):
+        return self._transition(request, pk, sending.campaign_resume, _("Resumed “%(name)s”."))
+
+    def progress_view(self, request, pk):
+        return JsonResponse(sending.campaign_progress(campaign=self._campaign(request, pk)))
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:
+            context["progress"] = sending.campaign_progress(campaign=obj)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.merge_tags import validate_merge_tags
-from subscribers.models import Language, MailingList, Tag
+from subscribers.models import Language, MailingList, Subscriber, Tag
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -179,3 +179,42 @@ class Article(models.Model):
             raise ValidationError({"link_url": _("A button needs a link.")})
         if (self.image or self.image_url) and not self.image_alt:
             raise ValidationError({"image_alt": _("Describe the image for readers who cannot see it.")})
+
+
+class Delivery(models.Model):
+    """One campaign to one subscriber: the row that makes sending exactly-once and resumable."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # Erasing a subscriber keeps the (anonymous) row, so campaign figures stay right.
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.SET_NULL, null=True, related_name="deliveries"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    esp_message_id = models.CharField(_("ESP message id"), max_length=255, blank=True, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "subscriber"], name="one_delivery_per_campaign_and_subscriber")
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["status", "claimed_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.subscriber_id} {self.status}"

@@ -145,7 +145,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "Europe/Berlin")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "start-due-campaigns": {"task": "campaigns.tasks.start_due_campaigns", "schedule": 15.0},
+    "sweep-deliveries": {"task": "campaigns.tasks.sweep_deliveries", "schedule": 30.0},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -201,6 +204,13 @@ KANAL_COMPANY_ADDRESS = os.environ.get("KANAL_COMPANY_ADDRESS", "Kanal GmbH · M
 KANAL_IMPRINT_URL = os.environ.get("KANAL_IMPRINT_URL", f"{SITE_URL}/imprint/")
 KANAL_PRIVACY_URL = os.environ.get("KANAL_PRIVACY_URL", f"{SITE_URL}/privacy/")
 KANAL_INDIVIDUAL_TRACKING = env_bool("KANAL_INDIVIDUAL_TRACKING", True)
+# Sending pipeline.
+KANAL_SEND_BATCH_SIZE = env_int("KANAL_SEND_BATCH_SIZE", 500)
+KANAL_SEND_PARALLEL_BATCHES = env_int("KANAL_SEND_PARALLEL_BATCHES", 4)
+KANAL_SEND_RATE_PER_SECOND = env_int("KANAL_SEND_RATE_PER_SECOND", 0)
+KANAL_SEND_MAX_ATTEMPTS = env_int("KANAL_SEND_MAX_ATTEMPTS", 5)
+# A claim older than this belongs to a worker that died; its deliveries go back to the queue.
+KANAL_SEND_STALE_SECONDS = env_int("KANAL_SEND_STALE_SECONDS", 300)
 # Mailbox for the mailto: half of List-Unsubscribe; defaults to the sender address.
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 

@@ -1,0 +1,23 @@
+from celery import shared_task
+
+from campaigns.services import sending
+
+
+@shared_task(bind=True, acks_late=True)
+def send_campaign_batch(self, campaign_id: int) -> None:
+    """Send one batch, then queue the next; the delivery rows say what is left, not this task."""
+    outcome = sending.delivery_batch_send(campaign_id=campaign_id)
+    if outcome.retry_in is not None:
+        self.apply_async((campaign_id,), countdown=outcome.retry_in)
+    elif outcome.more_to_send:
+        self.apply_async((campaign_id,))
+
+
+@shared_task(acks_late=True)
+def sweep_deliveries() -> None:
+    sending.deliveries_sweep()
+
+
+@shared_task(acks_late=True)
+def start_due_campaigns() -> None:
+    sending.campaigns_start_due()

@@ -1,0 +1,317 @@
+import email
+import smtplib
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from anymail.exceptions import AnymailAPIError
+from django.core import mail
+from django.utils import timezone
+
+from campaigns import throttle
+from campaigns.models import Campaign, Delivery
+from campaigns.services import sending
+from campaigns.services.lifecycle import CampaignStateError
+from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from subscribers.models import Subscriber, Subscription, SuppressedAddress, email_hash
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def news():
+    return MailingListFactory(name="News")
+
+
+@pytest.fixture
+def campaign(news):
+    campaign = CampaignFactory(mailing_lists=[news])
+    ArticleFactory(campaign=campaign)
+    return campaign
+
+
+def subscribe(mailing_list, count, **subscriber_fields):
+    return [
+        SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory(**subscriber_fields)).subscriber
+        for _ in range(count)
+    ]
+
+
+def start(campaign, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        sending.campaign_start(campaign=campaign)
+    return callbacks
+
+
+def send_all(campaign):
+    while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
+        pass
+
+
+def test_snapshot_leaves_out_everyone_who_must_not_get_mail(campaign, news, django_capture_on_commit_callbacks):
+    wanted = subscribe(news, 3)
+    SubscriptionFactory(
+        mailing_list=news,
+        status=Subscription.Status.PENDING,
+        subscriber=SubscriberFactory(status=Subscriber.Status.PENDING),
+    )
+    SubscriptionFactory(mailing_list=news, status=Subscription.Status.UNSUBSCRIBED)
+    for status in (Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED):
+        subscribe(news, 1, status=status)
+    (suppressed,) = subscribe(news, 1)
+    SuppressedAddress.objects.create(email_hash=email_hash(suppressed.email), reason="manual")
+    SubscriptionFactory(subscriber=wanted[0], mailing_list=MailingListFactory())  # on two lists, mailed once
+
+    callbacks = start(campaign, django_capture_on_commit_callbacks)
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING and campaign.started_at
+    assert sorted(Delivery.objects.values_list("subscriber_id", flat=True)) == sorted(s.pk for s in wanted)
+    assert len(callbacks) == 4, "KANAL_SEND_PARALLEL_BATCHES senders, queued after commit"
+    assert sending.deliveries_snapshot(campaign=campaign) == 3
+    assert Delivery.objects.count() == 3, "the snapshot is unique per campaign and subscriber"
+
+
+def test_each_recipient_gets_one_personal_message_with_one_click_unsubscribe(
+    campaign, news, django_capture_on_commit_callbacks, settings
+):
+    settings.KANAL_SEND_BATCH_SIZE = 2
+    subscribe(news, 5, first_name="Ida")
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(Subscriber.objects.values_list("email", flat=True))
+    message = mail.outbox[0]
+    assert message.subject == "Neues für Ida"
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/one-click/>" in message.extra_headers["List-Unsubscribe"]
+    delivery = Delivery.objects.get(subscriber__email=message.to[0])
+    assert message.metadata == {"kind": "campaign", "campaign_id": str(campaign.pk), "delivery_id": str(delivery.pk)}
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    assert all(Delivery.objects.values_list("esp_message_id", flat=True))
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT and campaign.finished_at
+
+
+def test_running_a_batch_again_sends_nothing_more(campaign, news, django_capture_on_commit_callbacks):
+    subscribe(news, 3)
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+    send_all(campaign)
+    assert sending.delivery_batch_send(campaign_id=campaign.pk).sent == 0
+    assert len(mail.outbox) == 3
+
+
+def test_pause_and_resume_many_times_sends_each_message_once(
+    campaign, news, django_capture_on_commit_callbacks, settings
+):
+    settings.KANAL_SEND_BATCH_SIZE = 3
+    subscribe(news, 30)
+    start(campaign, django_capture_on_commit_callbacks)
+    for _round in range(8):
+        sending.delivery_batch_send(campaign_id=campaign.pk)
+        sending.campaign_pause(campaign=campaign)
+        assert sending.delivery_batch_send(campaign_id=campaign.pk).sent == 0, "a paused campaign sends nothing"
+        with django_capture_on_commit_callbacks():
+            sending.campaign_resume(campaign=campaign)
+    send_all(campaign)
+    assert Counter(m.to[0] for m in mail.outbox) == Counter({s.email: 1 for s in Subscriber.objects.all()})
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
+
+
+def test_cancelled_campaign_stops_sending(campaign, news, django_capture_on_commit_callbacks, settings):
+    from campaigns.services.lifecycle import campaign_cancel
+
+    settings.KANAL_SEND_BATCH_SIZE = 2
+    subscribe(news, 6)
+    start(campaign, django_capture_on_commit_callbacks)
+    sending.delivery_batch_send(campaign_id=campaign.pk)
+    campaign_cancel(campaign=campaign)
+    send_all(campaign)
+    assert len(mail.outbox) == 2
+    assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == 4
+
+
+def test_only_stale_claims_are_swept_back_and_sent_rows_never(campaign, news, django_capture_on_commit_callbacks):
+    subscribe(news, 3)
+    start(campaign, django_capture_on_commit_callbacks)
+    first, second, third = Delivery.objects.order_by("pk")
+    long_ago = timezone.now() - timedelta(hours=1)
+    Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.SENDING, claim="dead", claimed_at=long_ago)
+    Delivery.objects.filter(pk=second.pk).update(
+        status=Delivery.Status.SENDING, claim="alive", claimed_at=timezone.now()
+    )
+    Delivery.objects.filter(pk=third.pk).update(status=Delivery.Status.SENT, claimed_at=long_ago)
+
+    with django_capture_on_commit_callbacks():
+        assert sending.deliveries_sweep() == 1
+    statuses = dict(Delivery.objects.values_list("pk", "status"))
+    assert statuses == {first.pk: "queued", second.pk: "sending", third.pk: "sent"}
+
+
+def test_finished_only_when_nothing_is_queued_or_in_flight(campaign, news, django_capture_on_commit_callbacks):
+    subscribe(news, 2)
+    start(campaign, django_capture_on_commit_callbacks)
+    first, second = Delivery.objects.order_by("pk")
+    Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.SENT)
+    Delivery.objects.filter(pk=second.pk).update(status=Delivery.Status.SENDING, claim="x", claimed_at=timezone.now())
+    assert not sending.campaign_finish_if_done(campaign_id=campaign.pk)
+    Delivery.objects.filter(pk=second.pk).update(status=Delivery.Status.FAILED)
+    assert sending.campaign_finish_if_done(campaign_id=campaign.pk)
+
+
+class FlakyBackend:
+    """Stands in front of Anymail's test backend and fails the way real ESPs do."""
+
+    failures: list = []
+
+    def __init__(self, **kwargs):
+        from anymail.backends.test import EmailBackend
+
+        self.inner = EmailBackend(**kwargs)
+
+    def open(self):
+        return self.inner.open()
+
+    def close(self):
+        return self.inner.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_messages(self, messages):
+        if FlakyBackend.failures:
+            raise FlakyBackend.failures.pop(0)
+        return self.inner.send_messages(messages)
+
+
+def test_transient_errors_retry_later_and_permanent_ones_fail_with_the_reason(
+    campaign, news, django_capture_on_commit_callbacks, settings
+):
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
+    subscribe(news, 3)
+    start(campaign, django_capture_on_commit_callbacks)
+    FlakyBackend.failures = [
+        smtplib.SMTPRecipientsRefused({"x@example.org": (550, b"no such user")}),
+        AnymailAPIError("ESP overloaded", status_code=503),
+    ]
+    outcome = sending.delivery_batch_send(campaign_id=campaign.pk)
+    assert (outcome.sent, outcome.failed, outcome.retry_in) == (0, 1, 2.0)
+    first, second, third = Delivery.objects.order_by("pk")
+    assert first.status == Delivery.Status.FAILED and "550" in first.error
+    assert second.status == Delivery.Status.QUEUED and second.attempts == 1 and "overloaded" in second.error
+    assert third.status == Delivery.Status.QUEUED and third.attempts == 0
+
+    send_all(campaign)
+    assert len(mail.outbox) == 2
+
+
+def test_a_message_that_keeps_failing_ends_as_failed(campaign, news, django_capture_on_commit_callbacks, settings):
+    settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
+    settings.KANAL_SEND_MAX_ATTEMPTS = 3
+    subscribe(news, 1)
+    start(campaign, django_capture_on_commit_callbacks)
+    FlakyBackend.failures = [ConnectionRefusedError("ESP down")] * 3
+    for _attempt in range(3):
+        sending.delivery_batch_send(campaign_id=campaign.pk)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.FAILED, 3)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
+
+
+def test_only_due_scheduled_campaigns_start(news, django_capture_on_commit_callbacks):
+    due = CampaignFactory(mailing_lists=[news], status=Campaign.Status.SCHEDULED, scheduled_at=timezone.now())
+    later = CampaignFactory(
+        mailing_lists=[news], status=Campaign.Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(hours=1)
+    )
+    for campaign in (due, later):
+        ArticleFactory(campaign=campaign)
+    with django_capture_on_commit_callbacks():
+        assert sending.campaigns_start_due() == 1
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert (due.status, later.status) == (Campaign.Status.SENDING, Campaign.Status.SCHEDULED)
+
+
+def test_a_sent_campaign_cannot_start_again(campaign, news, django_capture_on_commit_callbacks):
+    subscribe(news, 1)
+    start(campaign, django_capture_on_commit_callbacks)
+    with pytest.raises(CampaignStateError):
+        sending.campaign_start(campaign=campaign)
+
+
+def test_progress_counts_and_rate(campaign, news, django_capture_on_commit_callbacks, settings):
+    settings.KANAL_SEND_BATCH_SIZE = 4
+    subscribe(news, 10)
+    start(campaign, django_capture_on_commit_callbacks)
+    sending.delivery_batch_send(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    progress = sending.campaign_progress(campaign=campaign)
+    assert (progress["total"], progress["sent"], progress["queued"], progress["percent"]) == (10, 4, 6, 40)
+    assert progress["rate_per_second"] > 0 and progress["eta_seconds"] is not None
+
+
+def test_rate_limit_holds_per_second_window(settings):
+    settings.KANAL_SEND_RATE_PER_SECOND = 3
+    throttle._client().flushdb()
+    windows = []
+    for _message in range(7):
+        throttle.wait_for_slot(key="test")
+        windows.append(int(time.time()))
+    assert max(Counter(windows).values()) <= 3
+    assert len(set(windows)) >= 3
+
+
+@pytest.mark.worker
+def test_real_worker_delivers_exactly_once_to_an_smtp_server(campaign, news, smtp_sink, celery_worker_thread, settings):
+    settings.KANAL_SEND_BATCH_SIZE = 25
+    recipients = subscribe(news, 120)
+    sending.campaign_start(campaign=campaign)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        campaign.refresh_from_db()
+        if campaign.status == Campaign.Status.SENT:
+            break
+        time.sleep(0.1)
+    assert campaign.status == Campaign.Status.SENT
+    assert Counter(smtp_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in recipients})
+    parsed = email.message_from_bytes(smtp_sink.messages[0][1])
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_staff_send_pause_resume_and_watch_progress_in_the_admin(
+    admin_client, campaign, news, django_capture_on_commit_callbacks, settings
+):
+    from django.urls import reverse
+
+    settings.KANAL_SEND_BATCH_SIZE = 2
+    subscribe(news, 5)
+    url = lambda name: reverse(f"admin:campaigns_campaign_{name}", args=[campaign.pk])  # noqa: E731
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert admin_client.post(url("send_now")).status_code == 302
+    assert len(callbacks) == settings.KANAL_SEND_PARALLEL_BATCHES
+    sending.delivery_batch_send(campaign_id=campaign.pk)
+
+    progress = admin_client.get(url("progress")).json()
+    assert (progress["status"], progress["total"], progress["sent"], progress["percent"]) == ("sending", 5, 2, 40)
+    page = admin_client.get(url("change"), HTTP_ACCEPT_LANGUAGE="en")
+    assert "<progress" in page.text and 'value="40"' in page.text
+
+    admin_client.post(url("pause"))
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    with django_capture_on_commit_callbacks():
+        admin_client.post(url("resume"))
+    send_all(campaign)
+    assert admin_client.get(url("progress")).json()["finished"] is True
+    assert len(mail.outbox) == 5
+    assert admin_client.post(url("send_now")).status_code == 302
+    assert len(mail.outbox) == 5, "a sent campaign is not sent again"
