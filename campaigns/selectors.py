@@ -27,3 +27,19 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
             Exists(Subscriber.tags.through.objects.filter(subscriber=OuterRef("pk"), tag_id__in=exclude_ids))
         )
     return audience
+
+
+def deliveries_for_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
+    """The campaigns sent to a subscriber, for their GDPR export."""
+    from campaigns.models import Delivery
+
+    deliveries = Delivery.objects.filter(subscriber=subscriber).select_related("campaign").order_by("pk")
+    return "campaigns_received", [
+        {
+            "campaign": delivery.campaign.name,
+            "subject": delivery.campaign.subject,
+            "status": delivery.status,
+            "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
+        }
+        for delivery in deliveries
+    ]

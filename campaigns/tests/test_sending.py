@@ -315,3 +315,18 @@ def test_staff_send_pause_resume_and_watch_progress_in_the_admin(
     assert len(mail.outbox) == 5
     assert admin_client.post(url("send_now")).status_code == 302
     assert len(mail.outbox) == 5, "a sent campaign is not sent again"
+
+
+def test_gdpr_export_lists_received_campaigns_and_erase_keeps_anonymous_counts(
+    campaign, news, django_capture_on_commit_callbacks
+):
+    from subscribers.services import gdpr
+
+    (subscriber,) = subscribe(news, 1)
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+    exported = gdpr.subscriber_export(subscriber=subscriber)["campaigns_received"]
+    assert [(item["campaign"], item["status"]) for item in exported] == [(campaign.name, "sent")]
+    gdpr.subscriber_erase(subscriber=subscriber)
+    delivery = Delivery.objects.get()
+    assert delivery.subscriber is None and delivery.status == Delivery.Status.SENT
