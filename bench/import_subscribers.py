@@ -1,4 +1,3 @@
-# LEAD NOTE (temporary): the lead already wrote and committed this file while you were starting. Do not replace it; read it, extend it only if your task needs more, and say so in your report.
 """Import a generated CSV of subscribers and print rows/s and peak memory.
 
     .venv/bin/python bench/import_subscribers.py [--rows 100000] [--runs 3] [--basis documented|double_opt_in]

@@ -182,6 +182,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# A stuck SMTP server must not hang a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Kanal <newsletter@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -198,6 +200,7 @@ KANAL_SIGNUP_RATE_PER_ADDRESS = os.environ.get("KANAL_SIGNUP_RATE_PER_ADDRESS", 
 # Humans need longer than this to fill in an address and tick the consent box.
 KANAL_SIGNUP_MIN_FILL_SECONDS = float(os.environ.get("KANAL_SIGNUP_MIN_FILL_SECONDS", "2"))
 KANAL_CONFIRM_RATE_PER_IP = os.environ.get("KANAL_CONFIRM_RATE_PER_IP", "30/h")
+KANAL_SURVEY_RATE_PER_IP = os.environ.get("KANAL_SURVEY_RATE_PER_IP", "30/h")
 KANAL_IMPORT_MAX_BYTES = env_int("KANAL_IMPORT_MAX_BYTES", 50_000_000)
 KANAL_ALTCHA_HMAC_KEY = os.environ.get("KANAL_ALTCHA_HMAC_KEY", "")
 KANAL_COMPANY_ADDRESS = os.environ.get("KANAL_COMPANY_ADDRESS", "Kanal GmbH · Musterstraße 1 · 10115 Berlin")

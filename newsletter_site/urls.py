@@ -9,5 +9,6 @@ urlpatterns = [
     path("anymail/", include("anymail.urls")),
     path("", include("subscribers.urls")),
     path("", include("campaigns.urls")),
+    path("", include("surveys.urls")),
 ]
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

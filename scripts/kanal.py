@@ -1,5 +1,4 @@
 #!/usr/bin/env python3
-# LEAD NOTE (temporary): the lead already wrote and committed this file while you were starting. Do not replace it; read it, extend it only if your task needs more, and say so in your report.
 """Kanal's two commands, runnable with nothing but Python 3.11 installed.
 
     python3 scripts/kanal.py up      run web + worker + beat (+ the embedded Redis), migrated, with demo data
@@ -8,9 +7,11 @@
 Standard library only: this runs before the virtualenv exists.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import venv
@@ -42,12 +43,14 @@ def requirements_digest() -> str:
 def ensure_virtualenv() -> None:
     if not VENV_PYTHON.exists():
         say(f"Creating the virtualenv in {VENV.relative_to(REPO)}/")
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        # clear=True: a .venv without a working python (say, its base interpreter was removed)
+        # is rebuilt from scratch, stamp included, so the install below runs again.
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     wanted = requirements_digest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     say("Installing dependencies (only when requirements*.txt changed)")
-    run([VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements-dev.txt"])
+    run([VENV_PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements-dev.txt"])
     STAMP.write_text(wanted)
 
 
@@ -76,6 +79,34 @@ def manage(*arguments: str, env: dict) -> None:
     run([VENV_PYTHON, "manage.py", *arguments], env=env)
 
 
+def embedded_redis_socket(env: dict) -> Path:
+    """Where newsletter_site.settings puts the embedded Redis (REDIS_SOCKET) for this environment."""
+    return Path(env.get("KANAL_VAR_DIR") or REPO / "var").resolve() / "redis.sock"
+
+
+def redis_command(socket_path: Path, *words: str) -> bytes:
+    """Send one command to the Redis on a unix socket and return the first bytes of its answer."""
+    request = f"*{len(words)}\r\n" + "".join(f"${len(word)}\r\n{word}\r\n" for word in words)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(2)
+        connection.connect(str(socket_path))
+        connection.sendall(request.encode())
+        return connection.recv(64)
+
+
+def redis_answers(socket_path: Path) -> bool:
+    try:
+        return redis_command(socket_path, "PING").startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_shutdown(socket_path: Path) -> None:
+    # The server closes the connection instead of answering SHUTDOWN.
+    with contextlib.suppress(OSError):
+        redis_command(socket_path, "SHUTDOWN", "NOSAVE")
+
+
 def up() -> None:
     ensure_virtualenv()
     env = os.environ.copy()
@@ -85,7 +116,15 @@ def up() -> None:
     manage("migrate", "--noinput", env=env)
     say("Creating the admin login and demo data (idempotent)")
     manage("kanal_bootstrap", env=env)
-    processes = ["web", "worker", "beat"] if env.get("REDIS_URL") else ["redis", "web", "worker", "beat"]
+    processes = ["web", "worker", "beat"]
+    if not env.get("REDIS_URL"):
+        socket_path = embedded_redis_socket(env)
+        if redis_answers(socket_path):
+            # A second server on the same socket would take it over from the first one and share
+            # its files; a plain `pytest` run, for one, leaves a daemonised server here.
+            say(f"Using the embedded Redis that already answers on {socket_path}")
+        else:
+            processes.insert(0, "redis")
     say(f"Starting {', '.join(processes)} (Ctrl-C stops them all)")
     honcho = VENV / "bin" / "honcho"
     os.chdir(REPO)
@@ -96,23 +135,39 @@ def test(pytest_arguments: list[str]) -> None:
     ensure_virtualenv()
     ensure_chromium()
     env = os.environ.copy()
+    # Own state for the tests: their embedded Redis, database file, outbox and uploads never
+    # touch development data.
+    env.setdefault("KANAL_VAR_DIR", str(REPO / "var" / "test"))
+    embedded_socket = None
     if not env.get("REDIS_URL"):
-        # Own state for the tests: their embedded Redis, outbox and files never touch development data.
-        env.setdefault("KANAL_VAR_DIR", str(REPO / "var" / "test"))
+        socket_path = embedded_redis_socket(env)
+        # The tests daemonise an embedded Redis (conftest.py); stop it afterwards unless it was
+        # already running, so no server outlives the run.
+        embedded_socket = None if redis_answers(socket_path) else socket_path
     database = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     redis = env.get("REDIS_URL") or "embedded Redis"
     say(f"Running the test suite on {database} with {redis}")
-    result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
+    try:
+        result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
+    finally:
+        if embedded_socket is not None:
+            redis_shutdown(embedded_socket)
+    # pytest's own code, so "no tests collected" (5) stays a failure too.
     sys.exit(result.returncode)
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in {"up", "test"}:
         sys.exit(__doc__)
-    if sys.argv[1] == "up":
-        up()
-    else:
-        test(sys.argv[2:])
+    try:
+        if sys.argv[1] == "up":
+            up()
+        else:
+            test(sys.argv[2:])
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"kanal.py: `{' '.join(map(str, error.cmd))}` failed with exit code {error.returncode}.")
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class SurveysConfig(AppConfig):
     name = "surveys"
     verbose_name = _("Surveys")
+
+    def ready(self):
+        from subscribers.services import gdpr
+        from surveys.selectors import subscriber_surveys_export
+        from surveys.services import subscriber_surveys_erase
+
+        if subscriber_surveys_export not in gdpr.EXPORT_SECTIONS:
+            gdpr.EXPORT_SECTIONS.append(subscriber_surveys_export)
+        if subscriber_surveys_erase not in gdpr.ERASE_HOOKS:
+            gdpr.ERASE_HOOKS.append(subscriber_surveys_erase)

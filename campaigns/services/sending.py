@@ -205,19 +205,41 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
                 failed += 1
                 continue
             message = delivery_message_build(campaign=campaign, compiled=compiled, delivery=delivery)
+            committed = []
+
+            def mark_sent(delivery=delivery, committed=committed):
+                _delivery_finish(delivery, token, status=Delivery.Status.SENT)
+                committed.append(True)
+
+            # Backends that can (newsletter_site.smtp_backend) call this just before the server commits.
+            message.before_commit = mark_sent
             throttle.wait_for_slot()
             try:
                 _send_one(mail_connection, message)
-            except TransientSendError as error:
-                retry_in = _delivery_retry_later(delivery, token, error=str(error))
-                break
-            except Exception as error:  # a permanent refusal of this one message
+            except Exception as error:
+                if committed:
+                    # Marked sent, then the server said no after the final "." (or went silent).
+                    outcome = _after_commit_failure(delivery, error)
+                    failed += outcome == Delivery.Status.FAILED
+                    sent += outcome == Delivery.Status.SENT
+                    if isinstance(error, TransientSendError):
+                        retry_in = 2.0
+                        break
+                    continue
+                if isinstance(error, TransientSendError):
+                    retry_in = _delivery_retry_later(delivery, token, error=str(error))
+                    break
+                # A permanent refusal of this one message.
                 _delivery_finish(delivery, token, status=Delivery.Status.FAILED, error=repr(error)[:2000])
                 failed += 1
                 continue
             status = message.anymail_status
             message_id = "" if status is None or status.message_id is None else str(status.message_id)
-            _delivery_finish(delivery, token, status=Delivery.Status.SENT, esp_message_id=message_id)
+            if committed:
+                if message_id:
+                    Delivery.objects.filter(pk=delivery.pk).update(esp_message_id=message_id)
+            else:
+                _delivery_finish(delivery, token, status=Delivery.Status.SENT, esp_message_id=message_id)
             sent += 1
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None
@@ -258,6 +280,16 @@ def _send_one(mail_connection, message: AnymailMessage) -> None:
 def _delivery_finish(delivery: Delivery, token: str, *, status: str, esp_message_id: str = "", error: str = "") -> None:
     # Committed per message on purpose: the row must say "sent" as soon as the server took the mail,
     # so a worker killed a moment later leaves nothing for the sweeper to send twice.
+    with transaction.atomic():
+        if db_connection.vendor == "postgresql":
+            # Waiting for the WAL flush would widen the window in which a killed worker loses the
+            # message; a killed worker cannot lose a commit the server has already made.
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        _delivery_update(delivery, token, status=status, esp_message_id=esp_message_id, error=error)
+
+
+def _delivery_update(delivery: Delivery, token: str, *, status: str, esp_message_id: str, error: str) -> None:
     Delivery.objects.filter(pk=delivery.pk, claim=token).update(
         status=status,
         sent_at=timezone.now() if status == Delivery.Status.SENT else None,
@@ -266,6 +298,18 @@ def _delivery_finish(delivery: Delivery, token: str, *, status: str, esp_message
         claim="",
         attempts=delivery.attempts + 1,
     )
+
+
+def _after_commit_failure(delivery: Delivery, error: Exception) -> str:
+    """The row already says sent; only an explicit refusal of the message after the "." undoes that."""
+    refusal = error.__cause__ if isinstance(error, TransientSendError) else error
+    if isinstance(refusal, smtplib.SMTPDataError):
+        status = Delivery.Status.QUEUED if 400 <= refusal.smtp_code < 500 else Delivery.Status.FAILED
+        Delivery.objects.filter(pk=delivery.pk).update(status=status, sent_at=None, error=repr(refusal)[:2000])
+        return status
+    # Connection lost after the ".": the server may well have the message; sending again could duplicate it.
+    Delivery.objects.filter(pk=delivery.pk).update(error=f"outcome unknown: {error!r}"[:2000])
+    return Delivery.Status.SENT
 
 
 def _delivery_retry_later(delivery: Delivery, token: str, *, error: str) -> float:
@@ -295,7 +339,8 @@ def campaign_finish_if_done(*, campaign_id: int) -> bool:
 
 def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     """Hand back deliveries whose worker died mid-batch, and keep every sending campaign moving."""
-    stale_after = stale_after or timedelta(seconds=settings.KANAL_SEND_STALE_SECONDS)
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.KANAL_SEND_STALE_SECONDS)
     released = Delivery.objects.filter(
         status=Delivery.Status.SENDING, claimed_at__lt=timezone.now() - stale_after
     ).update(status=Delivery.Status.QUEUED, claim="", claimed_at=None)

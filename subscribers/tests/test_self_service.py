@@ -1,4 +1,3 @@
-# LEAD NOTE (temporary): the lead already wrote and committed this file while you were starting. Do not replace it; read it, extend it only if your task needs more, and say so in your report.
 from urllib.parse import urlsplit
 
 import pytest

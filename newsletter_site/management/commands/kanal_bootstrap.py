@@ -1,5 +1,7 @@
-# LEAD NOTE (temporary): the lead already wrote and committed this file while you were starting. Do not replace it; read it, extend it only if your task needs more, and say so in your report.
+import contextlib
+import os
 import secrets
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,6 +25,8 @@ CONSENT_TEXTS = {
         "Details are in the privacy policy."
     ),
 }
+
+ADMIN_USERNAME = "admin"
 
 DEMO_PEOPLE = [
     ("anna", "Anna", "Schmidt", "de"),
@@ -55,35 +59,50 @@ class Command(BaseCommand):
         username, password = self.ensure_admin()
         with transaction.atomic():
             lists = self.ensure_demo_data()
-        news = lists["news"]
+        login = f"{username} / {password}"
+        if password is None:
+            login = f"{username} / (changed since; `manage.py changepassword {username}` resets it)"
+        sign_up = [f"{settings.SITE_URL}{reverse('subscribers:subscribe', args=[slug])}" for slug in lists]
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    f"  Kanal:        {settings.SITE_URL}/subscribe/{news.slug}/",
+                    f"  Sign-up form: {sign_up[0]}",
+                    *(f"                {url}" for url in sign_up[1:]),
                     f"  Admin:        {settings.SITE_URL}{reverse('admin:index')}",
-                    f"  Login:        {username} / {password}",
+                    f"  Login:        {login}",
                     f"  Outbox:       {settings.EMAIL_FILE_PATH}/ (mails as .eml files)",
                     "",
                 ]
             )
         )
 
-    def ensure_admin(self) -> tuple[str, str]:
-        password_file = settings.VAR_DIR / "admin_password"
-        if not password_file.exists():
-            password_file.write_text(secrets.token_urlsafe(12))
-            password_file.chmod(0o600)
-        password = password_file.read_text().strip()
-        user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+    def ensure_admin(self) -> tuple[str, str | None]:
+        """The superuser ``admin`` and its password, or None when someone changed it in the meantime.
+
+        KANAL_ADMIN_PASSWORD, when set, is applied on every run. Otherwise a random password is
+        generated once into var/admin_password and set only when the user is created, so a
+        password changed in the admin is not reset by the next ``kanal.py up``.
+        """
+        given = os.environ.get("KANAL_ADMIN_PASSWORD", "")
+        password = given or self.stored_password(settings.VAR_DIR / "admin_password")
+        user, created = get_user_model().objects.get_or_create(
+            username=ADMIN_USERNAME, defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
         )
-        if created or not user.check_password(password):
+        if created or (given and not user.check_password(given)):
             user.set_password(password)
             user.is_staff = user.is_superuser = True
-            user.save()
-        return user.username, password
+            user.save(update_fields=["password", "is_staff", "is_superuser"])
+        return user.username, password if user.check_password(password) else None
+
+    @staticmethod
+    def stored_password(password_file: Path) -> str:
+        with contextlib.suppress(FileExistsError):
+            # O_EXCL with mode 0600: the file never exists with wider permissions, even briefly.
+            descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(12))
+        return password_file.read_text().strip()
 
     def ensure_demo_data(self) -> dict[str, MailingList]:
         for language, text in CONSENT_TEXTS.items():
@@ -94,6 +113,7 @@ class Command(BaseCommand):
                 defaults={
                     "name": "Kanal News",
                     "language": "de",
+                    "is_public": True,
                     "public_description": "Neuigkeiten, Anleitungen und Termine, einmal im Monat.",
                 },
             )[0],
@@ -102,6 +122,7 @@ class Command(BaseCommand):
                 defaults={
                     "name": "Product updates",
                     "language": "en",
+                    "is_public": True,
                     "public_description": "What is new in the product, every other week.",
                 },
             )[0],

@@ -1,0 +1,34 @@
+import factory
+
+from surveys.models import Choice, Question, Survey
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Survey
+
+    title = factory.Sequence(lambda n: f"Survey {n}")
+    intro = "Tell us what you think."
+    thank_you_text = "Vielen Dank für Ihre Antworten."
+    slug = factory.Sequence(lambda n: f"survey-{n}")
+    is_public = True
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Question
+
+    survey = factory.SubFactory(SurveyFactory)
+    position = factory.Sequence(lambda n: n)
+    kind = Question.Kind.NPS
+    text = factory.Sequence(lambda n: f"Question {n}?")
+    required = False
+
+
+class ChoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Choice
+
+    question = factory.SubFactory(QuestionFactory, kind=Question.Kind.SINGLE_CHOICE)
+    position = factory.Sequence(lambda n: n)
+    text = factory.Sequence(lambda n: f"Option {n}")
