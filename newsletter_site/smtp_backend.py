@@ -51,6 +51,9 @@ class EmailBackend(DjangoSMTPBackend):
             smtp.send(body)
             before_commit()
             smtp.send(b".\r\n")
+            after_final_dot = getattr(email_message, "after_final_dot", None)
+            if after_final_dot is not None:
+                after_final_dot()
             code, response = smtp.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, response)

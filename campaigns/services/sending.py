@@ -206,17 +206,39 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
                 continue
             message = delivery_message_build(campaign=campaign, compiled=compiled, delivery=delivery)
             committed = []
+            held_open = []
 
-            def mark_sent(delivery=delivery, committed=committed):
-                _delivery_finish(delivery, token, status=Delivery.Status.SENT)
+            def mark_sent(delivery=delivery, committed=committed, held_open=held_open):
+                if db_connection.vendor == "postgresql" and not db_connection.in_atomic_block:
+                    # Written now, committed right after the final "." leaves (commit_held): PostgreSQL
+                    # commits a COMMIT it has received even if this process dies before the reply.
+                    transaction.set_autocommit(False)
+                    held_open.append(True)
+                    with db_connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                    _delivery_update(delivery, token, status=Delivery.Status.SENT, esp_message_id="", error="")
+                else:
+                    _delivery_finish(delivery, token, status=Delivery.Status.SENT)
                 committed.append(True)
 
-            # Backends that can (newsletter_site.smtp_backend) call this just before the server commits.
+            def commit_held(held_open=held_open):
+                if held_open:
+                    held_open.clear()
+                    transaction.commit()
+                    transaction.set_autocommit(True)
+
+            # Backends that can (newsletter_site.smtp_backend) call these around the server's commit point.
             message.before_commit = mark_sent
+            message.after_final_dot = commit_held
             throttle.wait_for_slot()
             try:
                 _send_one(mail_connection, message)
             except Exception as error:
+                if held_open:  # failed before the ".": the "sent" was never committed
+                    held_open.clear()
+                    transaction.rollback()
+                    transaction.set_autocommit(True)
+                    committed.clear()
                 if committed:
                     # Marked sent, then the server said no after the final "." (or went silent).
                     outcome = _after_commit_failure(delivery, error)

@@ -28,8 +28,9 @@ RECIPIENTS = 5000
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
-    # Not yet in the default run: on PostgreSQL a kill that lands between the commit of "sent" and
-    # the final "." of DATA still loses about one message in six kills (issue 3 stays open).
+    # Not yet in the default run: a kill that lands in the microseconds between the final "." of
+    # DATA and the commit of "sent" still sends one message twice now and then on PostgreSQL
+    # (1 of 3 runs); on SQLite 4 of 4 runs were clean. Issue 3 stays open until it is reliable.
     pytest.mark.skipif(not os.environ.get("KANAL_FAULT_TESTS"), reason="set KANAL_FAULT_TESTS=1 to run"),
 ]
 
