@@ -116,14 +116,14 @@ class CompiledCampaign:
     links: list[CompiledLink] = field(default_factory=list)
 
     def render(self, recipient: RecipientContext) -> RenderedMessage:
-        html_values, text_values = self._slot_values(recipient)
+        html_values, text_values = self.slot_values(recipient)
         return RenderedMessage(
             subject=merge_tags.render_plain(self.subject_parts, recipient),
             html=self.html_template.fill(html_values),
             text=self.text_template.fill(text_values),
         )
 
-    def _slot_values(self, recipient: RecipientContext) -> tuple[list[str], list[str]]:
+    def slot_values(self, recipient: RecipientContext) -> tuple[list[str], list[str]]:
         escape = html.escape
         link_urls = recipient.link_urls
         html_values = []

@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "start-due-campaigns": {"task": "campaigns.tasks.start_due_campaigns", "schedule": 15.0},
     "sweep-deliveries": {"task": "campaigns.tasks.sweep_deliveries", "schedule": 30.0},
+    # Tracking: move opens and clicks from Redis into the database and count them.
+    "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -214,6 +216,12 @@ KANAL_SEND_RATE_PER_SECOND = env_int("KANAL_SEND_RATE_PER_SECOND", 0)
 KANAL_SEND_MAX_ATTEMPTS = env_int("KANAL_SEND_MAX_ATTEMPTS", 5)
 # A claim older than this belongs to a worker that died; its deliveries go back to the queue.
 KANAL_SEND_STALE_SECONDS = env_int("KANAL_SEND_STALE_SECONDS", 300)
+# Batch sending through an ESP (Anymail merge_data): how the ESP writes a merge field, with {} for
+# its name, e.g. "%recipient.{}%" (Mailgun), "-{}-" (SendGrid), "[[var:{}]]" (Mailjet),
+# "{{{{ params.{} }}}}" (Brevo). Empty: one API call per message.
+KANAL_ESP_MERGE_FIELD_FORMAT = os.environ.get("KANAL_ESP_MERGE_FIELD_FORMAT", "")
+# Recipients per API call; keep it within the ESP's limit (SendGrid 1,000, Postmark 500, SES 50).
+KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
 # Mailbox for the mailto: half of List-Unsubscribe; defaults to the sender address.
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
@@ -229,3 +237,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Tracking (tracking/): signed pixels and links, events through Redis, machine labelling.
+# KANAL_INDIVIDUAL_TRACKING above turns per-subscriber events off for the whole installation.
+# Events wait in this Redis (default: REDIS_URL) until the batcher moves them into the database.
+KANAL_TRACKING_REDIS_URL = os.environ.get("KANAL_TRACKING_REDIS_URL", "") or REDIS_URL
+# A click this soon after its delivery was sent is a security scanner, not a reader.
+KANAL_TRACKING_SCANNER_SECONDS = env_int("KANAL_TRACKING_SCANNER_SECONDS", 10)
+# Clicks and opens of a message within this many seconds of a click on its hidden honeypot link are machines.
+KANAL_TRACKING_HONEYPOT_WINDOW_SECONDS = env_int("KANAL_TRACKING_HONEYPOT_WINDOW_SECONDS", 30)
+# This many different links of one message clicked within KANAL_TRACKING_BURST_SECONDS is a machine.
+KANAL_TRACKING_BURST_LINKS = env_int("KANAL_TRACKING_BURST_LINKS", 4)
+KANAL_TRACKING_BURST_SECONDS = env_int("KANAL_TRACKING_BURST_SECONDS", 2)
+# Events are counted once their labels can no longer change (at least twice the honeypot window).
+KANAL_TRACKING_SETTLE_SECONDS = env_int("KANAL_TRACKING_SETTLE_SECONDS", 60)
+KANAL_TRACKING_BATCH_SIZE = env_int("KANAL_TRACKING_BATCH_SIZE", 2000)

@@ -1,10 +1,12 @@
 """Django's SMTP backend with one hook: a callback just before the message is committed at the server.
 
 SMTP accepts a message when the client sends the final "." of DATA. A sender that records
-"sent" only after the server's 250 sends the message again if it dies in between; one that
-records it before the "." loses it instead. The window before the "." is one write(2) long,
-while the one after it spans the server's own processing and the reply, so the campaign
-pipeline records "sent" in ``before_commit`` (see campaigns.services.sending).
+"sent" only after the server's 250 sends the message again if it dies anywhere in the server's
+processing and the reply; one that records it right before the "." can only lose it if it dies
+in the microseconds between that commit and one write(2). The campaign pipeline records "sent"
+in ``before_commit`` (campaigns.services.transports). If the hook raises (say, the worker's
+claim on the row was taken back), the connection is dropped without the ".", and the server
+discards the unfinished message.
 """
 
 import smtplib
@@ -15,6 +17,8 @@ from django.core.mail.message import sanitize_address
 
 
 class EmailBackend(DjangoSMTPBackend):
+    supports_commit_hook = True
+
     def _send(self, email_message):
         before_commit = getattr(email_message, "before_commit", None)
         if before_commit is None:
@@ -49,11 +53,12 @@ class EmailBackend(DjangoSMTPBackend):
             if not body.endswith(b"\r\n"):
                 body += b"\r\n"
             smtp.send(body)
-            before_commit()
+            try:
+                before_commit()
+            except BaseException:
+                self._abandon()
+                raise
             smtp.send(b".\r\n")
-            after_final_dot = getattr(email_message, "after_final_dot", None)
-            if after_final_dot is not None:
-                after_final_dot()
             code, response = smtp.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, response)
@@ -70,3 +75,10 @@ class EmailBackend(DjangoSMTPBackend):
                     self.connection = None
             raise
         return True
+
+    def _abandon(self) -> None:
+        """Drop the connection in the middle of DATA: without the final "." the server keeps nothing."""
+        try:
+            self.connection.close()
+        finally:
+            self.connection = None

@@ -3,10 +3,11 @@
 from email.utils import parseaddr
 
 from django.conf import settings
+from django.core import signing
 from django.urls import reverse
 
 from subscribers.models import Subscriber
-from subscribers.tokens import make_subscriber_token
+from subscribers.tokens import SUBSCRIBER_SALTS, make_subscriber_token
 
 
 def _absolute(name: str, token: str) -> str:
@@ -42,3 +43,37 @@ def list_unsubscribe_headers(subscriber: Subscriber) -> dict[str, str]:
         ),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+class MailLinks:
+    """The same links for many messages, with URL prefixes resolved and signers built once.
+
+    ``reverse()`` and building a ``Signer`` cost more than the signing itself; a campaign batch
+    needs these links for hundreds of subscribers in a row.
+    """
+
+    _PLACEHOLDER = "TOKENPLACEHOLDER"
+
+    def __init__(self):
+        self._unsubscribe_signer = signing.Signer(salt=SUBSCRIBER_SALTS["unsubscribe"])
+        self._preferences_signer = signing.Signer(salt=SUBSCRIBER_SALTS["preferences"])
+        self._unsubscribe = self._split("subscribers:unsubscribe")
+        self._one_click = self._split("subscribers:one_click_unsubscribe")
+        self._preferences = self._split("subscribers:preferences")
+        self._mailbox = settings.KANAL_UNSUBSCRIBE_MAILTO or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+    def _split(self, name: str) -> tuple[str, str]:
+        before, after = _absolute(name, self._PLACEHOLDER).split(self._PLACEHOLDER)
+        return before, after
+
+    def for_subscriber(self, public_id) -> tuple[str, str, str]:
+        """(unsubscribe URL, preference-centre URL, List-Unsubscribe header value) for one subscriber."""
+        token = self._unsubscribe_signer.sign(str(public_id))
+        preferences_token = self._preferences_signer.sign(str(public_id))
+        one_click = self._one_click[0] + token + self._one_click[1]
+        header = f"<{one_click}>, <mailto:{self._mailbox}?subject=unsubscribe%20{token}>"
+        return (
+            self._unsubscribe[0] + token + self._unsubscribe[1],
+            self._preferences[0] + preferences_token + self._preferences[1],
+            header,
+        )

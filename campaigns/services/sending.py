@@ -8,12 +8,11 @@ re-delivered tasks only ever act on what the rows say.
 
 import logging
 import secrets
-import smtplib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-from anymail.message import AnymailMessage
+from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
@@ -22,11 +21,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import selectors, throttle
+from campaigns import selectors
+from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
-from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
+from campaigns.rendering import CompiledCampaign, compile_campaign
+from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready
-from newsletter_site.bulk import insert_rows
 from subscribers import links
 from subscribers.models import SuppressedAddress, email_hash
 
@@ -34,11 +34,7 @@ logger = logging.getLogger(__name__)
 
 Status = Campaign.Status
 STARTABLE = (Status.DRAFT, Status.SCHEDULED)
-PERMANENT_SMTP_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-
-
-class TransientSendError(Exception):
-    """The ESP or SMTP server did not take the message this time; the batch stops and retries later."""
+TransientSendError = transports.TransientSendError
 
 
 @dataclass(frozen=True)
@@ -67,31 +63,35 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
 
 
 def deliveries_snapshot(*, campaign: Campaign) -> int:
-    """One queued delivery per targeted subscriber, suppressed addresses left out. Safe to repeat."""
+    """One queued delivery per targeted subscriber, suppressed addresses left out; returns how many
+    it added (none when repeated).
+
+    One INSERT … SELECT: the audience never travels through Python, except to match it against
+    the suppression list (kept as hashes) when that list is not empty.
+    """
+    audience = selectors.campaign_audience(campaign=campaign)
     suppressed = set(SuppressedAddress.objects.values_list("email_hash", flat=True))
-    audience = selectors.campaign_audience(campaign=campaign).values_list("pk", "email").order_by("pk")
-    rows = [
-        (subscriber_id,)
-        for subscriber_id, email in audience.iterator(chunk_size=5000)
-        if email_hash(email) not in suppressed
-    ]
-    insert_rows(
-        Delivery,
-        columns=("subscriber",),
-        rows=rows,
-        constants={
-            "campaign": campaign.pk,
-            "status": Delivery.Status.QUEUED,
-            "claim": "",
-            "claimed_at": None,
-            "attempts": 0,
-            "sent_at": None,
-            "esp_message_id": "",
-            "error": "",
-        },
-        ignore_conflicts=True,
+    if suppressed:
+        blocked = [
+            pk
+            for pk, email in audience.values_list("pk", "email").iterator(chunk_size=5000)
+            if email_hash(email) in suppressed
+        ]
+        audience = audience.exclude(pk__in=blocked)
+    select_sql, select_params = audience.order_by().values("pk").query.sql_with_params()
+    quote = db_connection.ops.quote_name
+    columns = ("campaign_id", "subscriber_id", "status", "claim", "claimed_at", "attempts", "sent_at")
+    columns += ("esp_message_id", "error")
+    # Only quoted names from the model's metadata and the ORM's own compiled SELECT reach the SQL text;
+    # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
+    sql = (
+        f"INSERT INTO {quote(Delivery._meta.db_table)} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
+        f"SELECT %s, audience.{quote('pk')}, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
+        "WHERE true ON CONFLICT DO NOTHING"
     )
-    return len(rows)
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, (campaign.pk, Delivery.Status.QUEUED, *select_params))
+        return max(cursor.rowcount, 0)
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
@@ -142,40 +142,25 @@ def deliveries_claim(*, campaign_id: int, limit: int) -> str | None:
     return token
 
 
-_compiled_cache: dict[tuple[int, object], CompiledCampaign] = {}
+_compiled_cache: dict[tuple[int, object], tuple[CompiledCampaign, MessageSkeleton]] = {}
 
 
-def compiled_campaign(campaign: Campaign) -> CompiledCampaign:
+def compiled_campaign(campaign: Campaign) -> tuple[CompiledCampaign, MessageSkeleton]:
     """Compile once per campaign version and worker process; every message after that only fills slots."""
     key = (campaign.pk, campaign.updated_at)
-    compiled = _compiled_cache.get(key)
-    if compiled is None:
+    cached = _compiled_cache.get(key)
+    if cached is None:
         _compiled_cache.clear()
-        compiled = _compiled_cache[key] = compile_campaign(campaign)
-    return compiled
-
-
-def delivery_message_build(*, campaign: Campaign, compiled: CompiledCampaign, delivery: Delivery) -> AnymailMessage:
-    subscriber = delivery.subscriber
-    rendered = compiled.render(
-        RecipientContext.for_subscriber(
-            subscriber,
-            unsubscribe_url=links.unsubscribe_url(subscriber),
-            preferences_url=links.preferences_url(subscriber),
+        compiled = compile_campaign(campaign)
+        skeleton = MessageSkeleton(
+            compiled,
+            from_header=campaign.from_header,
+            reply_to=campaign.reply_to,
+            language=campaign.language,
+            campaign_id=campaign.pk,
         )
-    )
-    message = AnymailMessage(
-        subject=rendered.subject,
-        body=rendered.text,
-        from_email=campaign.from_header,
-        to=[subscriber.email],
-        reply_to=[campaign.reply_to] if campaign.reply_to else None,
-        headers=links.list_unsubscribe_headers(subscriber),
-        metadata={"kind": "campaign", "campaign_id": str(campaign.pk), "delivery_id": str(delivery.pk)},
-        tags=["campaign"],
-    )
-    message.attach_alternative(rendered.html, "text/html")
-    return message
+        cached = _compiled_cache[key] = (compiled, skeleton)
+    return cached
 
 
 def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
@@ -187,160 +172,60 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     if token is None:
         campaign_finish_if_done(campaign_id=campaign_id)
         return BatchOutcome()
-    compiled = compiled_campaign(campaign)
+    compiled, skeleton = compiled_campaign(campaign)
     deliveries = list(
-        Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).select_related("subscriber").order_by("pk")
+        Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
+        .select_related("subscriber")
+        .only(
+            "pk",
+            "attempts",
+            "subscriber__public_id",
+            "subscriber__email",
+            "subscriber__first_name",
+            "subscriber__last_name",
+            "subscriber__language",
+            "subscriber__tracking_consent",
+        )
+        .order_by("pk")
     )
-    sent = failed = 0
-    retry_in = None
-    with get_connection() as mail_connection:
-        for index, delivery in enumerate(deliveries):
-            if index and index % 50 == 0:
-                if _campaign_status(campaign_id) != Status.SENDING:
-                    break  # paused or cancelled while this batch ran: hand the rest back
-                # Still alive: a slow, rate-limited batch must not look stale to the sweeper.
-                Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
-            if delivery.subscriber is None:  # erased after the snapshot
-                _delivery_finish(delivery, token, status=Delivery.Status.FAILED, error="subscriber erased")
-                failed += 1
-                continue
-            message = delivery_message_build(campaign=campaign, compiled=compiled, delivery=delivery)
-            committed = []
-            held_open = []
-
-            def mark_sent(delivery=delivery, committed=committed, held_open=held_open):
-                if db_connection.vendor == "postgresql" and not db_connection.in_atomic_block:
-                    # Written now, committed right after the final "." leaves (commit_held): PostgreSQL
-                    # commits a COMMIT it has received even if this process dies before the reply.
-                    transaction.set_autocommit(False)
-                    held_open.append(True)
-                    with db_connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                    _delivery_update(delivery, token, status=Delivery.Status.SENT, esp_message_id="", error="")
-                else:
-                    _delivery_finish(delivery, token, status=Delivery.Status.SENT)
-                committed.append(True)
-
-            def commit_held(held_open=held_open):
-                if held_open:
-                    held_open.clear()
-                    transaction.commit()
-                    transaction.set_autocommit(True)
-
-            # Backends that can (newsletter_site.smtp_backend) call these around the server's commit point.
-            message.before_commit = mark_sent
-            message.after_final_dot = commit_held
-            throttle.wait_for_slot()
-            try:
-                _send_one(mail_connection, message)
-            except Exception as error:
-                if held_open:  # failed before the ".": the "sent" was never committed
-                    held_open.clear()
-                    transaction.rollback()
-                    transaction.set_autocommit(True)
-                    committed.clear()
-                if committed:
-                    # Marked sent, then the server said no after the final "." (or went silent).
-                    outcome = _after_commit_failure(delivery, error)
-                    failed += outcome == Delivery.Status.FAILED
-                    sent += outcome == Delivery.Status.SENT
-                    if isinstance(error, TransientSendError):
-                        retry_in = 2.0
-                        break
-                    continue
-                if isinstance(error, TransientSendError):
-                    retry_in = _delivery_retry_later(delivery, token, error=str(error))
-                    break
-                # A permanent refusal of this one message.
-                _delivery_finish(delivery, token, status=Delivery.Status.FAILED, error=repr(error)[:2000])
-                failed += 1
-                continue
-            status = message.anymail_status
-            message_id = "" if status is None or status.message_id is None else str(status.message_id)
-            if committed:
-                if message_id:
-                    Delivery.objects.filter(pk=delivery.pk).update(esp_message_id=message_id)
-            else:
-                _delivery_finish(delivery, token, status=Delivery.Status.SENT, esp_message_id=message_id)
-            sent += 1
+    ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
+    batch = transports.BatchContext(
+        campaign=campaign, compiled=compiled, skeleton=skeleton, ledger=ledger, links=links.MailLinks()
+    )
+    with get_connection() as mail_connection, _fast_commits():
+        if not isinstance(mail_connection, AnymailBaseBackend):
+            transports.send_prebuilt(batch, deliveries, mail_connection)
+        elif settings.KANAL_ESP_MERGE_FIELD_FORMAT:
+            transports.send_anymail_batches(batch, deliveries, mail_connection)
+        else:
+            transports.send_anymail_each(batch, deliveries, mail_connection)
+    # Whatever this batch did not get to (paused, cancelled, a transient error) goes back to the queue.
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None
     )
     more = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).exists()
     if not more:
         campaign_finish_if_done(campaign_id=campaign_id)
-    return BatchOutcome(sent=sent, failed=failed, more_to_send=more, retry_in=retry_in)
+    return BatchOutcome(sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in)
 
 
-def _campaign_status(campaign_id: int) -> str:
-    return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+@contextmanager
+def _fast_commits():
+    """Per-message commits without waiting for PostgreSQL's WAL flush.
 
-
-def _send_one(mail_connection, message: AnymailMessage) -> None:
+    A killed worker cannot lose a commit the server has made; only a crash of the database
+    server itself could forget the last few "sent" marks (and send those messages again).
+    """
+    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
+        yield
+        return
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
     try:
-        count = mail_connection.send_messages([message])
-    except AnymailRecipientsRefused:
-        raise
-    except AnymailAPIError as error:
-        status_code = getattr(error, "status_code", None)
-        if status_code is None or status_code == 429 or status_code >= 500:
-            summary = error.args[0] if error.args else type(error).__name__
-            raise TransientSendError(f"{summary} (HTTP {status_code})") from error
-        raise
-    except PERMANENT_SMTP_ERRORS:
-        raise
-    except smtplib.SMTPResponseException as error:
-        if 400 <= error.smtp_code < 500:
-            raise TransientSendError(f"{error.smtp_code} {error.smtp_error!r}") from error
-        raise
-    except (smtplib.SMTPException, OSError) as error:
-        raise TransientSendError(repr(error)) from error
-    if not count:
-        raise TransientSendError("the mail backend accepted no message")
-
-
-def _delivery_finish(delivery: Delivery, token: str, *, status: str, esp_message_id: str = "", error: str = "") -> None:
-    # Committed per message on purpose: the row must say "sent" as soon as the server took the mail,
-    # so a worker killed a moment later leaves nothing for the sweeper to send twice.
-    with transaction.atomic():
-        if db_connection.vendor == "postgresql":
-            # Waiting for the WAL flush would widen the window in which a killed worker loses the
-            # message; a killed worker cannot lose a commit the server has already made.
-            with db_connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        _delivery_update(delivery, token, status=status, esp_message_id=esp_message_id, error=error)
-
-
-def _delivery_update(delivery: Delivery, token: str, *, status: str, esp_message_id: str, error: str) -> None:
-    Delivery.objects.filter(pk=delivery.pk, claim=token).update(
-        status=status,
-        sent_at=timezone.now() if status == Delivery.Status.SENT else None,
-        esp_message_id=esp_message_id,
-        error=error,
-        claim="",
-        attempts=delivery.attempts + 1,
-    )
-
-
-def _after_commit_failure(delivery: Delivery, error: Exception) -> str:
-    """The row already says sent; only an explicit refusal of the message after the "." undoes that."""
-    refusal = error.__cause__ if isinstance(error, TransientSendError) else error
-    if isinstance(refusal, smtplib.SMTPDataError):
-        status = Delivery.Status.QUEUED if 400 <= refusal.smtp_code < 500 else Delivery.Status.FAILED
-        Delivery.objects.filter(pk=delivery.pk).update(status=status, sent_at=None, error=repr(refusal)[:2000])
-        return status
-    # Connection lost after the ".": the server may well have the message; sending again could duplicate it.
-    Delivery.objects.filter(pk=delivery.pk).update(error=f"outcome unknown: {error!r}"[:2000])
-    return Delivery.Status.SENT
-
-
-def _delivery_retry_later(delivery: Delivery, token: str, *, error: str) -> float:
-    attempts = delivery.attempts + 1
-    status = Delivery.Status.FAILED if attempts >= settings.KANAL_SEND_MAX_ATTEMPTS else Delivery.Status.QUEUED
-    Delivery.objects.filter(pk=delivery.pk, claim=token).update(
-        status=status, attempts=attempts, error=error[:2000], claim="", claimed_at=None
-    )
-    return min(300.0, 2.0**attempts)
+        yield
+    finally:
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO DEFAULT")
 
 
 def campaign_finish_if_done(*, campaign_id: int) -> bool:

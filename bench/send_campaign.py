@@ -1,0 +1,495 @@
+"""Send one campaign to 100,000 recipients and print what it costs.
+
+    .venv/bin/python bench/send_campaign.py [--recipients 100000] [--workers 1] [--concurrency 2]
+        [--sink smtp-sink|aiosmtpd] [--skip-anymail] [--skip-baseline] [--baseline-recipients N]
+
+Figures, each printed as it is measured:
+
+1. CPU cost per message of rendering plus building the MIME message (median of 5 runs of
+   5,000 messages, process time), next to Django's ``EmailMultiAlternatives`` on the same
+   campaign, and the ratio of the two.
+2. Audience snapshot: 100,000 delivery rows (median of 3 runs).
+3. End to end through a local SMTP sink: from ``campaign_start`` (the admin's "send" button)
+   to the last row marked sent, with real Celery workers on the real broker; messages/s,
+   the sink's own message count, and peak RSS of the worker processes.
+4. The same through Anymail's test backend: one API call per message, and batch sending
+   (``merge_data``, 500 recipients per call).
+5. django-newsletter (PyPI) sending to the same sink on the same machine
+   (bench/django_newsletter_baseline.py), and Kanal's speed as a multiple of it.
+
+The database is SQLite in var/bench/send/ unless DATABASE_URL is set (PostgreSQL: a database
+named kanal_bench is created next to the one in the URL). Redis is the embedded one unless
+REDIS_URL is set. Targets (2 cores): >= 1,000 messages/s end to end (2,000 the aim), render +
+MIME < 300 µs, snapshot < 5 s, worker RSS < 300 MB, >= 500 recipients per task, >= 10x
+django-newsletter.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "var" / "bench" / "send"
+ARTICLE_TEXT = (
+    "Kanal misst, was Leserinnen und Leser mit einem Newsletter tun: Öffnungen, Klicks und Antworten. "
+    "Dieser Absatz steht für einen typischen Artikeltext mit **Hervorhebungen**, einer Liste und "
+    "[einem Link](https://example.org/mehr?utm_source=newsletter).\n\n- Erstens\n- Zweitens\n- Drittens\n\n"
+) * 3
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- environment -------------------------------------------------------------------------
+
+
+def configure_environment() -> dict:
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    env = {
+        "KANAL_VAR_DIR": str(BENCH_DIR),
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "SITE_URL": "https://news.example.com",
+        "KANAL_SEND_BATCH_SIZE": "500",
+    }
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        env["DATABASE_URL"] = re.sub(r"/[^/]*$", "/kanal_bench", url)
+        _create_postgres_database(url)
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{BENCH_DIR / 'bench.sqlite3'}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{BENCH_DIR / 'bench.sqlite3'}{suffix}").unlink(missing_ok=True)
+    os.environ.update(env)
+    return env
+
+
+def _create_postgres_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS kanal_bench WITH (FORCE)")
+        connection.execute("CREATE DATABASE kanal_bench")
+
+
+def setup_django():
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.REDIS_EMBEDDED:
+        from newsletter_site import redis_server
+
+        redis_server.ensure_running(settings.REDIS_SOCKET)
+    call_command("migrate", verbosity=0)
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+def create_audience(recipients: int):
+    from django.utils import timezone
+
+    from newsletter_site.bulk import db_value, insert_rows
+    from subscribers.models import MailingList, Subscriber, Subscription
+
+    now = timezone.now()
+    mailing_list = MailingList.objects.create(name="Bench", slug="bench")
+    names = ["Anna", "Ben", "Clara", "Jürgen", "Zoë", ""]
+    insert_rows(
+        Subscriber,
+        columns=("email", "first_name", "public_id"),
+        rows=[
+            (f"r{n}@example.org", names[n % len(names)], db_value(Subscriber, "public_id", uuid.uuid4()))
+            for n in range(recipients)
+        ],
+        constants={
+            "last_name": "",
+            "language": "de",
+            "status": "active",
+            "tracking_consent": True,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    insert_rows(
+        Subscription,
+        columns=("subscriber",),
+        rows=[(pk,) for pk in Subscriber.objects.values_list("pk", flat=True)],
+        constants={
+            "mailing_list": mailing_list.pk,
+            "status": "active",
+            "confirmation_nonce": "",
+            "created_at": now,
+            "confirmed_at": now,
+            "unsubscribed_at": None,
+        },
+    )
+    return mailing_list
+
+
+def create_campaign(mailing_list, name: str):
+    from campaigns.models import Article, Campaign
+
+    campaign = Campaign.objects.create(
+        name=name,
+        subject='Neues für {{ subscriber.first_name|default:"Leserin" }}',
+        preheader="Die Themen dieser Woche",
+        from_name="Kanal Redaktion",
+        from_email="news@example.com",
+        language="de",
+    )
+    campaign.mailing_lists.set([mailing_list])
+    for position in range(3):
+        Article.objects.create(
+            campaign=campaign,
+            position=position,
+            headline=f"Artikel {position + 1} für {{{{ subscriber.first_name|default:'Sie' }}}}",
+            body=ARTICLE_TEXT,
+            link_url=f"https://example.org/artikel-{position + 1}",
+            cta_text="Weiterlesen",
+        )
+    return campaign
+
+
+# --- 1. render + MIME ----------------------------------------------------------------------
+
+
+def measure_message_cost(campaign) -> None:
+    from django.core.mail import EmailMultiAlternatives
+
+    from campaigns.mime import MailHeaders, message_id
+    from campaigns.rendering import RecipientContext
+    from campaigns.services.sending import compiled_campaign
+    from subscribers.links import MailLinks
+    from subscribers.models import Subscriber
+
+    compiled, skeleton = compiled_campaign(campaign)
+    links = MailLinks()
+    subscribers = list(Subscriber.objects.order_by("pk")[:5000])
+
+    def kanal_message(subscriber):
+        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber.public_id)
+        context = RecipientContext(
+            email=subscriber.email,
+            first_name=subscriber.first_name,
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+        )
+        headers = MailHeaders(
+            to=subscriber.email,
+            message_id=message_id(campaign_id=campaign.pk, delivery_id=subscriber.pk, domain="example.com"),
+            list_unsubscribe=list_unsubscribe,
+            delivery_id=subscriber.pk,
+        )
+        return skeleton.build(context, headers)
+
+    def django_message(subscriber):
+        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber.public_id)
+        rendered = compiled.render(
+            RecipientContext(
+                email=subscriber.email,
+                first_name=subscriber.first_name,
+                unsubscribe_url=unsubscribe,
+                preferences_url=preferences,
+            )
+        )
+        message = EmailMultiAlternatives(
+            subject=rendered.subject,
+            body=rendered.text,
+            from_email=campaign.from_header,
+            to=[subscriber.email],
+            headers={"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+        message.attach_alternative(rendered.html, "text/html")
+        return message.message().as_bytes()
+
+    def per_message_us(build, people) -> float:
+        started = time.process_time()
+        for subscriber in people:
+            build(subscriber)
+        return (time.process_time() - started) / len(people) * 1e6
+
+    size = len(kanal_message(subscribers[0]))
+    kanal = statistics.median(per_message_us(kanal_message, subscribers) for _ in range(5))
+    django = statistics.median(per_message_us(django_message, subscribers[:1000]) for _ in range(5))
+    say(f"[render+MIME] message size {size / 1024:.1f} KB")
+    say(f"[render+MIME] Kanal (skeleton): median {kanal:.1f} µs per message (target < 300 µs)")
+    say(f"[render+MIME] EmailMultiAlternatives: median {django:.1f} µs per message; Kanal is {django / kanal:.1f}x")
+
+
+# --- 2. snapshot --------------------------------------------------------------------------
+
+
+def measure_snapshot(campaign, recipients: int) -> None:
+    from campaigns.models import Delivery
+    from campaigns.services.sending import deliveries_snapshot
+
+    runs = []
+    for _ in range(3):
+        Delivery.objects.filter(campaign=campaign).delete()
+        started = time.perf_counter()
+        created = deliveries_snapshot(campaign=campaign)
+        runs.append(time.perf_counter() - started)
+        assert created == recipients, created
+    Delivery.objects.filter(campaign=campaign).delete()
+    say(
+        f"[snapshot] {recipients:,} deliveries: median {statistics.median(runs):.2f} s (runs {_list(runs)}; target < 5 s)"
+    )
+
+
+def _list(values) -> str:
+    return ", ".join(f"{value:.2f}" for value in values)
+
+
+# --- sinks and workers ----------------------------------------------------------------------
+
+
+class SmtpSink:
+    """Postfix's smtp-sink (C) if installed, else aiosmtpd in its own process; counts messages."""
+
+    def __init__(self, kind: str):
+        self.port = free_port()
+        self.kind = kind
+        self.output = BENCH_DIR / f"sink-{self.port}.out"
+        if kind == "smtp-sink":
+            command = ["smtp-sink", "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "1000"]
+        else:
+            command = [sys.executable, str(Path(__file__).with_name("aiosmtpd_counter.py")), str(self.port)]
+        self.process = subprocess.Popen(command, stdout=self.output.open("wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"the {kind} SMTP sink did not start")
+
+    def messages(self) -> int:
+        text = self.output.read_bytes().decode(errors="replace")
+        counts = re.findall(r"mesg=(\d+)", text)
+        return int(counts[-1]) if counts else 0
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+
+
+def start_workers(env: dict, *, count: int, concurrency: int, extra: dict) -> list[subprocess.Popen]:
+    worker_env = os.environ | env | extra
+    worker_env["PYTHONPATH"] = os.pathsep.join([str(REPO / "bench"), str(REPO)])
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "newsletter_site",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"bench{index}@%h",
+            ],
+            cwd=REPO,
+            env=worker_env,
+            start_new_session=True,
+        )
+        for index in range(count)
+    ]
+
+
+def stop_workers(workers) -> None:
+    for worker in workers:
+        os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of every process in the workers' process groups."""
+
+    def __init__(self, workers):
+        super().__init__(daemon=True)
+        self.groups = {worker.pid for worker in workers}
+        self.peak_kb = 0
+        self.running = True
+
+    def run(self):
+        while self.running:
+            for status in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = status.read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) in self.groups:  # pgrp
+                        rss_kb = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+                        self.peak_kb = max(self.peak_kb, rss_kb)
+                except (OSError, IndexError, ValueError):
+                    continue
+            time.sleep(0.2)
+
+
+def wait_until_ready(workers) -> None:
+    from newsletter_site.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=0.5) or []
+        if len(replies) >= len(workers):
+            return
+    raise SystemExit("the Celery workers did not come up")
+
+
+def send_end_to_end(env, mailing_list, *, label: str, recipients: int, args, extra: dict, sink=None) -> float:
+    from django.db.models import Max
+
+    from campaigns.models import Campaign, Delivery
+    from campaigns.services import sending
+
+    campaign = create_campaign(mailing_list, label)
+    workers = start_workers(env, count=args.workers, concurrency=args.concurrency, extra=extra)
+    sampler = RssSampler(workers)
+    sampler.start()
+    try:
+        wait_until_ready(workers)
+        started_at = time.time()
+        sending.campaign_start(campaign=campaign)
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).get()
+            if status == Campaign.Status.SENT:
+                break
+            time.sleep(0.25)
+        else:
+            raise SystemExit(f"[{label}] did not finish within an hour")
+    finally:
+        sampler.running = False
+        stop_workers(workers)
+    last_sent = Delivery.objects.filter(campaign=campaign).aggregate(last=Max("sent_at"))["last"].timestamp()
+    seconds = last_sent - started_at
+    sent = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count()
+    rate = sent / seconds
+    line = f"[{label}] {sent:,} of {recipients:,} sent in {seconds:.1f} s: {rate:,.0f} messages/s end to end"
+    if sink is not None:
+        time.sleep(1)
+        line += f"; the sink counted {sink.messages():,} messages"
+    say(line)
+    say(f"[{label}] peak worker RSS {sampler.peak_kb / 1024:.0f} MB per process (target < 300 MB)")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each with --concurrency)")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--sink", choices=["smtp-sink", "aiosmtpd"], default=None)
+    parser.add_argument("--skip-anymail", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--baseline-recipients", type=int, default=None, help="default: same as --recipients")
+    args = parser.parse_args()
+    sink_kind = args.sink or ("smtp-sink" if shutil.which("smtp-sink") else "aiosmtpd")
+
+    env = configure_environment()
+    setup_django()
+    from django.conf import settings
+
+    say(
+        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, sink: {sink_kind}, "
+        f"{args.workers} worker(s) x {args.concurrency} processes, batch {settings.KANAL_SEND_BATCH_SIZE} per task, "
+        f"{os.cpu_count()} CPUs"
+    )
+    started = time.perf_counter()
+    mailing_list = create_audience(args.recipients)
+    say(f"[setup] {args.recipients:,} subscribers in {time.perf_counter() - started:.1f} s (not part of any figure)")
+
+    measure_message_cost(create_campaign(mailing_list, "cost"))
+    measure_snapshot(create_campaign(mailing_list, "snapshot"), args.recipients)
+
+    sink = SmtpSink(sink_kind)
+    try:
+        smtp = {
+            "EMAIL_BACKEND": "newsletter_site.smtp_backend.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink.port),
+        }
+        kanal_rate = send_end_to_end(
+            env, mailing_list, label="SMTP", recipients=args.recipients, args=args, extra=smtp, sink=sink
+        )
+        if not args.skip_anymail:
+            anymail = {"EMAIL_BACKEND": "bench_backends.DiscardingAnymailTestBackend"}
+            send_end_to_end(
+                env,
+                mailing_list,
+                label="Anymail test backend, one call per message",
+                recipients=args.recipients,
+                args=args,
+                extra=anymail,
+            )
+            send_end_to_end(
+                env,
+                mailing_list,
+                label="Anymail test backend, merge_data batches of 500",
+                recipients=args.recipients,
+                args=args,
+                extra=anymail | {"KANAL_ESP_MERGE_FIELD_FORMAT": "{{{{{}}}}}", "KANAL_ESP_BATCH_SIZE": "500"},
+            )
+        if not args.skip_baseline:
+            compare_with_django_newsletter(sink, args.baseline_recipients or args.recipients, kanal_rate)
+    finally:
+        sink.stop()
+
+
+def compare_with_django_newsletter(sink: SmtpSink, recipients: int, kanal_rate: float) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from django_newsletter_baseline import run_baseline
+
+    before = sink.messages()
+    result = run_baseline(
+        recipients=recipients,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        workdir=REPO / "var" / "bench" / "django-newsletter",
+    )
+    time.sleep(1)
+    say(
+        f"[django-newsletter {result['version']}] {result['messages_sent']:,} of {recipients:,} sent in "
+        f"{result['seconds']:.1f} s: {result['messages_per_second']:,.0f} messages/s; the sink counted "
+        f"{sink.messages() - before:,}; peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
+    say(
+        f"[ratio] Kanal end to end is {kanal_rate / result['messages_per_second']:.1f}x django-newsletter (target >= 10x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

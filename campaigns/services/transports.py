@@ -1,0 +1,358 @@
+"""How one claimed batch of deliveries leaves Kanal.
+
+Three ways out, one contract with the delivery rows (``DeliveryLedger``):
+
+- ``send_prebuilt``: the MIME bytes come from the campaign's ``MessageSkeleton``, for Django's
+  own backends (SMTP to a relay or MTA, files, console). With ``newsletter_site.smtp_backend``
+  the row is marked sent just before the final "." of DATA, the server's commit point.
+- ``send_anymail_each``: one ``AnymailMessage`` per recipient through an ESP's API.
+- ``send_anymail_batches``: one API call for many recipients (Anymail's ``merge_data`` batch
+  send), when KANAL_ESP_MERGE_FIELD_FORMAT tells Kanal how the ESP writes a merge field.
+"""
+
+import smtplib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns import throttle
+from campaigns.mime import MailHeaders, MessageSkeleton, PrebuiltEmail, message_id
+from campaigns.models import Campaign, Delivery
+from campaigns.rendering import CompiledCampaign, RecipientContext
+from subscribers.links import MailLinks
+
+PERMANENT_SMTP_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+HEARTBEAT_EVERY = 50
+
+
+class TransientSendError(Exception):
+    """The ESP or SMTP server did not take the message this time; the batch stops and retries later."""
+
+
+class ClaimLost(Exception):
+    """This worker's claim on a delivery was taken back (swept as stale); it must not send it."""
+
+
+@dataclass
+class DeliveryLedger:
+    """The state transitions of one claimed batch; every write is conditional on the claim token."""
+
+    campaign_id: int
+    token: str
+    sent: int = 0
+    failed: int = 0
+    retry_in: float | None = None
+    stopped: bool = False
+    _handled: int = field(default=0, repr=False)
+
+    def keep_going(self) -> bool:
+        """False once the campaign was paused or cancelled; also renews the claim for the sweeper."""
+        self._handled += 1
+        if self._handled % HEARTBEAT_EVERY:
+            return True
+        status = Campaign.objects.filter(pk=self.campaign_id).values_list("status", flat=True).first()
+        if status != Campaign.Status.SENDING:
+            self.stopped = True
+            return False
+        Delivery.objects.filter(claim=self.token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
+        return True
+
+    def commit_sent(self, delivery: Delivery, *, esp_message_id: str = "") -> None:
+        """Mark sent now, in its own transaction: called right before the message is committed at the server."""
+        updated = Delivery.objects.filter(pk=delivery.pk, claim=self.token, status=Delivery.Status.SENDING).update(
+            status=Delivery.Status.SENT,
+            sent_at=timezone.now(),
+            esp_message_id=esp_message_id,
+            error="",
+            claim="",
+            attempts=F("attempts") + 1,
+        )
+        if not updated:
+            raise ClaimLost(delivery.pk)
+
+    def mark_sent(self, delivery: Delivery, *, esp_message_id: str = "") -> None:
+        self.commit_sent(delivery, esp_message_id=esp_message_id)
+        self.sent += 1
+
+    def mark_failed(self, delivery: Delivery, error: str) -> None:
+        Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
+            status=Delivery.Status.FAILED, error=error[:2000], claim="", attempts=F("attempts") + 1
+        )
+        self.failed += 1
+
+    def retry_later(self, delivery: Delivery, error: str) -> None:
+        attempts = delivery.attempts + 1
+        status = Delivery.Status.FAILED if attempts >= settings.KANAL_SEND_MAX_ATTEMPTS else Delivery.Status.QUEUED
+        Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
+            status=status, attempts=attempts, error=error[:2000], claim="", claimed_at=None
+        )
+        self.failed += status == Delivery.Status.FAILED
+        self.retry_in = min(300.0, 2.0**attempts)
+
+    def after_commit_failure(self, delivery: Delivery, error: Exception) -> None:
+        """The row already says sent; only an explicit refusal after the final "." undoes that."""
+        refusal = error.__cause__ if isinstance(error, TransientSendError) else error
+        if isinstance(refusal, smtplib.SMTPDataError):
+            status = Delivery.Status.QUEUED if 400 <= refusal.smtp_code < 500 else Delivery.Status.FAILED
+            Delivery.objects.filter(pk=delivery.pk).update(status=status, sent_at=None, error=repr(refusal)[:2000])
+            self.failed += status == Delivery.Status.FAILED
+            if status == Delivery.Status.QUEUED:
+                self.retry_in = 2.0
+            return
+        # The connection broke after the ".": the server may well have the message, and sending
+        # it again could duplicate it. The row stays sent, with a note.
+        Delivery.objects.filter(pk=delivery.pk).update(error=f"outcome unknown: {error!r}"[:2000])
+        self.sent += 1
+
+
+@dataclass
+class BatchContext:
+    campaign: Campaign
+    compiled: CompiledCampaign
+    ledger: DeliveryLedger
+    links: MailLinks
+    skeleton: MessageSkeleton | None = None
+    # (delivery, subscriber) -> (open pixel URL, click URLs) when tracking is wired in; None: no tracking.
+    tracking_urls: Callable | None = None
+
+    def recipient(self, delivery: Delivery) -> tuple[RecipientContext, str]:
+        subscriber = delivery.subscriber
+        unsubscribe, preferences, list_unsubscribe = self.links.for_subscriber(subscriber.public_id)
+        pixel, link_urls = ("", None) if self.tracking_urls is None else self.tracking_urls(delivery, subscriber)
+        context = RecipientContext(
+            email=subscriber.email,
+            first_name=subscriber.first_name,
+            last_name=subscriber.last_name,
+            language=subscriber.language,
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+            link_urls=link_urls,
+            open_pixel_url=pixel,
+        )
+        return context, list_unsubscribe
+
+
+def send_one(mail_connection, message) -> None:
+    """Send through a Django mail backend, sorting its errors into transient and permanent."""
+    try:
+        count = mail_connection.send_messages([message])
+    except (AnymailRecipientsRefused, ClaimLost):
+        raise
+    except AnymailAPIError as error:
+        status_code = getattr(error, "status_code", None)
+        if status_code is None or status_code == 429 or status_code >= 500:
+            summary = error.args[0] if error.args else type(error).__name__
+            raise TransientSendError(f"{summary} (HTTP {status_code})") from error
+        raise
+    except PERMANENT_SMTP_ERRORS:
+        raise
+    except smtplib.SMTPResponseException as error:
+        if 400 <= error.smtp_code < 500:
+            raise TransientSendError(f"{error.smtp_code} {error.smtp_error!r}") from error
+        raise
+    except (smtplib.SMTPException, OSError) as error:
+        raise TransientSendError(repr(error)) from error
+    if not count:
+        raise TransientSendError("the mail backend accepted no message")
+
+
+def _skip_erased(batch: BatchContext, delivery: Delivery) -> bool:
+    if delivery.subscriber is None:  # erased after the snapshot
+        batch.ledger.mark_failed(delivery, "subscriber erased")
+        return True
+    return False
+
+
+def send_prebuilt(batch: BatchContext, deliveries: Iterable[Delivery], mail_connection) -> None:
+    ledger = batch.ledger
+    campaign = batch.campaign
+    domain = campaign.from_email.rpartition("@")[2] or "localhost"
+    commit_hook = getattr(mail_connection, "supports_commit_hook", False)
+    for delivery in deliveries:
+        if not ledger.keep_going():
+            return
+        if _skip_erased(batch, delivery):
+            continue
+        recipient, list_unsubscribe = batch.recipient(delivery)
+        mid = message_id(campaign_id=campaign.pk, delivery_id=delivery.pk, domain=domain)
+        data = batch.skeleton.build(
+            recipient,
+            MailHeaders(to=recipient.email, message_id=mid, list_unsubscribe=list_unsubscribe, delivery_id=delivery.pk),
+        )
+        message = PrebuiltEmail(from_email=campaign.from_email, to=recipient.email, data=data)
+        if commit_hook:
+            message.before_commit = _commit_hook(ledger, message, delivery, mid)
+        if not _send_and_record(ledger, mail_connection, message, delivery, esp_message_id=mid):
+            return
+
+
+def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: Delivery, esp_message_id: str):
+    def before_commit():
+        ledger.commit_sent(delivery, esp_message_id=esp_message_id)
+        message.committed = True
+
+    return before_commit
+
+
+def _send_and_record(ledger, mail_connection, message, delivery, *, esp_message_id="") -> bool:
+    """Send one message and move its row on; False stops the batch."""
+    throttle.wait_for_slot()
+    try:
+        send_one(mail_connection, message)
+    except ClaimLost:
+        ledger.stopped = True
+        return False
+    except Exception as error:
+        if getattr(message, "committed", False):
+            ledger.after_commit_failure(delivery, error)
+            return not isinstance(error, TransientSendError)
+        if isinstance(error, TransientSendError):
+            ledger.retry_later(delivery, str(error))
+            return False
+        ledger.mark_failed(delivery, repr(error))  # a permanent refusal of this one message
+        return True
+    if getattr(message, "committed", False):
+        ledger.sent += 1
+    else:
+        status = getattr(message, "anymail_status", None)
+        if status is not None and status.message_id is not None:
+            esp_message_id = str(status.message_id)
+        try:
+            ledger.mark_sent(delivery, esp_message_id=esp_message_id)
+        except ClaimLost:
+            ledger.stopped = True
+            return False
+    return True
+
+
+def anymail_message(batch: BatchContext, delivery: Delivery) -> AnymailMessage:
+    campaign = batch.campaign
+    recipient, list_unsubscribe = batch.recipient(delivery)
+    rendered = batch.compiled.render(recipient)
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=campaign.from_header,
+        to=[recipient.email],
+        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        headers={"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        metadata={"kind": "campaign", "campaign_id": str(campaign.pk), "delivery_id": str(delivery.pk)},
+        tags=["campaign"],
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    return message
+
+
+def send_anymail_each(batch: BatchContext, deliveries: Iterable[Delivery], mail_connection) -> None:
+    for delivery in deliveries:
+        if not batch.ledger.keep_going():
+            return
+        if _skip_erased(batch, delivery):
+            continue
+        message = anymail_message(batch, delivery)
+        if not _send_and_record(batch.ledger, mail_connection, message, delivery):
+            return
+
+
+def send_anymail_batches(batch: BatchContext, deliveries: list[Delivery], mail_connection) -> None:
+    """Many recipients per API call: the ESP fills in each recipient's merge fields."""
+    ledger = batch.ledger
+    campaign = batch.campaign
+    field_format = settings.KANAL_ESP_MERGE_FIELD_FORMAT
+    template = EspTemplate(batch.compiled, field_format)
+    size = max(1, settings.KANAL_ESP_BATCH_SIZE)
+    living = [delivery for delivery in deliveries if not _skip_erased(batch, delivery)]
+    for start in range(0, len(living), size):
+        chunk = living[start : start + size]
+        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status != Campaign.Status.SENDING:
+            ledger.stopped = True
+            return
+        merge_data, merge_headers, merge_metadata, by_email = {}, {}, {}, {}
+        for delivery in chunk:
+            recipient, list_unsubscribe = batch.recipient(delivery)
+            by_email[recipient.email] = delivery
+            merge_data[recipient.email] = template.merge_values(recipient)
+            merge_headers[recipient.email] = {"List-Unsubscribe": list_unsubscribe}
+            merge_metadata[recipient.email] = {"delivery_id": str(delivery.pk)}
+        message = AnymailMessage(
+            subject=template.subject,
+            body=template.text,
+            from_email=campaign.from_header,
+            to=list(by_email),
+            reply_to=[campaign.reply_to] if campaign.reply_to else None,
+            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            merge_data=merge_data,
+            merge_headers=merge_headers,
+            merge_metadata=merge_metadata,
+            metadata={"kind": "campaign", "campaign_id": str(campaign.pk)},
+            tags=["campaign"],
+        )
+        message.attach_alternative(template.html, "text/html")
+        for _recipient in chunk:
+            throttle.wait_for_slot()
+        try:
+            send_one(mail_connection, message)
+        except TransientSendError as error:
+            for delivery in chunk:
+                ledger.retry_later(delivery, str(error))
+            return
+        except Exception as error:
+            for delivery in chunk:
+                ledger.mark_failed(delivery, repr(error))
+            continue
+        statuses = message.anymail_status.recipients
+        now = timezone.now()
+        with transaction.atomic():
+            for address, delivery in by_email.items():
+                recipient_status = statuses.get(address)
+                if recipient_status is not None and recipient_status.status in ("rejected", "invalid"):
+                    ledger.mark_failed(delivery, f"ESP status: {recipient_status.status}")
+                    continue
+                esp_id = (
+                    ""
+                    if recipient_status is None or recipient_status.message_id is None
+                    else recipient_status.message_id
+                )
+                Delivery.objects.filter(pk=delivery.pk, claim=ledger.token).update(
+                    status=Delivery.Status.SENT,
+                    sent_at=now,
+                    esp_message_id="" if esp_id is None else str(esp_id),
+                    error="",
+                    claim="",
+                    attempts=F("attempts") + 1,
+                )
+                ledger.sent += 1
+
+
+class EspTemplate:
+    """The campaign with every per-recipient slot written as an ESP merge field."""
+
+    def __init__(self, compiled: CompiledCampaign, field_format: str):
+        self.compiled = compiled
+        self.html = compiled.html_template.fill(
+            [field_format.format(f"kanal_h{i}") for i in range(len(compiled.slots))]
+        )
+        self.text = compiled.text_template.fill(
+            [field_format.format(f"kanal_t{i}") for i in range(len(compiled.slots))]
+        )
+        self.personal_subject = any(not isinstance(part, str) for part in compiled.subject_parts)
+        self.subject = (
+            field_format.format("kanal_subject") if self.personal_subject else "".join(compiled.subject_parts)
+        )
+
+    def merge_values(self, recipient: RecipientContext) -> dict[str, str]:
+        html_values, text_values = self.compiled.slot_values(recipient)
+        values = {f"kanal_h{i}": value for i, value in enumerate(html_values)}
+        values.update({f"kanal_t{i}": value for i, value in enumerate(text_values)})
+        if self.personal_subject:
+            from campaigns import merge_tags
+
+            values["kanal_subject"] = merge_tags.render_plain(self.compiled.subject_parts, recipient)
+        return values
