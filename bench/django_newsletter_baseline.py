@@ -25,7 +25,7 @@ Settings chosen for a fair comparison:
 - ``NEWSLETTER_EMAIL_DELAY``, ``NEWSLETTER_BATCH_SIZE`` and ``NEWSLETTER_BATCH_DELAY`` are left
   unset. ``Submission.submit()`` sleeps only when they are defined, so unset means no sleep call
   at all (setting them to 0 would still call ``time.sleep(0)`` per message). The throttle is
-  meant for real mail servers; Kanal's own rate limit is off in its benchmark as well.
+  there to spare real mail servers; with it the figure would measure the configured sleep.
 - ``EMAIL_BACKEND`` is Django's SMTP backend, subclassed only to count delivered messages and
   opened connections (one integer addition each). django-newsletter catches and logs every
   failed send and carries on, so its command reports nothing itself; the subclass gives an exact
@@ -39,6 +39,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -111,6 +112,7 @@ def run_baseline(*, recipients: int, smtp_host: str, smtp_port: int, workdir: Pa
     """
     if recipients < 1:
         raise BaselineError("--recipients must be at least 1")
+    check_smtp_server(smtp_host, smtp_port)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     python = ensure_virtualenv(workdir / "venv")
@@ -140,8 +142,12 @@ def run_baseline(*, recipients: int, smtp_host: str, smtp_port: int, workdir: Pa
         f"{sent['messages_sent']:,} sent, {sent['messages_failed']:,} failed, "
         f"{sent['smtp_connections']:,} SMTP connections, Django {sent['django_version']}"
     )
+    if sent["first_failure"]:
+        log(f"first failure: {sent['first_failure']}")
     if sent["recipients"] != recipients:
         raise BaselineError(f"the submission had {sent['recipients']} recipients, expected {recipients}")
+    if sent["messages_sent"] == 0:
+        raise BaselineError(f"no message was delivered to {smtp_host}:{smtp_port}")
     seconds = sent["seconds"]
     return {
         "tool": TOOL,
@@ -152,6 +158,15 @@ def run_baseline(*, recipients: int, smtp_host: str, smtp_port: int, workdir: Pa
         "messages_per_second": round(sent["messages_sent"] / seconds, 1),
         "peak_rss_mb": round(sent["peak_rss_kb"] / 1024, 1),
     }
+
+
+def check_smtp_server(host: str, port: int) -> None:
+    """Fail before the slow setup when nothing listens at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as error:
+        raise BaselineError(f"no SMTP server answers at {host}:{port}: {error}") from error
 
 
 def ensure_virtualenv(venv: Path) -> Path:
@@ -346,9 +361,11 @@ def send_submission(result_file: Path) -> None:
         def __init__(self) -> None:
             super().__init__(level=logging.ERROR)
             self.failures = 0
+            self.first_failure = ""
 
         def emit(self, record: logging.LogRecord) -> None:
             self.failures += 1
+            self.first_failure = self.first_failure or record.getMessage()
 
     failures = FailureCounter()
     logging.getLogger("newsletter").addHandler(failures)
@@ -369,6 +386,7 @@ def send_submission(result_file: Path) -> None:
         "recipients": recipients,
         "messages_sent": CountingSMTPBackend.messages_sent,
         "messages_failed": failures.failures,
+        "first_failure": failures.first_failure,
         "smtp_connections": CountingSMTPBackend.connections_opened,
         "seconds": seconds,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -253,7 +253,8 @@ def measure_snapshot(campaign, recipients: int) -> None:
         assert created == recipients, created
     Delivery.objects.filter(campaign=campaign).delete()
     say(
-        f"[snapshot] {recipients:,} deliveries: median {statistics.median(runs):.2f} s (runs {_list(runs)}; target < 5 s)"
+        f"[snapshot] {recipients:,} deliveries: median {statistics.median(runs):.2f} s "
+        f"(runs {_list(runs)}; target < 5 s)"
     )
 
 
@@ -487,7 +488,8 @@ def compare_with_django_newsletter(sink: SmtpSink, recipients: int, kanal_rate: 
         f"{sink.messages() - before:,}; peak RSS {result['peak_rss_mb']:.0f} MB"
     )
     say(
-        f"[ratio] Kanal end to end is {kanal_rate / result['messages_per_second']:.1f}x django-newsletter (target >= 10x)"
+        f"[ratio] Kanal end to end is {kanal_rate / result['messages_per_second']:.1f}x django-newsletter "
+        "(target >= 10x)"
     )
 
 

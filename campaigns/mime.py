@@ -28,8 +28,31 @@ _HEADER_BREAKS = re.compile(r"[\r\n\t]+")
 
 
 def qp_encode(text: str) -> bytes:
-    """Quoted-printable with CRLF line ends, lines at most 76 characters."""
-    return _NEWLINES.sub(b"\r\n", binascii.b2a_qp(text.encode(), istext=True))
+    """Quoted-printable with CRLF line ends, lines at most 76 characters, no line starting with "."
+
+    A "." at the start of a line would need SMTP's dot-stuffing, a regular-expression pass over
+    the whole message per recipient; written as "=2E" it needs none.
+    """
+    encoded = binascii.b2a_qp(text.encode(), istext=True)
+    if b"\n" in encoded:
+        encoded = _NEWLINES.sub(b"\r\n", encoded)
+    if encoded.startswith(b".") or b"\n." in encoded:
+        encoded = b"\r\n".join(_dot_safe_lines(encoded.split(b"\r\n")))
+    return encoded
+
+
+def _dot_safe_lines(lines: list[bytes]):
+    for line in lines:
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= 76:
+                break
+            cut = 75
+            while b"=" in line[cut - 2 : cut]:  # never split an =XX escape
+                cut -= 1
+            yield line[:cut] + b"="
+            line = line[cut:]
+        yield line
 
 
 def _crlf(text: str) -> str:
@@ -46,7 +69,8 @@ class _EncodedTemplate:
     def fill(self, values: list[str]) -> bytes:
         out = self.segments.copy()
         for index, slot in self.holes:
-            out[index] = qp_encode(_crlf(values[slot]))
+            value = values[slot]
+            out[index] = qp_encode(_crlf(value) if "\n" in value else value)
         return SOFT_BREAK.join(part for part in out if part)
 
 
@@ -156,10 +180,18 @@ def _header_value(value: str, *, name: str = "") -> str:
 
 
 def _address_header(address: str) -> str:
+    if address.isascii() and "<" not in address and "," not in address and "\n" not in address:
+        return address
     name, mailbox = parseaddr(address)
     if address.isascii() and not name:
         return mailbox
     return sanitize_address(formataddr((name, mailbox)), "utf-8")
+
+
+def _envelope_address(address: str) -> str:
+    if address.isascii() and "<" not in address and "\n" not in address and "\r" not in address:
+        return address
+    return sanitize_address(address, "utf-8")
 
 
 def message_id(*, campaign_id: int, delivery_id: int, domain: str) -> str:
@@ -189,6 +221,12 @@ class PrebuiltEmail(EmailMessage):
     def __init__(self, *, from_email: str, to: str, data: bytes):
         super().__init__(from_email=from_email, to=[to])
         self.data = data
+
+    dot_safe = True  # no line starts with "." (see qp_encode)
+
+    def envelope(self) -> tuple[str, list[str]]:
+        """MAIL FROM and RCPT TO addresses, sanitised only where Django's parser has work to do."""
+        return _envelope_address(self.from_email), [_envelope_address(address) for address in self.to]
 
     def message(self, *, policy=None):
         return _PrebuiltMime(self.data)

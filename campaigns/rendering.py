@@ -53,6 +53,8 @@ class RecipientContext:
     link_urls: Sequence[str] | None = None
     # An open-tracking pixel URL; empty renders no pixel.
     open_pixel_url: str = ""
+    # A link no person sees or follows (tracking's scanner trap); empty renders none.
+    honeypot_url: str = ""
 
     @classmethod
     def for_subscriber(cls, subscriber, **urls) -> "RecipientContext":
@@ -87,7 +89,7 @@ class CompiledLink:
 
 
 # Slot kinds. A slot is identified by (kind, argument); the argument is a MergeTag or a link index.
-MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL = "merge", "link", "unsubscribe", "preferences", "pixel"
+MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL, HONEYPOT = "merge", "link", "unsubscribe", "preferences", "pixel", "trap"
 
 
 @dataclass(slots=True)
@@ -143,6 +145,15 @@ class CompiledCampaign:
             elif kind == PREFERENCES:
                 html_values.append(escape(recipient.preferences_url))
                 text_values.append(recipient.preferences_url)
+            elif kind == HONEYPOT:
+                trap = recipient.honeypot_url
+                html_values.append(
+                    f'<a href="{escape(trap)}" tabindex="-1" aria-hidden="true" '
+                    'style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;">&#8203;</a>'
+                    if trap
+                    else ""
+                )
+                text_values.append("")
             else:  # PIXEL
                 pixel = recipient.open_pixel_url
                 html_values.append(
@@ -303,6 +314,7 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         "preferences_url": preferences,
         "archive_url": archive_url,
         "open_pixel": slots.placeholder(PIXEL),
+        "honeypot_link": slots.placeholder(HONEYPOT),
     }
     with translation.override(campaign.language):
         mjml_source = render_to_string("campaigns/email/layout.mjml", layout_context)

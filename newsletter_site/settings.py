@@ -208,6 +208,9 @@ KANAL_ALTCHA_HMAC_KEY = os.environ.get("KANAL_ALTCHA_HMAC_KEY", "")
 KANAL_COMPANY_ADDRESS = os.environ.get("KANAL_COMPANY_ADDRESS", "Kanal GmbH · Musterstraße 1 · 10115 Berlin")
 KANAL_IMPRINT_URL = os.environ.get("KANAL_IMPRINT_URL", f"{SITE_URL}/imprint/")
 KANAL_PRIVACY_URL = os.environ.get("KANAL_PRIVACY_URL", f"{SITE_URL}/privacy/")
+# Open pixel and click redirects in campaign mail; off: plain links and no pixel at all.
+KANAL_TRACKING = env_bool("KANAL_TRACKING", True)
+# Events linked to a subscriber who consented; off: anonymous aggregates only, for everyone.
 KANAL_INDIVIDUAL_TRACKING = env_bool("KANAL_INDIVIDUAL_TRACKING", True)
 # Sending pipeline.
 KANAL_SEND_BATCH_SIZE = env_int("KANAL_SEND_BATCH_SIZE", 500)

@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("subscribers.urls")),
     path("", include("campaigns.urls")),
     path("", include("surveys.urls")),
+    path("", include("tracking.urls")),
 ]
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

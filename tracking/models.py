@@ -1,0 +1,203 @@
+"""What tracking stores: the links of each campaign, single open and click events, hourly counters,
+and the delivery reports ESPs send back.
+
+Events reach these tables only through the batcher (``tracking.services.events``); the endpoints
+never write here while Redis answers. An event is linked to a delivery (and so to a person) only
+when the installation allows individual tracking and the subscriber agreed to it.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Article, Campaign, Delivery
+
+
+class TrackedLink(models.Model):
+    """One link of a sent campaign. Click tokens name this row, and redirects go only to its URL."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("image")
+        HEADLINE = "headline", _("headline")
+        BODY = "body", _("link in the text")
+        BUTTON = "button", _("button")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="tracked_links"
+    )
+    # The article's public id is the stable key; the foreign key is for joins and may be cleared.
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("article"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tracked_links",
+    )
+    article_public_id = models.UUIDField(_("article public id"))
+    position = models.PositiveIntegerField(_("position in the article"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    url = models.TextField(_("target URL"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tracked link")
+        verbose_name_plural = _("tracked links")
+        ordering = ["campaign", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "article_public_id", "position"], name="one_tracked_link_per_campaign_slot"
+            )
+        ]
+
+    def __str__(self):
+        return self.url
+
+
+class Event(models.Model):
+    """One open, click or honeypot hit as the endpoint saw it.
+
+    ``uid`` is made by the endpoint, so moving the same event from Redis twice inserts it once.
+    ``counted`` turns true in the same transaction that adds the event to the hourly counters.
+    """
+
+    class Kind(models.TextChoices):
+        OPEN = "open", _("open")
+        CLICK = "click", _("click")
+        HONEYPOT = "honeypot", _("honeypot hit")
+
+    class MachineReason(models.TextChoices):
+        HEAD = "head", _("HEAD request")
+        NO_USER_AGENT = "no_user_agent", _("no user agent")
+        SCANNER_AGENT = "scanner_agent", _("user agent of a scanner or bot")
+        PROXY_OPEN = "proxy_open", _("image proxy (e.g. Apple Mail Privacy Protection)")
+        TOO_SOON = "too_soon", _("seconds after sending")
+        HONEYPOT = "honeypot", _("hidden honeypot link")
+        HONEYPOT_BURST = "honeypot_burst", _("next to a honeypot hit")
+        LINK_BURST = "link_burst", _("many links at once")
+
+    uid = models.UUIDField(unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    # Empty for anonymous events: no consent, individual tracking off, or the subscriber erased.
+    delivery = models.ForeignKey(
+        Delivery,
+        verbose_name=_("delivery"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # covered by the (delivery, kind) index
+    )
+    link = models.ForeignKey(
+        TrackedLink, verbose_name=_("link"), on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    # Untrusted text from the request: truncated, and escaped wherever it is shown.
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    # A keyed hash of the client address, for burst detection; cleared about a minute after the event.
+    ip_hash = models.CharField(_("address hash"), max_length=16, blank=True)
+    is_machine = models.BooleanField(_("machine"), default=False)
+    machine_reason = models.CharField(_("why machine"), max_length=16, choices=MachineReason.choices, blank=True)
+    counted = models.BooleanField(_("counted"), default=False)
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [
+            models.Index(fields=["campaign", "kind", "occurred_at"]),
+            models.Index(fields=["delivery", "kind"]),
+            models.Index(fields=["occurred_at"], condition=models.Q(counted=False), name="tracking_event_uncounted"),
+            models.Index(fields=["occurred_at"], condition=~models.Q(ip_hash=""), name="tracking_event_with_address"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HourStatsBase(models.Model):
+    """Click counters of one hour. ``clicks`` counts people's clicks, anonymous ones included;
+    ``unique_clicks`` counts deliveries whose first human click fell into this hour (identified
+    deliveries only); ``anonymous_clicks`` is the anonymous part of ``clicks``."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(_("hour"))
+    clicks = models.PositiveIntegerField(_("clicks"), default=0)
+    machine_clicks = models.PositiveIntegerField(_("machine clicks"), default=0)
+    unique_clicks = models.PositiveIntegerField(_("unique clicks"), default=0)
+    anonymous_clicks = models.PositiveIntegerField(_("anonymous clicks"), default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H:00}"
+
+
+class CampaignHourStats(HourStatsBase):
+    opens = models.PositiveIntegerField(_("opens"), default=0)
+    machine_opens = models.PositiveIntegerField(_("machine opens"), default=0)
+    unique_opens = models.PositiveIntegerField(_("unique opens"), default=0)
+    anonymous_opens = models.PositiveIntegerField(_("anonymous opens"), default=0)
+
+    class Meta:
+        verbose_name = _("campaign figures per hour")
+        verbose_name_plural = _("campaign figures per hour")
+        constraints = [models.UniqueConstraint(fields=["campaign", "hour"], name="one_campaign_stats_row_per_hour")]
+
+
+class ArticleHourStats(HourStatsBase):
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        verbose_name = _("article figures per hour")
+        verbose_name_plural = _("article figures per hour")
+        constraints = [models.UniqueConstraint(fields=["article", "hour"], name="one_article_stats_row_per_hour")]
+
+
+class LinkHourStats(HourStatsBase):
+    link = models.ForeignKey(TrackedLink, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        verbose_name = _("link figures per hour")
+        verbose_name_plural = _("link figures per hour")
+        constraints = [models.UniqueConstraint(fields=["link", "hour"], name="one_link_stats_row_per_hour")]
+
+
+class DeliveryReport(models.Model):
+    """An ESP's word about one campaign mail (delivered, bounced, complaint, unsubscribe), linked to
+    its delivery through Anymail's metadata or the ESP message id. Delivery facts, not reading
+    behaviour: kept whatever the tracking consent."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", _("delivered")
+        BOUNCED = "bounced", _("bounced")
+        SOFT_BOUNCED = "soft_bounced", _("soft bounce")
+        REJECTED = "rejected", _("rejected by the ESP")
+        COMPLAINED = "complained", _("spam complaint")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed at the ESP")
+
+    report_key = models.CharField(max_length=255, unique=True, editable=False)
+    esp_name = models.CharField(_("ESP"), max_length=50, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(
+        Delivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="reports", db_index=False
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery report")
+        verbose_name_plural = _("delivery reports")
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [
+            models.Index(fields=["campaign", "kind"]),
+            models.Index(fields=["delivery", "kind"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -29,6 +29,7 @@ from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready
 from subscribers import links
 from subscribers.models import SuppressedAddress, email_hash
+from tracking.services.links import campaign_links_register
 
 logger = logging.getLogger(__name__)
 
@@ -173,24 +174,15 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         campaign_finish_if_done(campaign_id=campaign_id)
         return BatchOutcome()
     compiled, skeleton = compiled_campaign(campaign)
-    deliveries = list(
-        Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
-        .select_related("subscriber")
-        .only(
-            "pk",
-            "attempts",
-            "subscriber__public_id",
-            "subscriber__email",
-            "subscriber__first_name",
-            "subscriber__last_name",
-            "subscriber__language",
-            "subscriber__tracking_consent",
-        )
-        .order_by("pk")
-    )
+    deliveries = transports.claimed_deliveries(token=token)
     ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
     batch = transports.BatchContext(
-        campaign=campaign, compiled=compiled, skeleton=skeleton, ledger=ledger, links=links.MailLinks()
+        campaign=campaign,
+        compiled=compiled,
+        skeleton=skeleton,
+        ledger=ledger,
+        links=links.MailLinks(),
+        link_ids=campaign_links_register(campaign=campaign, compiled=compiled) if settings.KANAL_TRACKING else None,
     )
     with get_connection() as mail_connection, _fast_commits():
         if not isinstance(mail_connection, AnymailBaseBackend):
@@ -211,21 +203,33 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
 
 @contextmanager
 def _fast_commits():
-    """Per-message commits without waiting for PostgreSQL's WAL flush.
+    """Per-message commits that do nothing else between "the row says sent" and the final dot.
 
-    A killed worker cannot lose a commit the server has made; only a crash of the database
-    server itself could forget the last few "sent" marks (and send those messages again).
+    PostgreSQL: no waiting for the WAL flush (a killed worker cannot lose a commit the server
+    has made; only a crash of the database server could forget the last few marks and send
+    those messages again). SQLite: no automatic WAL checkpoint inside a commit, which would
+    put milliseconds of copying and fsync between the commit and the "."; the batch
+    checkpoints once at its end instead.
     """
-    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
+    if db_connection.in_atomic_block:
         yield
         return
+    if db_connection.vendor == "postgresql":
+        setup, teardown = ["SET synchronous_commit TO OFF"], ["SET synchronous_commit TO DEFAULT"]
+    elif db_connection.vendor == "sqlite":
+        setup = ["PRAGMA wal_autocheckpoint=0"]
+        teardown = ["PRAGMA wal_autocheckpoint=1000", "PRAGMA wal_checkpoint(PASSIVE)"]
+    else:
+        setup, teardown = [], []
     with db_connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO OFF")
+        for statement in setup:
+            cursor.execute(statement)
     try:
         yield
     finally:
         with db_connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO DEFAULT")
+            for statement in teardown:
+                cursor.execute(statement)
 
 
 def campaign_finish_if_done(*, campaign_id: int) -> bool:

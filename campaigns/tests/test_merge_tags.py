@@ -96,18 +96,20 @@ def test_unknown_field_error_lists_allowed_fields():
         "}" * 100_000,
     ],
 )
-def test_huge_brace_inputs_are_rejected_fast(payload):
-    started = time.perf_counter()
+def test_huge_brace_inputs_are_rejected_without_backtracking(payload):
+    # Not a benchmark: catastrophic backtracking on 100 KB would take minutes, so 2 s of CPU is a
+    # bound no sane run comes near, however loaded the machine is.
+    started = time.process_time()
     with pytest.raises(MergeTagError):
         parse(payload)
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 2
 
 
-def test_many_valid_tags_parse_fast():
+def test_many_valid_tags_parse_without_backtracking():
     text = "Hallo {{ subscriber.first_name }}, " * 5_000
-    started = time.perf_counter()
+    started = time.process_time()
     parts = parse(text)
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 2
     assert sum(isinstance(part, merge_tags.MergeTag) for part in parts) == 5_000
 
 

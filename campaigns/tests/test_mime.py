@@ -108,3 +108,14 @@ def test_quoted_printable_pieces_join_into_valid_lines():
     encoded = qp_encode("a=b " + "ä" * 100 + "\nzweite Zeile ")
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     assert b"=3D" in encoded and encoded.endswith(b"=20")
+
+
+def test_no_line_starts_with_a_dot_so_smtp_needs_no_dot_stuffing():
+    import binascii
+
+    for text in (".start", "x" * 75 + ".y", "a\n.b\n..c", ("." + "ä" * 40 + "\n") * 3, "=" * 74 + "." + "x" * 80):
+        encoded = qp_encode(text)
+        lines = encoded.split(b"\r\n")
+        assert not any(line.startswith(b".") for line in lines), text
+        assert all(len(line) <= 76 for line in lines), text
+        assert binascii.a2b_qp(encoded).decode().replace("\r\n", "\n") == text

@@ -1,8 +1,10 @@
 import email
+import re
 import smtplib
 import time
 from collections import Counter
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from anymail.backends.test import EmailBackend as AnymailTestBackend
@@ -15,6 +17,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.services.lifecycle import CampaignStateError
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from subscribers import links
 from subscribers.models import Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
@@ -314,3 +317,102 @@ def test_gdpr_export_lists_received_campaigns_and_erase_keeps_anonymous_counts(
     gdpr.subscriber_erase(subscriber=subscriber)
     delivery = Delivery.objects.get()
     assert delivery.subscriber is None and delivery.status == Delivery.Status.SENT
+
+
+def _hrefs(html: str) -> list[str]:
+    import re
+    from html import unescape
+
+    return [unescape(href) for href in re.findall(r'href="([^"]+)"', html)]
+
+
+def test_sent_mail_tracks_opens_and_clicks_per_delivery_only_with_consent(
+    campaign, news, django_capture_on_commit_callbacks, client
+):
+    from tracking import tokens
+    from tracking.models import TrackedLink
+
+    (reader,) = subscribe(news, 1, tracking_consent=True)
+    (private,) = subscribe(news, 1, tracking_consent=False)
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+
+    by_address = {message.to[0]: message for message in mail.outbox}
+    reader_html = by_address[reader.email].alternatives[0][0]
+    delivery = Delivery.objects.get(subscriber=reader)
+    pixel_token = re.search(r'<img src="[^"]*/t/o/([^"/]+)/?"', reader_html).group(1)
+    assert tokens.verify_open(pixel_token) == delivery.pk
+    click_urls = [href for href in _hrefs(reader_html) if "/t/c/" in href]
+    article_links = TrackedLink.objects.filter(campaign=campaign)
+    assert article_links.exists()
+    targets = set()
+    for url in click_urls:
+        verified = tokens.verify_click(url.rstrip("/").rsplit("/", 1)[1])
+        if verified is None:  # the hidden scanner trap
+            continue
+        assert verified[0] == delivery.pk
+        targets.add(article_links.get(pk=verified[1]).url)
+        response = client.get(url.removeprefix("https://news.example.com").removeprefix(settings_site()))
+        assert response.status_code == 302 and response["Location"] in {link.url for link in article_links}
+    assert targets == {link.url for link in article_links}
+    assert "example.org/article-" not in reader_html, "no untracked article link is left"
+
+    private_html = by_address[private.email].alternatives[0][0]
+    private_tokens = [href.rstrip("/").rsplit("/", 1)[1] for href in _hrefs(private_html) if "/t/" in href]
+    assert private_tokens, "anonymous tracking still counts the campaign"
+    assert all(tokens.verify_click(token) is None for token in private_tokens), "no click names the delivery"
+    private_pixel = re.search(r'<img src="[^"]*/t/o/([^"/]+)/?"', private_html).group(1)
+    assert tokens.verify_open(private_pixel) is None
+    assert tokens.verify_anonymous_open(private_pixel) == campaign.pk
+
+
+def settings_site() -> str:
+    from django.conf import settings
+
+    return settings.SITE_URL
+
+
+def test_tracking_switched_off_leaves_links_and_no_pixel(campaign, news, django_capture_on_commit_callbacks, settings):
+    settings.KANAL_TRACKING = False
+    subscribe(news, 1, tracking_consent=True)
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+    html = mail.outbox[0].alternatives[0][0]
+    assert "/t/" not in html
+    assert any(href.startswith("https://example.org/article-") for href in _hrefs(html))
+
+
+def test_esp_batch_send_carries_many_recipients_per_call_with_their_own_values(
+    campaign, news, django_capture_on_commit_callbacks, settings
+):
+    from campaigns.services.sending import compiled_campaign
+    from campaigns.services.transports import EspTemplate
+
+    settings.KANAL_ESP_MERGE_FIELD_FORMAT = "%recipient.{}%"
+    settings.KANAL_ESP_BATCH_SIZE = 4
+    people = subscribe(news, 6, tracking_consent=True)
+    start(campaign, django_capture_on_commit_callbacks)
+    send_all(campaign)
+
+    assert [len(message.to) for message in mail.outbox] == [4, 2], "one API call per 4 recipients"
+    first = mail.outbox[0]
+    params = first.anymail_test_params
+    assert params["is_batch_send"] is True
+    assert "%recipient.kanal_" in first.body and "%recipient.kanal_" in first.alternatives[0][0]
+    assert first.subject == "%recipient.kanal_subject%"
+    deliveries = {d.subscriber.email: d for d in Delivery.objects.select_related("subscriber")}
+    for address in first.to:
+        assert params["merge_metadata"][address] == {"delivery_id": str(deliveries[address].pk)}
+        assert "/one-click/>" in params["merge_headers"][address]["List-Unsubscribe"]
+        # What the ESP will produce for this recipient equals what Kanal renders for them.
+        values = params["merge_data"][address]
+        html = re.sub(
+            r"%recipient\.(kanal_\w+)%", lambda match, values=values: values[match.group(1)], first.alternatives[0][0]
+        )
+        assert values["kanal_subject"].startswith("Neues für")
+        assert links.unsubscribe_url(deliveries[address].subscriber) in unescape(html)
+        assert "/t/o/" in html and "%recipient" not in html
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    assert len(people) == Delivery.objects.exclude(esp_message_id="").count()
+    compiled, _skeleton = compiled_campaign(campaign)
+    assert EspTemplate(compiled, "{{{}}}").subject == "{kanal_subject}"

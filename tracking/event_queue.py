@@ -1,0 +1,254 @@
+"""The Redis list between the endpoints and the batcher.
+
+An endpoint appends one compact line per event with a single RPUSH. The batcher renames the list
+to a processing list (RENAMENX: atomic, and only when the previous processing list is gone),
+reads it chunk by chunk, and trims a chunk only after the database committed it. A batcher that
+dies mid-chunk leaves the chunk in place; the next run inserts it again and the events' unique
+ids make that a no-op. The trim checks the chunk's first line, so two batchers running at once
+never trim what the other has not stored.
+
+Line format (tab-separated, the user agent last so a tab inside it is harmless)::
+
+    kind  uid  epoch-ms  delivery  campaign  link  head  ip-hash  user-agent
+
+with kind ``o`` (open), ``c`` (click) or ``h`` (honeypot) and 0 for an id the token did not name.
+"""
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import NamedTuple
+
+import redis
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
+
+# One hash tag, so RENAMENX also works on a Redis cluster.
+QUEUE_KEY = "kanal:{tracking}:events"
+PROCESSING_KEY = "kanal:{tracking}:processing"
+LINKS_KEY = "kanal:{tracking}:links"
+LOCK_KEY = "kanal:{tracking}:batcher"
+
+OPEN, CLICK, HONEYPOT = "o", "c", "h"
+USER_AGENT_MAX = 300
+# After a failed call, skip Redis for this long instead of waiting for its timeout on every hit.
+BREAKER_SECONDS = 5.0
+
+_clients: dict[str, redis.Redis] = {}
+_breaker = {"open_until": 0.0}
+
+
+@receiver(setting_changed)
+def _forget_clients(*, setting, **kwargs):
+    if setting == "KANAL_TRACKING_REDIS_URL":
+        _clients.clear()
+        _breaker["open_until"] = 0.0
+        link_targets.clear()
+
+
+def client(*, purpose: str = "endpoint") -> redis.Redis:
+    """A shared client per purpose: short timeouts on the endpoints, longer ones in the batcher."""
+    found = _clients.get(purpose)
+    if found is None:
+        timeout = 0.5 if purpose == "endpoint" else 10
+        found = _clients[purpose] = redis.Redis.from_url(
+            settings.KANAL_TRACKING_REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+    return found
+
+
+class RawEvent(NamedTuple):
+    kind: str
+    uid: str
+    occurred_ms: int
+    delivery_id: int
+    campaign_id: int
+    link_id: int
+    head: bool
+    ip_hash: str
+    user_agent: str
+
+
+def event_line(
+    *,
+    kind: str,
+    delivery_id: int = 0,
+    campaign_id: int = 0,
+    link_id: int = 0,
+    head: bool,
+    ip_hash: str,
+    user_agent: str,
+    occurred_ms: int | None = None,
+) -> str:
+    return "\t".join(
+        (
+            kind,
+            os.urandom(16).hex(),
+            str(int(time.time() * 1000) if occurred_ms is None else occurred_ms),
+            str(delivery_id),
+            str(campaign_id),
+            str(link_id),
+            "1" if head else "0",
+            ip_hash,
+            user_agent[:USER_AGENT_MAX],
+        )
+    )
+
+
+def parse_line(line: bytes | str) -> RawEvent | None:
+    """A queued line as a RawEvent, or None for anything malformed (dropped, never retried forever)."""
+    try:
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        kind, uid, occurred_ms, delivery, campaign, link, head, ip_hash, user_agent = line.split("\t", 8)
+        if kind not in (OPEN, CLICK, HONEYPOT) or len(uid) != 32:
+            return None
+        int(uid, 16)
+        return RawEvent(
+            kind=kind,
+            uid=uid,
+            occurred_ms=int(occurred_ms),
+            delivery_id=int(delivery),
+            campaign_id=int(campaign),
+            link_id=int(link),
+            head=head == "1",
+            ip_hash=ip_hash[:16],
+            # PostgreSQL text cannot hold NUL; other control characters are only noise.
+            user_agent="".join(char if char >= " " else " " for char in user_agent)[:USER_AGENT_MAX].strip(),
+        )
+    except ValueError:
+        return None
+
+
+def push(line: str) -> bool:
+    """Append one event with one RPUSH. False when Redis is unavailable (the caller falls back)."""
+    if time.monotonic() < _breaker["open_until"]:
+        return False
+    try:
+        client().rpush(QUEUE_KEY, line)
+    except redis.RedisError as error:
+        _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
+        logger.warning("Tracking Redis unavailable, event goes the slow way: %s", error)
+        return False
+    return True
+
+
+# Batcher side.
+
+_TRIM_IF_HEAD = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then
+    redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+    return 1
+end
+return 0
+"""
+
+
+def claim_queue() -> None:
+    """Move the endpoint list to the processing list unless an unfinished one is still there."""
+    connection = client(purpose="batcher")
+    with contextlib.suppress(redis.ResponseError):  # nothing queued
+        connection.renamenx(QUEUE_KEY, PROCESSING_KEY)
+
+
+def processing_chunk(size: int) -> list[bytes]:
+    return client(purpose="batcher").lrange(PROCESSING_KEY, 0, size - 1)
+
+
+def processing_trim(chunk: list[bytes]) -> bool:
+    """Drop ``chunk`` from the head of the processing list, if it is still there."""
+    if not chunk:
+        return False
+    connection = client(purpose="batcher")
+    return bool(connection.eval(_TRIM_IF_HEAD, 1, PROCESSING_KEY, chunk[0], len(chunk)))
+
+
+def oldest_pending_ms() -> int | None:
+    """When the oldest event not yet in the database happened, or None if nothing waits."""
+    connection = client(purpose="batcher")
+    for key in (PROCESSING_KEY, QUEUE_KEY):
+        line = connection.lindex(key, 0)
+        if line is not None:
+            event = parse_line(line)
+            if event is not None:
+                return event.occurred_ms
+    return None
+
+
+def pending_count() -> int:
+    connection = client(purpose="batcher")
+    return connection.llen(QUEUE_KEY) + connection.llen(PROCESSING_KEY)
+
+
+def lock_acquire(*, seconds: int) -> str | None:
+    token = os.urandom(8).hex()
+    return token if client(purpose="batcher").set(LOCK_KEY, token, nx=True, ex=seconds) else None
+
+
+def lock_release(token: str) -> None:
+    client(purpose="batcher").eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        LOCK_KEY,
+        token,
+    )
+
+
+# Link targets, for redirects while the database is away.
+
+
+class LinkTargets:
+    """Process-wide LRU of link id → target URL. Link rows never change, so nothing goes stale."""
+
+    def __init__(self, maxsize: int = 20_000):
+        self.maxsize = maxsize
+        self._data: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, link_id: int) -> str | None:
+        with self._lock:
+            url = self._data.get(link_id)
+            if url is not None:
+                self._data.move_to_end(link_id)
+            return url
+
+    def put(self, link_id: int, url: str) -> None:
+        with self._lock:
+            self._data[link_id] = url
+            self._data.move_to_end(link_id)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+link_targets = LinkTargets()
+
+
+def link_targets_store(targets: dict[int, str]) -> None:
+    """Keep link targets in Redis too (best effort), for redirects while the database is down."""
+    if not targets:
+        return
+    try:
+        client().hset(LINKS_KEY, mapping={str(key): value for key, value in targets.items()})
+    except redis.RedisError as error:
+        logger.warning("Could not copy link targets to Redis: %s", error)
+
+
+def link_target_from_redis(link_id: int) -> str | None:
+    if time.monotonic() < _breaker["open_until"]:
+        return None
+    try:
+        value = client().hget(LINKS_KEY, str(link_id))
+    except redis.RedisError:
+        _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
+        return None
+    return value.decode() if value is not None else None

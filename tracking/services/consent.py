@@ -1,0 +1,18 @@
+"""Tracking and consent: unlinking a person's events when they withdraw consent or are erased."""
+
+from subscribers.models import Subscriber
+from tracking.models import Event
+
+
+def subscriber_events_forget(*, subscriber_id: int) -> int:
+    """Unlink every stored open and click from the subscriber's deliveries; the counters stay.
+
+    Call it when a subscriber withdraws tracking consent. Events still waiting in Redis are
+    unlinked as they are stored, because the batcher reads the consent at that moment.
+    """
+    return Event.objects.filter(delivery__subscriber_id=subscriber_id).update(delivery=None)
+
+
+def subscriber_events_forget_hook(subscriber: Subscriber) -> None:
+    """GDPR erase hook (subscribers.services.gdpr.ERASE_HOOKS)."""
+    subscriber_events_forget(subscriber_id=subscriber.pk)

@@ -1,0 +1,38 @@
+"""Receivers for signals from other packages: Anymail's ESP webhooks, for delivery reports."""
+
+import logging
+
+from anymail.signals import tracking
+from django.conf import settings
+from django.dispatch import receiver
+
+from subscribers.services.feedback import esp_bounce_type
+from tracking.services import reports
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(tracking, dispatch_uid="tracking.delivery_reports")
+def esp_event_received(sender, event, esp_name, **kwargs):
+    """Link delivered, bounce, complaint and unsubscribe events to their campaign delivery.
+
+    Runs next to the subscribers app's receiver, which changes the subscriber; this one only
+    records which delivery the event was about. A repeated webhook finds its report and stops.
+    """
+    if event.event_type not in reports.REPORTED_EVENT_TYPES:
+        return
+    # Without a webhook secret anyone could post reports; the subscribers app refuses such
+    # webhooks for bounces and complaints, and delivery reports are not worth the risk either.
+    if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+        logger.warning("ANYMAIL_WEBHOOK_SECRET is not set: %s event from %s not recorded", event.event_type, esp_name)
+        return
+    reports.delivery_report_record(
+        esp_name=esp_name,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        message_id=event.message_id,
+        metadata=event.metadata,
+        recipient=event.recipient,
+        timestamp=event.timestamp,
+        bounce_type=esp_bounce_type(esp_name=esp_name, esp_event=event.esp_event),
+    )

@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from tracking.services import events
+
+
+@shared_task(acks_late=True)
+def process_events() -> None:
+    """Beat runs this every few seconds: move events from Redis into the database and count them.
+    Idempotent by database state; a run that dies leaves its chunk in Redis for the next one."""
+    events.events_process()
