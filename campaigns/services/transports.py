@@ -42,6 +42,37 @@ class ClaimLost(Exception):
     """This worker's claim on a delivery was taken back (swept as stale); it must not send it."""
 
 
+class Recipient(NamedTuple):
+    public_id: object
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    tracking_consent: bool
+
+
+class ClaimedDelivery(NamedTuple):
+    """What sending needs of a delivery row and its subscriber (``None`` once erased)."""
+
+    pk: int
+    attempts: int
+    subscriber: Recipient | None
+
+
+def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
+    """The rows of one claim as plain tuples: model instances would cost more than rendering the mail."""
+    fields = ("public_id", "email", "first_name", "last_name", "language", "tracking_consent")
+    rows = (
+        Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
+        .order_by("pk")
+        .values_list("pk", "attempts", "subscriber_id", *(f"subscriber__{name}" for name in fields))
+    )
+    return [
+        ClaimedDelivery(pk, attempts, None if subscriber_id is None else Recipient(*values))
+        for pk, attempts, subscriber_id, *values in rows
+    ]
+
+
 _MARK_SENT_SQL = (
     f"UPDATE {Delivery._meta.db_table} SET status = %s, sent_at = %s, esp_message_id = %s, error = '', "  # noqa: S608
     "claim = '', attempts = attempts + 1 WHERE id = %s AND claim = %s AND status = %s"
@@ -73,12 +104,12 @@ class DeliveryLedger:
         Delivery.objects.filter(claim=self.token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
         return True
 
-    def commit_sent(self, delivery: Delivery, *, esp_message_id: str = "") -> None:
+    def commit_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str = "") -> None:
         """Mark sent now, in its own transaction, if this batch still holds the row's claim."""
         if not self._update_sent(delivery, esp_message_id=esp_message_id):
             raise ClaimLost(delivery.pk)
 
-    def _update_sent(self, delivery: Delivery, *, esp_message_id: str) -> int:
+    def _update_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str) -> int:
         # Hand-written once instead of compiled by the ORM per message: at 2,000 messages/s the
         # ORM's query building would cost more than the database's own work.
         now = db_connection.ops.adapt_datetimefield_value(timezone.now())
@@ -87,7 +118,7 @@ class DeliveryLedger:
             cursor.execute(_MARK_SENT_SQL, parameters)
             return cursor.rowcount
 
-    def sent_at_final_dot(self, delivery: Delivery, *, esp_message_id: str) -> Callable[[], None] | None:
+    def sent_at_final_dot(self, delivery: ClaimedDelivery, *, esp_message_id: str) -> Callable[[], None] | None:
         """Record "sent" around the SMTP server's commit point, with the least time in between.
 
         Called right before the final "." of DATA. SQLite commits here, in-process: the "." follows
@@ -122,17 +153,17 @@ class DeliveryLedger:
             transaction.rollback()
             transaction.set_autocommit(True)
 
-    def mark_sent(self, delivery: Delivery, *, esp_message_id: str = "") -> None:
+    def mark_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str = "") -> None:
         self.commit_sent(delivery, esp_message_id=esp_message_id)
         self.sent += 1
 
-    def mark_failed(self, delivery: Delivery, error: str) -> None:
+    def mark_failed(self, delivery: ClaimedDelivery, error: str) -> None:
         Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
             status=Delivery.Status.FAILED, error=error[:2000], claim="", attempts=F("attempts") + 1
         )
         self.failed += 1
 
-    def retry_later(self, delivery: Delivery, error: str) -> None:
+    def retry_later(self, delivery: ClaimedDelivery, error: str) -> None:
         attempts = delivery.attempts + 1
         status = Delivery.Status.FAILED if attempts >= settings.KANAL_SEND_MAX_ATTEMPTS else Delivery.Status.QUEUED
         Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
@@ -141,7 +172,7 @@ class DeliveryLedger:
         self.failed += status == Delivery.Status.FAILED
         self.retry_in = min(300.0, 2.0**attempts)
 
-    def after_commit_failure(self, delivery: Delivery, error: Exception) -> None:
+    def after_commit_failure(self, delivery: ClaimedDelivery, error: Exception) -> None:
         """The row already says sent; only an explicit refusal after the final "." undoes that."""
         refusal = error.__cause__ if isinstance(error, TransientSendError) else error
         if isinstance(refusal, smtplib.SMTPDataError):
@@ -157,37 +188,6 @@ class DeliveryLedger:
         self.sent += 1
 
 
-class Recipient(NamedTuple):
-    public_id: object
-    email: str
-    first_name: str
-    last_name: str
-    language: str
-    tracking_consent: bool
-
-
-class ClaimedDelivery(NamedTuple):
-    """What sending needs of a delivery row and its subscriber (``None`` once erased)."""
-
-    pk: int
-    attempts: int
-    subscriber: Recipient | None
-
-
-def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
-    """The rows of one claim as plain tuples: model instances would cost more than rendering the mail."""
-    fields = ("public_id", "email", "first_name", "last_name", "language", "tracking_consent")
-    rows = (
-        Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
-        .order_by("pk")
-        .values_list("pk", "attempts", "subscriber_id", *(f"subscriber__{name}" for name in fields))
-    )
-    return [
-        ClaimedDelivery(pk, attempts, None if subscriber_id is None else Recipient(*values))
-        for pk, attempts, subscriber_id, *values in rows
-    ]
-
-
 @dataclass
 class BatchContext:
     campaign: Campaign
@@ -198,7 +198,7 @@ class BatchContext:
     # The campaign's tracked link ids (tracking.services.campaign_links_register); None: no tracking.
     link_ids: list[int] | None = None
 
-    def recipient(self, delivery: Delivery) -> tuple[RecipientContext, str]:
+    def recipient(self, delivery: ClaimedDelivery) -> tuple[RecipientContext, str]:
         subscriber = delivery.subscriber
         unsubscribe, preferences, list_unsubscribe = self.links.for_subscriber(subscriber.public_id)
         pixel, link_urls, honeypot = "", None, ""
@@ -251,14 +251,14 @@ def send_one(mail_connection, message) -> None:
         raise TransientSendError("the mail backend accepted no message")
 
 
-def _skip_erased(batch: BatchContext, delivery: Delivery) -> bool:
+def _skip_erased(batch: BatchContext, delivery: ClaimedDelivery) -> bool:
     if delivery.subscriber is None:  # erased after the snapshot
         batch.ledger.mark_failed(delivery, "subscriber erased")
         return True
     return False
 
 
-def send_prebuilt(batch: BatchContext, deliveries: Iterable[Delivery], mail_connection) -> None:
+def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], mail_connection) -> None:
     ledger = batch.ledger
     campaign = batch.campaign
     domain = campaign.from_email.rpartition("@")[2] or "localhost"
@@ -281,7 +281,7 @@ def send_prebuilt(batch: BatchContext, deliveries: Iterable[Delivery], mail_conn
             return
 
 
-def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: Delivery, esp_message_id: str):
+def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery, esp_message_id: str):
     def before_final_dot():
         commit_later = ledger.sent_at_final_dot(delivery, esp_message_id=esp_message_id)
         if commit_later is None:
@@ -331,7 +331,7 @@ def _send_and_record(ledger, mail_connection, message, delivery, *, esp_message_
     return True
 
 
-def anymail_message(batch: BatchContext, delivery: Delivery) -> AnymailMessage:
+def anymail_message(batch: BatchContext, delivery: ClaimedDelivery) -> AnymailMessage:
     campaign = batch.campaign
     recipient, list_unsubscribe = batch.recipient(delivery)
     rendered = batch.compiled.render(recipient)
@@ -349,7 +349,7 @@ def anymail_message(batch: BatchContext, delivery: Delivery) -> AnymailMessage:
     return message
 
 
-def send_anymail_each(batch: BatchContext, deliveries: Iterable[Delivery], mail_connection) -> None:
+def send_anymail_each(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], mail_connection) -> None:
     for delivery in deliveries:
         if not batch.ledger.keep_going():
             return
@@ -360,7 +360,7 @@ def send_anymail_each(batch: BatchContext, deliveries: Iterable[Delivery], mail_
             return
 
 
-def send_anymail_batches(batch: BatchContext, deliveries: list[Delivery], mail_connection) -> None:
+def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery], mail_connection) -> None:
     """Many recipients per API call: the ESP fills in each recipient's merge fields."""
     ledger = batch.ledger
     campaign = batch.campaign

@@ -10,6 +10,7 @@ the ".") it can only arrive twice, and its first copy must be the last message o
 connection. Anything else — a duplicate from a re-sent batch, a message lost elsewhere — fails.
 """
 
+import contextlib
 import itertools
 import os
 import random
@@ -155,10 +156,8 @@ def start_worker(smtp_port: int) -> subprocess.Popen:
 
 
 def kill_hard(worker: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
         os.killpg(worker.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the whole group is gone already
-        pass
     worker.wait(timeout=10)
 
 
