@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -63,11 +63,16 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "status_badge", "subject", "preheader", "language"]}),
         (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
-        (_("Audience"), {"fields": ["mailing_lists", "include_tags", "exclude_tags", "audience_size"]}),
+        (
+            _("Audience"),
+            {"fields": ["mailing_lists", "include_tags", "exclude_tags", "min_engagement_score", "audience_size"]},
+        ),
         (_("Archive"), {"fields": ["archive_enabled", "archive_link"]}),
+        (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
         (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at"]}),
     ]
     ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
+    ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not obj.is_editable:
@@ -96,6 +101,40 @@ class CampaignAdmin(admin.ModelAdmin):
         if not url:
             return "–"
         return format_html('<a href="{}" target="_blank">{}</a>', url, url)
+
+    @admin.display(description=_("survey in the mail"))
+    def mail_survey(self, obj):
+        from surveys.selectors import campaign_mail_survey
+
+        survey = campaign_mail_survey(campaign_id=obj.pk) if obj and obj.pk else None
+        if survey is None:
+            return _("None. Choose this campaign on a survey's page to show its first question in the mail.")
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("admin:surveys_survey_change", args=[survey.pk]),
+            survey.title,
+            reverse("surveys:results", args=[survey.pk]),
+            _("results"),
+        )
+
+    @admin.display(description=_("“Was this useful?” answers"))
+    def article_feedback_figures(self, obj):
+        from surveys.selectors import campaign_article_feedback
+
+        rows = campaign_article_feedback(campaign=obj) if obj and obj.pk else []
+        if not any(row.total for row in rows):
+            return "–"
+        return format_html(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>%</th></tr>{}</table>",
+            _("article"),
+            _("useful"),
+            _("not useful"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((row.headline, row.useful, row.not_useful, row.useful_percent) for row in rows if row.total),
+            ),
+        )
 
     # Extra pages -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -100,6 +101,16 @@ class Campaign(models.Model):
         related_name="campaigns_excluding",
         blank=True,
     )
+    min_engagement_score = models.PositiveSmallIntegerField(
+        _("only subscribers with an engagement score of at least"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text=_(
+            "0–100: the recency-weighted share of recent mails a subscriber opened and clicked. Empty: everyone. "
+            "Subscribers who did not agree to tracking have no score and are left out when this is set."
+        ),
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -110,6 +121,11 @@ class Campaign(models.Model):
         help_text=_("Show this campaign on a public “view in browser” page once it is sent."),
     )
     archive_id = models.UUIDField(_("archive id"), default=uuid.uuid4, unique=True, editable=False)
+    article_feedback_enabled = models.BooleanField(
+        _("“Was this useful?” under each article"),
+        default=False,
+        help_text=_("Readers answer yes or no with one click; the answers appear per article."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

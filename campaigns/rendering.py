@@ -10,6 +10,14 @@ Link tracking hook: every article link (image, headline, links in the text, butt
 listed in ``CompiledCampaign.links`` with a stable key ``(article public id, position)``. By
 default a slot renders the original URL; pass ``RecipientContext.link_urls`` (one URL per entry
 of ``links``, same order) to substitute signed click-tracking URLs per recipient.
+
+One-click answers: when a survey is attached to the campaign, its first question is a block of
+answer buttons after the articles (``CompiledCampaign.survey``, built by ``surveys.mail``), and
+with ``Campaign.article_feedback_enabled`` every article ends in "was this useful? yes / no"
+(``CompiledCampaign.feedback_article_ids``). Their URLs are slots as well:
+``RecipientContext.survey_urls`` and ``feedback_urls`` carry the signed per-delivery URLs
+(``surveys.mail.AnswerLinks``); without them (previews, test sends, the archive page) the slots
+render preview links that open the survey but never store an answer.
 """
 
 import html
@@ -55,6 +63,10 @@ class RecipientContext:
     open_pixel_url: str = ""
     # A link no person sees or follows (tracking's scanner trap); empty renders none.
     honeypot_url: str = ""
+    # Signed one-click URLs: one per survey button, and a yes and a no per article with feedback
+    # (surveys.mail.AnswerLinks); None renders the compiled preview links, which store nothing.
+    survey_urls: Sequence[str] | None = None
+    feedback_urls: Sequence[str] | None = None
 
     @classmethod
     def for_subscriber(cls, subscriber, **urls) -> "RecipientContext":
@@ -88,8 +100,10 @@ class CompiledLink:
         return (self.article_public_id, self.position)
 
 
-# Slot kinds. A slot is identified by (kind, argument); the argument is a MergeTag or a link index.
+# Slot kinds. A slot is identified by (kind, argument); the argument is a MergeTag or a link index
+# (for SURVEY and FEEDBACK the index into the recipient's survey_urls and feedback_urls).
 MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL, HONEYPOT = "merge", "link", "unsubscribe", "preferences", "pixel", "trap"
+SURVEY, FEEDBACK = "survey", "feedback"
 
 
 @dataclass(slots=True)
@@ -116,6 +130,16 @@ class CompiledCampaign:
     text_template: _Template
     slots: list[tuple[str, object]]
     links: list[CompiledLink] = field(default_factory=list)
+    # The survey block (surveys.mail.MailSurveyBlock) and the articles with feedback links, for
+    # surveys.mail.AnswerLinks; the preview URLs fill those slots when a recipient has none.
+    survey: object = None
+    feedback_article_ids: list[int] = field(default_factory=list)
+    survey_preview_urls: list[str] = field(default_factory=list)
+    feedback_preview_urls: list[str] = field(default_factory=list)
+
+    @property
+    def has_answer_links(self) -> bool:
+        return self.survey is not None or bool(self.feedback_article_ids)
 
     def render(self, recipient: RecipientContext) -> RenderedMessage:
         html_values, text_values = self.slot_values(recipient)
@@ -145,6 +169,16 @@ class CompiledCampaign:
             elif kind == PREFERENCES:
                 html_values.append(escape(recipient.preferences_url))
                 text_values.append(recipient.preferences_url)
+            elif kind == SURVEY:
+                urls = recipient.survey_urls
+                url = (urls if urls is not None else self.survey_preview_urls)[argument]
+                html_values.append(escape(url))
+                text_values.append(url)
+            elif kind == FEEDBACK:
+                urls = recipient.feedback_urls
+                url = (urls if urls is not None else self.feedback_preview_urls)[argument]
+                html_values.append(escape(url))
+                text_values.append(url)
             elif kind == HONEYPOT:
                 trap = recipient.honeypot_url
                 html_values.append(
@@ -265,6 +299,8 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         articles = list(campaign.articles.all())
     slots = _Slots()
     links: list[CompiledLink] = []
+    feedback_enabled = bool(getattr(campaign, "article_feedback_enabled", False))
+    feedback_article_ids: list[int] = []
 
     article_contexts = []
     text_blocks = []
@@ -289,6 +325,11 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
             cta_text = article.cta_text or (_("Read more") if article.link_url else "")
         context["cta_text"] = cta_text
         context["cta_link"] = registry.add("button", article.link_url) if article.link_url else ""
+        if feedback_enabled and article.pk is not None:
+            index = len(feedback_article_ids)
+            feedback_article_ids.append(article.pk)
+            context["feedback_yes"] = slots.placeholder(FEEDBACK, 2 * index)
+            context["feedback_no"] = slots.placeholder(FEEDBACK, 2 * index + 1)
         article_contexts.append(context)
 
         block = [headline]
@@ -296,7 +337,32 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
             block.append(html_to_text(body_html))
         if context["cta_link"]:
             block.append(f"{cta_text}: {context['cta_link']}")
+        if "feedback_yes" in context:
+            with translation.override(campaign.language):
+                block.append(
+                    f"{_('Was this article useful?')}\n"
+                    f"{_('Yes')}: {context['feedback_yes']}\n{_('No')}: {context['feedback_no']}"
+                )
         text_blocks.append("\n\n".join(block))
+
+    survey_mail = _survey_mail()
+    survey, survey_context = None, None
+    if campaign.pk is not None:
+        with translation.override(campaign.language):
+            survey = survey_mail.survey_block_for(campaign)
+    if survey is not None:
+        survey_context = {
+            "title": survey.title,
+            "question": survey.question,
+            "kind": survey.kind,
+            "low_hint": survey.low_hint,
+            "high_hint": survey.high_hint,
+            "buttons": [
+                {"label": button.label, "url": slots.placeholder(SURVEY, index)}
+                for index, button in enumerate(survey.buttons)
+            ],
+        }
+        text_blocks.append(_survey_text(survey_context))
 
     subject = slots.with_merge_tags(campaign.subject)
     preheader = slots.with_merge_tags(campaign.preheader)
@@ -313,6 +379,7 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         "unsubscribe_url": unsubscribe,
         "preferences_url": preferences,
         "archive_url": archive_url,
+        "survey": survey_context,
         "open_pixel": slots.placeholder(PIXEL),
         "honeypot_link": slots.placeholder(HONEYPOT),
     }
@@ -340,7 +407,32 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         text_template=slots.template(text_output),
         slots=slots.slots,
         links=links,
+        survey=survey,
+        feedback_article_ids=feedback_article_ids,
+        survey_preview_urls=survey_mail.preview_survey_urls(survey) if survey is not None else [],
+        feedback_preview_urls=survey_mail.preview_feedback_urls(feedback_article_ids),
     )
+
+
+def _survey_mail():
+    # Imported late: the surveys app builds on campaigns, not the other way round.
+    from surveys import mail
+
+    return mail
+
+
+def _survey_text(survey: dict) -> str:
+    """The survey block of the plain-text part: the question, then one line per answer link."""
+    lines = [survey["title"], survey["question"]]
+    if survey["low_hint"]:
+        lines.append(f"({survey['low_hint']}, {survey['high_hint']})")
+    lines.append("")
+    buttons = survey["buttons"]
+    if survey["kind"] == "choices":
+        lines += [f"{number}. {button['label']}: {button['url']}" for number, button in enumerate(buttons, 1)]
+    else:  # scores are numbers already; the single "answer the survey" link needs none
+        lines += [f"{button['label']}: {button['url']}" for button in buttons]
+    return "\n".join(lines)
 
 
 def _inliner() -> css_inline.CSSInliner:

@@ -6,7 +6,8 @@ from subscribers.models import Subscriber, Subscription
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
     """Subscribers the campaign targets right now: active, with an active subscription to any of
-    its lists, having any of its include tags (when it has some) and none of its exclude tags.
+    its lists, having any of its include tags (when it has some) and none of its exclude tags, and
+    at least the campaign's minimum engagement score when it sets one.
 
     Each subscriber appears once. Suppressed addresses are kept as hashes in another table and
     are not filtered here; the delivery snapshot must leave them out as well.
@@ -26,6 +27,9 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
         audience = audience.exclude(
             Exists(Subscriber.tags.through.objects.filter(subscriber=OuterRef("pk"), tag_id__in=exclude_ids))
         )
+    if campaign.min_engagement_score:
+        # A join on the score table (tracking app): subscribers without a score are left out.
+        audience = audience.filter(engagement__score__gte=campaign.min_engagement_score)
     return audience
 
 

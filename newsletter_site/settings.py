@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "campaigns.tasks.sweep_deliveries", "schedule": 30.0},
     # Tracking: move opens and clicks from Redis into the database and count them.
     "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
+    # Engagement scores decay with time: recompute them every hour.
+    "tracking-engagement-refresh": {"task": "tracking.tasks.refresh_engagement", "schedule": 3600.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -255,3 +257,6 @@ KANAL_TRACKING_BURST_SECONDS = env_int("KANAL_TRACKING_BURST_SECONDS", 2)
 # Events are counted once their labels can no longer change (at least twice the honeypot window).
 KANAL_TRACKING_SETTLE_SECONDS = env_int("KANAL_TRACKING_SETTLE_SECONDS", 60)
 KANAL_TRACKING_BATCH_SIZE = env_int("KANAL_TRACKING_BATCH_SIZE", 2000)
+# Analytics: a subscriber who opened or clicked within this many days is "engaged"; it is also the
+# window of the engagement score (tracking/services/engagement.py).
+KANAL_ENGAGED_DAYS = env_int("KANAL_ENGAGED_DAYS", 90)

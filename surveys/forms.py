@@ -5,13 +5,31 @@ from django.utils.translation import gettext_lazy as _
 
 from subscribers import antispam
 from subscribers.forms import HONEYPOT_STYLE
-from surveys.models import FREE_TEXT_MAX_LENGTH, Question, Survey
+from surveys.models import FREE_TEXT_MAX_LENGTH, Question, Response, Survey
 
 BUTTON_RADIOS = "surveys/fields/button_radios.html"
 
 
 def field_name(question: Question) -> str:
     return f"q{question.pk}"
+
+
+def initial_from_response(response: Response | None) -> dict:
+    """A SurveyForm's initial values from a stored response (its earlier answers), or {}."""
+    if response is None:
+        return {}
+    initial = {}
+    for answer in response.answers.select_related("question").prefetch_related("choices"):
+        question = answer.question
+        if question.score_range:
+            initial[field_name(question)] = str(answer.value)
+        elif question.kind == question.Kind.SINGLE_CHOICE:
+            initial[field_name(question)] = next((str(c.pk) for c in answer.choices.all()), None)
+        elif question.is_choice:
+            initial[field_name(question)] = [str(c.pk) for c in answer.choices.all()]
+        else:
+            initial[field_name(question)] = answer.text
+    return initial
 
 
 class SurveyForm(forms.Form):

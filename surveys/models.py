@@ -34,6 +34,15 @@ class Survey(models.Model):
         verbose_name = _("survey")
         verbose_name_plural = _("surveys")
         ordering = ["-created_at"]
+        constraints = [
+            # The campaign's mail shows its survey's first question: one survey per campaign.
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=models.Q(campaign__isnull=False),
+                name="one_survey_per_campaign",
+                violation_error_message=_("This campaign already has a survey."),
+            )
+        ]
 
     def __str__(self):
         return self.title

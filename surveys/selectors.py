@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Avg, Count, Q, QuerySet
 
+from campaigns.models import Article
 from surveys.models import Answer, ArticleFeedback, Question, Response, Survey
 
 
@@ -41,6 +42,81 @@ def nps_from_scores(counts: dict[int, int]) -> dict:
     passives = total - promoters - detractors
     score = round((promoters - detractors) * 100 / total) if total else None
     return {"promoters": promoters, "passives": passives, "detractors": detractors, "total": total, "score": score}
+
+
+def campaign_mail_survey(*, campaign_id: int | None) -> Survey | None:
+    """The survey whose first question a campaign's mail shows (a campaign has at most one)."""
+    if campaign_id is None:
+        return None
+    return Survey.objects.filter(campaign_id=campaign_id).order_by("created_at", "pk").first()
+
+
+def response_of(*, survey: Survey, subscriber) -> Response | None:
+    return Response.objects.filter(survey=survey, subscriber=subscriber).first() if subscriber else None
+
+
+def answer_matches(*, response: Response | None, question: Question, value: int) -> bool:
+    """Whether ``response`` already holds exactly this one-click answer (a score or one choice id)."""
+    if response is None:
+        return False
+    answer = response.answers.filter(question=question).prefetch_related("choices").first()
+    if answer is None:
+        return False
+    if question.score_range:
+        return answer.value == value
+    return [choice.pk for choice in answer.choices.all()] == [value]
+
+
+def answer_label(*, question: Question, value: int) -> str | None:
+    """How a one-click answer reads on the page ("9", "4 ★", a choice's text), or None when the
+    question does not take it (a score out of range, a choice of another question or deleted)."""
+    if question.score_range:
+        low, high = question.score_range
+        if not low <= value <= high:
+            return None
+        return f"{value} ★" if question.kind == Question.Kind.RATING else str(value)
+    if question.kind == Question.Kind.SINGLE_CHOICE:
+        return question.choices.filter(pk=value).values_list("text", flat=True).first()
+    return None
+
+
+def article_feedback_of(*, article, subscriber) -> ArticleFeedback | None:
+    return ArticleFeedback.objects.filter(article=article, subscriber=subscriber).first() if subscriber else None
+
+
+@dataclass(frozen=True)
+class ArticleFeedbackFigures:
+    article_id: int
+    headline: str
+    useful: int
+    not_useful: int
+
+    @property
+    def total(self) -> int:
+        return self.useful + self.not_useful
+
+    @property
+    def useful_percent(self) -> int | None:
+        return round(self.useful * 100 / self.total) if self.total else None
+
+
+def campaign_article_feedback(*, campaign) -> list[ArticleFeedbackFigures]:
+    """Every article of the campaign in layout order with its "useful" and "not useful" answers."""
+    counts = {
+        row["article"]: row
+        for row in ArticleFeedback.objects.filter(article__campaign=campaign)
+        .values("article")
+        .annotate(yes=Count("pk", filter=Q(useful=True)), no=Count("pk", filter=Q(useful=False)))
+    }
+    return [
+        ArticleFeedbackFigures(
+            article_id=article.pk,
+            headline=article.headline,
+            useful=counts.get(article.pk, {}).get("yes", 0),
+            not_useful=counts.get(article.pk, {}).get("no", 0),
+        )
+        for article in Article.objects.filter(campaign=campaign).order_by("position", "pk")
+    ]
 
 
 def survey_delivered_count(*, survey: Survey) -> int | None:
@@ -177,3 +253,9 @@ def subscriber_surveys_export(subscriber) -> tuple[str, object]:
         for item in ArticleFeedback.objects.filter(subscriber=subscriber).select_related("article").order_by("pk")
     ]
     return "surveys", {"responses": responses, "article_feedback": feedback}
+
+
+def campaign_survey_counts(*, campaign) -> list[tuple[Survey, int]]:
+    """Surveys attached to a campaign with their number of responses, for the campaign's analytics page."""
+    surveys = Survey.objects.filter(campaign=campaign).annotate(response_count=Count("responses")).order_by("pk")
+    return [(survey, survey.response_count) for survey in surveys]

@@ -106,45 +106,87 @@ def response_submit(
     if source not in Response.Source.values:
         raise ValueError(f"unknown source {source!r}")
     cleaned = response_validate(survey=survey, answers=answers)
+    with transaction.atomic():
+        response = _response_locked(
+            survey=survey, subscriber=subscriber, respondent_key=respondent_key, source=source, delivery_id=delivery_id
+        )
+        response.answers.all().delete()
+        for question, value in cleaned.items():
+            _answer_store(response=response, question=question, value=value)
+    return response
+
+
+def _response_locked(
+    *, survey: Survey, subscriber: Subscriber | None, respondent_key, source: str, delivery_id: int | None
+) -> Response:
+    """The person's response to ``survey``, locked for the current transaction, made if missing."""
     if subscriber is None and respondent_key is None:
         lookup = None
     elif subscriber is not None:
         lookup = {"survey": survey, "subscriber": subscriber}
     else:
         lookup = {"survey": survey, "respondent_key": uuid.UUID(str(respondent_key)), "subscriber": None}
-    with transaction.atomic():
-        response = None
-        if lookup is not None:
-            response = Response.objects.select_for_update().filter(**lookup).first()
-        if response is None:
-            response = Response(
-                survey=survey,
-                subscriber=subscriber,
-                respondent_key=lookup["respondent_key"] if lookup and "respondent_key" in lookup else None,
-                source=source,
-                delivery_id=delivery_id,
-            )
-            try:
-                with transaction.atomic():
-                    response.save()
-            except IntegrityError:
-                # A concurrent first answer by the same person won; edit that one instead.
-                response = Response.objects.select_for_update().get(**lookup)
+    response = None
+    if lookup is not None:
+        response = Response.objects.select_for_update().filter(**lookup).first()
+    if response is None:
+        response = Response(
+            survey=survey,
+            subscriber=subscriber,
+            respondent_key=lookup["respondent_key"] if lookup and "respondent_key" in lookup else None,
+            source=source,
+            delivery_id=delivery_id,
+        )
+        try:
+            with transaction.atomic():
+                response.save()
+        except IntegrityError:
+            # A concurrent first answer by the same person won; edit that one instead.
+            response = Response.objects.select_for_update().get(**lookup)
         else:
-            response.source = source
-            if delivery_id is not None:
-                response.delivery_id = delivery_id
-            response.save(update_fields=["source", "delivery_id", "updated_at"])
-        response.answers.all().delete()
-        for question, value in cleaned.items():
-            answer = Answer(response=response, question=question)
-            if question.score_range:
-                answer.value = value
-            elif not question.is_choice:
-                answer.text = value
-            answer.save()
-            if question.is_choice:
-                answer.choices.set(value)
+            return response
+    response.source = source
+    if delivery_id is not None:
+        response.delivery_id = delivery_id
+    response.save(update_fields=["source", "delivery_id", "updated_at"])
+    return response
+
+
+def _answer_store(*, response: Response, question: Question, value) -> Answer:
+    answer = Answer(response=response, question=question)
+    if question.score_range:
+        answer.value = value
+    elif not question.is_choice:
+        answer.text = value
+    answer.save()
+    if question.is_choice:
+        answer.choices.set(value)
+    return answer
+
+
+def response_answer_record(
+    *, question: Question, raw, subscriber: Subscriber, source: str, delivery_id: int | None = None
+) -> Response:
+    """Store one answer of a subscriber and keep their answers to the survey's other questions.
+
+    The one-click answer from a mail: the first answer creates the subscriber's response (other
+    required questions may still be open), a later one replaces only this question's answer. An
+    invalid value raises a ValidationError keyed ``q<question id>`` and stores nothing.
+    """
+    if source not in Response.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    if subscriber is None:
+        raise ValueError("a one-click answer needs a subscriber")
+    try:
+        value = _clean_answer(question, raw)
+    except ValidationError as error:
+        raise ValidationError({f"q{question.pk}": [error]}) from error
+    with transaction.atomic():
+        response = _response_locked(
+            survey=question.survey, subscriber=subscriber, respondent_key=None, source=source, delivery_id=delivery_id
+        )
+        response.answers.filter(question=question).delete()
+        _answer_store(response=response, question=question, value=value)
     return response
 
 

@@ -13,7 +13,7 @@ from django_ratelimit.core import is_ratelimited
 
 from subscribers import antispam
 from surveys import selectors, services
-from surveys.forms import SurveyForm, field_name
+from surveys.forms import SurveyForm, field_name, initial_from_response
 from surveys.models import Response, Survey
 
 RESPONDENT_COOKIE = "kanal_survey_respondent"
@@ -40,23 +40,6 @@ def _respondent_key(request) -> uuid.UUID | None:
         return None
 
 
-def _initial_from_response(response: Response | None) -> dict:
-    if response is None:
-        return {}
-    initial = {}
-    for answer in response.answers.select_related("question").prefetch_related("choices"):
-        question = answer.question
-        if question.score_range:
-            initial[field_name(question)] = str(answer.value)
-        elif question.kind == question.Kind.SINGLE_CHOICE:
-            initial[field_name(question)] = next((str(c.pk) for c in answer.choices.all()), None)
-        elif question.is_choice:
-            initial[field_name(question)] = [str(c.pk) for c in answer.choices.all()]
-        else:
-            initial[field_name(question)] = answer.text
-    return initial
-
-
 def _survey_page(request, *, survey: Survey, form: SurveyForm, status: int = 200, **extra):
     context = {"survey": survey, "form": form, "form_started": antispam.form_started_token(), **extra}
     return render(request, "surveys/survey.html", context, status=status)
@@ -72,7 +55,7 @@ def survey_answer(request, slug):
         existing = (
             Response.objects.filter(survey=survey, respondent_key=respondent_key).first() if respondent_key else None
         )
-        initial = _initial_from_response(existing)
+        initial = initial_from_response(existing)
         # Links from a mail preselect an answer; shown, never stored, until the reader sends the form.
         for question in survey.questions.all():
             name = field_name(question)

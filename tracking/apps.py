@@ -7,12 +7,15 @@ class TrackingConfig(AppConfig):
     verbose_name = _("Tracking")
 
     def ready(self):
-        from subscribers.services import gdpr
+        from subscribers.services import gdpr, preferences
         from tracking import signals  # noqa: F401  (connects the Anymail delivery-report receiver)
-        from tracking.selectors import subscriber_events_export
+        from tracking.selectors import subscriber_engagement_export, subscriber_events_export
         from tracking.services.consent import subscriber_events_forget_hook
 
-        if subscriber_events_export not in gdpr.EXPORT_SECTIONS:
-            gdpr.EXPORT_SECTIONS.append(subscriber_events_export)
+        for section in (subscriber_events_export, subscriber_engagement_export):
+            if section not in gdpr.EXPORT_SECTIONS:
+                gdpr.EXPORT_SECTIONS.append(section)
         if subscriber_events_forget_hook not in gdpr.ERASE_HOOKS:
             gdpr.ERASE_HOOKS.append(subscriber_events_forget_hook)
+        if subscriber_events_forget_hook not in preferences.TRACKING_WITHDRAWN_HOOKS:
+            preferences.TRACKING_WITHDRAWN_HOOKS.append(subscriber_events_forget_hook)

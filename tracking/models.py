@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Article, Campaign, Delivery
+from subscribers.models import Subscriber
 
 
 class TrackedLink(models.Model):
@@ -201,3 +202,73 @@ class DeliveryReport(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ClientStats(models.Model):
+    """Opens, clicks and honeypot hits per campaign by device, operating system, mail client and
+    machine reason (blank for people). Filled by the batcher when it counts events, with the user
+    agent parsed once per distinct string (ua-parser), so the campaign page reads a few rows."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(_("kind"), max_length=16, choices=Event.Kind.choices)
+    machine_reason = models.CharField(_("why machine"), max_length=16, choices=Event.MachineReason.choices, blank=True)
+    device = models.CharField(_("device"), max_length=16)
+    os = models.CharField(_("operating system"), max_length=50)
+    client = models.CharField(_("mail client or browser"), max_length=50)
+    events = models.PositiveIntegerField(_("events"), default=0)
+
+    class Meta:
+        verbose_name = _("campaign figures per client")
+        verbose_name_plural = _("campaign figures per client")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "kind", "machine_reason", "device", "os", "client"], name="one_client_stats_row"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.client} / {self.os} / {self.device}"
+
+
+class DomainStats(models.Model):
+    """People's opens and clicks per campaign and recipient domain (identified deliveries only:
+    an anonymous event has no address). ``unique_*`` count deliveries once, like the hourly counters."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    domain = models.CharField(_("domain"), max_length=254)
+    opens = models.PositiveIntegerField(_("opens"), default=0)
+    unique_opens = models.PositiveIntegerField(_("unique opens"), default=0)
+    clicks = models.PositiveIntegerField(_("clicks"), default=0)
+    unique_clicks = models.PositiveIntegerField(_("unique clicks"), default=0)
+
+    class Meta:
+        verbose_name = _("campaign figures per domain")
+        verbose_name_plural = _("campaign figures per domain")
+        constraints = [models.UniqueConstraint(fields=["campaign", "domain"], name="one_domain_stats_row")]
+
+    def __str__(self):
+        return self.domain
+
+
+class SubscriberEngagement(models.Model):
+    """How much a subscriber who agreed to individual tracking reads (see ``tracking.engagement``).
+
+    ``last_interaction_at`` is kept current by the batcher; ``score`` (0–100) and
+    ``mails_in_window`` are recomputed by a periodic task, since the score decays with time.
+    Subscribers without consent have no row: nothing is known about them individually.
+    """
+
+    subscriber = models.OneToOneField(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="engagement"
+    )
+    score = models.PositiveSmallIntegerField(_("engagement score"), default=0, db_index=True)
+    mails_in_window = models.PositiveIntegerField(_("mails received in the window"), default=0)
+    last_interaction_at = models.DateTimeField(_("last open or click"), null=True, blank=True, db_index=True)
+    scored_at = models.DateTimeField(_("scored at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("subscriber engagement")
+        verbose_name_plural = _("subscriber engagement")
+
+    def __str__(self):
+        return f"{self.subscriber_id}: {self.score}"

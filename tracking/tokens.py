@@ -54,6 +54,7 @@ IDS_PER_TOKEN = {CLICK: 2}  # every other purpose names one id
 SHORT_LENGTH = 4 * (ID_BYTES + MAC_BYTES) // 3  # 24
 LONG_LENGTH = 4 * (2 * ID_BYTES + MAC_BYTES) // 3  # 32
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 _state: dict = {}
 
@@ -134,6 +135,22 @@ def open_url(*, delivery_id: int) -> str:
 
 def click_url(*, delivery_id: int, link_id: int) -> str:
     return _load()["click_base"] + make_token(CLICK, delivery_id, link_id)
+
+
+def click_urls(*, delivery_id: int, link_ids) -> list[str]:
+    """``click_url`` for every link of one message: the sender's hot path, so the delivery id is
+    packed once and the URL-safe base64 is done in one C call per token."""
+    state = _load()["states"][CLICK][0]
+    base = _load()["click_base"]
+    delivery = _pack(delivery_id)
+    urls = []
+    for link_id in link_ids:
+        payload = delivery + _pack(link_id)
+        mac = state.copy()
+        mac.update(payload)
+        raw = payload + mac.digest()[:MAC_BYTES]
+        urls.append(base + binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii"))
+    return urls
 
 
 def honeypot_url(*, delivery_id: int) -> str:

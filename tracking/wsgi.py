@@ -3,20 +3,27 @@
 The tracking endpoints need no session, CSRF, locale, authentication or message middleware, and
 their answers do not depend on the Host header (redirect targets come from the database). This
 wrapper answers ``/t/o/…`` and ``/t/c/…`` itself with the same code as the Django views
-(``tracking.hits``) and passes every other request to Django unchanged::
+(``tracking.hits``: same token checks, same events, 404 and nothing written for a bad token) and
+passes every other request to Django unchanged. ``newsletter_site.wsgi`` wires it in::
 
     application = TrackingFastPath(get_wsgi_application())
+
+The headers Django's security middleware would add that matter for these answers are sent too:
+``X-Content-Type-Options`` on every answer, ``Referrer-Policy`` on redirects.
 """
 
 import logging
 
-from django.db import close_old_connections, connection
+from django.conf import settings
+from django.db import connections
 
 from tracking import hits, tokens
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND_HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "0"), ("Cache-Control", hits.NO_STORE)]
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+EMPTY_HEADERS = [("Content-Type", "text/plain"), ("Content-Length", "0"), ("Cache-Control", hits.NO_STORE), NOSNIFF]
+NOT_FOUND_HEADERS = EMPTY_HEADERS
 STATUS_LINES = {
     200: "200 OK",
     204: "204 No Content",
@@ -26,11 +33,23 @@ STATUS_LINES = {
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
+METHOD_NOT_ALLOWED_HEADERS = [("Allow", "GET, HEAD"), *EMPTY_HEADERS]
+
+
+def _referrer_policy() -> list[tuple[str, str]]:
+    policy = settings.SECURE_REFERRER_POLICY
+    if not policy:
+        return []
+    return [("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy))]
 
 
 class TrackingFastPath:
+    """WSGI middleware: tracking URLs answered here, everything else by ``application``."""
+
     def __init__(self, application):
         self.application = application
+        # Read once: no settings lookups on the hot path.
+        self.redirect_headers = [*EMPTY_HEADERS, *_referrer_policy()]
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -42,38 +61,45 @@ class TrackingFastPath:
             return self.application(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            start_response(STATUS_LINES[405], [("Allow", "GET, HEAD"), *NOT_FOUND_HEADERS])
+            start_response(STATUS_LINES[405], METHOD_NOT_ALLOWED_HEADERS)
             return [b""]
-        facts = {
-            "head": method == "HEAD",
-            "user_agent": environ.get("HTTP_USER_AGENT", ""),
-            "ip": environ.get("REMOTE_ADDR", ""),
-        }
+        head = method == "HEAD"
         try:
-            status, headers, body = handler(token, facts)
+            status, headers, body = handler(
+                token=token,
+                head=head,
+                user_agent=environ.get("HTTP_USER_AGENT", ""),
+                ip=environ.get("REMOTE_ADDR", ""),
+            )
         except Exception:
             logger.exception("Tracking endpoint failed")
-            status, headers, body = 500, NOT_FOUND_HEADERS, b""
+            status, headers, body = 500, EMPTY_HEADERS, b""
         finally:
-            # The database is touched only on a cold link cache or with Redis down; treat its
-            # connection as Django does at the end of a request (not inside a test's transaction).
-            if not connection.in_atomic_block:
-                close_old_connections()
+            _close_used_connections()
         start_response(STATUS_LINES[status], headers)
-        return [b""] if facts["head"] else [body]
+        return [b""] if head else [body]
 
     @staticmethod
-    def pixel(token, facts):
-        if not hits.pixel_hit(token=token, **facts):
+    def pixel(**facts):
+        if not hits.pixel_hit(**facts):
             return 404, NOT_FOUND_HEADERS, b""
         return 200, hits.PIXEL_HEADERS, hits.GIF
 
-    @staticmethod
-    def click(token, facts):
-        outcome, location = hits.click_hit(token=token, **facts)
+    def click(self, **facts):
+        outcome, location = hits.click_hit(**facts)
+        if outcome is hits.Click.REDIRECT:
+            return 302, [*self.redirect_headers, ("Location", location)], b""
         if outcome is hits.Click.NOT_FOUND:
             return 404, NOT_FOUND_HEADERS, b""
-        headers = list(NOT_FOUND_HEADERS)
-        if outcome is hits.Click.REDIRECT:
-            headers.append(("Location", location))
-        return outcome.value, headers, b""
+        return outcome.value, EMPTY_HEADERS, b""
+
+
+def _close_used_connections() -> None:
+    """What Django does at the end of a request, for the connections this thread opened.
+
+    The database is touched only on a cold link cache or with Redis down, so usually there is
+    none. A connection inside a transaction (a test's) is left alone.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()

@@ -42,6 +42,8 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
         reply_to=campaign.reply_to,
         language=campaign.language,
         archive_enabled=campaign.archive_enabled,
+        article_feedback_enabled=campaign.article_feedback_enabled,
+        min_engagement_score=campaign.min_engagement_score,
     )
     copy.name = copy.name[: Campaign._meta.get_field("name").max_length]
     copy.full_clean()

@@ -28,6 +28,7 @@ from campaigns.mime import MailHeaders, MessageSkeleton, PrebuiltEmail, message_
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, RecipientContext
 from subscribers.links import MailLinks
+from surveys.mail import AnswerLinks
 from tracking.services.links import honeypot_url_for, tracking_urls_for
 
 PERMANENT_SMTP_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
@@ -157,6 +158,22 @@ class DeliveryLedger:
         self.commit_sent(delivery, esp_message_id=esp_message_id)
         self.sent += 1
 
+    def record_batch(self, by_email: dict[str, ClaimedDelivery], statuses: dict) -> None:
+        """The ESP's answer for one batch call: per recipient sent (with its message id) or failed."""
+        now = db_connection.ops.adapt_datetimefield_value(timezone.now())
+        sent_rows = []
+        with transaction.atomic():
+            for address, delivery in by_email.items():
+                status = statuses.get(address)
+                if status is not None and status.status in ("rejected", "invalid"):
+                    self.mark_failed(delivery, f"ESP status: {status.status}")
+                    continue
+                esp_id = "" if status is None or status.message_id is None else str(status.message_id)
+                sent_rows.append((Delivery.Status.SENT, now, esp_id, delivery.pk, self.token, Delivery.Status.SENDING))
+            with db_connection.cursor() as cursor:
+                cursor.executemany(_MARK_SENT_SQL, sent_rows)
+        self.sent += len(sent_rows)
+
     def mark_failed(self, delivery: ClaimedDelivery, error: str) -> None:
         Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
             status=Delivery.Status.FAILED, error=error[:2000], claim="", attempts=F("attempts") + 1
@@ -197,6 +214,8 @@ class BatchContext:
     skeleton: MessageSkeleton | None = None
     # The campaign's tracked link ids (tracking.services.campaign_links_register); None: no tracking.
     link_ids: list[int] | None = None
+    # Signs the survey-button and article-feedback URLs; built on first use, once per batch.
+    answer_links: AnswerLinks | None = field(default=None, repr=False)
 
     def recipient(self, delivery: ClaimedDelivery) -> tuple[RecipientContext, str]:
         subscriber = delivery.subscriber
@@ -213,6 +232,7 @@ class BatchContext:
             honeypot = honeypot_url_for(
                 delivery_id=delivery.pk, campaign_id=self.campaign.pk, subscriber_tracking_consent=consent
             )
+        survey_urls, feedback_urls = self._answer_urls(delivery.pk)
         context = RecipientContext(
             email=subscriber.email,
             first_name=subscriber.first_name,
@@ -223,8 +243,21 @@ class BatchContext:
             link_urls=link_urls,
             open_pixel_url=pixel,
             honeypot_url=honeypot,
+            survey_urls=survey_urls,
+            feedback_urls=feedback_urls,
         )
         return context, list_unsubscribe
+
+    def _answer_urls(self, delivery_id: int) -> tuple[list[str] | None, list[str] | None]:
+        """One-click survey and feedback URLs signed for this delivery (answers, not tracking: every
+        recipient gets them, whatever their tracking consent)."""
+        if not self.compiled.has_answer_links:
+            return None, None
+        if self.answer_links is None:
+            self.answer_links = AnswerLinks(
+                survey=self.compiled.survey, feedback_article_ids=self.compiled.feedback_article_ids
+            )
+        return self.answer_links.for_delivery(delivery_id)
 
 
 def send_one(mail_connection, message) -> None:
@@ -407,28 +440,7 @@ def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery],
             for delivery in chunk:
                 ledger.mark_failed(delivery, repr(error))
             continue
-        statuses = message.anymail_status.recipients
-        now = timezone.now()
-        with transaction.atomic():
-            for address, delivery in by_email.items():
-                recipient_status = statuses.get(address)
-                if recipient_status is not None and recipient_status.status in ("rejected", "invalid"):
-                    ledger.mark_failed(delivery, f"ESP status: {recipient_status.status}")
-                    continue
-                esp_id = (
-                    ""
-                    if recipient_status is None or recipient_status.message_id is None
-                    else recipient_status.message_id
-                )
-                Delivery.objects.filter(pk=delivery.pk, claim=ledger.token).update(
-                    status=Delivery.Status.SENT,
-                    sent_at=now,
-                    esp_message_id="" if esp_id is None else str(esp_id),
-                    error="",
-                    claim="",
-                    attempts=F("attempts") + 1,
-                )
-                ledger.sent += 1
+        ledger.record_batch(by_email, message.anymail_status.recipients)
 
 
 class EspTemplate:

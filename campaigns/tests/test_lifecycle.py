@@ -23,7 +23,9 @@ def in_an_hour():
 
 
 def test_duplicate_copies_content_audience_and_articles_with_new_public_ids():
-    campaign = CampaignFactory(status=Campaign.Status.SENT, archive_enabled=True)
+    campaign = CampaignFactory(
+        status=Campaign.Status.SENT, archive_enabled=True, article_feedback_enabled=True, min_engagement_score=40
+    )
     lists = [MailingListFactory(), MailingListFactory()]
     campaign.mailing_lists.set(lists)
     campaign.include_tags.set([TagFactory(name="vip")])
@@ -41,6 +43,7 @@ def test_duplicate_copies_content_audience_and_articles_with_new_public_ids():
         campaign.preheader,
         campaign.from_email,
     )
+    assert (copy.article_feedback_enabled, copy.min_engagement_score) == (True, 40)
     assert set(copy.mailing_lists.all()) == set(lists)
     assert [t.name for t in copy.include_tags.all()] == ["vip"]
     assert [t.name for t in copy.exclude_tags.all()] == ["press"]

@@ -51,3 +51,34 @@ def test_audience_tag_filters_include_any_and_exclude_any():
     ]
     campaign.include_tags.clear()
     assert campaign_audience(campaign=campaign).count() == 3
+
+
+def test_minimum_engagement_score_narrows_the_audience_in_the_same_query(django_assert_num_queries):
+    from campaigns.models import Delivery
+    from campaigns.services.sending import deliveries_snapshot
+    from tracking.models import SubscriberEngagement
+
+    news = MailingListFactory()
+    scores = {"keen@example.org": 80, "edge@example.org": 50, "quiet@example.org": 10, "unscored@example.org": None}
+    for email, score in scores.items():
+        subscriber = SubscriptionFactory(subscriber__email=email, mailing_list=news).subscriber
+        if score is not None:
+            SubscriberEngagement.objects.create(subscriber=subscriber, score=score)
+    campaign = CampaignFactory(mailing_lists=[news])
+    assert campaign_audience(campaign=campaign).count() == 4, "no minimum: everyone"
+
+    campaign.min_engagement_score = 50
+    audience = campaign_audience(campaign=campaign)
+    with django_assert_num_queries(1):
+        emails = sorted(audience.values_list("email", flat=True))
+    assert emails == ["edge@example.org", "keen@example.org"]
+
+    assert deliveries_snapshot(campaign=campaign) == 2
+    assert sorted(Delivery.objects.values_list("subscriber__email", flat=True)) == emails
+
+
+def test_minimum_engagement_score_is_set_in_the_campaign_admin(admin_client):
+    news = MailingListFactory()
+    campaign = CampaignFactory(mailing_lists=[news])
+    response = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+    assert 'name="min_engagement_score"' in response.content.decode()

@@ -1,5 +1,7 @@
 """What a subscriber changes after signing up: lists, profile, tracking consent, unsubscribing."""
 
+from collections.abc import Callable
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,6 +59,11 @@ def subscriber_unsubscribe(
     return bool(left)
 
 
+# Called with the subscriber when they withdraw tracking consent; the tracking app registers
+# the function that unlinks their stored events (see tracking/apps.py).
+TRACKING_WITHDRAWN_HOOKS: list[Callable[[Subscriber], None]] = []
+
+
 @transaction.atomic
 def subscriber_preferences_update(
     *,
@@ -83,6 +90,9 @@ def subscriber_preferences_update(
             setattr(subscriber, field, value)
     if changes:
         subscriber.save(update_fields=[*changes, "updated_at"])
+    if changes.get("tracking_consent", {}).get("to") is False:
+        for hook in TRACKING_WITHDRAWN_HOOKS:
+            hook(subscriber)
 
     live = {
         subscription.mailing_list_id: subscription

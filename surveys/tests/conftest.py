@@ -2,8 +2,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from surveys.models import Question
-from surveys.tests.factories import ChoiceFactory, QuestionFactory, SurveyFactory
+from surveys.tests.factories import ChoiceFactory, DeliveryFactory, QuestionFactory, SurveyFactory
 
 
 @pytest.fixture
@@ -28,4 +29,22 @@ def survey(db):
         culture=ChoiceFactory(question=single, text="Culture"),
         news=ChoiceFactory(question=multiple, text="News"),
         essays=ChoiceFactory(question=multiple, text="Essays"),
+    )
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+
+@pytest.fixture
+def mail(survey):
+    """The survey attached to a campaign with two articles and feedback under them, and one
+    subscriber's delivery of it, sent an hour ago."""
+    campaign = CampaignFactory(article_feedback_enabled=True, status="sent")
+    first = ArticleFactory(campaign=campaign, position=0, headline="Erster Artikel")
+    second = ArticleFactory(campaign=campaign, position=1, headline="Zweiter Artikel")
+    survey.survey.campaign = campaign
+    survey.survey.save(update_fields=["campaign"])
+    delivery = DeliveryFactory(campaign=campaign)
+    return SimpleNamespace(
+        campaign=campaign, articles=[first, second], delivery=delivery, subscriber=delivery.subscriber, **vars(survey)
     )

@@ -1,5 +1,11 @@
-import factory
+from datetime import timedelta
 
+import factory
+from django.utils import timezone
+
+from campaigns.models import Delivery
+from campaigns.tests.factories import CampaignFactory
+from subscribers.tests.factories import SubscriberFactory
 from surveys.models import Choice, Question, Survey
 
 
@@ -32,3 +38,15 @@ class ChoiceFactory(factory.django.DjangoModelFactory):
     question = factory.SubFactory(QuestionFactory, kind=Question.Kind.SINGLE_CHOICE)
     position = factory.Sequence(lambda n: n)
     text = factory.Sequence(lambda n: f"Option {n}")
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A campaign mail that went out an hour ago (so no click on it is "seconds after sending")."""
+
+    class Meta:
+        model = Delivery
+
+    campaign = factory.SubFactory(CampaignFactory)
+    subscriber = factory.SubFactory(SubscriberFactory)
+    status = Delivery.Status.SENT
+    sent_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))

@@ -5,7 +5,7 @@ from django.db import IntegrityError
 from campaigns.tests.factories import ArticleFactory
 from subscribers.tests.factories import SubscriberFactory
 from surveys.models import Answer, ArticleFeedback, Response
-from surveys.services import article_feedback_record, response_submit
+from surveys.services import article_feedback_record, response_answer_record, response_submit
 from surveys.tests.factories import ChoiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +158,31 @@ def test_article_feedback_answered_again_is_edited():
     assert (feedback.useful, feedback.delivery_id) == (False, 7)
     article_feedback_record(article=article, useful=True)
     assert ArticleFeedback.objects.count() == 2, "anonymous feedback is not merged"
+
+
+def test_a_one_click_answer_creates_the_response_even_with_other_required_questions_open(survey):
+    survey.rating.required = True
+    survey.rating.save()
+    subscriber = SubscriberFactory()
+    response = response_answer_record(question=survey.nps, raw=9, subscriber=subscriber, source="mail", delivery_id=5)
+    assert (response.subscriber, response.source, response.delivery_id) == (subscriber, "mail", 5)
+    assert [(a.question_id, a.value) for a in response.answers.all()] == [(survey.nps.pk, 9)]
+
+
+def test_a_one_click_answer_replaces_only_its_own_question(survey):
+    subscriber = SubscriberFactory()
+    first = response_submit(survey=survey.survey, answers=full_answers(survey), subscriber=subscriber, source="mail")
+    again = response_answer_record(question=survey.single, raw=survey.culture.pk, subscriber=subscriber, source="mail")
+    assert again.pk == first.pk and Response.objects.count() == 1
+    answers = {answer.question_id: answer for answer in again.answers.all()}
+    assert list(answers[survey.single.pk].choices.all()) == [survey.culture]
+    assert answers[survey.nps.pk].value == 9 and answers[survey.free.pk].text == "Mehr Kultur, bitte."
+
+
+@pytest.mark.parametrize(("field", "raw"), [("nps", 11), ("rating", 0), ("single", 999_999), ("nps", "x")])
+def test_a_bad_one_click_answer_stores_nothing(survey, field, raw):
+    question = getattr(survey, field)
+    with pytest.raises(ValidationError) as error:
+        response_answer_record(question=question, raw=raw, subscriber=SubscriberFactory(), source="mail")
+    assert list(error.value.error_dict) == [f"q{question.pk}"]
+    assert Response.objects.count() == 0 and Answer.objects.count() == 0

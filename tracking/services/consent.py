@@ -1,18 +1,21 @@
 """Tracking and consent: unlinking a person's events when they withdraw consent or are erased."""
 
 from subscribers.models import Subscriber
-from tracking.models import Event
+from tracking.models import Event, SubscriberEngagement
 
 
 def subscriber_events_forget(*, subscriber_id: int) -> int:
     """Unlink every stored open and click from the subscriber's deliveries; the counters stay.
 
     Call it when a subscriber withdraws tracking consent. Events still waiting in Redis are
-    unlinked as they are stored, because the batcher reads the consent at that moment.
+    unlinked as they are stored, because the batcher reads the consent at that moment. The
+    engagement score, derived from those events, goes too.
     """
+    SubscriberEngagement.objects.filter(subscriber_id=subscriber_id).delete()
     return Event.objects.filter(delivery__subscriber_id=subscriber_id).update(delivery=None)
 
 
 def subscriber_events_forget_hook(subscriber: Subscriber) -> None:
-    """GDPR erase hook (subscribers.services.gdpr.ERASE_HOOKS)."""
+    """Hook for erasure (subscribers.services.gdpr.ERASE_HOOKS) and for a withdrawn tracking consent
+    (subscribers.services.preferences.TRACKING_WITHDRAWN_HOOKS)."""
     subscriber_events_forget(subscriber_id=subscriber.pk)

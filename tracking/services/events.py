@@ -14,7 +14,11 @@ Two steps, each one transaction:
    twice. The keyed address hash is cleared once no uncounted event can be judged against it.
 
 Unique figures count identified deliveries only (the first human open, the first human click
-per campaign, article and link); anonymous events add to totals and to ``anonymous_*``.
+per campaign, article and link); anonymous events add to totals and to ``anonymous_*``. The
+same counting step fills the counters of the campaign page that are not per hour: events by
+device, system, mail client and machine reason (``ClientStats``, user agents parsed once per
+distinct string), people's opens and clicks per recipient domain (``DomainStats``), and each
+identified reader's last interaction (``SubscriberEngagement``), so no page ever scans events.
 """
 
 import bisect
@@ -32,8 +36,17 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from newsletter_site.bulk import insert_rows
-from tracking import event_queue, machines
-from tracking.models import ArticleHourStats, CampaignHourStats, Event, LinkHourStats, TrackedLink
+from tracking import event_queue, machines, user_agents
+from tracking.models import (
+    ArticleHourStats,
+    CampaignHourStats,
+    ClientStats,
+    DomainStats,
+    Event,
+    LinkHourStats,
+    SubscriberEngagement,
+    TrackedLink,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -344,11 +357,22 @@ def _counters_add(batch: list[_Counted]) -> None:
         earlier.order_by().values_list("delivery_id", "kind", "article_id", "link_id").distinct()
     ):
         seen.update(_unique_keys(delivery_id, kind, article_id, link_id))
+    recipients = {
+        pk: (subscriber_id, email.rpartition("@")[2][:254])
+        for pk, subscriber_id, email in Delivery.objects.filter(pk__in=identified, subscriber__isnull=False)
+        .order_by()
+        .values_list("pk", "subscriber_id", "subscriber__email")
+    }
 
     campaign_rows: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     article_rows: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     link_rows: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    client_rows: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    domain_rows: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    last_interaction: dict[int, datetime] = {}
     for event in batch:
+        device, os_family, client = user_agents.describe(event.user_agent)
+        client_rows[(event.campaign_id, event.kind, event.machine_reason, device, os_family, client)]["events"] += 1
         if event.kind == Kind.HONEYPOT:
             continue
         hour = event.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -368,12 +392,22 @@ def _counters_add(batch: list[_Counted]) -> None:
             for counters in targets:
                 counters[f"anonymous_{noun}"] += 1
             continue
-        for counters, key in zip(
-            targets, _unique_keys(event.delivery_id, event.kind, event.article_id, event.link_id), strict=False
+        recipient = recipients.get(event.delivery_id)
+        domain = None
+        if recipient is not None:
+            subscriber_id, domain_name = recipient
+            if subscriber_id not in last_interaction or last_interaction[subscriber_id] < event.occurred_at:
+                last_interaction[subscriber_id] = event.occurred_at
+            domain = domain_rows[(event.campaign_id, domain_name)]
+            domain[noun] += 1
+        for place, (counters, key) in enumerate(
+            zip(targets, _unique_keys(event.delivery_id, event.kind, event.article_id, event.link_id), strict=False)
         ):
             if key not in seen:
                 seen.add(key)
                 counters[f"unique_{noun}"] += 1
+                if place == 0 and domain is not None:
+                    domain[f"unique_{noun}"] += 1
 
     _upsert_add(
         CampaignHourStats,
@@ -384,6 +418,42 @@ def _counters_add(batch: list[_Counted]) -> None:
     )
     _upsert_add(ArticleHourStats, keys=("article", "hour"), extra=("campaign",), counts=CLICK_COUNTS, rows=article_rows)
     _upsert_add(LinkHourStats, keys=("link", "hour"), extra=("campaign",), counts=CLICK_COUNTS, rows=link_rows)
+    _upsert_add(
+        ClientStats,
+        keys=("campaign", "kind", "machine_reason", "device", "os", "client"),
+        extra=(),
+        counts=("events",),
+        rows=client_rows,
+    )
+    _upsert_add(
+        DomainStats,
+        keys=("campaign", "domain"),
+        extra=(),
+        counts=("opens", "unique_opens", "clicks", "unique_clicks"),
+        rows=domain_rows,
+    )
+    _last_interaction_store(last_interaction)
+
+
+def _last_interaction_store(last_interaction: dict[int, datetime]) -> None:
+    """Move each subscriber's last open or click forward (never back: batches may arrive out of order)."""
+    if not last_interaction:
+        return
+    quote = connection.ops.quote_name
+    table = quote(SubscriberEngagement._meta.db_table)
+    subscriber = quote(SubscriberEngagement._meta.get_field("subscriber").column)
+    last = quote("last_interaction_at")
+    # Only quoted names from the model's own metadata reach the SQL text.
+    sql = (
+        f"INSERT INTO {table} ({subscriber}, {quote('score')}, {quote('mails_in_window')}, {last}) "  # noqa: S608
+        f"VALUES (%s, 0, 0, %s) ON CONFLICT ({subscriber}) DO UPDATE SET {last} = CASE "
+        f"WHEN {table}.{last} IS NULL OR {table}.{last} < EXCLUDED.{last} THEN EXCLUDED.{last} ELSE {table}.{last} END"
+    )
+    field = SubscriberEngagement._meta.get_field("last_interaction_at")
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql, [(pk, field.get_db_prep_save(moment, connection)) for pk, moment in sorted(last_interaction.items())]
+        )
 
 
 CLICK_COUNTS = ("clicks", "machine_clicks", "unique_clicks", "anonymous_clicks")
@@ -401,7 +471,10 @@ def _unique_keys(delivery_id: int, kind: str, article_id: int | None, link_id: i
 
 
 def _upsert_add(model, *, keys: Sequence[str], extra: Sequence[str], counts: Sequence[str], rows: dict) -> None:
-    """INSERT … ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n for every counter row (PostgreSQL and SQLite)."""
+    """INSERT … ON CONFLICT DO UPDATE SET n = n + EXCLUDED.n for every counter row (PostgreSQL and SQLite).
+
+    ``rows`` maps a tuple of the ``keys`` and ``extra`` values to the counts to add.
+    """
     if not rows:
         return
     quote = connection.ops.quote_name
@@ -414,12 +487,13 @@ def _upsert_add(model, *, keys: Sequence[str], extra: Sequence[str], counts: Seq
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
         f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {increments}"
     )
-    hour_field = model._meta.get_field("hour")
-    values = []
-    for key, counters in rows.items():
-        first, hour, *extra_values = key
-        values.append(
-            (first, hour_field.get_db_prep_save(hour, connection), *extra_values, *(counters[name] for name in counts))
+    fields = [model._meta.get_field(name) for name in (*keys, *extra)]
+    values = [
+        (
+            *(field.get_db_prep_save(value, connection) for field, value in zip(fields, key, strict=True)),
+            *(counters[name] for name in counts),
         )
+        for key, counters in rows.items()
+    ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)

@@ -86,7 +86,7 @@ def tracking_urls_for(
     if individual_tracking(subscriber_tracking_consent=subscriber_tracking_consent):
         return (
             tokens.open_url(delivery_id=delivery_id),
-            [tokens.click_url(delivery_id=delivery_id, link_id=link_id) for link_id in link_ids],
+            tokens.click_urls(delivery_id=delivery_id, link_ids=link_ids),
         )
     key = (campaign_id, tuple(link_ids))
     urls = _anonymous_urls.get(key)

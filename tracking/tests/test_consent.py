@@ -92,6 +92,28 @@ def test_withdrawing_consent_unlinks_stored_events_and_keeps_the_counts(client, 
     assert CampaignHourStats.objects.get().opens == 1
 
 
+def test_withdrawing_consent_in_the_preference_centre_unlinks_stored_events(client, campaign, reader):
+    from subscribers.services.preferences import subscriber_preferences_update
+
+    pixel, _click_urls = urls_for(campaign, reader)
+    hit(client, pixel)
+    process()
+    subscriber = reader.subscriber
+    assert subscriber.tracking_consent and Event.objects.filter(delivery=reader).exists()
+
+    subscriber_preferences_update(
+        subscriber=subscriber,
+        first_name=subscriber.first_name,
+        last_name=subscriber.last_name,
+        language=subscriber.language,
+        tracking_consent=False,
+        wanted_lists=[],
+    )
+
+    assert not Event.objects.filter(delivery=reader).exists()
+    assert CampaignHourStats.objects.get().opens == 1
+
+
 def test_gdpr_export_lists_the_subscribers_tracked_events(client, campaign, reader):
     pixel, click_urls = urls_for(campaign, reader)
     hit(client, pixel)

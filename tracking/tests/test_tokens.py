@@ -129,3 +129,12 @@ def test_address_hash_is_keyed_short_and_stable():
     assert len(tokens.ip_hash("2001:db8::1")) == 16
     assert "203" not in tokens.ip_hash("203.0.113.7")
     assert tokens.ip_hash("") == ""
+
+
+def test_click_urls_for_a_whole_message_are_the_single_click_urls():
+    from tracking import tokens
+
+    link_ids = [1, 7, 2**40, 123456]
+    assert tokens.click_urls(delivery_id=99, link_ids=link_ids) == [
+        tokens.click_url(delivery_id=99, link_id=link_id) for link_id in link_ids
+    ]

@@ -1,0 +1,223 @@
+"""Reads for the audience page: is the newsletter a channel? Who reads, who stopped, who never did.
+
+Segments of the active subscribers (``KANAL_ENGAGED_DAYS`` is the window, 90 days by default):
+
+- **engaged**: a person's open or click within the window;
+- **dormant**: opened or clicked once, but not within the window;
+- **never engaged**: tracked individually, and no open or click so far;
+- **not tracked individually**: no tracking consent (or individual tracking off for the
+  installation), so nothing is known about them one by one; they are counted apart instead of
+  being called unengaged.
+
+Each figure is one aggregate query over subscribers, subscriptions and the engagement rows.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from subscribers.models import MailingList, Subscriber, Subscription
+from tracking.models import SubscriberEngagement
+
+ENGAGED, DORMANT, NEVER, UNTRACKED = "engaged", "dormant", "never", "untracked"
+SEGMENT_LABELS = {
+    ENGAGED: _("engaged"),
+    DORMANT: _("dormant"),
+    NEVER: _("never engaged"),
+    UNTRACKED: _("not tracked individually"),
+}
+SCORE_BUCKETS = ((0, 0), (1, 19), (20, 39), (40, 59), (60, 79), (80, 100))
+
+
+def engaged_since(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(days=settings.KANAL_ENGAGED_DAYS)
+
+
+def _active(mailing_list: MailingList | None) -> QuerySet[Subscriber]:
+    subscribers = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
+    if mailing_list is not None:
+        subscribers = subscribers.filter(
+            subscriptions__mailing_list=mailing_list, subscriptions__status=Subscription.Status.ACTIVE
+        )
+    return subscribers
+
+
+def _segment_filters(now: datetime | None) -> dict[str, Q]:
+    since = engaged_since(now)
+    if not settings.KANAL_INDIVIDUAL_TRACKING:
+        return {ENGAGED: Q(pk=None), DORMANT: Q(pk=None), NEVER: Q(pk=None), UNTRACKED: Q()}
+    tracked = Q(tracking_consent=True)
+    return {
+        ENGAGED: tracked & Q(engagement__last_interaction_at__gte=since),
+        DORMANT: tracked & Q(engagement__last_interaction_at__lt=since),
+        NEVER: tracked & Q(engagement__last_interaction_at__isnull=True),
+        UNTRACKED: Q(tracking_consent=False),
+    }
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    label: str
+    subscribers: int
+    share: float | None
+
+
+def audience_segments(*, mailing_list: MailingList | None = None, now: datetime | None = None) -> list[Segment]:
+    """Active subscribers by segment, in one query."""
+    filters = _segment_filters(now)
+    # One row per subscriber: the list filter joins one subscription each (unique per list).
+    counts = _active(mailing_list).aggregate(**{key: Count("pk", filter=q) for key, q in filters.items()})
+    total = sum(counts.values())
+    return [
+        Segment(
+            key=key,
+            label=str(SEGMENT_LABELS[key]),
+            subscribers=counts[key],
+            share=counts[key] / total if total else None,
+        )
+        for key in (ENGAGED, DORMANT, NEVER, UNTRACKED)
+    ]
+
+
+@dataclass(frozen=True)
+class ScoreBucket:
+    low: int
+    high: int
+    subscribers: int
+
+    @property
+    def label(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}–{self.high}"
+
+
+def audience_score_distribution(*, mailing_list: MailingList | None = None) -> list[ScoreBucket]:
+    """Active subscribers with a score, by score range (in one query)."""
+    scored = _active(mailing_list).filter(engagement__isnull=False)
+    counts = scored.aggregate(
+        **{
+            f"b{low}": Count("pk", filter=Q(engagement__score__gte=low, engagement__score__lte=high))
+            for low, high in SCORE_BUCKETS
+        }
+    )
+    return [ScoreBucket(low=low, high=high, subscribers=counts[f"b{low}"]) for low, high in SCORE_BUCKETS]
+
+
+@dataclass(frozen=True)
+class Month:
+    month: datetime
+    signups: int
+    confirmations: int
+    unsubscribes: int
+    active_at_end: int
+
+    @property
+    def net(self) -> int:
+        return self.confirmations - self.unsubscribes
+
+
+def _month_starts(now: datetime, months: int) -> list[datetime]:
+    local = timezone.localtime(now)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    starts = [first]
+    for _index in range(months - 1):
+        previous = (starts[-1] - timedelta(days=1)).replace(day=1)
+        starts.append(previous)
+    return list(reversed(starts))
+
+
+def audience_growth(
+    *, months: int = 12, mailing_list: MailingList | None = None, now: datetime | None = None
+) -> list[Month]:
+    """Sign-ups, confirmations and unsubscribes per calendar month (local time), and the confirmed
+    subscriptions active at each month's end. Counts subscriptions (one per list and subscriber).
+
+    One query of filtered counts between month boundaries computed here, in the local time zone:
+    no date function per row, which SQLite would run in Python.
+    """
+    now = now or timezone.now()
+    starts = _month_starts(now, months)
+    ends = [*starts[1:], now + timedelta(microseconds=1)]
+    subscriptions = Subscription.objects.all()
+    if mailing_list is not None:
+        subscriptions = subscriptions.filter(mailing_list=mailing_list)
+    counts = {}
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        counts[f"signups_{index}"] = Count("pk", filter=Q(created_at__gte=start, created_at__lt=end))
+        counts[f"confirmations_{index}"] = Count("pk", filter=Q(confirmed_at__gte=start, confirmed_at__lt=end))
+        counts[f"unsubscribes_{index}"] = Count(
+            "pk", filter=Q(confirmed_at__isnull=False, unsubscribed_at__gte=start, unsubscribed_at__lt=end)
+        )
+    counts["active_before"] = Count(
+        "pk",
+        filter=Q(confirmed_at__lt=starts[0]) & (Q(unsubscribed_at__isnull=True) | Q(unsubscribed_at__gte=starts[0])),
+    )
+    found = subscriptions.aggregate(**counts)
+    active = found["active_before"]
+    rows = []
+    for index, start in enumerate(starts):
+        confirmed, left = found[f"confirmations_{index}"], found[f"unsubscribes_{index}"]
+        active += confirmed - left
+        rows.append(
+            Month(
+                month=start,
+                signups=found[f"signups_{index}"],
+                confirmations=confirmed,
+                unsubscribes=left,
+                active_at_end=active,
+            )
+        )
+    return rows
+
+
+def subscriber_engagement_rows(
+    *, mailing_list: MailingList | None = None, now: datetime | None = None
+) -> Iterator[list]:
+    """Header, then one row per active subscriber: address, segment, score, mails in the window, last interaction."""
+    since = engaged_since(now)
+    yield ["email", "segment", "engagement_score", "mails_in_window", "last_interaction_at"]
+    rows = (
+        _active(mailing_list)
+        .distinct()
+        .order_by("email")
+        .values_list(
+            "email",
+            "tracking_consent",
+            "engagement__score",
+            "engagement__mails_in_window",
+            "engagement__last_interaction_at",
+        )
+    )
+    individual = settings.KANAL_INDIVIDUAL_TRACKING
+    for email, consent, score, mails, last in rows.iterator(chunk_size=2000):
+        if not (individual and consent):
+            segment, score, mails, last = UNTRACKED, None, None, None
+        elif last is None:
+            segment = NEVER
+        else:
+            segment = ENGAGED if last >= since else DORMANT
+        yield [
+            email,
+            segment,
+            "" if score is None else score,
+            "" if mails is None else mails,
+            last.isoformat() if last else "",
+        ]
+
+
+def subscriber_engagement_export(subscriber: Subscriber) -> tuple[str, dict | None]:
+    """The subscriber's engagement score and last interaction, for their GDPR export."""
+    found = SubscriberEngagement.objects.filter(subscriber=subscriber).first()
+    if found is None:
+        return "engagement", None
+    return "engagement", {
+        "score": found.score,
+        "mails_in_window": found.mails_in_window,
+        "last_interaction_at": found.last_interaction_at.isoformat() if found.last_interaction_at else None,
+        "scored_at": found.scored_at.isoformat() if found.scored_at else None,
+    }
