@@ -8,6 +8,7 @@ when the installation allows individual tracking and the subscriber agreed to it
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campaigns.models import Article, Campaign, Delivery
 from subscribers.models import Subscriber
@@ -62,8 +63,8 @@ class Event(models.Model):
     """
 
     class Kind(models.TextChoices):
-        OPEN = "open", _("open")
-        CLICK = "click", _("click")
+        OPEN = "open", pgettext_lazy("tracking event", "open")
+        CLICK = "click", pgettext_lazy("tracking event", "click")
         HONEYPOT = "honeypot", _("honeypot hit")
 
     class MachineReason(models.TextChoices):

@@ -111,12 +111,12 @@ def test_staff_see_the_numbers_their_readers_produced(page, live_server, transac
     }
     hours = cells(page, "hours")
     assert sum(int(row[2]) for row in hours) == 3 and sum(int(row[3]) for row in hours) == 2
-    assert cells(page, "devices") == [["phone", "2", "1", "66,7 %"], ["desktop", "1", "1", "33,3 %"]]
+    assert cells(page, "devices") == [["Smartphone", "2", "1", "66,7 %"], ["Desktop", "1", "1", "33,3 %"]]
     assert {row[0]: row[1:3] for row in cells(page, "clients")} == {
         "Apple Mail (iOS)": ["2", "1"],
         "Outlook": ["1", "1"],
     }
-    assert cells(page, "machines") == [["people", "3", "2"], ["machines", "1", "0"]]
+    assert cells(page, "machines") == [["Menschen", "3", "2"], ["Maschinen", "1", "0"]]
     assert [row[:3] for row in cells(page, "domains")] == [["web.de", "2", "2"], ["gmx.de", "1", "0"]]
 
     # Every chart is drawn, from the numbers in its table.

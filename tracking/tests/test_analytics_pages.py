@@ -135,8 +135,9 @@ def test_campaign_page_shows_the_figures_of_its_events(client, staff, sent):
         ("2", "Erster", "1", "1"),
         ("1", "Zweiter", "2", "1"),
     ]
-    assert table_rows(html, "devices") == [["desktop", "1", "2", "50,0 %"], ["phone", "1", "1", "50,0 %"]]
-    assert table_rows(html, "machines") == [["people", "2", "3"], ["machines", "1", "0"]]
+    # Labels in German, the site's default language.
+    assert table_rows(html, "devices") == [["Desktop", "1", "2", "50,0 %"], ["Smartphone", "1", "1", "50,0 %"]]
+    assert table_rows(html, "machines") == [["Menschen", "2", "3"], ["Maschinen", "1", "0"]]
     assert [row[:3] for row in table_rows(html, "domains")] == [["gmx.de", "2", "0"], ["web.de", "2", "2"]]
     assert html.count('class="analytics-chart"') == 7, "funnel, hours, articles, devices, clients, domains, machines"
     assert "surveys/vendor/chartjs/chart.umd.min.js" in html
@@ -154,7 +155,7 @@ def test_machines_are_left_out_unless_asked_for(client, staff, sent):
     everyone = client.get(page_url(sent, machines=1)).content.decode()
     assert sum(int(row[2]) for row in people) == 2
     assert sum(int(row[2]) for row in table_rows(everyone, "hours")) == 3
-    assert "Rates still count people only" in everyone
+    assert "Raten zählen weiterhin nur Menschen" in everyone
     assert [row[1] for row in table_rows(everyone, "funnel")] == ["4", "4", "3", "3"], "rates stay people"
 
 
@@ -199,7 +200,7 @@ def test_audience_page(client, staff, sent):
     html = response.content.decode()
     assert response.status_code == 200
     segments = {row[0]: row[1] for row in table_rows(html, "segments")}
-    assert segments == {"engaged": "2", "dormant": "0", "never engaged": "1", "not tracked individually": "1"}
+    assert segments == {"engagiert": "2", "ruhend": "0", "nie engagiert": "1", "nicht persönlich gemessen": "1"}
     assert len(table_rows(html, "growth")) == 12
     assert (
         len(table_rows(client.get(reverse("tracking:analytics_audience") + "?months=3").content.decode(), "growth"))

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from subscribers.models import Subscription
 from subscribers.tests.factories import SubscriptionFactory
@@ -43,7 +43,8 @@ def test_batcher_counts_opens_and_clicks_by_device_system_and_client(client, cam
     hit(client, urls_for(campaign, ben)[0], user_agent="Mozilla/5.0")  # Apple's proxy
     process()
 
-    clients = selectors.campaign_clients(campaign=campaign.campaign)
+    with translation.override("en"):
+        clients = selectors.campaign_clients(campaign=campaign.campaign)
     assert [(row.name, row.opens, row.clicks) for row in clients["client"]] == [
         ("Outlook", 2, 0),
         ("Apple Mail (iOS)", 1, 1),

@@ -70,6 +70,7 @@ class Command(BaseCommand):
                     f"  Sign-up form: {sign_up[0]}",
                     *(f"                {url}" for url in sign_up[1:]),
                     f"  Admin:        {settings.SITE_URL}{reverse('admin:index')}",
+                    f"  Analytics:    {settings.SITE_URL}{reverse('tracking:analytics_campaigns')}",
                     f"  Login:        {login}",
                     f"  Outbox:       {settings.EMAIL_FILE_PATH}/ (mails as .eml files)",
                     "",
