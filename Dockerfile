@@ -18,4 +18,4 @@ RUN useradd --create-home --uid 1000 kanal \
 
 USER kanal
 EXPOSE 8000
-CMD ["gunicorn", "newsletter_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "newsletter_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]

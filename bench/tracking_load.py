@@ -16,9 +16,9 @@ Every request carries a different valid token of a real delivery (or delivery an
 by a wrk Lua script from a file this bench writes. Each run measures the four targets one after
 the other for ``--duration`` seconds (Kanal's pixel, the peer, Kanal's click, nginx); ratios are
 taken within a run, figures are medians over the runs. Next to req/s and wrk's p50/p99 each line
-shows the CPU that the server, Redis and wrk spent per request (from /proc): on a machine that
-other work shares, that figure moves much less than req/s, so both ratios are printed both ways,
-with the load average.
+shows the CPU that the server, the embedded Redis and wrk spent per request (from /proc; not
+PostgreSQL's, nor a Redis at ``REDIS_URL``): on a machine that other work shares, that figure
+moves much less than req/s, so both ratios are printed both ways, with the load average.
 
 Every gunicorn worker counts the answers it sent by status (a ``post_request`` hook). After the
 runs the batcher moves the events from Redis into the database (its store step timed on its own,
@@ -490,6 +490,7 @@ def wrk(
     result["errors"] = sum(result[key] for key in ("connect", "read", "write", "timeout"))
     for part, seconds_used in cpu.items():
         result[f"cpu_{part}_us"] = seconds_used / max(result["requests"], 1) * 1e6
+    result["redis_measured"] = int(bool(redis_pid))
     return result
 
 
@@ -498,7 +499,8 @@ def _cpu_per_hit(result: dict) -> float:
 
 
 def line(name: str, result: dict) -> str:
-    cpu = _cpu_per_hit(result)
+    parts = [f"server {result['cpu_server_us']:.0f}", f"wrk {result['cpu_wrk_us']:.0f}"]
+    parts.insert(1, f"Redis {result['cpu_redis_us']:.0f}" if result["redis_measured"] else "Redis not counted")
     problems = []
     if result["status"]:
         problems.append(f"{result['status']} non-2xx/3xx")
@@ -506,8 +508,7 @@ def line(name: str, result: dict) -> str:
         problems.append(f"{result['errors']} socket errors")
     return (
         f"  {name:<22} {result['rps']:>9,.0f} req/s   p50 {result['p50_us'] / 1000:6.2f} ms   "
-        f"p99 {result['p99_us'] / 1000:6.2f} ms   CPU/hit {cpu:4.0f} µs (server {result['cpu_server_us']:.0f}, "
-        f"Redis {result['cpu_redis_us']:.0f}, wrk {result['cpu_wrk_us']:.0f})"
+        f"p99 {result['p99_us'] / 1000:6.2f} ms   CPU/hit {_cpu_per_hit(result):4.0f} µs ({', '.join(parts)})"
         + (f"   ({', '.join(problems)})" if problems else "")
     )
 
