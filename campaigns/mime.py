@@ -68,10 +68,29 @@ class _EncodedTemplate:
 
     def fill(self, values: list[str]) -> bytes:
         out = self.segments.copy()
+        encoded: dict[str, bytes] = {}  # a message repeats values (a link in headline, image and button)
         for index, slot in self.holes:
             value = values[slot]
-            out[index] = qp_encode(_crlf(value) if "\n" in value else value)
+            piece = encoded.get(value)
+            if piece is None:
+                piece = encoded[value] = _qp_value(value)
+            out[index] = piece
         return SOFT_BREAK.join(part for part in out if part)
+
+
+def _qp_value(value: str) -> bytes:
+    # Most values (names, tracking URLs) are short printable ASCII without "=": quoted-printable
+    # leaves those unchanged, so the encoder is not needed.
+    if (
+        len(value) <= 76
+        and value.isascii()
+        and value.isprintable()
+        and "=" not in value
+        and not value.startswith(".")
+        and not value.endswith((" ", "\t"))
+    ):
+        return value.encode("ascii")
+    return qp_encode(_crlf(value) if "\n" in value else value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ Three ways out, one contract with the delivery rows (``DeliveryLedger``):
 """
 
 import smtplib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -92,9 +93,10 @@ class DeliveryLedger:
     stopped: bool = False
     _handled: int = field(default=0, repr=False)
     _manual_commit: bool = field(default=False, repr=False)
+    _renewed_at: float = field(default_factory=time.monotonic, repr=False)
 
     def keep_going(self) -> bool:
-        """False once the campaign was paused or cancelled; also renews the claim for the sweeper."""
+        """False once the campaign was paused or cancelled; renews the claim before it looks stale."""
         self._handled += 1
         if self._handled % HEARTBEAT_EVERY:
             return True
@@ -102,7 +104,12 @@ class DeliveryLedger:
         if status != Campaign.Status.SENDING:
             self.stopped = True
             return False
-        Delivery.objects.filter(claim=self.token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
+        now = time.monotonic()
+        if now - self._renewed_at > settings.KANAL_SEND_STALE_SECONDS / 4:
+            # Only a slow, rate-limited batch gets here: rewriting every claimed row every 50
+            # messages would cost more than sending them.
+            Delivery.objects.filter(claim=self.token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
+            self._renewed_at = now
         return True
 
     def commit_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str = "") -> None:
@@ -128,7 +135,9 @@ class DeliveryLedger:
         server commits a COMMIT it has received even if this process dies before the reply, and a
         kill between the two writes sends this one message twice.
         """
-        if db_connection.in_atomic_block:  # an outer transaction decides (tests): nothing to time
+        if db_connection.in_atomic_block or db_connection.vendor != "postgresql":
+            # SQLite in autocommit mode commits the single UPDATE as its statement ends, in-process;
+            # inside an outer transaction (tests) that transaction decides.
             self.commit_sent(delivery, esp_message_id=esp_message_id)
             return None
         transaction.set_autocommit(False)
@@ -141,11 +150,7 @@ class DeliveryLedger:
         if not updated:
             self.end_manual_commit()
             raise ClaimLost(delivery.pk)
-        commit = db_connection.connection.commit  # the driver's own commit: nothing in between
-        if db_connection.vendor == "postgresql":
-            return commit
-        commit()
-        return None
+        return db_connection.connection.commit  # the driver's own commit: nothing in between
 
     def end_manual_commit(self) -> None:
         """Back to autocommit after ``sent_at_final_dot``; rolls back a write that was never committed."""
@@ -309,14 +314,15 @@ def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], ma
         )
         message = PrebuiltEmail(from_email=campaign.from_email, to=recipient.email, data=data)
         if commit_hook:
-            message.before_final_dot = _commit_hook(ledger, message, delivery, mid)
+            message.before_final_dot = _commit_hook(ledger, message, delivery)
         if not _send_and_record(ledger, mail_connection, message, delivery, esp_message_id=mid):
             return
 
 
-def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery, esp_message_id: str):
+def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery):
     def before_final_dot():
-        commit_later = ledger.sent_at_final_dot(delivery, esp_message_id=esp_message_id)
+        # No message id is stored: for SMTP it is derived from the ids (campaigns.mime.message_id).
+        commit_later = ledger.sent_at_final_dot(delivery, esp_message_id="")
         if commit_later is None:
             message.committed = True
             return None

@@ -119,3 +119,12 @@ def test_no_line_starts_with_a_dot_so_smtp_needs_no_dot_stuffing():
         assert not any(line.startswith(b".") for line in lines), text
         assert all(len(line) <= 76 for line in lines), text
         assert binascii.a2b_qp(encoded).decode().replace("\r\n", "\n") == text
+
+
+def test_values_that_need_no_encoding_are_taken_as_they_are_and_others_are_encoded():
+    from campaigns.mime import _qp_value
+
+    for plain in ("Erika", "https://news.example.com/t/c/AAAAAAABAAAAAAACabcdefghijklmn", "&lt;Max&gt;"):
+        assert _qp_value(plain) == plain.encode()
+    for needs_encoding in ("Zoë", "a=b", ".dot", "trailing ", "x" * 77, "line\nbreak"):
+        assert _qp_value(needs_encoding) == qp_encode(needs_encoding.replace("\n", "\r\n"))

@@ -416,3 +416,35 @@ def test_esp_batch_send_carries_many_recipients_per_call_with_their_own_values(
     assert len(people) == Delivery.objects.exclude(esp_message_id="").count()
     compiled, _skeleton = compiled_campaign(campaign)
     assert EspTemplate(compiled, "{{{}}}").subject == "{kanal_subject}"
+
+
+@pytest.mark.worker
+def test_a_redis_restart_mid_campaign_loses_no_message_and_sends_none_twice(
+    campaign, news, smtp_sink, celery_worker_thread, settings
+):
+    """Redis keeps nothing on disk here: a restart drops every queued task and every connection."""
+    import redis
+
+    settings.KANAL_SEND_BATCH_SIZE = 10
+    settings.KANAL_SEND_RATE_PER_SECOND = 60
+    recipients = subscribe(news, 90)
+    sending.campaign_start(campaign=campaign)
+    deadline = time.monotonic() + 30
+    while len(smtp_sink.messages) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    server.flushall()
+    server.client_kill_filter(_type="normal", skipme=False)
+    sent_before_sweep = len(smtp_sink.messages)
+    assert sent_before_sweep < len(recipients), "the restart must hit the campaign mid-send"
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        sending.deliveries_sweep(stale_after=timedelta(seconds=5))  # what beat runs every 30 s
+        campaign.refresh_from_db()
+        if campaign.status == Campaign.Status.SENT:
+            break
+    assert campaign.status == Campaign.Status.SENT
+    assert Counter(smtp_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in recipients})
