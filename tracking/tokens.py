@@ -77,7 +77,12 @@ def _load() -> dict:
             purpose: [hmac.new(_derive(secret, purpose), digestmod=hashlib.sha256) for secret in secrets]
             for purpose in (*PURPOSES, IP_HASH)
         }
-        _state.update(states=states, open_base=settings.SITE_URL + OPEN_PATH, click_base=settings.SITE_URL + CLICK_PATH)
+        _state.update(
+            states=states,
+            click_key=_derive(secrets[0], CLICK),
+            open_base=settings.SITE_URL + OPEN_PATH,
+            click_base=settings.SITE_URL + CLICK_PATH,
+        )
     return _state
 
 
@@ -88,10 +93,12 @@ def _mac(state, payload: bytes) -> bytes:
 
 
 def _pack(*ids: int) -> bytes:
-    for value in ids:
+    if len(ids) == 1:
+        (value,) = ids
         if not 0 < value <= MAX_ID:
             raise ValueError(f"Tracking ids must be between 1 and {MAX_ID}, not {value!r}.")
-    return b"".join(value.to_bytes(ID_BYTES, "big") for value in ids)
+        return value.to_bytes(ID_BYTES, "big")
+    return b"".join(_pack(value) for value in ids)
 
 
 def make_token(purpose: str, *ids: int) -> str:
@@ -138,17 +145,16 @@ def click_url(*, delivery_id: int, link_id: int) -> str:
 
 
 def click_urls(*, delivery_id: int, link_ids) -> list[str]:
-    """``click_url`` for every link of one message: the sender's hot path, so the delivery id is
-    packed once and the URL-safe base64 is done in one C call per token."""
-    state = _load()["states"][CLICK][0]
-    base = _load()["click_base"]
+    """``click_url`` for every link of one message: the sender's hot path (16 links × 4,000 messages/s),
+    so the delivery id is packed once, the HMAC is OpenSSL's one-shot ``hmac.digest`` and the
+    URL-safe base64 one C call per token."""
+    state = _load()
+    key, base = state["click_key"], state["click_base"]
     delivery = _pack(delivery_id)
     urls = []
     for link_id in link_ids:
         payload = delivery + _pack(link_id)
-        mac = state.copy()
-        mac.update(payload)
-        raw = payload + mac.digest()[:MAC_BYTES]
+        raw = payload + hmac.digest(key, payload, "sha256")[:MAC_BYTES]
         urls.append(base + binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii"))
     return urls
 
