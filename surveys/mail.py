@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from newsletter_site.signed_ids import DeliverySigner
 from surveys import selectors, tokens
 from surveys.models import Question
 
@@ -74,10 +75,10 @@ def survey_block_for(campaign) -> MailSurveyBlock | None:
     return MailSurveyBlock(**common, kind=OPEN, buttons=(SurveyButton(_("Answer the survey"), 0),))
 
 
-def _survey_signer(block: MailSurveyBlock) -> tokens.DeliverySigner:
+def _survey_signer(block: MailSurveyBlock) -> DeliverySigner:
     if block.kind == OPEN:
-        return tokens.DeliverySigner(tokens.OPEN, [(block.survey_id,)])
-    return tokens.DeliverySigner(tokens.ANSWER, [(block.question_id, button.value) for button in block.buttons])
+        return tokens.signer(tokens.OPEN, [(block.survey_id,)])
+    return tokens.signer(tokens.ANSWER, [(block.question_id, button.value) for button in block.buttons])
 
 
 def _feedback_tails(article_ids) -> list[tuple[int, int]]:
@@ -91,9 +92,7 @@ class AnswerLinks:
     def __init__(self, *, survey: MailSurveyBlock | None, feedback_article_ids: list[int]):
         self._survey = _survey_signer(survey) if survey is not None else None
         self._feedback = (
-            tokens.DeliverySigner(tokens.FEEDBACK, _feedback_tails(feedback_article_ids))
-            if feedback_article_ids
-            else None
+            tokens.signer(tokens.FEEDBACK, _feedback_tails(feedback_article_ids)) if feedback_article_ids else None
         )
 
     def for_delivery(self, delivery_id: int) -> tuple[list[str] | None, list[str] | None]:

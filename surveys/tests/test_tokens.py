@@ -81,9 +81,9 @@ def test_junk_is_rejected_without_raising(junk):
 
 
 def test_delivery_signer_makes_the_same_urls_as_the_single_functions():
-    signer = tokens.DeliverySigner(tokens.ANSWER, [(3, value) for value in range(11)])
+    signer = tokens.signer(tokens.ANSWER, [(3, value) for value in range(11)])
     assert signer.urls(77) == [tokens.answer_url(delivery_id=77, question_id=3, value=value) for value in range(11)]
-    feedback = tokens.DeliverySigner(tokens.FEEDBACK, [(5, 1), (5, 0)])
+    feedback = tokens.signer(tokens.FEEDBACK, [(5, 1), (5, 0)])
     assert feedback.urls(77) == [
         tokens.feedback_url(delivery_id=77, article_id=5, useful=True),
         tokens.feedback_url(delivery_id=77, article_id=5, useful=False),
@@ -97,8 +97,8 @@ def test_delivery_signer_makes_the_same_urls_as_the_single_functions():
         lambda: tokens.answer_url(delivery_id=1, question_id=0, value=1),
         lambda: tokens.answer_url(delivery_id=1, question_id=3, value=-1),
         lambda: tokens.answer_url(delivery_id=1 << 48, question_id=3, value=1),
-        lambda: tokens.DeliverySigner(tokens.ANSWER, [(3,)]),
-        lambda: tokens.DeliverySigner(tokens.ANSWER, [(3, 1)]).urls(0),
+        lambda: tokens.signer(tokens.ANSWER, [(3,)]),
+        lambda: tokens.signer(tokens.ANSWER, [(3, 1)]).urls(0),
     ],
 )
 def test_ids_out_of_range_are_refused_when_signing(call):
