@@ -21,6 +21,7 @@ from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
 from campaigns.rendering import CompiledCampaign, RecipientContext, _Template
+from subscribers.links import LIST_UNSUBSCRIBE_POST
 
 SOFT_BREAK = b"=\r\n"
 _NEWLINES = re.compile(rb"\r?\n")
@@ -130,7 +131,7 @@ class MessageSkeleton:
         lines += [
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"',
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            f"List-Unsubscribe-Post: {LIST_UNSUBSCRIBE_POST}",
             "Precedence: bulk",
             "Auto-Submitted: auto-generated",
         ]

@@ -33,16 +33,14 @@ def one_click_unsubscribe_url(subscriber: Subscriber) -> str:
     )
 
 
+# RFC 8058: the value of List-Unsubscribe-Post that makes the https target a one-click POST.
+LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
+
+
 def list_unsubscribe_headers(subscriber: Subscriber) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe: an https target for the POST plus a mailto fallback."""
-    token = make_subscriber_token(public_id=subscriber.public_id, purpose="unsubscribe")
-    mailbox = settings.KANAL_UNSUBSCRIBE_MAILTO or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-    return {
-        "List-Unsubscribe": (
-            f"<{one_click_unsubscribe_url(subscriber)}>, <mailto:{mailbox}?subject=unsubscribe%20{token}>"
-        ),
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+    _unsubscribe, _preferences, list_unsubscribe = MailLinks().for_subscriber(subscriber.public_id)
+    return {"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST}
 
 
 class MailLinks:
@@ -67,7 +65,8 @@ class MailLinks:
         return before, after
 
     def for_subscriber(self, public_id) -> tuple[str, str, str]:
-        """(unsubscribe URL, preference-centre URL, List-Unsubscribe header value) for one subscriber."""
+        """(unsubscribe URL, preference-centre URL, List-Unsubscribe header value) for one subscriber:
+        the header names the one-click https target and a mailto fallback (RFC 8058)."""
         token = self._unsubscribe_signer.sign(str(public_id))
         preferences_token = self._preferences_signer.sign(str(public_id))
         one_click = self._one_click[0] + token + self._one_click[1]

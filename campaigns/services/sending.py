@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 Status = Campaign.Status
 STARTABLE = (Status.DRAFT, Status.SCHEDULED)
-TransientSendError = transports.TransientSendError
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from campaigns import throttle
 from campaigns.mime import MailHeaders, MessageSkeleton, PrebuiltEmail, message_id
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, RecipientContext
-from subscribers.links import MailLinks
+from subscribers.links import LIST_UNSUBSCRIBE_POST, MailLinks
 from surveys.mail import AnswerLinks
 from tracking.services.links import honeypot_url_for, tracking_urls_for
 
@@ -380,7 +380,7 @@ def anymail_message(batch: BatchContext, delivery: ClaimedDelivery) -> AnymailMe
         from_email=campaign.from_header,
         to=[recipient.email],
         reply_to=[campaign.reply_to] if campaign.reply_to else None,
-        headers={"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        headers={"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST},
         metadata={"kind": "campaign", "campaign_id": str(campaign.pk), "delivery_id": str(delivery.pk)},
         tags=["campaign"],
     )
@@ -426,7 +426,7 @@ def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery],
             from_email=campaign.from_header,
             to=list(by_email),
             reply_to=[campaign.reply_to] if campaign.reply_to else None,
-            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            headers={"List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST},
             merge_data=merge_data,
             merge_headers=merge_headers,
             merge_metadata=merge_metadata,
