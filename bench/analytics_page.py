@@ -137,45 +137,19 @@ def build_campaign(recipients: int, started):
 
     from campaigns.models import Article, Campaign, Delivery
     from campaigns.rendering import compile_campaign
-    from newsletter_site.bulk import db_value, insert_rows
-    from subscribers.models import MailingList, Subscriber, Subscription
+    from newsletter_site.bulk import insert_rows
+    from subscribers.models import MailingList
+    from subscribers.tests.factories import bulk_active_subscribers
     from tracking.services import campaign_links_register
 
     rng = random.Random(7)
     mailing_list = MailingList.objects.create(name="Bench", slug="bench")
     with transaction.atomic():
-        insert_rows(
-            Subscriber,
-            columns=("email", "public_id", "tracking_consent"),
-            rows=[
-                (
-                    f"r{n}@{weighted(rng, DOMAINS)}",
-                    db_value(Subscriber, "public_id", uuid.uuid4()),
-                    rng.random() < 0.7,
-                )
-                for n in range(recipients)
-            ],
-            constants={
-                "first_name": "",
-                "last_name": "",
-                "language": "de",
-                "status": "active",
-                "created_at": started - timedelta(days=30),
-                "updated_at": started - timedelta(days=30),
-            },
-        )
-        subscriber_ids = list(Subscriber.objects.order_by("pk").values_list("pk", flat=True))
-        insert_rows(
-            Subscription,
-            columns=("subscriber",),
-            rows=[(pk,) for pk in subscriber_ids],
-            constants={
-                "mailing_list": mailing_list.pk,
-                "status": "active",
-                "confirmation_nonce": "",
-                "created_at": started - timedelta(days=30),
-                "confirmed_at": started - timedelta(days=30),
-            },
+        subscriber_ids = bulk_active_subscribers(
+            emails=[f"r{n}@{weighted(rng, DOMAINS)}" for n in range(recipients)],
+            tracking_consent=[rng.random() < 0.7 for _n in range(recipients)],
+            mailing_list=mailing_list,
+            at=started - timedelta(days=30),
         )
     campaign = Campaign.objects.create(
         name="Bench: 1M events",

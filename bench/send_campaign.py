@@ -35,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,42 +106,16 @@ def setup_django():
 
 
 def create_audience(recipients: int):
-    from django.utils import timezone
+    from subscribers.models import MailingList
+    from subscribers.tests.factories import bulk_active_subscribers
 
-    from newsletter_site.bulk import db_value, insert_rows
-    from subscribers.models import MailingList, Subscriber, Subscription
-
-    now = timezone.now()
     mailing_list = MailingList.objects.create(name="Bench", slug="bench")
     names = ["Anna", "Ben", "Clara", "Jürgen", "Zoë", ""]
-    insert_rows(
-        Subscriber,
-        columns=("email", "first_name", "public_id"),
-        rows=[
-            (f"r{n}@example.org", names[n % len(names)], db_value(Subscriber, "public_id", uuid.uuid4()))
-            for n in range(recipients)
-        ],
-        constants={
-            "last_name": "",
-            "language": "de",
-            "status": "active",
-            "tracking_consent": True,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    insert_rows(
-        Subscription,
-        columns=("subscriber",),
-        rows=[(pk,) for pk in Subscriber.objects.values_list("pk", flat=True)],
-        constants={
-            "mailing_list": mailing_list.pk,
-            "status": "active",
-            "confirmation_nonce": "",
-            "created_at": now,
-            "confirmed_at": now,
-            "unsubscribed_at": None,
-        },
+    bulk_active_subscribers(
+        emails=[f"r{n}@example.org" for n in range(recipients)],
+        first_names=[names[n % len(names)] for n in range(recipients)],
+        tracking_consent=True,
+        mailing_list=mailing_list,
     )
     return mailing_list
 

@@ -278,8 +278,8 @@ def create_deliveries(count: int) -> tuple[list[str], list[str]]:
     from django.utils import timezone
 
     from campaigns.models import Campaign, Delivery
-    from newsletter_site.bulk import db_value, insert_rows
-    from subscribers.models import Subscriber
+    from newsletter_site.bulk import insert_rows
+    from subscribers.tests.factories import bulk_active_subscribers
     from tracking import event_queue, tokens
     from tracking.models import TrackedLink
 
@@ -287,24 +287,13 @@ def create_deliveries(count: int) -> tuple[list[str], list[str]]:
     campaign = Campaign.objects.create(
         name="Bench", subject="Neues", status="sent", started_at=sent_at, finished_at=sent_at
     )
-    insert_rows(
-        Subscriber,
-        columns=("email", "public_id"),
-        rows=[(f"r{n}@example.org", db_value(Subscriber, "public_id", uuid.uuid4())) for n in range(count)],
-        constants={
-            "first_name": "",
-            "last_name": "",
-            "language": "de",
-            "status": "active",
-            "tracking_consent": True,
-            "created_at": sent_at,
-            "updated_at": sent_at,
-        },
+    subscriber_ids = bulk_active_subscribers(
+        emails=[f"r{n}@example.org" for n in range(count)], tracking_consent=True, at=sent_at
     )
     insert_rows(
         Delivery,
         columns=("subscriber",),
-        rows=[(pk,) for pk in Subscriber.objects.order_by("pk").values_list("pk", flat=True)],
+        rows=[(pk,) for pk in subscriber_ids],
         constants={
             "campaign": campaign.pk,
             "status": "sent",

@@ -27,14 +27,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
-from newsletter_site.bulk import db_value, insert_rows
-from subscribers.models import Subscriber, Subscription
-from subscribers.tests.factories import MailingListFactory
+from subscribers.tests.factories import MailingListFactory, bulk_active_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 5000
@@ -167,37 +164,7 @@ def sent_count(campaign) -> int:
 
 def test_killing_workers_mid_campaign_loses_and_duplicates_nothing(watching_sink, settings):
     news = MailingListFactory()
-    now = timezone.now()
-    insert_rows(
-        Subscriber,
-        columns=("email", "public_id"),
-        rows=[
-            (f"r{n}@example.org", db_value(Subscriber, "public_id", __import__("uuid").uuid4()))
-            for n in range(RECIPIENTS)
-        ],
-        constants={
-            "first_name": "",
-            "last_name": "",
-            "language": "de",
-            "status": "active",
-            "tracking_consent": False,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    insert_rows(
-        Subscription,
-        columns=("subscriber",),
-        rows=[(pk,) for pk in Subscriber.objects.values_list("pk", flat=True)],
-        constants={
-            "mailing_list": news.pk,
-            "status": "active",
-            "confirmation_nonce": "",
-            "created_at": now,
-            "confirmed_at": now,
-            "unsubscribed_at": None,
-        },
-    )
+    bulk_active_subscribers(emails=[f"r{n}@example.org" for n in range(RECIPIENTS)], mailing_list=news)
     campaign = CampaignFactory(mailing_lists=[news])
     ArticleFactory(campaign=campaign)
     sending.campaign_start(campaign=campaign)
