@@ -110,3 +110,11 @@ def smtp_sink(settings):
     settings.EMAIL_USE_TLS = False
     yield handler
     controller.stop()
+
+
+@pytest.fixture
+def pipelining_sink(smtp_sink, monkeypatch):
+    from newsletter_site.tests.sinks import announce_pipelining
+
+    announce_pipelining(type(smtp_sink), monkeypatch)
+    return smtp_sink

@@ -243,6 +243,12 @@ class PrebuiltEmail(EmailMessage):
         self.data = data
 
     dot_safe = True  # no line starts with "." (see qp_encode)
+    # Set by the sender: its delivery row, the "sent" hook for newsletter_site.smtp_backend, and
+    # whether that hook has committed the row.
+    delivery = None
+    message_id = ""
+    before_final_dot = None
+    committed = False
 
     def envelope(self) -> tuple[str, list[str]]:
         """MAIL FROM and RCPT TO addresses, sanitised only where Django's parser has work to do."""

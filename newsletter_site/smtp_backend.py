@@ -12,6 +12,7 @@ discards the unfinished message.
 
 import smtplib
 import socket
+from collections.abc import Callable, Iterable
 
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.message import sanitize_address
@@ -25,6 +26,7 @@ def _angle_address(address: str) -> str:
 
 class EmailBackend(DjangoSMTPBackend):
     supports_commit_hook = True
+    supports_stream = True
 
     def _send(self, email_message):
         before_final_dot = getattr(email_message, "before_final_dot", None)
@@ -32,13 +34,7 @@ class EmailBackend(DjangoSMTPBackend):
             return super()._send(email_message)
         if not email_message.recipients():
             return False
-        if hasattr(email_message, "envelope"):
-            from_email, recipients = email_message.envelope()
-        else:
-            encoding = email_message.encoding or "utf-8"
-            from_email = sanitize_address(email_message.from_email, encoding)
-            recipients = [sanitize_address(address, encoding) for address in email_message.recipients()]
-        data = email_message.message().as_bytes(linesep="\r\n")
+        from_email, recipients = _envelope_of(email_message)
         smtp = self.connection
         if smtp.sock is not None:
             # The final "." goes out as its own tiny packet; without this, Nagle's algorithm holds it
@@ -50,11 +46,7 @@ class EmailBackend(DjangoSMTPBackend):
                 self._envelope_pipelined(smtp, from_email, recipients)
             else:
                 self._envelope(smtp, from_email, recipients)
-            # What smtplib.data() does with bytes, unless the message promises no line starts with ".".
-            body = data if getattr(email_message, "dot_safe", False) else smtplib._quote_periods(data)
-            if not body.endswith(b"\r\n"):
-                body += b"\r\n"
-            smtp.send(body)
+            smtp.send(self._message_data(email_message))
             try:
                 after_final_dot = before_final_dot()
             except BaseException:
@@ -80,6 +72,47 @@ class EmailBackend(DjangoSMTPBackend):
             raise
         return True
 
+    def send_stream(self, messages: Iterable, report: Callable[[object, BaseException | None], bool]) -> None:
+        """Send many messages on one connection, each final "." in the same write as the next envelope.
+
+        RFC 2920 lets the end of one message's data share a packet with the next MAIL, RCPT and
+        DATA, so a message costs one round trip instead of two. Every message needs
+        ``envelope()``, ``message()`` and ``before_final_dot`` (see the module docstring), and
+        ``report(message, error)`` is called once per message, ``error`` None when the server
+        took it; returning False ends the stream. The hook still runs right before the write
+        that carries the "."; the next message is built before it, not after.
+        """
+        with self._lock:
+            new_connection = self.open()
+            try:
+                if not self.connection:
+                    raise smtplib.SMTPServerDisconnected("no connection to the SMTP server")
+                smtp = self.connection
+                smtp.ehlo_or_helo_if_needed()
+                if smtp.has_extn("pipelining"):
+                    _Stream(self, smtp, report).run(messages)
+                else:
+                    for message in messages:
+                        if not self._report_one(message, report):
+                            break
+            finally:
+                if new_connection:
+                    self.close()
+
+    def _report_one(self, message, report) -> bool:
+        try:
+            self._send(message)
+        except (smtplib.SMTPException, OSError) as error:  # anything else, such as the hook's own error, propagates
+            return report(message, error)
+        return report(message, None)
+
+    @staticmethod
+    def _message_data(message) -> bytes:
+        data = message.message().as_bytes(linesep="\r\n")
+        # What smtplib.data() does with bytes, unless the message promises no line starts with ".".
+        body = data if getattr(message, "dot_safe", False) else smtplib._quote_periods(data)
+        return body if body.endswith(b"\r\n") else body + b"\r\n"
+
     @staticmethod
     def _envelope(smtp, from_email: str, recipients: list[str]) -> None:
         code, response = smtp.mail(from_email)
@@ -99,31 +132,128 @@ class EmailBackend(DjangoSMTPBackend):
     @staticmethod
     def _envelope_pipelined(smtp, from_email: str, recipients: list[str]) -> None:
         """MAIL, RCPT and DATA in one write (RFC 2920): one round trip instead of three."""
-        commands = [f"MAIL FROM:{_angle_address(from_email)}"]
-        commands += [f"RCPT TO:{_angle_address(recipient)}" for recipient in recipients]
-        commands.append("DATA")
-        smtp.sock.sendall(("\r\n".join(commands) + "\r\n").encode("ascii"))
-        # Every command gets its reply, also after a refusal, or the session falls out of step.
-        mail_code, mail_response = smtp.getreply()
-        refused = {}
-        for recipient in recipients:
-            code, response = smtp.getreply()
-            if code not in (250, 251):
-                refused[recipient] = (code, response)
-        data_code, data_response = smtp.getreply()
-        if data_code == 354 and (mail_code != 250 or len(refused) == len(recipients)):
-            smtp.sock.sendall(b".\r\n")  # a server that said 354 anyway gets an empty message it must reject
-            smtp.getreply()
-        if mail_code != 250:
-            raise smtplib.SMTPSenderRefused(mail_code, mail_response, from_email)
-        if len(refused) == len(recipients):
-            raise smtplib.SMTPRecipientsRefused(refused)
-        if data_code != 354:
-            raise smtplib.SMTPDataError(data_code, data_response)
+        smtp.sock.sendall(_envelope_commands(from_email, recipients))
+        _envelope_replies(smtp, from_email, recipients)
 
     def _abandon(self) -> None:
         """Drop the connection in the middle of DATA: without the final "." the server keeps nothing."""
         try:
-            self.connection.close()
+            if self.connection is not None:
+                self.connection.close()
         finally:
             self.connection = None
+
+
+def _envelope_of(message) -> tuple[str, list[str]]:
+    if hasattr(message, "envelope"):
+        return message.envelope()
+    encoding = message.encoding or "utf-8"
+    from_email = sanitize_address(message.from_email, encoding)
+    return from_email, [sanitize_address(address, encoding) for address in message.recipients()]
+
+
+def _envelope_commands(from_email: str, recipients: list[str]) -> bytes:
+    commands = [f"MAIL FROM:{_angle_address(from_email)}"]
+    commands += [f"RCPT TO:{_angle_address(recipient)}" for recipient in recipients]
+    commands.append("DATA")
+    return ("\r\n".join(commands) + "\r\n").encode("ascii")
+
+
+def _envelope_replies(smtp, from_email: str, recipients: list[str]) -> None:
+    """Read the replies to MAIL, RCPT and DATA sent in one group; raise on refusal, after reading them all."""
+    # Every command gets its reply, also after a refusal, or the session falls out of step.
+    mail_code, mail_response = smtp.getreply()
+    refused = {}
+    for recipient in recipients:
+        code, response = smtp.getreply()
+        if code not in (250, 251):
+            refused[recipient] = (code, response)
+    data_code, data_response = smtp.getreply()
+    if data_code == 354 and (mail_code != 250 or len(refused) == len(recipients)):
+        smtp.sock.sendall(b".\r\n")  # a server that said 354 anyway gets an empty message it must reject
+        smtp.getreply()
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_response, from_email)
+    if len(refused) == len(recipients):
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_response)
+
+
+class _Stream:
+    """One pipelined SMTP session over many messages.
+
+    A message whose data is out waits for its "." until the next message is built, so the "."
+    (after the commit hook) and the next envelope leave in one write, and the server answers
+    both in one packet.
+    """
+
+    def __init__(self, backend: EmailBackend, smtp: smtplib.SMTP, report):
+        self.backend = backend
+        self.smtp = smtp
+        self.report = report
+        self.pending = None  # data sent, final "." not yet
+        self.rset_first = False  # the last envelope was refused: the server wants RSET before MAIL
+
+    def run(self, messages: Iterable) -> None:
+        try:
+            for message in messages:
+                if not self._send(message):
+                    return
+            if self.pending is not None:
+                self._send(None)
+        except BaseException:
+            # The session is in an unknown state; a message whose hook never ran must not be finished.
+            self.backend._abandon()
+            raise
+
+    def _send(self, message) -> bool:
+        pending, self.pending = self.pending, None
+        head = b""
+        after_final_dot = None
+        if pending is not None:
+            try:
+                after_final_dot = pending.before_final_dot()
+            except BaseException:
+                self.backend._abandon()
+                raise
+            head = b".\r\n"
+        if self.rset_first:
+            head += b"RSET\r\n"
+        if message is not None:
+            from_email, recipients = _envelope_of(message)
+            body = self.backend._message_data(message)
+            head += _envelope_commands(from_email, recipients)
+        try:
+            self.smtp.sock.sendall(head)
+            if after_final_dot is not None:
+                after_final_dot()
+            if pending is not None:
+                code, response = self.smtp.getreply()
+                accepted = self.report(pending, None if code == 250 else smtplib.SMTPDataError(code, response))
+                pending = None
+                if not accepted:
+                    self.backend._abandon()  # the next message got no data: the server drops it
+                    return False
+            if self.rset_first:
+                self.smtp.getreply()
+                self.rset_first = False
+            if message is None:
+                return True
+            try:
+                _envelope_replies(self.smtp, from_email, recipients)
+            except smtplib.SMTPServerDisconnected:
+                raise
+            except smtplib.SMTPException as refusal:
+                self.rset_first = True
+                return self.report(message, refusal)
+            self.smtp.send(body)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self.backend._abandon()
+            if pending is not None:
+                self.report(pending, error)  # its "." may have arrived: the caller decides
+            if message is not None:
+                self.report(message, error)
+            return False
+        self.pending = message
+        return True

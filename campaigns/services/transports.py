@@ -269,24 +269,38 @@ def send_one(mail_connection, message) -> None:
     """Send through a Django mail backend, sorting its errors into transient and permanent."""
     try:
         count = mail_connection.send_messages([message])
-    except (AnymailRecipientsRefused, ClaimLost):
-        raise
-    except AnymailAPIError as error:
+    except Exception as error:
+        meaning = send_error(error)
+        if meaning is error:
+            raise
+        raise meaning from error
+    if not count:
+        raise TransientSendError("the mail backend accepted no message")
+
+
+def send_error(error: BaseException) -> BaseException:
+    """What a mail backend's exception means: a ``TransientSendError`` (retry later, its cause the
+    original) or the error itself (this message is refused for good, or the bug is ours)."""
+    meaning = None
+    if isinstance(error, (AnymailRecipientsRefused, ClaimLost, TransientSendError)):
+        return error
+    if isinstance(error, AnymailAPIError):
         status_code = getattr(error, "status_code", None)
         if status_code is None or status_code == 429 or status_code >= 500:
             summary = error.args[0] if error.args else type(error).__name__
-            raise TransientSendError(f"{summary} (HTTP {status_code})") from error
-        raise
-    except PERMANENT_SMTP_ERRORS:
-        raise
-    except smtplib.SMTPResponseException as error:
+            meaning = TransientSendError(f"{summary} (HTTP {status_code})")
+    elif isinstance(error, smtplib.SMTPRecipientsRefused):
+        if error.recipients and all(400 <= code < 500 for code, _ in error.recipients.values()):
+            meaning = TransientSendError(f"recipients refused for now: {error.recipients!r}")
+    elif isinstance(error, smtplib.SMTPResponseException):
         if 400 <= error.smtp_code < 500:
-            raise TransientSendError(f"{error.smtp_code} {error.smtp_error!r}") from error
-        raise
-    except (smtplib.SMTPException, OSError) as error:
-        raise TransientSendError(repr(error)) from error
-    if not count:
-        raise TransientSendError("the mail backend accepted no message")
+            meaning = TransientSendError(f"{error.smtp_code} {error.smtp_error!r}")
+    elif isinstance(error, (smtplib.SMTPException, OSError)):
+        meaning = TransientSendError(repr(error))
+    if meaning is None:
+        return error
+    meaning.__cause__ = error
+    return meaning
 
 
 def _skip_erased(batch: BatchContext, delivery: ClaimedDelivery) -> bool:
@@ -298,9 +312,30 @@ def _skip_erased(batch: BatchContext, delivery: ClaimedDelivery) -> bool:
 
 def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], mail_connection) -> None:
     ledger = batch.ledger
+    commit_hook = getattr(mail_connection, "supports_commit_hook", False)
+    messages = _prebuilt_messages(batch, deliveries, commit_hook=commit_hook)
+    if commit_hook and getattr(mail_connection, "supports_stream", False):
+
+        def report(message: PrebuiltEmail, error: BaseException | None) -> bool:
+            ledger.end_manual_commit()
+            return _record_outcome(ledger, message, message.delivery, None if error is None else send_error(error))
+
+        try:
+            mail_connection.send_stream(messages, report)
+        except ClaimLost:
+            ledger.stopped = True
+        finally:
+            ledger.end_manual_commit()
+        return
+    for message in messages:
+        if not _send_and_record(ledger, mail_connection, message, message.delivery, esp_message_id=message.message_id):
+            return
+
+
+def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], *, commit_hook: bool):
+    ledger = batch.ledger
     campaign = batch.campaign
     domain = campaign.from_email.rpartition("@")[2] or "localhost"
-    commit_hook = getattr(mail_connection, "supports_commit_hook", False)
     for delivery in deliveries:
         if not ledger.keep_going():
             return
@@ -313,10 +348,12 @@ def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], ma
             MailHeaders(to=recipient.email, message_id=mid, list_unsubscribe=list_unsubscribe, delivery_id=delivery.pk),
         )
         message = PrebuiltEmail(from_email=campaign.from_email, to=recipient.email, data=data)
+        message.delivery = delivery
+        message.message_id = mid
         if commit_hook:
             message.before_final_dot = _commit_hook(ledger, message, delivery)
-        if not _send_and_record(ledger, mail_connection, message, delivery, esp_message_id=mid):
-            return
+        throttle.wait_for_slot()
+        yield message
 
 
 def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery):
@@ -330,6 +367,7 @@ def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: Claim
         def after_final_dot():
             commit_later()
             message.committed = True
+            ledger.end_manual_commit()
 
         return after_final_dot
 
@@ -338,17 +376,29 @@ def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: Claim
 
 def _send_and_record(ledger, mail_connection, message, delivery, *, esp_message_id="") -> bool:
     """Send one message and move its row on; False stops the batch."""
-    throttle.wait_for_slot()
+    if not isinstance(message, PrebuiltEmail):
+        throttle.wait_for_slot()  # prebuilt messages waited for their slot as they were built
     try:
         try:
             send_one(mail_connection, message)
         finally:
             ledger.end_manual_commit()
-    except ClaimLost:
+    except Exception as error:
+        return _record_outcome(ledger, message, delivery, error)
+    status = getattr(message, "anymail_status", None)
+    if status is not None and status.message_id is not None:
+        esp_message_id = str(status.message_id)
+    return _record_outcome(ledger, message, delivery, None, esp_message_id=esp_message_id)
+
+
+def _record_outcome(ledger, message, delivery, error: BaseException | None, *, esp_message_id="") -> bool:
+    """Move the row on after one send (``error`` as ``send_error`` sorted it); False stops the batch."""
+    if isinstance(error, ClaimLost):
         ledger.stopped = True
         return False
-    except Exception as error:
-        if getattr(message, "committed", False):
+    committed = getattr(message, "committed", False)
+    if error is not None:
+        if committed:
             ledger.after_commit_failure(delivery, error)
             return not isinstance(error, TransientSendError)
         if isinstance(error, TransientSendError):
@@ -356,17 +406,14 @@ def _send_and_record(ledger, mail_connection, message, delivery, *, esp_message_
             return False
         ledger.mark_failed(delivery, repr(error))  # a permanent refusal of this one message
         return True
-    if getattr(message, "committed", False):
+    if committed:
         ledger.sent += 1
-    else:
-        status = getattr(message, "anymail_status", None)
-        if status is not None and status.message_id is not None:
-            esp_message_id = str(status.message_id)
-        try:
-            ledger.mark_sent(delivery, esp_message_id=esp_message_id)
-        except ClaimLost:
-            ledger.stopped = True
-            return False
+        return True
+    try:
+        ledger.mark_sent(delivery, esp_message_id=esp_message_id)
+    except ClaimLost:
+        ledger.stopped = True
+        return False
     return True
 
 

@@ -31,6 +31,7 @@ from django.db import connection
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from newsletter_site.tests.sinks import announce_pipelining
 from subscribers.tests.factories import MailingListFactory, bulk_active_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,13 +92,14 @@ class WatchingSink:
 
 
 @pytest.fixture
-def watching_sink(settings):
+def watching_sink(settings, monkeypatch):
     from aiosmtpd.controller import Controller
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     handler = WatchingSink()
+    announce_pipelining(WatchingSink, monkeypatch)  # the path Kanal takes with Postfix and ESP relays
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_PORT = port

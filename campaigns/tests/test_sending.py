@@ -257,7 +257,11 @@ def test_rate_limit_holds_per_second_window(settings):
 
 
 @pytest.mark.worker
-def test_real_worker_delivers_exactly_once_to_an_smtp_server(campaign, news, smtp_sink, celery_worker_thread, settings):
+@pytest.mark.parametrize("sink_fixture", ["smtp_sink", "pipelining_sink"])
+def test_real_worker_delivers_exactly_once_to_an_smtp_server(
+    campaign, news, sink_fixture, request, celery_worker_thread, settings
+):
+    smtp_sink = request.getfixturevalue(sink_fixture)
     settings.KANAL_SEND_BATCH_SIZE = 25
     recipients = subscribe(news, 120)
     sending.campaign_start(campaign=campaign)
@@ -272,6 +276,46 @@ def test_real_worker_delivers_exactly_once_to_an_smtp_server(campaign, news, smt
     parsed = email.message_from_bytes(smtp_sink.messages[0][1])
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_pipelined_smtp_sorts_refusals_per_recipient_and_sends_everyone_else_once(
+    campaign, news, pipelining_sink, monkeypatch, django_capture_on_commit_callbacks
+):
+    recipients = subscribe(news, 6)
+    unknown, full = recipients[1].email, recipients[3].email
+    mailbox_full_once = [full]
+
+    async def refuse_unknown(handler, server, session, envelope, address, rcpt_options):
+        if address == unknown:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    original_data = type(pipelining_sink).handle_DATA
+
+    async def full_once(handler, server, session, envelope):
+        if envelope.rcpt_tos == mailbox_full_once:
+            mailbox_full_once.clear()
+            return "452 4.2.2 mailbox full, try later"
+        return await original_data(handler, server, session, envelope)
+
+    monkeypatch.setattr(type(pipelining_sink), "handle_RCPT", refuse_unknown, raising=False)
+    monkeypatch.setattr(type(pipelining_sink), "handle_DATA", full_once)
+    start(campaign, django_capture_on_commit_callbacks)
+
+    first = sending.delivery_batch_send(campaign_id=campaign.pk)
+    assert (first.sent, first.failed, first.retry_in) == (2, 1, 2.0), "the 452 stops the batch for a retry"
+    by_email = {delivery.subscriber.email: delivery for delivery in Delivery.objects.select_related("subscriber")}
+    assert by_email[unknown].status == Delivery.Status.FAILED and "550" in by_email[unknown].error
+    assert by_email[full].status == Delivery.Status.QUEUED and by_email[full].sent_at is None
+    assert "452" in by_email[full].error
+
+    send_all(campaign)
+    delivered = [subscriber.email for subscriber in recipients if subscriber.email != unknown]
+    assert Counter(pipelining_sink.recipients()) == Counter(delivered)
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 5
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
 
 
 def test_staff_send_pause_resume_and_watch_progress_in_the_admin(

@@ -71,18 +71,6 @@ def test_a_hook_that_raises_drops_the_connection_so_the_server_keeps_nothing(smt
     assert len(smtp_sink.messages) == 1
 
 
-@pytest.fixture
-def pipelining_sink(smtp_sink, monkeypatch):
-    """The sink announcing PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order anyway."""
-
-    async def handle_EHLO(handler, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-
-    monkeypatch.setattr(type(smtp_sink), "handle_EHLO", handle_EHLO, raising=False)
-    return smtp_sink
-
-
 def test_pipelined_envelopes_deliver_and_a_refusal_keeps_the_session_in_step(pipelining_sink, monkeypatch):
     import smtplib
 
@@ -109,3 +97,150 @@ def test_pipelined_envelopes_deliver_and_a_refusal_keeps_the_session_in_step(pip
         last.before_final_dot = lambda: None
         assert connection.send_messages([last]) == 1
     assert pipelining_sink.recipients() == ["r0@example.org", "r1@example.org", "r2@example.org", "a@example.org"]
+
+
+def stream_message(recipient: str, events: list) -> AnymailMessage:
+    outgoing = message()
+    outgoing.to = [recipient]
+
+    def before_final_dot():
+        events.append(("commit", recipient))
+        return lambda: events.append(("after", recipient))
+
+    outgoing.before_final_dot = before_final_dot
+    return outgoing
+
+
+def built(recipients, events):
+    for recipient in recipients:
+        events.append(("built", recipient))
+        yield stream_message(recipient, events)
+
+
+def reporter(events, *, stop_on=None):
+    def report(outgoing, error):
+        events.append(("report", outgoing.to[0], None if error is None else type(error).__name__))
+        return outgoing.to[0] != stop_on
+
+    return report
+
+
+def test_a_stream_finishes_each_message_in_the_write_that_carries_the_next_envelope(pipelining_sink):
+    events = []
+    recipients = [f"r{number}@example.org" for number in range(4)]
+    with get_connection() as connection:
+        connection.send_stream(built(recipients, events), reporter(events))
+    assert pipelining_sink.recipients() == recipients
+    # Message n is committed only once message n+1 is built, right before the write with its ".".
+    assert events == [
+        ("built", "r0@example.org"),
+        ("built", "r1@example.org"),
+        ("commit", "r0@example.org"),
+        ("after", "r0@example.org"),
+        ("report", "r0@example.org", None),
+        ("built", "r2@example.org"),
+        ("commit", "r1@example.org"),
+        ("after", "r1@example.org"),
+        ("report", "r1@example.org", None),
+        ("built", "r3@example.org"),
+        ("commit", "r2@example.org"),
+        ("after", "r2@example.org"),
+        ("report", "r2@example.org", None),
+        ("commit", "r3@example.org"),
+        ("after", "r3@example.org"),
+        ("report", "r3@example.org", None),
+    ]
+
+
+def test_a_stream_reports_refusals_per_message_and_goes_on(pipelining_sink, monkeypatch):
+    async def refuse_some(handler, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody"):
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    original_data = type(pipelining_sink).handle_DATA
+
+    async def reject_some(handler, server, session, envelope):
+        if envelope.rcpt_tos == ["full@example.org"]:
+            return "452 mailbox full, try later"
+        return await original_data(handler, server, session, envelope)
+
+    monkeypatch.setattr(type(pipelining_sink), "handle_RCPT", refuse_some, raising=False)
+    monkeypatch.setattr(type(pipelining_sink), "handle_DATA", reject_some)
+    events = []
+    recipients = ["a@example.org", "nobody@example.org", "full@example.org", "nobody2@example.org", "b@example.org"]
+    with get_connection() as connection:
+        connection.send_stream(built(recipients, events), reporter(events))
+    assert pipelining_sink.recipients() == ["a@example.org", "b@example.org"]
+    reports = [event[1:] for event in events if event[0] == "report"]
+    assert reports == [
+        ("a@example.org", None),
+        ("nobody@example.org", "SMTPRecipientsRefused"),
+        ("full@example.org", "SMTPDataError"),
+        ("nobody2@example.org", "SMTPRecipientsRefused"),
+        ("b@example.org", None),
+    ]
+    commits = [event[1] for event in events if event[0] == "commit"]
+    assert commits == ["a@example.org", "full@example.org", "b@example.org"], "no hook for a refused envelope"
+
+
+def test_a_stream_stops_when_told_and_the_unfinished_next_message_is_dropped(pipelining_sink):
+    events = []
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    with get_connection() as connection:
+        connection.send_stream(built(recipients, events), reporter(events, stop_on="a@example.org"))
+        assert connection.connection is None, "the next envelope was already out: the session is dropped"
+    assert pipelining_sink.recipients() == ["a@example.org"]
+    assert [event[1] for event in events if event[0] == "commit"] == ["a@example.org"]
+
+
+def test_a_hook_that_raises_in_a_stream_drops_that_message_and_propagates(pipelining_sink):
+    class ClaimTakenBack(Exception):
+        pass
+
+    events = []
+
+    def messages():
+        yield from built(["a@example.org"], events)
+        doomed = stream_message("b@example.org", events)
+
+        def refuse():
+            raise ClaimTakenBack
+
+        doomed.before_final_dot = refuse
+        yield doomed
+        yield from built(["c@example.org", "d@example.org"], events)
+
+    with get_connection() as connection, pytest.raises(ClaimTakenBack):
+        connection.send_stream(messages(), reporter(events))
+    assert pipelining_sink.recipients() == ["a@example.org"]
+    assert ("built", "d@example.org") not in events
+
+
+def test_a_stream_without_pipelining_sends_one_message_at_a_time(smtp_sink):
+    events = []
+    recipients = ["a@example.org", "b@example.org"]
+    with get_connection() as connection:
+        connection.send_stream(built(recipients, events), reporter(events))
+    assert smtp_sink.recipients() == recipients
+    assert events[:4] == [
+        ("built", "a@example.org"),
+        ("commit", "a@example.org"),
+        ("after", "a@example.org"),
+        ("report", "a@example.org", None),
+    ]
+
+
+def test_a_stream_reports_a_lost_connection_for_the_message_in_flight(pipelining_sink, monkeypatch):
+    async def hang_up(handler, server, session, envelope):
+        server.transport.close()
+
+    monkeypatch.setattr(type(pipelining_sink), "handle_DATA", hang_up)
+    events = []
+    with get_connection() as connection:
+        connection.send_stream(built(["a@example.org", "b@example.org"], events), reporter(events))
+        assert connection.connection is None
+    reports = [event[1:] for event in events if event[0] == "report"]
+    assert reports == [("a@example.org", "SMTPServerDisconnected"), ("b@example.org", "SMTPServerDisconnected")]
+    assert pipelining_sink.messages == []
