@@ -36,10 +36,7 @@ class EmailBackend(DjangoSMTPBackend):
             return False
         from_email, recipients = _envelope_of(email_message)
         smtp = self.connection
-        if smtp.sock is not None:
-            # The final "." goes out as its own tiny packet; without this, Nagle's algorithm holds it
-            # back until the server's delayed ACK, some 40 ms per message.
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _no_delay(smtp)
         try:
             smtp.ehlo_or_helo_if_needed()
             if smtp.has_extn("pipelining"):
@@ -88,6 +85,7 @@ class EmailBackend(DjangoSMTPBackend):
                 if not self.connection:
                     raise smtplib.SMTPServerDisconnected("no connection to the SMTP server")
                 smtp = self.connection
+                _no_delay(smtp)
                 smtp.ehlo_or_helo_if_needed()
                 if smtp.has_extn("pipelining"):
                     _Stream(self, smtp, report).run(messages)
@@ -142,6 +140,13 @@ class EmailBackend(DjangoSMTPBackend):
                 self.connection.close()
         finally:
             self.connection = None
+
+
+def _no_delay(smtp: smtplib.SMTP) -> None:
+    """The "." follows the data in a write of its own; with Nagle's algorithm on, the kernel would
+    hold it back until the server's delayed ACK, some 40 ms per message."""
+    if smtp.sock is not None:
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _envelope_of(message) -> tuple[str, list[str]]:
