@@ -79,6 +79,12 @@ _MARK_SENT_SQL = (
     f"UPDATE {Delivery._meta.db_table} SET status = %s, sent_at = %s, esp_message_id = %s, error = '', "  # noqa: S608
     "claim = '', attempts = attempts + 1 WHERE id = %s AND claim = %s AND status = %s"
 )
+# Without an ESP message id (SMTP derives it from the ids): the column's index is left alone, one
+# page fewer written per message on SQLite, which rewrites the index of every column it sets.
+_MARK_SENT_NO_ESP_ID_SQL = (
+    f"UPDATE {Delivery._meta.db_table} SET status = %s, sent_at = %s, error = '', "  # noqa: S608
+    "claim = '', attempts = attempts + 1 WHERE id = %s AND claim = %s AND status = %s"
+)
 
 
 @dataclass
@@ -121,9 +127,14 @@ class DeliveryLedger:
         # Hand-written once instead of compiled by the ORM per message: at 2,000 messages/s the
         # ORM's query building would cost more than the database's own work.
         now = db_connection.ops.adapt_datetimefield_value(timezone.now())
-        parameters = (Delivery.Status.SENT, now, esp_message_id, delivery.pk, self.token, Delivery.Status.SENDING)
+        if esp_message_id:
+            sql = _MARK_SENT_SQL
+            parameters = (Delivery.Status.SENT, now, esp_message_id, delivery.pk, self.token, Delivery.Status.SENDING)
+        else:
+            sql = _MARK_SENT_NO_ESP_ID_SQL
+            parameters = (Delivery.Status.SENT, now, delivery.pk, self.token, Delivery.Status.SENDING)
         with db_connection.cursor() as cursor:
-            cursor.execute(_MARK_SENT_SQL, parameters)
+            cursor.execute(sql, parameters)
             return cursor.rowcount
 
     def sent_at_final_dot(self, delivery: ClaimedDelivery, *, esp_message_id: str) -> Callable[[], None] | None:

@@ -44,6 +44,27 @@ def test_list_unsubscribe_headers_follow_rfc_8058(subscriber, settings):
     assert mailto_part.startswith("<mailto:newsletter@example.com?subject=unsubscribe%20")
 
 
+@pytest.mark.parametrize("value", ["3f2c8a4e-0d1b-4c55-9a7e-2b6f1d0c9e88", "ä", "", "x" * 200])
+def test_the_repeated_signer_signs_exactly_what_django_signs(value, settings):
+    from django.core import signing
+
+    settings.SECRET_KEY_FALLBACKS = ["an-older-secret"]
+    signer = signing.Signer(salt="subscribers.unsubscribe")
+    signed = links.RepeatedSigner(signer).sign(value)
+    assert signed == signer.sign(value)
+    assert signer.unsign(signed) == value
+    assert signed != links.RepeatedSigner(signing.Signer(salt="subscribers.preferences")).sign(value)
+
+
+def test_the_links_in_a_mail_open_the_pages_they_name(subscriber, client):
+    unsubscribe, preferences, header = links.MailLinks().for_subscriber(subscriber.public_id)
+    assert unsubscribe == links.unsubscribe_url(subscriber)
+    assert preferences == links.preferences_url(subscriber)
+    assert header == links.list_unsubscribe_headers(subscriber)["List-Unsubscribe"]
+    assert client.get(path_of(preferences)).status_code == 200
+    assert client.get(path_of(unsubscribe)).status_code == 200
+
+
 def test_one_click_post_without_cookies_or_csrf_unsubscribes_with_200(subscriber):
     response = one_click(subscriber)
     assert response.status_code == 200
