@@ -32,7 +32,6 @@ from subscribers.links import LIST_UNSUBSCRIBE_POST, MailLinks
 from surveys.mail import AnswerLinks
 from tracking.services.links import honeypot_url_for, tracking_urls_for
 
-PERMANENT_SMTP_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 HEARTBEAT_EVERY = 50
 
 
@@ -387,8 +386,6 @@ def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: Claim
 
 def _send_and_record(ledger, mail_connection, message, delivery, *, esp_message_id="") -> bool:
     """Send one message and move its row on; False stops the batch."""
-    if not isinstance(message, PrebuiltEmail):
-        throttle.wait_for_slot()  # prebuilt messages waited for their slot as they were built
     try:
         try:
             send_one(mail_connection, message)
@@ -453,6 +450,7 @@ def send_anymail_each(batch: BatchContext, deliveries: Iterable[ClaimedDelivery]
         if _skip_erased(batch, delivery):
             continue
         message = anymail_message(batch, delivery)
+        throttle.wait_for_slot()
         if not _send_and_record(batch.ledger, mail_connection, message, delivery):
             return
 
