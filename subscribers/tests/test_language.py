@@ -72,3 +72,15 @@ def test_a_language_chosen_on_the_page_wins_over_the_subscribers(german_reader):
     page = browser.get(urlsplit(links.unsubscribe_url(german_reader)).path)
     assert page["Content-Language"] == "en"
     assert "Unsubscribe" in page.content.decode()
+
+
+def test_confirmation_page_is_in_the_subscribers_language_in_an_english_browser():
+    outcome = optin.subscriber_subscribe(
+        email="erika@example.org", mailing_list=MailingListFactory(language="de"), consent_text=None, language="de"
+    )
+    subscription = outcome.confirmation_mail.subscription
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    page = browser.get(urlsplit(optin.confirmation_url(subscription=subscription)).path)
+    assert page.status_code == 200
+    assert page["Content-Language"] == "de"
+    assert "Bestätigen Sie Ihr Abonnement" in page.content.decode()
