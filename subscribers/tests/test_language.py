@@ -84,3 +84,13 @@ def test_confirmation_page_is_in_the_subscribers_language_in_an_english_browser(
     assert page.status_code == 200
     assert page["Content-Language"] == "de"
     assert "Bestätigen Sie Ihr Abonnement" in page.content.decode()
+
+
+def test_choosing_english_in_the_preferences_answers_in_english(german_reader):
+    mailing_list = german_reader.subscriptions.get().mailing_list
+    saved = Client(HTTP_ACCEPT_LANGUAGE="de").post(
+        urlsplit(links.preferences_url(german_reader)).path,
+        {"language": "en", "mailing_lists": [str(mailing_list.pk)]},
+    )
+    assert saved.status_code == 200
+    assert saved["Content-Language"] == "en"

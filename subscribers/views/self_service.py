@@ -71,6 +71,7 @@ def preferences_view(request, token):
             wanted_lists=list(form.cleaned_data["mailing_lists"]),
             **request_evidence(request),
         )
+        activate_reader_language(request, form.cleaned_data["language"])
         return render(
             request,
             "subscribers/self_service/preferences_saved.html",
