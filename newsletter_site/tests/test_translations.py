@@ -53,3 +53,12 @@ def test_the_check_names_gettext_inside_an_f_string(tmp_path):
     )
     (problem,) = check_translations.gettext_in_fstrings(tmp_path)
     assert problem.startswith("mail.py:3: _('Imprint') inside an f-string")
+
+
+def test_the_check_names_templates_makemessages_does_not_read(tmp_path):
+    (tmp_path / "layout.mjml").write_text('{% load i18n %}<p>{% translate "Imprint" %}</p>', encoding="utf-8")
+    (tmp_path / "page.html").write_text("{% blocktranslate %}Hello{% endblocktranslate %}", encoding="utf-8")
+    (tmp_path / "plain.css").write_text("p { margin: 0; }", encoding="utf-8")
+
+    (problem,) = check_translations.unread_templates(tmp_path, read={Path("page.html")})
+    assert problem.startswith("layout.mjml: has translation tags, but makemessages does not read it")
