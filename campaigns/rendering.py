@@ -340,8 +340,13 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         if "feedback_yes" in context:
             with translation.override(campaign.language):
                 block.append(
-                    f"{_('Was this article useful?')}\n"
-                    f"{_('Yes')}: {context['feedback_yes']}\n{_('No')}: {context['feedback_no']}"
+                    "\n".join(
+                        [
+                            _("Was this article useful?"),
+                            _("Yes: %(url)s") % {"url": context["feedback_yes"]},
+                            _("No: %(url)s") % {"url": context["feedback_no"]},
+                        ]
+                    )
                 )
         text_blocks.append("\n\n".join(block))
 
@@ -388,13 +393,15 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         footer_text = "\n".join(
             [
                 settings.KANAL_COMPANY_ADDRESS,
-                f"{_('Imprint')}: {settings.KANAL_IMPRINT_URL}",
-                f"{_('Privacy policy')}: {settings.KANAL_PRIVACY_URL}",
-                f"{_('Manage your subscription')}: {preferences}",
-                f"{_('Unsubscribe')}: {unsubscribe}",
+                _("Imprint: %(url)s") % {"url": settings.KANAL_IMPRINT_URL},
+                _("Privacy policy: %(url)s") % {"url": settings.KANAL_PRIVACY_URL},
+                _("Manage your subscription: %(url)s") % {"url": preferences},
+                _("Unsubscribe: %(url)s") % {"url": unsubscribe},
             ]
         )
-        header_text = f"{_('View this newsletter in your browser')}: {archive_url}\n\n" if archive_url else ""
+        header_text = ""
+        if archive_url:
+            header_text = _("View this newsletter in your browser: %(url)s") % {"url": archive_url} + "\n\n"
     html_output = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
     html_output = _inliner().inline(html_output)
     separator = "\n\n" + "-" * 60 + "\n\n"

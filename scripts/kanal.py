@@ -54,25 +54,36 @@ def ensure_virtualenv() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's chromium; Playwright cannot download a browser here."""
-    if CHROMIUM.exists():
+# Debian packages the tests need, each with a file it installs and what needs it. Playwright
+# cannot download a browser here, so the browser tests drive Debian's chromium.
+TEST_PACKAGES = {
+    "chromium": (CHROMIUM, "the browser tests"),
+    "gettext": (Path("/usr/bin/msgfmt"), "the translation check (makemessages, msgfmt)"),
+}
+
+
+def ensure_test_packages() -> None:
+    missing = [package for package, (path, _purpose) in TEST_PACKAGES.items() if not path.exists()]
+    if not missing:
         return
     in_ci = os.environ.get("CI", "").lower() == "true"
     apt = shutil.which("apt-get")
     if apt and os.geteuid() == 0:
-        say("Installing Debian's chromium for the browser tests")
+        say(f"Installing Debian's {', '.join(missing)} for the tests")
         env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
         try:
             run([apt, "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-            run([apt, "install", "-y", "-q", "--no-install-recommends", "chromium"], env=env, stdout=subprocess.DEVNULL)
+            run([apt, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, stdout=subprocess.DEVNULL)
         except subprocess.CalledProcessError as error:
             if in_ci:
-                sys.exit(f"Installing chromium failed: {error}")
-    if not CHROMIUM.exists():
+                sys.exit(f"Installing {', '.join(missing)} failed: {error}")
+    for package in missing:
+        path, purpose = TEST_PACKAGES[package]
+        if path.exists():
+            continue
         if in_ci:
-            sys.exit(f"{CHROMIUM} is missing and could not be installed; CI needs it for the browser tests.")
-        say(f"{CHROMIUM} is missing: the browser tests will be skipped (apt-get install chromium).")
+            sys.exit(f"{path} is missing and could not be installed; CI needs it for {purpose}.")
+        say(f"{path} is missing: {purpose} will be skipped (apt-get install {package}).")
 
 
 def manage(*arguments: str, env: dict) -> None:
@@ -133,7 +144,7 @@ def up() -> None:
 
 def test(pytest_arguments: list[str]) -> None:
     ensure_virtualenv()
-    ensure_chromium()
+    ensure_test_packages()
     env = os.environ.copy()
     # Own state for the tests: their embedded Redis, database file, outbox and uploads never
     # touch development data.

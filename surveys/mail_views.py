@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns.models import Article, Delivery
+from newsletter_site.i18n import activate_reader_language
 from subscribers import antispam
 from surveys import selectors, services, tokens
 from surveys.forms import SurveyForm, field_name, initial_from_response
@@ -39,10 +40,12 @@ def _not_found():
     raise Http404(_("This link is not valid. Please use the link from your mail."))
 
 
-def _delivery_or_404(delivery_id: int) -> Delivery:
-    delivery = Delivery.objects.select_related("subscriber").filter(pk=delivery_id).first()
+def _delivery_or_404(request, delivery_id: int) -> Delivery:
+    """The delivery the link names; the page then speaks the language of its mail."""
+    delivery = Delivery.objects.select_related("subscriber", "campaign").filter(pk=delivery_id).first()
     if delivery is None or delivery.subscriber is None:  # erased subscribers answer no more
         _not_found()
+    activate_reader_language(request, delivery.campaign.language)
     return delivery
 
 
@@ -125,7 +128,7 @@ def mail_answer(request, token: str):
     ids = tokens.verify_answer(token)
     if ids is None:
         _not_found()
-    delivery = _delivery_or_404(ids[0])
+    delivery = _delivery_or_404(request, ids[0])
     question = Question.objects.select_related("survey").filter(pk=ids[1]).first()
     if question is None:
         _not_found()
@@ -179,7 +182,7 @@ def mail_survey(request, token: str):
     ids = tokens.verify_open(token)
     if ids is None:
         _not_found()
-    delivery = _delivery_or_404(ids[0])
+    delivery = _delivery_or_404(request, ids[0])
     survey = Survey.objects.filter(pk=ids[1]).first()
     if survey is None:
         _not_found()
@@ -204,7 +207,7 @@ def mail_feedback(request, token: str):
     if ids is None:
         _not_found()
     delivery_id, article_id, useful = ids
-    delivery = _delivery_or_404(delivery_id)
+    delivery = _delivery_or_404(request, delivery_id)
     article = Article.objects.filter(pk=article_id, campaign_id=delivery.campaign_id).first()
     if article is None:
         _not_found()

@@ -19,7 +19,7 @@ def campaign_send_test(*, campaign: Campaign, addresses: list[str], recipient: R
         raise ValueError(f"between 1 and {MAX_TEST_RECIPIENTS} addresses")
     rendered = compile_for_display(campaign).render(recipient)
     with translation.override(campaign.language):
-        subject = f"{_('[Test]')} {rendered.subject}"
+        subject = _("[Test] %(subject)s") % {"subject": rendered.subject}
     messages = []
     for address in addresses:
         message = AnymailMessage(

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from newsletter_site.i18n import activate_reader_language
 from subscribers import selectors, tokens
 from subscribers.forms_self_service import PreferencesForm, UnsubscribeForm
 from subscribers.models import MailingList, Subscriber
@@ -17,7 +18,8 @@ from subscribers.services.consent import request_evidence
 from subscribers.services.preferences import LIVE_STATUSES
 
 
-def _subscriber_or_404(token: str, purpose: str) -> Subscriber:
+def _subscriber_or_404(request, token: str, purpose: str) -> Subscriber:
+    """The subscriber the link names; the page then speaks the subscriber's language."""
     try:
         public_id = tokens.read_subscriber_token(token, purpose=purpose)
     except tokens.InvalidToken as error:
@@ -25,6 +27,7 @@ def _subscriber_or_404(token: str, purpose: str) -> Subscriber:
     subscriber = selectors.subscriber_by_public_id(public_id=public_id)
     if subscriber is None:
         raise Http404(_("We hold no data for this link."))
+    activate_reader_language(request, subscriber.language)
     return subscriber
 
 
@@ -42,7 +45,7 @@ def _self_service_links(subscriber: Subscriber) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def preferences_view(request, token):
-    subscriber = _subscriber_or_404(token, "preferences")
+    subscriber = _subscriber_or_404(request, token, "preferences")
     live_list_ids = set(
         subscriber.subscriptions.filter(status__in=LIVE_STATUSES).values_list("mailing_list_id", flat=True)
     )
@@ -68,6 +71,7 @@ def preferences_view(request, token):
             wanted_lists=list(form.cleaned_data["mailing_lists"]),
             **request_evidence(request),
         )
+        activate_reader_language(request, form.cleaned_data["language"])
         return render(
             request,
             "subscribers/self_service/preferences_saved.html",
@@ -84,7 +88,7 @@ def preferences_view(request, token):
 
 @require_http_methods(["GET", "POST"])
 def unsubscribe_view(request, token):
-    subscriber = _subscriber_or_404(token, "unsubscribe")
+    subscriber = _subscriber_or_404(request, token, "unsubscribe")
     subscriptions = list(subscriber.subscriptions.filter(status__in=LIVE_STATUSES).select_related("mailing_list"))
     form = UnsubscribeForm(request.POST or None, subscriptions=subscriptions)
     if request.method == "POST" and form.is_valid():
@@ -109,7 +113,7 @@ def unsubscribe_view(request, token):
 @require_http_methods(["GET", "POST"])
 def one_click_unsubscribe_view(request, token):
     """RFC 8058: a POST from the mail client, without cookies or login, unsubscribes. A GET never does."""
-    subscriber = _subscriber_or_404(token, "unsubscribe")
+    subscriber = _subscriber_or_404(request, token, "unsubscribe")
     if request.method == "GET":
         return redirect("subscribers:unsubscribe", token=token)
     preferences.subscriber_unsubscribe(
@@ -121,7 +125,7 @@ def one_click_unsubscribe_view(request, token):
 
 
 def export_view(request, token):
-    subscriber = _subscriber_or_404(token, "export")
+    subscriber = _subscriber_or_404(request, token, "export")
     response = HttpResponse(
         json.dumps(gdpr.subscriber_export(subscriber=subscriber), indent=2, ensure_ascii=False),
         content_type="application/json; charset=utf-8",
@@ -133,7 +137,7 @@ def export_view(request, token):
 
 @require_http_methods(["GET", "POST"])
 def erase_view(request, token):
-    subscriber = _subscriber_or_404(token, "export")
+    subscriber = _subscriber_or_404(request, token, "export")
     if request.method == "GET":
         return render(request, "subscribers/self_service/erase_confirm.html", {"subscriber": subscriber})
     gdpr.subscriber_erase(subscriber=subscriber)

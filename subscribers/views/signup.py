@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
+from newsletter_site.i18n import activate_reader_language
 from subscribers import antispam, links, selectors
 from subscribers.forms import SubscribeForm
 from subscribers.models import ConsentText, MailingList
@@ -189,6 +190,7 @@ def confirm(request, token):
         subscription = optin.subscription_from_confirmation_token(token=token)
     except optin.ConfirmationError as error:
         return render(request, "subscribers/confirm_failed.html", {"reason": error.reason}, status=400)
+    activate_reader_language(request, subscription.subscriber.language)
     if request.method == "GET":
         return render(request, "subscribers/confirm.html", {"subscription": subscription})
     try:
