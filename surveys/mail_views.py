@@ -10,7 +10,8 @@ nothing; a GET that looks like one gets the button but no automatic POST.
 Links name a delivery, so the answer belongs to that delivery's subscriber: one response per
 subscriber and survey, edited by every later answer. They are not rate-limited per address like
 the public survey page: offices answer from one address, and the signed delivery bounds what a
-link can do.
+link can do. The pages never show earlier answers (only the one the link itself carries): a
+forwarded mail can answer, but it cannot read what the subscriber said.
 """
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from campaigns.models import Article, Delivery
 from newsletter_site.i18n import activate_reader_language
 from subscribers import antispam
 from surveys import selectors, services, tokens
-from surveys.forms import SurveyForm, field_name, initial_from_response
+from surveys.forms import SurveyForm, field_name
 from surveys.models import Question, Response, Survey
 from tracking import machines
 from tracking.models import Event
@@ -143,8 +144,7 @@ def mail_answer(request, token: str):
         error = _("This answer is no longer available. Please choose again below.")
         if request.method == "POST" and (outcome := _confirm_outcome(request, saved=False, error=error, status=400)):
             return outcome
-        existing = selectors.response_of(survey=survey, subscriber=subscriber)
-        form = SurveyForm(survey=survey, initial=initial_from_response(existing))
+        form = SurveyForm(survey=survey)
         return _survey_page(request, survey=survey, form=form, status=400, error=error)
     confirmation = Confirmation(url=request.path, label=label)
     if request.method == "POST":
@@ -169,10 +169,10 @@ def mail_answer(request, token: str):
         confirmation.auto = not machine_reason(request, delivery=delivery)
     response = selectors.response_of(survey=survey, subscriber=subscriber)
     confirmation.saved = selectors.answer_matches(response=response, question=question, value=value)
-    initial = initial_from_response(response)
-    initial[field_name(question)] = str(value)
-    form = SurveyForm(survey=survey, initial=initial)
-    return _survey_page(request, survey=survey, form=form, status=status, confirmation=confirmation)
+    form = SurveyForm(survey=survey, initial={field_name(question): str(value)})
+    return _survey_page(
+        request, survey=survey, form=form, status=status, confirmation=confirmation, editing=response is not None
+    )
 
 
 @never_cache
@@ -190,9 +190,8 @@ def mail_survey(request, token: str):
         return _survey_submit(request, survey=survey, delivery=delivery)
     if request.GET.get("done"):
         return _thanks(request, survey)
-    response = selectors.response_of(survey=survey, subscriber=delivery.subscriber)
-    form = SurveyForm(survey=survey, initial=initial_from_response(response))
-    return _survey_page(request, survey=survey, form=form, editing=response is not None)
+    answered = selectors.response_of(survey=survey, subscriber=delivery.subscriber) is not None
+    return _survey_page(request, survey=survey, form=SurveyForm(survey=survey), editing=answered)
 
 
 def _feedback_page(request, *, article: Article, status: int = 200, **context):

@@ -352,3 +352,26 @@ def test_preview_links_show_the_survey_and_can_never_store(client, mail):
     assert client.post(feedback, {"step": "confirm"}, HTTP_USER_AGENT=BROWSER).status_code == 405
     assert client.get("/s/p/" + "B" * 40).status_code == 404
     assert nothing_stored()
+
+
+# A forwarded mail can answer, but it never reads what the subscriber answered before.
+
+
+def test_a_forwarded_answer_link_does_not_show_the_subscribers_earlier_answers(client, mail):
+    url = answer_path(mail, 9)
+    confirm(client, url)
+    client.post(url, survey_data(mail, **{f"q{mail.free.pk}": "Meine private Meinung"}), HTTP_USER_AGENT=BROWSER)
+    assert Answer.objects.filter(text="Meine private Meinung").exists()
+    stranger = Client()
+    for link in (url, answer_path(mail, 3)):
+        html = stranger.get(link, HTTP_USER_AGENT=BROWSER).content.decode()
+        assert "Meine private Meinung" not in html
+        assert checked_value(html, mail.single) is None, "earlier choices stay unknown to the link holder"
+
+
+def test_a_forwarded_open_survey_link_does_not_show_earlier_answers(client, mail, open_survey):
+    _survey, free, url = open_survey
+    data = {"step": "survey", "started": antispam.form_started_token(), f"q{free.pk}": "Nur für mich"}
+    assert client.post(url, data, HTTP_USER_AGENT=BROWSER).status_code == 302
+    html = Client().get(url, HTTP_USER_AGENT=BROWSER).content.decode()
+    assert "Nur für mich" not in html
