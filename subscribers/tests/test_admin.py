@@ -1,3 +1,4 @@
+import codecs
 import csv
 import io
 import json
@@ -227,7 +228,7 @@ def test_action_export_json_and_csv(staff, mailing_list):
     assert sorted(item["profile"]["email"] for item in json.loads(both.content)) == ["a@example.org", "b@example.org"]
 
     exported = run_action(staff, "export_csv", [first, second])
-    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig"))))
     assert [(row["email"], row["lists"]) for row in rows] == [
         ("a@example.org", mailing_list.name),
         ("b@example.org", ""),
@@ -242,7 +243,7 @@ def test_consent_proof_export_per_list(staff, consent_text):
         reverse("admin:subscribers_mailinglist_changelist"),
         {"action": "export_consent_proof", ACTION_CHECKBOX_NAME: [str(events.pk)]},
     )
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert [(row["email"], row["mailing_list"]) for row in rows] == [("b@example.org", "Events")]
 
 
@@ -262,7 +263,7 @@ def test_csv_export_has_every_column_a_marketer_needs(staff, mailing_list):
     subscriber.tags.add(TagFactory(name="messe"), TagFactory(name="vip"))
     exported = run_action(staff, "export_csv", [subscriber])
     assert exported["Content-Type"] == "text/csv; charset=utf-8"
-    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode()))
+    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")))
     assert row | {"created_at": None} == {
         "email": "a@example.org",
         "first_name": "Anna",
@@ -317,3 +318,34 @@ def test_mapping_without_an_email_column_is_refused(staff, mailing_list):
     assert response.status_code == 200 and response.context["form"].errors["email"]
     subscriber_import.refresh_from_db()
     assert subscriber_import.status == SubscriberImport.Status.UPLOADED
+
+
+# CSV downloads and import limits ------------------------------------------------------------------
+
+
+def csv_download(response) -> list[list[str]]:
+    """The rows of a CSV download; it starts with a UTF-8 BOM so Excel reads umlauts."""
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_subscriber_export_escapes_a_formula_in_a_name(staff):
+    subscriber = SubscriberFactory(email="a@example.org", first_name='=HYPERLINK("https://evil.example","Jörg")')
+    header, row = csv_download(run_action(staff, "export_csv", [subscriber]))
+    assert row[header.index("first_name")] == "'" + subscriber.first_name
+
+
+def test_consent_proof_export_escapes_what_strangers_sent(staff, mailing_list, consent_text):
+    outcome = optin.subscriber_subscribe(
+        email="a@example.org",
+        mailing_list=mailing_list,
+        consent_text=consent_text,
+        user_agent="@SUM(1+1)*cmd|' /C calc'!A0",
+        source_url="-2+3",
+    )
+    header, row = csv_download(run_action(staff, "export_consent_proof", [outcome.subscription.subscriber]))
+    assert row[header.index("user_agent")] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert row[header.index("source_url")] == "'-2+3"
