@@ -89,13 +89,16 @@ class ImportReport:
         self.counts.update(reason for _row_number, _raw_email, reason in problems)
         kept = problems[: max(self.limit - self.stored, 0)]
         ImportProblem.objects.bulk_create(
-            ImportProblem(
-                subscriber_import=self.subscriber_import,
-                row_number=row_number,
-                email=raw_email[:PROBLEM_EMAIL_LIMIT],
-                reason=reason,
-            )
-            for row_number, raw_email, reason in kept
+            [
+                ImportProblem(
+                    subscriber_import=self.subscriber_import,
+                    row_number=row_number,
+                    email=raw_email[:PROBLEM_EMAIL_LIMIT],
+                    reason=reason,
+                )
+                for row_number, raw_email, reason in kept
+            ],
+            ignore_conflicts=True,  # a task delivered twice may run beside itself
         )
         self.stored += len(kept)
 
