@@ -206,6 +206,8 @@ KANAL_SIGNUP_MIN_FILL_SECONDS = float(os.environ.get("KANAL_SIGNUP_MIN_FILL_SECO
 KANAL_CONFIRM_RATE_PER_IP = os.environ.get("KANAL_CONFIRM_RATE_PER_IP", "30/h")
 KANAL_SURVEY_RATE_PER_IP = os.environ.get("KANAL_SURVEY_RATE_PER_IP", "30/h")
 KANAL_IMPORT_MAX_BYTES = env_int("KANAL_IMPORT_MAX_BYTES", 50_000_000)
+# Rows with a problem kept for an import's report; the counts per reason cover every row.
+KANAL_IMPORT_REPORT_MAX_ROWS = env_int("KANAL_IMPORT_REPORT_MAX_ROWS", 1000)
 KANAL_ALTCHA_HMAC_KEY = os.environ.get("KANAL_ALTCHA_HMAC_KEY", "")
 KANAL_COMPANY_ADDRESS = os.environ.get("KANAL_COMPANY_ADDRESS", "Kanal GmbH · Musterstraße 1 · 10115 Berlin")
 KANAL_IMPRINT_URL = os.environ.get("KANAL_IMPRINT_URL", f"{SITE_URL}/imprint/")

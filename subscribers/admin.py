@@ -5,10 +5,13 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_protect
 
-from subscribers import admin_actions
+from newsletter_site.csv_export import csv_response
+from subscribers import admin_actions, import_files, selectors
 from subscribers.models import (
     ConsentRecord,
     ConsentText,
@@ -188,6 +191,18 @@ class ImportUploadForm(forms.Form):
         help_text=_("Required when consent is documented elsewhere, e.g. “paper forms, trade fair 2026, folder 7”."),
     )
 
+    def __init__(self, *args, refused_files=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        # A file refused while it arrived is not in request.FILES; say why instead of "required".
+        self.refused_files = set(refused_files)
+        if "csv_file" in self.refused_files:
+            self.fields["csv_file"].required = False
+
+    def clean_csv_file(self):
+        if "csv_file" in self.refused_files:
+            raise forms.ValidationError(str(import_files.file_too_large()))
+        return self.cleaned_data["csv_file"]
+
     def clean(self):
         cleaned = super().clean()
         if (
@@ -217,7 +232,7 @@ class ImportMappingForm(forms.Form):
     def __init__(self, *args, header: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—"), *[(column, column) for column in header]]
-        for target in imports.TARGET_FIELDS:
+        for target in import_files.TARGET_FIELDS:
             self.fields[target] = forms.ChoiceField(
                 label=MAPPING_LABELS[target], choices=choices, required=target == "email"
             )
@@ -259,9 +274,19 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
 
     def add_view(self, request, form_url="", extra_context=None):
+        # The size limit has to be in place before anything reads the upload, the CSRF check
+        # included; so the CSRF check runs inside, in _upload_view.
+        limit = import_files.ImportUploadLimit(request)
+        request.upload_handlers.insert(0, limit)
+        return self._upload_view(request, limit)
+
+    add_view.csrf_exempt = True
+
+    @method_decorator(csrf_protect)
+    def _upload_view(self, request, limit: import_files.ImportUploadLimit):
         if not self.has_add_permission(request):
             return HttpResponse(status=403)
-        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        form = ImportUploadForm(request.POST or None, request.FILES or None, refused_files=limit.refused)
         if request.method == "POST" and form.is_valid():
             try:
                 subscriber_import = imports.subscriber_import_create(
@@ -307,7 +332,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
                 title=_("Map the columns of %(name)s") % {"name": subscriber_import},
                 form=form,
                 header=parsed.header,
-                rows=imports.preview(parsed),
+                rows=import_files.preview(parsed),
                 delimiter=DELIMITER_NAMES.get(parsed.dialect.delimiter, parsed.dialect.delimiter),
                 encoding=ENCODING_NAMES.get(parsed.encoding, parsed.encoding),
                 subscriber_import=subscriber_import,
@@ -329,9 +354,12 @@ class SubscriberImportAdmin(admin.ModelAdmin):
                 subscriber_import=subscriber_import,
                 mapping=[
                     (MAPPING_LABELS[target], subscriber_import.column_mapping[target])
-                    for target in imports.TARGET_FIELDS
+                    for target in import_files.TARGET_FIELDS
                     if subscriber_import.column_mapping.get(target)
                 ],
+                problem_counts=selectors.import_problem_counts(subscriber_import=subscriber_import),
+                problems_stored=subscriber_import.problems.count(),
+                problems_total=subscriber_import.skipped_count + subscriber_import.error_count,
             ),
         )
 
@@ -359,6 +387,5 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
-        response = HttpResponse(subscriber_import.error_report, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="import-{subscriber_import.pk}-report.csv"'
-        return response
+        rows = selectors.import_report_rows(subscriber_import=subscriber_import)
+        return csv_response(rows, filename=f"import-{subscriber_import.pk}-report.csv")

@@ -1,17 +1,17 @@
 """Admin actions on subscribers. Each is thin and calls a service."""
 
-import csv
 import json
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from subscribers.consent_export import consent_records_csv_lines, consent_records_for
+from newsletter_site.csv_export import csv_response
+from subscribers.consent_export import consent_records_for, consent_records_rows
 from subscribers.models import Subscription
 from subscribers.services import gdpr, optin, preferences
 
@@ -80,49 +80,37 @@ def export_json(modeladmin, request, queryset):
     return response
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @admin.action(description=_("Export as CSV"), permissions=["view"])
 def export_csv(modeladmin, request, queryset):
-    writer = csv.writer(_Echo())
     subscribers = queryset.prefetch_related("tags", "subscriptions__mailing_list").order_by("pk")
 
-    def lines():
-        yield writer.writerow(["email", "first_name", "last_name", "language", "status", "lists", "tags", "created_at"])
+    def rows():
+        yield ["email", "first_name", "last_name", "language", "status", "lists", "tags", "created_at"]
         for subscriber in subscribers.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    subscriber.email,
-                    subscriber.first_name,
-                    subscriber.last_name,
-                    subscriber.language,
-                    subscriber.status,
-                    "|".join(
-                        s.mailing_list.name
-                        for s in subscriber.subscriptions.all()
-                        if s.status == Subscription.Status.ACTIVE
-                    ),
-                    "|".join(tag.name for tag in subscriber.tags.all()),
-                    timezone.localtime(subscriber.created_at).isoformat(),
-                ]
-            )
+            yield [
+                subscriber.email,
+                subscriber.first_name,
+                subscriber.last_name,
+                subscriber.language,
+                subscriber.status,
+                "|".join(
+                    s.mailing_list.name
+                    for s in subscriber.subscriptions.all()
+                    if s.status == Subscription.Status.ACTIVE
+                ),
+                "|".join(tag.name for tag in subscriber.tags.all()),
+                subscriber.created_at,
+            ]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="kanal-subscribers-{timezone.now():%Y%m%d-%H%M}.csv"'
-    return response
+    return csv_response(rows(), filename=f"kanal-subscribers-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
 @admin.action(description=_("Export consent proof as CSV"), permissions=["view"])
 def export_consent_proof(modeladmin, request, queryset):
     """On subscribers or on mailing lists: every consent record of the selection."""
     selection = "subscribers" if queryset.model._meta.model_name == "subscriber" else "mailing_lists"
-    lines = consent_records_csv_lines(consent_records_for(**{selection: queryset}))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="kanal-consent-{timezone.now():%Y%m%d-%H%M}.csv"'
-    return response
+    rows = consent_records_rows(consent_records_for(**{selection: queryset}))
+    return csv_response(rows, filename=f"kanal-consent-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
 SUBSCRIBER_ACTIONS: list = [resend_confirmation, unsubscribe, erase, export_json, export_csv, export_consent_proof]

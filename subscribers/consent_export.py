@@ -1,11 +1,8 @@
 """Consent proof as a CSV a lawyer or court can read: one row per consent record."""
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from subscribers.models import ConsentRecord, MailingList, Subscriber
 
@@ -44,9 +41,9 @@ def consent_records_for(
     return records.order_by("occurred_at", "pk")
 
 
-def _row(record: ConsentRecord) -> list[str]:
+def _row(record: ConsentRecord) -> list:
     return [
-        timezone.localtime(record.occurred_at).isoformat(),
+        record.occurred_at,
         record.subscriber.email if record.subscriber else "",
         record.mailing_list.name if record.mailing_list else "",
         record.get_action_display(),
@@ -61,18 +58,8 @@ def _row(record: ConsentRecord) -> list[str]:
     ]
 
 
-def consent_records_csv_lines(records: Iterable[ConsentRecord]) -> Iterator[str]:
-    """CSV text line by line, so a long history streams instead of being built in memory."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row: list[str]) -> str:
-        writer.writerow(row)
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield line(COLUMNS)
+def consent_records_rows(records: Iterable[ConsentRecord]) -> Iterator[list]:
+    """The header, then one row per record; a queryset is read in chunks, so a long history streams."""
+    yield COLUMNS
     for record in records.iterator() if isinstance(records, QuerySet) else records:
-        yield line(_row(record))
+        yield _row(record)

@@ -3,6 +3,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -283,7 +284,8 @@ class SubscriberImport(models.Model):
     updated_count = models.PositiveIntegerField(_("updated"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     error_count = models.PositiveIntegerField(_("errors"), default=0)
-    error_report = models.TextField(_("per-row error report (CSV)"), blank=True)
+    # {reason: rows} over the whole file; the rows themselves are kept only up to a limit (ImportProblem).
+    problem_counts = models.JSONField(_("problems by reason"), default=dict, blank=True)
     failure_reason = models.TextField(_("failure reason"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True, blank=True
@@ -305,3 +307,46 @@ class SubscriberImport(models.Model):
         if not self.total_rows:
             return 100 if self.status == self.Status.DONE else 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class ImportProblem(models.Model):
+    """A row of an import that was skipped or failed. Of a large file only the first rows are kept."""
+
+    class Reason(models.TextChoices):
+        NO_EMAIL = "no_email", _("no email address")
+        EMAIL_TOO_LONG = "email_too_long", _("email address too long")
+        INVALID_EMAIL = "invalid_email", _("not a valid email address")
+        NAME_TOO_LONG = "name_too_long", _("name too long")
+        DUPLICATE = "duplicate", _("duplicate in this file")
+        SUPPRESSED = "suppressed", _("on the suppression list (erased, bounced or complained)")
+        BLOCKED = "blocked", _("unsubscribed, bounced or complained before")
+        LEFT_LIST = "left_list", _("unsubscribed from this list before")
+        PENDING_ON_LIST = "pending_on_list", _("already on this list, waiting for confirmation")
+        ON_LIST = "on_list", _("already on this list")
+
+    subscriber_import = models.ForeignKey(
+        SubscriberImport, verbose_name=_("subscriber import"), on_delete=models.CASCADE, related_name="problems"
+    )
+    row_number = models.PositiveIntegerField(_("row"))
+    email = models.CharField(_("email address as written in the file"), max_length=255, blank=True)
+    # A Reason, or the text of a report written before reasons had codes.
+    reason = models.CharField(_("problem"), max_length=255)
+
+    class Meta:
+        verbose_name = _("import problem")
+        verbose_name_plural = _("import problems")
+        ordering = ["row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber_import", "row_number"], name="one_problem_per_import_row")
+        ]
+
+    def __str__(self):
+        return f"{self.row_number}: {self.describe(self.reason)}"
+
+    @classmethod
+    def describe(cls, reason: str) -> str:
+        """The reason in words, in the active language."""
+        if reason == cls.Reason.NAME_TOO_LONG:
+            limit = Subscriber._meta.get_field("first_name").max_length
+            return gettext("name longer than %(limit)d characters") % {"limit": limit}
+        return str(cls.Reason(reason).label) if reason in cls.Reason.values else reason

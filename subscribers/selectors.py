@@ -1,9 +1,19 @@
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from subscribers.models import ConfirmationMail, ConsentText, MailingList, Subscriber, SuppressedAddress, email_hash
+from subscribers.models import (
+    ConfirmationMail,
+    ConsentText,
+    ImportProblem,
+    MailingList,
+    Subscriber,
+    SubscriberImport,
+    SuppressedAddress,
+    email_hash,
+)
 
 
 def public_list_get(*, slug: str) -> MailingList:
@@ -57,3 +67,17 @@ def consent_text_version(*, language: str, version) -> ConsentText | None:
     if not 0 < version < 2**31:
         return None
     return ConsentText.objects.filter(language=language, version=version).first()
+
+
+def import_report_rows(*, subscriber_import: SubscriberImport) -> Iterator[list]:
+    """The per-row report of an import: a header, then each stored problem row, read in chunks."""
+    yield ["row", "email", "problem"]
+    problems = subscriber_import.problems.order_by("row_number").values_list("row_number", "email", "reason")
+    for row_number, email, reason in problems.iterator(chunk_size=2000):
+        yield [row_number, email, ImportProblem.describe(reason)]
+
+
+def import_problem_counts(*, subscriber_import: SubscriberImport) -> list[tuple[str, int]]:
+    """(problem in words, rows) for every problem of an import, the most frequent first."""
+    counts = sorted(subscriber_import.problem_counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(ImportProblem.describe(reason), count) for reason, count in counts]

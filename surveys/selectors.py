@@ -197,7 +197,7 @@ def survey_export_rows(*, survey: Survey):
     questions = list(survey.questions.all())
     yield ["response_id", "created_at", "updated_at", "source", "subscriber_email", *[q.text for q in questions]]
     responses: QuerySet[Response] = survey.responses.select_related("subscriber").prefetch_related("answers__choices")
-    for response in responses.order_by("pk"):
+    for response in responses.order_by("pk").iterator(chunk_size=1000):
         by_question = {answer.question_id: answer for answer in response.answers.all()}
         cells = []
         for question in questions:
@@ -212,8 +212,8 @@ def survey_export_rows(*, survey: Survey):
                 cells.append(answer.text)
         yield [
             response.pk,
-            response.created_at.isoformat(),
-            response.updated_at.isoformat(),
+            response.created_at,
+            response.updated_at,
             response.source,
             response.subscriber.email if response.subscriber else "",
             *cells,

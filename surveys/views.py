@@ -1,16 +1,16 @@
-import csv
 import uuid
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from newsletter_site.csv_export import csv_response
 from subscribers import antispam
 from surveys import selectors, services
 from surveys.forms import SurveyForm, field_name, initial_from_response
@@ -116,23 +116,7 @@ def survey_comparison(request):
     return render(request, "surveys/staff/comparison.html", {"comparison": selectors.survey_campaign_comparison()})
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_safe(value):
-    # Spreadsheet programs run cells starting with these as formulas.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @staff_member_required
 def survey_results_csv(request, pk):
     survey = get_object_or_404(Survey, pk=pk)
-    writer = csv.writer(_Echo())
-    rows = (writer.writerow([_csv_safe(cell) for cell in row]) for row in selectors.survey_export_rows(survey=survey))
-    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="survey-{survey.pk}-responses.csv"'
-    return response
+    return csv_response(selectors.survey_export_rows(survey=survey), filename=f"survey-{survey.pk}-responses.csv")

@@ -1,17 +1,15 @@
-"""CSV import of subscribers: upload, column mapping, and the worker's chunked, re-playable run."""
+"""CSV import of subscribers: upload, column mapping, and the worker's chunked, re-playable run.
 
-import codecs
-import contextlib
+Reading the file itself (encoding, dialect, header, which column holds what) is
+``subscribers.import_files``.
+"""
+
 import csv
-import io
-import itertools
 import logging
-import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import BinaryIO
 from uuid import uuid4
 
 from django.conf import settings
@@ -20,14 +18,22 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from newsletter_site.bulk import db_value, insert_rows
+from subscribers.import_files import (
+    ImportFileError,
+    ParsedFile,
+    file_too_large,
+    guess_mapping,
+    parse_file,
+    preview,
+)
 from subscribers.models import (
     ConfirmationMail,
     ConsentRecord,
+    ImportProblem,
     Language,
     MailingList,
     Subscriber,
@@ -41,38 +47,15 @@ from subscribers.services import optin
 
 logger = logging.getLogger(__name__)
 
-TARGET_FIELDS = ("email", "first_name", "last_name", "language")
-# Header names as _header_key() spells them: lower case, letters and digits only.
-HEADER_GUESSES = {
-    "email": {
-        "email",
-        "mail",
-        "emailaddress",
-        "mailaddress",
-        "emailadresse",
-        "mailadresse",
-        "adresse",
-        "address",
-        "emails",
-    },
-    "first_name": {"firstname", "givenname", "forename", "vorname", "rufname"},
-    "last_name": {"lastname", "surname", "familyname", "nachname", "familienname", "name"},
-    "language": {"language", "lang", "locale", "sprache", "languagecode"},
-}
+Reason = ImportProblem.Reason
 # Spellings of a language other than its code, e.g. from an export of another tool.
 LANGUAGE_ALIASES = {"deutsch": "de", "german": "de", "ger": "de", "deu": "de", "englisch": "en", "english": "en"}
 CHUNK_SIZE = 5000
-PREVIEW_ROWS = 10
-SNIFF_BYTES = 64 * 1024
-READ_BLOCK = 1024 * 1024
 CONFIRMATION_BATCH = 500
 LANGUAGES = {code for code, _label in Language.choices}
 NAME_LIMIT = Subscriber._meta.get_field("first_name").max_length
 EMAIL_LIMIT = Subscriber._meta.get_field("email").max_length
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported; the message says why, in the user's language."""
+PROBLEM_EMAIL_LIMIT = ImportProblem._meta.get_field("email").max_length
 
 
 @dataclass
@@ -81,110 +64,43 @@ class ChunkTally:
     updated: int = 0
     skipped: int = 0
     errors: int = 0
-    report: list[tuple[int, str, str]] = field(default_factory=list)
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
 
     def skip(self, row_number: int, raw_email: str, reason: str) -> None:
         self.skipped += 1
-        self.report.append((row_number, raw_email, reason))
+        self.problems.append((row_number, raw_email, reason))
 
     def error(self, row_number: int, raw_email: str, reason: str) -> None:
         self.errors += 1
-        self.report.append((row_number, raw_email, reason))
+        self.problems.append((row_number, raw_email, reason))
 
 
 @dataclass
-class ParsedFile:
-    """A CSV file's header and dialect; ``rows()`` streams the records after the header."""
+class ImportReport:
+    """The problems of one run: every one counted by reason, only the first ``limit`` rows stored."""
 
-    header: list[str]
-    dialect: type[csv.Dialect] | csv.Dialect
-    encoding: str
-    open_binary: Callable[[], BinaryIO]
+    subscriber_import: SubscriberImport
+    limit: int
+    counts: Counter = field(default_factory=Counter)
+    stored: int = 0
 
-    def rows(self) -> Iterator[list[str]]:
-        with self.open_binary() as binary:
-            text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
-            reader = csv.reader(text, self.dialect)
-            next(reader, None)
-            yield from reader
-
-
-def detect_encoding(handle: BinaryIO) -> str:
-    """UTF-16 or UTF-8 (with or without BOM) if the whole file decodes so, else Windows-1252, else Latin-1.
-
-    Reads the file once in blocks instead of holding it in memory.
-    """
-    start = handle.read(4)
-    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for encoding in ("utf-8-sig", "cp1252"):
-        handle.seek(0)
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            while block := handle.read(READ_BLOCK):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "latin-1"
-
-
-def parse_file(open_binary: Callable[[], BinaryIO]) -> ParsedFile:
-    """Check that a file is a readable CSV with a header line; ``open_binary`` opens it afresh."""
-    with open_binary() as handle:
-        head = handle.read(SNIFF_BYTES)
-        if not head.strip():
-            raise ImportFileError(_("The file is empty."))
-        if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\x00" in head[:4096]:
-            raise ImportFileError(_("This is not a CSV file (it contains binary data)."))
-        handle.seek(0)
-        encoding = detect_encoding(handle)
-    # Whole lines only: a sample cut mid-line confuses the sniffer.
-    sample = head.decode(encoding, errors="ignore").lstrip("\ufeff")
-    if len(head) == SNIFF_BYTES and "\n" in sample:
-        sample = sample[: sample.rindex("\n") + 1]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    header = next(csv.reader(io.StringIO(sample), dialect), [])
-    header = [column.strip() for column in header]
-    if not any(header):
-        raise ImportFileError(_("The first line must name the columns."))
-    return ParsedFile(header=header, dialect=dialect, encoding=encoding, open_binary=open_binary)
-
-
-def _header_key(column: str) -> str:
-    return re.sub(r"[^0-9a-zäöüß]", "", column.lower())
-
-
-def guess_mapping(header: list[str], rows: list[list[str]] | None = None) -> dict[str, str]:
-    """Which column holds what, from the header names (English or German) and, failing that, from the data."""
-    mapping: dict[str, str] = {}
-    for target in TARGET_FIELDS:
-        for column in header:
-            if _header_key(column) in HEADER_GUESSES[target] and column not in mapping.values():
-                mapping[target] = column
-                break
-    if "email" not in mapping and rows:
-        # No telling header: take the column whose cells look most like addresses.
-        scores = [sum(1 for row in rows if index < len(row) and "@" in row[index]) for index in range(len(header))]
-        best = max(range(len(header)), key=scores.__getitem__)
-        if scores[best] and header[best] not in mapping.values():
-            mapping["email"] = header[best]
-    return mapping
-
-
-def preview(parsed: ParsedFile) -> list[list[str]]:
-    """The first rows after the header, for the mapping step.
-
-    A row the csv module cannot read ends the preview; the import reports it with its row number.
-    """
-    rows: list[list[str]] = []
-    with contextlib.suppress(csv.Error):
-        rows.extend(itertools.islice(parsed.rows(), PREVIEW_ROWS))
-    return rows
+    def add(self, tally: ChunkTally) -> None:
+        problems = sorted(tally.problems)
+        self.counts.update(reason for _row_number, _raw_email, reason in problems)
+        kept = problems[: max(self.limit - self.stored, 0)]
+        ImportProblem.objects.bulk_create(
+            [
+                ImportProblem(
+                    subscriber_import=self.subscriber_import,
+                    row_number=row_number,
+                    email=raw_email[:PROBLEM_EMAIL_LIMIT],
+                    reason=reason,
+                )
+                for row_number, raw_email, reason in kept
+            ],
+            ignore_conflicts=True,  # a task delivered twice may run beside itself
+        )
+        self.stored += len(kept)
 
 
 def subscriber_import_create(
@@ -198,9 +114,7 @@ def subscriber_import_create(
 ) -> SubscriberImport:
     """Store an uploaded CSV after checking it can be read; nothing is imported yet."""
     if upload.size > settings.KANAL_IMPORT_MAX_BYTES:
-        raise ImportFileError(
-            _("The file is larger than %(limit)s.") % {"limit": filesizeformat(settings.KANAL_IMPORT_MAX_BYTES)}
-        )
+        raise file_too_large()
     if consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED and not consent_source.strip():
         raise ImportFileError(_("Say where the consent of these addresses is documented."))
     subscriber_import = SubscriberImport(
@@ -265,7 +179,9 @@ def subscriber_import_run(*, import_id: int) -> None:
         subscriber_import.processed_rows = 0
         subscriber_import.created_count = subscriber_import.updated_count = 0
         subscriber_import.skipped_count = subscriber_import.error_count = 0
+        subscriber_import.problem_counts = {}
         subscriber_import.save()
+        subscriber_import.problems.all().delete()
     try:
         parsed = parsed_file_of(subscriber_import)
         _check_columns(subscriber_import, parsed)
@@ -273,7 +189,7 @@ def subscriber_import_run(*, import_id: int) -> None:
         # file the csv module cannot read fails here rather than half-way through.
         total_rows = _count_rows(parsed)
         SubscriberImport.objects.filter(pk=import_id).update(total_rows=total_rows)
-        report = _run_chunks(subscriber_import, parsed)
+        _run_chunks(subscriber_import, parsed)
     except ImportFileError as error:
         _finish(subscriber_import, status=SubscriberImport.Status.FAILED, failure_reason=str(error))
         return
@@ -281,12 +197,12 @@ def subscriber_import_run(*, import_id: int) -> None:
         logger.exception("Import %s failed", import_id)
         _finish(subscriber_import, status=SubscriberImport.Status.FAILED, failure_reason=repr(error))
         raise
-    _finish(subscriber_import, status=SubscriberImport.Status.DONE, error_report=report)
+    _finish(subscriber_import, status=SubscriberImport.Status.DONE)
 
 
-def _finish(subscriber_import: SubscriberImport, *, status: str, failure_reason: str = "", error_report: str = ""):
+def _finish(subscriber_import: SubscriberImport, *, status: str, failure_reason: str = ""):
     SubscriberImport.objects.filter(pk=subscriber_import.pk).update(
-        status=status, failure_reason=failure_reason, error_report=error_report, finished_at=timezone.now()
+        status=status, failure_reason=failure_reason, finished_at=timezone.now()
     )
 
 
@@ -313,14 +229,12 @@ def _count_rows(parsed: ParsedFile) -> int:
     return total
 
 
-def _run_chunks(subscriber_import: SubscriberImport, parsed: ParsedFile) -> str:
+def _run_chunks(subscriber_import: SubscriberImport, parsed: ParsedFile) -> None:
     mapping = subscriber_import.column_mapping
     columns = {target: parsed.header.index(column) for target, column in mapping.items() if column in parsed.header}
     tag_ids = list(subscriber_import.tags.values_list("pk", flat=True))
     seen: set[str] = set()
-    report_lines = io.StringIO()
-    report_writer = csv.writer(report_lines)
-    report_writer.writerow(["row", "email", "problem"])
+    report = ImportReport(subscriber_import=subscriber_import, limit=settings.KANAL_IMPORT_REPORT_MAX_ROWS)
     chunk: list[tuple[int, list[str]]] = []
     row_number = 1  # the header
     for row in parsed.rows():
@@ -329,11 +243,10 @@ def _run_chunks(subscriber_import: SubscriberImport, parsed: ParsedFile) -> str:
             continue
         chunk.append((row_number, row))
         if len(chunk) == CHUNK_SIZE:
-            _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report_writer)
+            _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report)
             chunk = []
     if chunk:
-        _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report_writer)
-    return report_lines.getvalue()
+        _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report)
 
 
 def _cell(row: list[str], columns: dict[str, int], target: str) -> str:
@@ -341,8 +254,24 @@ def _cell(row: list[str], columns: dict[str, int], target: str) -> str:
     return row[index].strip() if index is not None and index < len(row) else ""
 
 
-def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report_writer) -> None:
+def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report: ImportReport) -> None:
     tally = ChunkTally()
+    valid = _valid_rows(chunk, columns, seen, tally, default_language=subscriber_import.mailing_list.language)
+    with transaction.atomic():
+        _store_chunk(subscriber_import, valid, tally, tag_ids)
+        report.add(tally)
+        SubscriberImport.objects.filter(pk=subscriber_import.pk).update(
+            processed_rows=F("processed_rows") + len(chunk),
+            created_count=F("created_count") + tally.created,
+            updated_count=F("updated_count") + tally.updated,
+            skipped_count=F("skipped_count") + tally.skipped,
+            error_count=F("error_count") + tally.errors,
+            problem_counts=dict(report.counts),
+        )
+
+
+def _valid_rows(chunk, columns, seen: set[str], tally: ChunkTally, *, default_language: str) -> dict[str, dict]:
+    """The rows of a chunk worth storing, by normalised address; the others go to the tally."""
     valid: dict[str, dict] = {}
     for row_number, row in chunk:
         raw_email = _cell(row, columns, "email")
@@ -351,22 +280,22 @@ def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report_write
             # "Anna Ahorn <anna@example.org>", as mail programs export contacts.
             email = normalise_email(parseaddr(email)[1]) or email
         if not email:
-            tally.error(row_number, raw_email, _("no email address"))
+            tally.error(row_number, raw_email, Reason.NO_EMAIL)
             continue
         if len(email) > EMAIL_LIMIT:
-            tally.error(row_number, raw_email, _("email address too long"))
+            tally.error(row_number, raw_email, Reason.EMAIL_TOO_LONG)
             continue
         try:
             validate_email(email)
         except ValidationError:
-            tally.error(row_number, raw_email, _("not a valid email address"))
+            tally.error(row_number, raw_email, Reason.INVALID_EMAIL)
             continue
         first_name, last_name = _cell(row, columns, "first_name"), _cell(row, columns, "last_name")
         if len(first_name) > NAME_LIMIT or len(last_name) > NAME_LIMIT:
-            tally.error(row_number, raw_email, _("name longer than %(limit)d characters") % {"limit": NAME_LIMIT})
+            tally.error(row_number, raw_email, Reason.NAME_TOO_LONG)
             continue
         if email in seen:
-            tally.skip(row_number, raw_email, _("duplicate in this file"))
+            tally.skip(row_number, raw_email, Reason.DUPLICATE)
             continue
         seen.add(email)
         language = _cell(row, columns, "language").lower()
@@ -376,44 +305,66 @@ def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report_write
             "raw_email": raw_email,
             "first_name": first_name,
             "last_name": last_name,
-            "language": language if language in LANGUAGES else subscriber_import.mailing_list.language,
+            "language": language if language in LANGUAGES else default_language,
         }
-
-    with transaction.atomic():
-        _store_chunk(subscriber_import, valid, tally, tag_ids)
-        SubscriberImport.objects.filter(pk=subscriber_import.pk).update(
-            processed_rows=F("processed_rows") + len(chunk),
-            created_count=F("created_count") + tally.created,
-            updated_count=F("updated_count") + tally.updated,
-            skipped_count=F("skipped_count") + tally.skipped,
-            error_count=F("error_count") + tally.errors,
-        )
-    for line in sorted(tally.report):
-        report_writer.writerow(line)
+    return valid
 
 
 def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, tag_ids: list[int]) -> None:
+    """Subscribers, subscriptions, consent records, tags and confirmation mails for a chunk's valid rows."""
     documented = subscriber_import.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
     mailing_list = subscriber_import.mailing_list
     now = timezone.now()
 
-    hashes = {email_hash(email): email for email in valid}
-    for suppressed_hash in SuppressedAddress.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True):
-        email = hashes[suppressed_hash]
-        entry = valid.pop(email)
-        tally.skip(
-            entry["row_number"], entry["raw_email"], _("on the suppression list (erased, bounced or complained)")
+    _drop_suppressed(valid, tally)
+    existing = _drop_blocked(valid, tally)
+    ids, created_here = _insert_subscribers(valid, existing, documented=documented, now=now)
+    candidates = _drop_list_members(subscriber_import, valid, ids, existing, tally)
+    added = _insert_subscriptions(mailing_list, candidates, documented=documented, now=now)
+    new_subscribers, old_subscribers = _tally_added(valid, candidates, added, created_here, tally)
+    if documented and old_subscribers:
+        # New subscribers were inserted active; one who was only pending elsewhere is active now.
+        Subscriber.objects.filter(pk__in=old_subscribers, status=Subscriber.Status.PENDING).update(
+            status=Subscriber.Status.ACTIVE
+        )
+    _record_consent(subscriber_import, new_subscribers, old_subscribers, documented=documented, now=now)
+    if tag_ids:
+        insert_rows(
+            Subscriber.tags.through,
+            columns=("subscriber", "tag"),
+            rows=[(subscriber_id, tag_id) for subscriber_id in ids.values() for tag_id in tag_ids],
+            ignore_conflicts=True,
+        )
+    if not documented and (new_subscribers or old_subscribers):
+        _queue_confirmation_mails(
+            mailing_list=mailing_list,
+            new_subscription_ids=[added[subscriber_id] for subscriber_id in new_subscribers],
+            old_subscription_ids=[added[subscriber_id] for subscriber_id in old_subscribers],
         )
 
-    existing = {
-        email: (pk, status)
-        for email, pk, status in Subscriber.objects.filter(email__in=valid).values_list("email", "pk", "status")
-    }
-    for email, (_pk, status) in existing.items():
+
+def _drop_suppressed(valid: dict[str, dict], tally: ChunkTally) -> None:
+    hashes = {email_hash(email): email for email in valid}
+    for suppressed_hash in SuppressedAddress.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True):
+        entry = valid.pop(hashes[suppressed_hash])
+        tally.skip(entry["row_number"], entry["raw_email"], Reason.SUPPRESSED)
+
+
+def _drop_blocked(valid: dict[str, dict], tally: ChunkTally) -> dict[str, int]:
+    """Leaves out addresses whose subscriber unsubscribed, bounced or complained; the others found, by address."""
+    existing = {}
+    for email, pk, status in Subscriber.objects.filter(email__in=valid).values_list("email", "pk", "status"):
+        existing[email] = pk
         if status in Subscriber.BLOCKED_STATUSES:
             entry = valid.pop(email)
-            tally.skip(entry["row_number"], entry["raw_email"], _("unsubscribed, bounced or complained before"))
+            tally.skip(entry["row_number"], entry["raw_email"], Reason.BLOCKED)
+    return existing
 
+
+def _insert_subscribers(
+    valid: dict[str, dict], existing: dict[str, int], *, documented: bool, now
+) -> tuple[dict[str, int], set[int]]:
+    """Inserts the addresses not found; returns the id of every valid address and the ids created here."""
     insert_rows(
         Subscriber,
         columns=("email", "first_name", "last_name", "language", "public_id"),
@@ -442,15 +393,23 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
         # Not merely "not found before the insert": a concurrent sign-up may have created it.
         if email not in existing and created_at == now:
             created_here.add(pk)
+    return ids, created_here
+
+
+def _drop_list_members(subscriber_import, valid, ids, existing, tally: ChunkTally) -> list[tuple[str, int]]:
+    """The (address, subscriber id) pairs that need a subscription to the import's list.
+
+    A subscription an earlier attempt of this same import stored (a re-delivered task) counts as
+    that attempt counted it, not as "already on this list".
+    """
+    mailing_list = subscriber_import.mailing_list
     # Only subscribers found before the insert can have a subscription already; one a concurrent
-    # sign-up just created is caught by the conflict check after the insert below.
+    # sign-up just created is caught by the conflict check after inserting subscriptions.
     on_list = dict(
         Subscription.objects.filter(
             mailing_list=mailing_list, subscriber_id__in=[ids[email] for email in valid if email in existing]
         ).values_list("subscriber_id", "status")
     )
-    # Subscriptions an earlier attempt of this same import stored (a re-delivered task): they
-    # count as that attempt counted them, not as "already on this list".
     stored_before = {
         subscriber_id: details.get("new_subscriber", False)
         for subscriber_id, details in ConsentRecord.objects.filter(
@@ -458,7 +417,6 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
         ).values_list("subscriber_id", "details")
         if details.get("import") == subscriber_import.pk
     }
-
     candidates = []
     for email, entry in valid.items():
         subscriber_id = ids[email]
@@ -469,13 +427,18 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
             else:
                 tally.updated += 1
         elif status == Subscription.Status.UNSUBSCRIBED:
-            tally.skip(entry["row_number"], entry["raw_email"], _("unsubscribed from this list before"))
+            tally.skip(entry["row_number"], entry["raw_email"], Reason.LEFT_LIST)
         elif status == Subscription.Status.PENDING:
-            tally.skip(entry["row_number"], entry["raw_email"], _("already on this list, waiting for confirmation"))
+            tally.skip(entry["row_number"], entry["raw_email"], Reason.PENDING_ON_LIST)
         elif status is not None:
-            tally.skip(entry["row_number"], entry["raw_email"], _("already on this list"))
+            tally.skip(entry["row_number"], entry["raw_email"], Reason.ON_LIST)
         else:
             candidates.append((email, subscriber_id))
+    return candidates
+
+
+def _insert_subscriptions(mailing_list, candidates, *, documented: bool, now) -> dict[int, int]:
+    """Subscribes the candidates; returns {subscriber id: subscription id} of those this chunk added."""
     insert_rows(
         Subscription,
         columns=("subscriber", "confirmation_nonce"),
@@ -490,31 +453,33 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
         ignore_conflicts=True,
     )
     # Re-read what this chunk inserted: a concurrent sign-up may have won a conflict.
-    added = dict(
+    return dict(
         Subscription.objects.filter(
             mailing_list=mailing_list, subscriber_id__in=[subscriber_id for _email, subscriber_id in candidates]
         )
         .filter(created_at=now)
         .values_list("subscriber_id", "pk")
     )
+
+
+def _tally_added(valid, candidates, added, created_here, tally: ChunkTally) -> tuple[list[int], list[int]]:
+    """Counts the subscriptions added; returns the ids of new subscribers and of existing ones."""
     new_subscribers, old_subscribers = [], []
     for email, subscriber_id in candidates:
         if subscriber_id not in added:
             entry = valid[email]
-            tally.skip(entry["row_number"], entry["raw_email"], _("already on this list"))
+            tally.skip(entry["row_number"], entry["raw_email"], Reason.ON_LIST)
         elif subscriber_id in created_here:
             tally.created += 1
             new_subscribers.append(subscriber_id)
         else:
             tally.updated += 1
             old_subscribers.append(subscriber_id)
-    added_ids = new_subscribers + old_subscribers
-    if documented and old_subscribers:
-        # New subscribers were inserted active; one who was only pending elsewhere is active now.
-        Subscriber.objects.filter(pk__in=old_subscribers, status=Subscriber.Status.PENDING).update(
-            status=Subscriber.Status.ACTIVE
-        )
+    return new_subscribers, old_subscribers
 
+
+def _record_consent(subscriber_import, new_subscribers, old_subscribers, *, documented: bool, now) -> None:
+    """One import consent record per added subscription; ``new_subscriber`` lets a re-run count it again."""
     basis = subscriber_import.consent_source if documented else _("double opt-in requested by import")
     for subscriber_ids, new_subscriber in ((new_subscribers, True), (old_subscribers, False)):
         insert_rows(
@@ -522,7 +487,7 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
             columns=("subscriber",),
             rows=[(subscriber_id,) for subscriber_id in subscriber_ids],
             constants={
-                "mailing_list": mailing_list.pk,
+                "mailing_list": subscriber_import.mailing_list.pk,
                 "action": ConsentRecord.Action.IMPORT,
                 "occurred_at": now,
                 "ip_address": None,
@@ -538,19 +503,6 @@ def _store_chunk(subscriber_import, valid: dict[str, dict], tally: ChunkTally, t
                     "new_subscriber": new_subscriber,
                 },
             },
-        )
-    if tag_ids:
-        insert_rows(
-            Subscriber.tags.through,
-            columns=("subscriber", "tag"),
-            rows=[(subscriber_id, tag_id) for subscriber_id in ids.values() for tag_id in tag_ids],
-            ignore_conflicts=True,
-        )
-    if not documented and added_ids:
-        _queue_confirmation_mails(
-            mailing_list=mailing_list,
-            new_subscription_ids=[added[subscriber_id] for subscriber_id in new_subscribers],
-            old_subscription_ids=[added[subscriber_id] for subscriber_id in old_subscribers],
         )
 
 

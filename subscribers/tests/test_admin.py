@@ -1,11 +1,15 @@
+import codecs
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
@@ -101,8 +105,11 @@ def test_import_flow_upload_map_start_progress_report(staff, mailing_list, djang
         "failure_reason": "",
         "finished": True,
     }
-    report = staff.get(reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk]))
-    assert list(csv.reader(io.StringIO(report.content.decode()))) == [
+    report = staff.get(
+        reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk]),
+        headers={"accept-language": "en"},
+    )
+    assert csv_download(report) == [
         ["row", "email", "problem"],
         ["3", "kaputt", "not a valid email address"],
     ]
@@ -227,7 +234,7 @@ def test_action_export_json_and_csv(staff, mailing_list):
     assert sorted(item["profile"]["email"] for item in json.loads(both.content)) == ["a@example.org", "b@example.org"]
 
     exported = run_action(staff, "export_csv", [first, second])
-    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig"))))
     assert [(row["email"], row["lists"]) for row in rows] == [
         ("a@example.org", mailing_list.name),
         ("b@example.org", ""),
@@ -242,7 +249,7 @@ def test_consent_proof_export_per_list(staff, consent_text):
         reverse("admin:subscribers_mailinglist_changelist"),
         {"action": "export_consent_proof", ACTION_CHECKBOX_NAME: [str(events.pk)]},
     )
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert [(row["email"], row["mailing_list"]) for row in rows] == [("b@example.org", "Events")]
 
 
@@ -262,7 +269,7 @@ def test_csv_export_has_every_column_a_marketer_needs(staff, mailing_list):
     subscriber.tags.add(TagFactory(name="messe"), TagFactory(name="vip"))
     exported = run_action(staff, "export_csv", [subscriber])
     assert exported["Content-Type"] == "text/csv; charset=utf-8"
-    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode()))
+    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")))
     assert row | {"created_at": None} == {
         "email": "a@example.org",
         "first_name": "Anna",
@@ -317,3 +324,149 @@ def test_mapping_without_an_email_column_is_refused(staff, mailing_list):
     assert response.status_code == 200 and response.context["form"].errors["email"]
     subscriber_import.refresh_from_db()
     assert subscriber_import.status == SubscriberImport.Status.UPLOADED
+
+
+# CSV downloads and import limits ------------------------------------------------------------------
+
+
+def csv_download(response) -> list[list[str]]:
+    """The rows of a CSV download; it starts with a UTF-8 BOM so Excel reads umlauts."""
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_subscriber_export_escapes_a_formula_in_a_name(staff):
+    subscriber = SubscriberFactory(email="a@example.org", first_name='=HYPERLINK("https://evil.example","Jörg")')
+    header, row = csv_download(run_action(staff, "export_csv", [subscriber]))
+    assert row[header.index("first_name")] == "'" + subscriber.first_name
+
+
+def test_consent_proof_export_escapes_what_strangers_sent(staff, mailing_list, consent_text):
+    outcome = optin.subscriber_subscribe(
+        email="a@example.org",
+        mailing_list=mailing_list,
+        consent_text=consent_text,
+        user_agent="@SUM(1+1)*cmd|' /C calc'!A0",
+        source_url="-2+3",
+    )
+    header, row = csv_download(run_action(staff, "export_consent_proof", [outcome.subscription.subscriber]))
+    assert row[header.index("user_agent")] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert row[header.index("source_url")] == "'-2+3"
+
+
+def test_import_report_escapes_a_formula_from_the_file(staff, mailing_list):
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("x.csv", b"email\n+cmd|' /C calc'!A0\nok@example.org\n"),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis="documented",
+        consent_source="Messe",
+        created_by=None,
+    )
+    imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping={"email": "email"})
+    imports.subscriber_import_run(import_id=subscriber_import.pk)
+    report = staff.get(
+        reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk]),
+        headers={"accept-language": "en"},
+    )
+    assert csv_download(report) == [
+        ["row", "email", "problem"],
+        ["2", "'+cmd|' /C calc'!A0", "not a valid email address"],
+    ]
+
+
+def test_report_of_a_large_import_keeps_the_first_rows_and_counts_every_reason(staff, mailing_list, settings):
+    settings.KANAL_IMPORT_REPORT_MAX_ROWS = 50
+    lines = ["email,first_name"]
+    for n in range(600):
+        lines.append([f"broken-{n}", f",Nobody {n}", f"u{n}@example.org,U", "u2@example.org,Again"][n % 4])
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("big.csv", "\n".join(lines).encode()),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis="documented",
+        consent_source="Messe",
+        created_by=None,
+    )
+    imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping={"email": "email"})
+    imports.subscriber_import_run(import_id=subscriber_import.pk)
+    subscriber_import.refresh_from_db()
+    assert (subscriber_import.created_count, subscriber_import.skipped_count, subscriber_import.error_count) == (
+        150,
+        150,
+        300,
+    )
+
+    report = csv_download(staff.get(reverse("admin:subscribers_subscriberimport_report", args=[subscriber_import.pk])))
+    assert len(report) == 1 + 50
+    assert [int(row[0]) for row in report[1:]] == sorted(n + 2 for n in range(67) if n % 4 != 2)[:50]
+
+    detail = staff.get(
+        reverse("admin:subscribers_subscriberimport_change", args=[subscriber_import.pk]),
+        headers={"accept-language": "en"},
+    )
+    counts = {
+        reason: int(count)
+        for reason, count in re.findall(r'<tr class="problem"><th scope="row">([^<]+)</th><td>(\d+)</td>', detail.text)
+    }
+    assert counts == {"not a valid email address": 150, "no email address": 150, "duplicate in this file": 150}
+    assert "The report lists the first 50 of 450 rows with a problem." in detail.text
+
+
+def test_upload_over_the_limit_is_refused_before_it_is_spooled(admin_user, mailing_list, settings, tmp_path):
+    settings.KANAL_IMPORT_MAX_BYTES = 100_000
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every accepted upload goes to a temporary file
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    spooled = []
+    original = TemporaryFileUploadHandler.receive_data_chunk
+
+    def counting(self, raw_data, start):
+        spooled.append(len(raw_data))
+        return original(self, raw_data, start)
+
+    # A real browser session: the CSRF check reads the form, so the size limit must be in place before it.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    url = reverse("admin:subscribers_subscriberimport_add")
+    client.get(url)
+    tag = TagFactory(name="messe")
+
+    def post(size):
+        data = b"email\n" + b"a@example.org\n" * (size // 14)
+        return client.post(
+            url,
+            {
+                "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+                "mailing_list": mailing_list.pk,
+                "csv_file": SimpleUploadedFile("big.csv", data),
+                "tags": [tag.pk],
+                "consent_basis": "documented",
+                "consent_source": "Messe 2026, Ordner 7",
+            },
+            headers={"accept-language": "en"},
+        )
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", counting)
+        far_over = post(1_000_000)
+        assert sum(spooled) == 0, "the request is larger than the limit allows: nothing is written"
+        just_over = post(100_200)
+        assert 0 < sum(spooled) <= 100_000, "reading stops at the limit"
+
+    for response in (far_over, just_over):
+        assert response.status_code == 400
+        assert "The file is larger than 97.7\xa0KB." in response.text
+        # Nothing else the user entered is lost.
+        assert f'<option value="{mailing_list.pk}" selected>' in response.text
+        assert f'<option value="{tag.pk}" selected>' in response.text
+        assert 'value="Messe 2026, Ordner 7"' in response.text
+    assert list(tmp_path.iterdir()) == []
+    assert not SubscriberImport.objects.exists()
+
+    accepted = post(50_000)
+    assert accepted.status_code == 302
+    assert SubscriberImport.objects.count() == 1
+    assert client.post(url, {"mailing_list": mailing_list.pk}).status_code == 403, "the CSRF check still applies"

@@ -3,7 +3,8 @@ import io
 
 import pytest
 
-from subscribers.consent_export import COLUMNS, consent_records_csv_lines, consent_records_for
+from newsletter_site.csv_export import csv_lines
+from subscribers.consent_export import COLUMNS, consent_records_for, consent_records_rows
 from subscribers.models import ConsentRecord
 from subscribers.services import optin
 from subscribers.tests.factories import MailingListFactory
@@ -11,8 +12,8 @@ from subscribers.tests.factories import MailingListFactory
 pytestmark = pytest.mark.django_db
 
 
-def parsed(lines) -> list[dict]:
-    return list(csv.DictReader(io.StringIO("".join(lines))))
+def parsed(rows) -> list[dict]:
+    return list(csv.DictReader(io.StringIO("".join(csv_lines(rows)))))
 
 
 def test_consent_proof_lists_signup_and_confirmation_with_the_text_shown(mailing_list, consent_text):
@@ -29,7 +30,7 @@ def test_consent_proof_lists_signup_and_confirmation_with_the_text_shown(mailing
         ip_address="198.51.100.1",
     )
 
-    rows = parsed(consent_records_csv_lines(consent_records_for(subscriber=outcome.subscription.subscriber)))
+    rows = parsed(consent_records_rows(consent_records_for(subscriber=outcome.subscription.subscriber)))
 
     assert list(rows[0].keys()) == COLUMNS
     assert [row["action"] for row in rows] == [
@@ -49,7 +50,7 @@ def test_consent_proof_per_list_leaves_other_lists_out(mailing_list, consent_tex
     other = MailingListFactory()
     optin.subscriber_subscribe(email="a@example.org", mailing_list=mailing_list, consent_text=consent_text)
     optin.subscriber_subscribe(email="b@example.org", mailing_list=other, consent_text=consent_text)
-    rows = parsed(consent_records_csv_lines(consent_records_for(mailing_list=other)))
+    rows = parsed(consent_records_rows(consent_records_for(mailing_list=other)))
     assert [row["email"] for row in rows] == ["b@example.org"]
 
 

@@ -7,6 +7,8 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
+from newsletter_site.csv_export import csv_lines
+from subscribers import import_files
 from subscribers.models import (
     ConfirmationMail,
     ConsentRecord,
@@ -16,6 +18,7 @@ from subscribers.models import (
     SuppressedAddress,
     email_hash,
 )
+from subscribers.selectors import import_report_rows
 from subscribers.services import imports, optin
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
 
@@ -58,7 +61,9 @@ def run(subscriber_import, mapping=None, callbacks=None):
 
 
 def report_rows(subscriber_import) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(subscriber_import.error_report)))
+    return list(
+        csv.DictReader(io.StringIO("".join(csv_lines(import_report_rows(subscriber_import=subscriber_import)))))
+    )
 
 
 def test_german_headers_semicolons_and_bom_are_understood(mailing_list):
@@ -85,9 +90,9 @@ def test_windows_encoded_file_keeps_umlauts(mailing_list):
 def test_preview_shows_the_first_rows(mailing_list):
     text = "email,name\n" + "".join(f"r{n}@example.org,R{n}\n" for n in range(30))
     parsed = imports.parsed_file_of(create(mailing_list, text))
-    rows = imports.preview(parsed)
+    rows = import_files.preview(parsed)
     assert parsed.header == ["email", "name"]
-    assert len(rows) == imports.PREVIEW_ROWS
+    assert len(rows) == import_files.PREVIEW_ROWS
     assert rows[0] == ["r0@example.org", "R0"]
 
 
@@ -282,7 +287,7 @@ def test_import_runs_in_a_real_worker_and_the_worker_sends_the_confirmation_mail
 
 
 def test_mapping_is_guessed_from_header_spellings():
-    assert imports.guess_mapping(["E-Mail-Adresse", "First Name", "Family name", "Language Code"]) == {
+    assert import_files.guess_mapping(["E-Mail-Adresse", "First Name", "Family name", "Language Code"]) == {
         "email": "E-Mail-Adresse",
         "first_name": "First Name",
         "last_name": "Family name",

@@ -157,3 +157,14 @@ def test_csv_export_has_one_row_per_response(admin_client, survey):
     assert rows[0][5:] == [q.text for q in (survey.nps, survey.rating, survey.single, survey.multiple, survey.free)]
     assert rows[1][3:] == ["public", "", "8", "5", "Culture", "News", "'=HYPERLINK(1)"]
     assert len(rows) == 2
+
+
+def test_csv_export_escapes_a_free_text_answer_and_keeps_scores_numbers(admin_client, survey):
+    admin_client.post(page_url(survey), post_data(survey, **{f"q{survey.free.pk}": "-2+3"}))
+    response = admin_client.get(reverse("surveys:results_csv", kwargs={"pk": survey.survey.pk}))
+    assert response["Content-Disposition"] == f'attachment; filename="survey-{survey.survey.pk}-responses.csv"'
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeff".encode())
+    header, row = csv.reader(io.StringIO(body.decode("utf-8-sig")))
+    assert row[header.index(survey.free.text)] == "'-2+3"
+    assert ',8,5,"Culture","News","\'-2+3"\r\n' in body.decode("utf-8-sig"), "scores unquoted, text quoted"

@@ -7,10 +7,9 @@ language. Text from outside (URLs, user agents, link texts, headlines) is only e
 the template; nothing here marks anything safe.
 """
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from decimal import Decimal
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
@@ -105,27 +104,10 @@ def display(value, kind: str) -> str:
 
 
 def csv_value(value, kind: str):
-    if value is None:
-        return ""
-    if kind == PERCENT:
-        return f"{value * 100:.1f}"
-    if kind == DATETIME and isinstance(value, datetime):
-        return timezone.localtime(value).isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        # Spreadsheet programs run cells starting with these as formulas.
-        return "'" + value
+    """The raw value for the CSV download; ``newsletter_site.csv_export`` escapes text and writes dates."""
+    if kind == PERCENT and value is not None:
+        return Decimal(f"{value * 100:.1f}")
     return value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    for row in rows:
-        yield writer.writerow([csv_value(value, TEXT) for value in row])
 
 
 # Campaign page ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
+from newsletter_site.csv_export import csv_response
 from subscribers.models import MailingList
 from surveys import selectors as survey_selectors
 from tracking import selectors
@@ -58,9 +59,7 @@ def _with_csv_urls(request, found: list[tables.Table], url_for) -> list[tables.T
 
 
 def _csv_response(table: tables.Table, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(tables.csv_lines(table.csv_rows()), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(table.csv_rows(), filename=filename)
 
 
 def _pick(found: list[tables.Table], slug: str) -> tables.Table:
@@ -248,6 +247,4 @@ def audience_subscribers_csv(request):
     if not request.user.has_perm("subscribers.view_subscriber"):
         raise PermissionDenied
     rows = selectors.subscriber_engagement_rows(mailing_list=_audience_list(request))
-    response = StreamingHttpResponse(tables.csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="audience-subscribers.csv"'
-    return response
+    return csv_response(rows, filename="audience-subscribers.csv")

@@ -79,7 +79,9 @@ def page_url(campaign, **query):
 def csv_of(response) -> list[list[str]]:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeff".encode()), "a byte order mark, so Excel reads UTF-8"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
 
 
 def table_rows(html: str, slug: str) -> list[list[str]]:
@@ -255,6 +257,22 @@ def test_csv_content_matches_the_figures(client, staff, sent):
     assert audience[0] == ["segment", "subscribers", "share_percent"]
     compare = reverse("tracking:analytics_compare_csv", args=["comparison_counts"])
     assert csv_of(client.get(compare, {"a": sent.campaign.pk, "b": sent.campaign.pk}))[1][1:] == ["4", "4", "0"]
+
+
+def test_csv_keeps_negative_differences_numbers(client, staff, sent):
+    other = CampaignFactory(name="December", started_at=timezone.now())
+    DeliveryFactory(campaign=other)
+
+    def download(slug):
+        response = client.get(
+            reverse("tracking:analytics_compare_csv", args=[slug]), {"a": sent.campaign.pk, "b": other.pk}
+        )
+        return b"".join(response.streaming_content).decode("utf-8-sig")
+
+    rates, counts = download("comparison_rates"), download("comparison_counts")
+    assert list(csv.reader(io.StringIO(rates)))[1][1:] == ["75.0", "0.0", "-75.0"]
+    assert '",75.0,0.0,-75.0\r\n' in rates, "numbers unquoted, text quoted"
+    assert '",4,1,-3\r\n' in counts
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas(client, staff, sent):
