@@ -212,3 +212,18 @@ def test_link_older_than_a_changed_address_is_dead(subscriber, client, django_ca
     url = mailed_link("export")
     Subscriber.objects.filter(pk=subscriber.pk).update(email="neu@example.org")
     assert client.post(url).status_code == 404
+
+
+def test_staff_revoke_every_link_of_a_subscriber_from_the_admin(subscriber, admin_client, client):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    old_link = path_of(links.unsubscribe_url(subscriber))
+    other = SubscriberFactory()
+    other_link = path_of(links.unsubscribe_url(other))
+    response = admin_client.post(
+        reverse("admin:subscribers_subscriber_changelist"),
+        {"action": "revoke_links", ACTION_CHECKBOX_NAME: [str(subscriber.pk)]},
+    )
+    assert response.status_code == 302
+    assert client.get(old_link).status_code == 404
+    assert client.get(other_link).status_code == 200, "only the chosen subscriber's links"
