@@ -121,8 +121,7 @@ _DATA_LINK_SALT = "kanal.subscribers.data-link."
 
 
 def _data_link_mac(subscriber, action: str, timestamp: int, secret: str) -> str:
-    used_at = subscriber.data_link_used_at
-    used = "" if used_at is None else used_at.replace(microsecond=0, tzinfo=None)
+    used = "" if subscriber.data_link_used_at is None else subscriber.data_link_used_at.timestamp()
     value = f"{subscriber.pk}|{subscriber.public_id}|{subscriber.email}|{subscriber.token_version}|{used}|{timestamp}"
     digest = salted_hmac(_DATA_LINK_SALT + action, value, secret=secret, algorithm="sha256").hexdigest()
     return digest[::2]
