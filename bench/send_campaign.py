@@ -161,7 +161,7 @@ def measure_message_cost(campaign) -> None:
     subscribers = list(Subscriber.objects.order_by("pk")[:5000])
 
     def kanal_message(subscriber):
-        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber.public_id)
+        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber)
         context = RecipientContext(
             email=subscriber.email,
             first_name=subscriber.first_name,
@@ -177,7 +177,7 @@ def measure_message_cost(campaign) -> None:
         return skeleton.build(context, headers)
 
     def django_message(subscriber):
-        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber.public_id)
+        unsubscribe, preferences, list_unsubscribe = links.for_subscriber(subscriber)
         rendered = compiled.render(
             RecipientContext(
                 email=subscriber.email,

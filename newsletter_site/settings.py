@@ -47,6 +47,8 @@ if not SECRET_KEY:
         key_file.write_text(get_random_secret_key())
         key_file.chmod(0o600)
     SECRET_KEY = key_file.read_text().strip()
+# Key rotation: the previous keys, comma-separated; links signed under them keep working.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
@@ -205,6 +207,8 @@ KANAL_SIGNUP_RATE_PER_ADDRESS = os.environ.get("KANAL_SIGNUP_RATE_PER_ADDRESS", 
 KANAL_SIGNUP_MIN_FILL_SECONDS = float(os.environ.get("KANAL_SIGNUP_MIN_FILL_SECONDS", "2"))
 KANAL_CONFIRM_RATE_PER_IP = os.environ.get("KANAL_CONFIRM_RATE_PER_IP", "30/h")
 KANAL_SURVEY_RATE_PER_IP = os.environ.get("KANAL_SURVEY_RATE_PER_IP", "30/h")
+# "Mail me a link to my data" / "to delete my data": per client IP and per subscriber.
+KANAL_DATA_LINK_RATE = os.environ.get("KANAL_DATA_LINK_RATE", "5/h")
 KANAL_IMPORT_MAX_BYTES = env_int("KANAL_IMPORT_MAX_BYTES", 50_000_000)
 # Rows with a problem kept for an import's report; the counts per reason cover every row.
 KANAL_IMPORT_REPORT_MAX_ROWS = env_int("KANAL_IMPORT_REPORT_MAX_ROWS", 1000)
@@ -229,7 +233,7 @@ KANAL_SEND_STALE_SECONDS = env_int("KANAL_SEND_STALE_SECONDS", 300)
 KANAL_ESP_MERGE_FIELD_FORMAT = os.environ.get("KANAL_ESP_MERGE_FIELD_FORMAT", "")
 # Recipients per API call; keep it within the ESP's limit (SendGrid 1,000, Postmark 500, SES 50).
 KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
-# Mailbox for the mailto: half of List-Unsubscribe; defaults to the sender address.
+# Mailbox for a mailto: half of List-Unsubscribe; empty: only the https one-click URI (RFC 8058).
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
 # Behind a TLS-terminating proxy in production.

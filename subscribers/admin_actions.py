@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from newsletter_site.csv_export import csv_response
 from subscribers.consent_export import consent_records_for, consent_records_rows
 from subscribers.models import Subscription
-from subscribers.services import gdpr, optin, preferences
+from subscribers.services import data_links, gdpr, optin, preferences
 
 
 @admin.action(description=_("Resend confirmation mail"), permissions=["change"])
@@ -39,6 +39,24 @@ def unsubscribe(modeladmin, request, queryset):
         request,
         ngettext("%(count)d subscriber unsubscribed.", "%(count)d subscribers unsubscribed.", changed)
         % {"count": changed},
+        messages.SUCCESS,
+    )
+
+
+@admin.action(description=_("Revoke all links of these subscribers"), permissions=["change"])
+def revoke_links(modeladmin, request, queryset):
+    count = 0
+    for subscriber in queryset:
+        data_links.subscriber_links_revoke(subscriber=subscriber)
+        count += 1
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "The links in mails sent so far to %(count)d subscriber no longer work.",
+            "The links in mails sent so far to %(count)d subscribers no longer work.",
+            count,
+        )
+        % {"count": count},
         messages.SUCCESS,
     )
 
@@ -113,4 +131,12 @@ def export_consent_proof(modeladmin, request, queryset):
     return csv_response(rows, filename=f"kanal-consent-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
-SUBSCRIBER_ACTIONS: list = [resend_confirmation, unsubscribe, erase, export_json, export_csv, export_consent_proof]
+SUBSCRIBER_ACTIONS: list = [
+    resend_confirmation,
+    unsubscribe,
+    revoke_links,
+    erase,
+    export_json,
+    export_csv,
+    export_consent_proof,
+]

@@ -69,6 +69,10 @@ class Subscriber(models.Model):
     language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     tracking_consent = models.BooleanField(_("consents to individual open and click tracking"), default=False)
+    # Part of every link token made for this subscriber; raising it revokes all their links at once.
+    token_version = models.PositiveIntegerField(_("link version"), default=0, db_default=0, editable=False)
+    # Part of the one-time data links; set when one is used, which spends every other one.
+    data_link_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="subscribers")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -4,6 +4,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from subscribers import tokens
 from subscribers.models import (
     ConfirmationMail,
     ConsentText,
@@ -40,6 +41,14 @@ def subscriber_by_public_id(*, public_id: str) -> Subscriber | None:
         return Subscriber.objects.filter(public_id=public_id).first()
     except ValidationError:
         return None
+
+
+def subscriber_by_data_link(*, public_id, action: str, token: str) -> Subscriber | None:
+    """The subscriber a live one-time data link names, or None when it is forged, spent or too old."""
+    subscriber = subscriber_by_public_id(public_id=str(public_id))
+    if subscriber is None or not tokens.check_data_link_token(subscriber=subscriber, action=action, token=token):
+        return None
+    return subscriber
 
 
 def address_may_receive_mail(*, email: str) -> bool:

@@ -17,3 +17,10 @@ def send_confirmation_mails(confirmation_mail_ids: list[int]) -> None:
 @shared_task(acks_late=True)
 def import_subscribers(import_id: int) -> None:
     imports.subscriber_import_run(import_id=import_id)
+
+
+@shared_task(acks_late=True)
+def send_data_link_mail(subscriber_id: int, action: str) -> None:
+    from subscribers.services import data_links
+
+    data_links.data_link_mail_send(subscriber_id=subscriber_id, action=action)

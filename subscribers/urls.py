@@ -17,6 +17,7 @@ urlpatterns += [
     path("preferences/<str:token>/", self_service.preferences_view, name="preferences"),
     path("unsubscribe/<str:token>/", self_service.unsubscribe_view, name="unsubscribe"),
     path("unsubscribe/<str:token>/one-click/", self_service.one_click_unsubscribe_view, name="one_click_unsubscribe"),
-    path("my-data/<str:token>/", self_service.export_view, name="export"),
-    path("my-data/<str:token>/erase/", self_service.erase_view, name="erase"),
+    path("preferences/<str:token>/my-data/", self_service.data_link_request_view, name="data_link_request"),
+    path("my-data/<uuid:public_id>/<str:token>/", self_service.data_export_view, name="data_export"),
+    path("my-data/<uuid:public_id>/<str:token>/erase/", self_service.data_erase_view, name="data_erase"),
 ]

@@ -50,6 +50,7 @@ class Recipient(NamedTuple):
     last_name: str
     language: str
     tracking_consent: bool
+    token_version: int
 
 
 class ClaimedDelivery(NamedTuple):
@@ -62,7 +63,7 @@ class ClaimedDelivery(NamedTuple):
 
 def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
     """The rows of one claim as plain tuples: model instances would cost more than rendering the mail."""
-    fields = ("public_id", "email", "first_name", "last_name", "language", "tracking_consent")
+    fields = ("public_id", "email", "first_name", "last_name", "language", "tracking_consent", "token_version")
     rows = (
         Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
         .order_by("pk")
@@ -234,7 +235,7 @@ class BatchContext:
 
     def recipient(self, delivery: ClaimedDelivery) -> tuple[RecipientContext, str]:
         subscriber = delivery.subscriber
-        unsubscribe, preferences, list_unsubscribe = self.links.for_subscriber(subscriber.public_id)
+        unsubscribe, preferences, list_unsubscribe = self.links.for_subscriber(subscriber)
         pixel, link_urls, honeypot = "", None, ""
         if self.link_ids is not None:
             consent = subscriber.tracking_consent

@@ -6,7 +6,6 @@ import pytest
 from subscribers import links, selectors
 from subscribers.models import ConsentRecord, Subscriber, SuppressedAddress, email_hash
 from subscribers.services import gdpr, optin
-from subscribers.tokens import make_subscriber_token
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +23,12 @@ def confirmed(mailing_list, consent_text):
     return Subscriber.objects.get()
 
 
-def export_path(subscriber):
-    return f"/my-data/{make_subscriber_token(public_id=subscriber.public_id, purpose='export')}/"
+def data_path(subscriber, action="export"):
+    return urlsplit(links.data_link_url(subscriber=subscriber, action=action)).path
 
 
 def test_export_holds_profile_subscriptions_and_consent_proof(client, confirmed, consent_text):
-    response = client.get(export_path(confirmed))
+    response = client.post(data_path(confirmed))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment")
     data = json.loads(response.content)
@@ -48,7 +47,7 @@ def test_other_apps_can_add_export_sections(confirmed, monkeypatch):
 
 def test_erase_keeps_only_a_hash_and_an_anonymous_record(client, confirmed):
     preferences_path = urlsplit(links.preferences_url(confirmed)).path
-    erase_path = export_path(confirmed) + "erase/"
+    erase_path = data_path(confirmed, "erase")
     assert client.get(erase_path).status_code == 200
     assert Subscriber.objects.exists(), "GET only asks"
 
@@ -62,7 +61,7 @@ def test_erase_keeps_only_a_hash_and_an_anonymous_record(client, confirmed):
     assert "erika" not in json.dumps(record.details)
     assert selectors.address_is_suppressed(email="erika@example.org")
     assert client.get(preferences_path).status_code == 404
-    assert client.get(export_path(confirmed)).status_code == 404
+    assert client.get(data_path(confirmed)).status_code == 404
 
 
 def test_erase_does_not_soften_a_bounce_suppression(confirmed):

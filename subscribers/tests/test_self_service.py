@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from subscribers import links
+from subscribers import links, tokens
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription
 from subscribers.services import optin
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
@@ -39,9 +39,13 @@ def test_list_unsubscribe_headers_follow_rfc_8058(subscriber, settings):
     settings.SITE_URL = "https://news.example.com"
     headers = links.list_unsubscribe_headers(subscriber)
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    https_part, mailto_part = headers["List-Unsubscribe"].split(", ")
+    https_part = headers["List-Unsubscribe"]
     assert https_part.startswith("<https://news.example.com/unsubscribe/") and https_part.endswith("/one-click/>")
-    assert mailto_part.startswith("<mailto:newsletter@example.com?subject=unsubscribe%20")
+
+    settings.KANAL_UNSUBSCRIBE_MAILTO = "unsubscribe@news.example.com"
+    https_part, mailto_part = links.list_unsubscribe_headers(subscriber)["List-Unsubscribe"].split(", ")
+    assert https_part.endswith("/one-click/>")
+    assert mailto_part.startswith("<mailto:unsubscribe@news.example.com?subject=unsubscribe%20")
 
 
 @pytest.mark.parametrize("value", ["3f2c8a4e-0d1b-4c55-9a7e-2b6f1d0c9e88", "ä", "", "x" * 200])
@@ -50,14 +54,32 @@ def test_the_repeated_signer_signs_exactly_what_django_signs(value, settings):
 
     settings.SECRET_KEY_FALLBACKS = ["an-older-secret"]
     signer = signing.Signer(salt="subscribers.unsubscribe")
-    signed = links.RepeatedSigner(signer).sign(value)
+    signed = tokens.RepeatedSigner(signer).sign(value)
     assert signed == signer.sign(value)
     assert signer.unsign(signed) == value
-    assert signed != links.RepeatedSigner(signing.Signer(salt="subscribers.preferences")).sign(value)
+    assert signed != tokens.RepeatedSigner(signing.Signer(salt="subscribers.preferences")).sign(value)
+
+
+@pytest.mark.parametrize("purpose", ["unsubscribe", "preferences", "mailto-unsubscribe"])
+def test_the_batch_signer_makes_exactly_the_single_token(purpose, subscriber):
+    subscriber.token_version = 3
+    single = tokens.make_subscriber_token(public_id=subscriber.public_id, token_version=3, purpose=purpose)
+    assert tokens.SubscriberTokens(purpose).sign(subscriber.public_id, 3) == single
+    assert tokens.read_subscriber_token(single, purpose=purpose) == (str(subscriber.public_id), 3)
+
+
+def test_links_from_before_token_versions_still_open_the_pages(subscriber, client):
+    from django.core import signing
+
+    legacy = signing.Signer(salt=tokens.SUBSCRIBER_SALTS["unsubscribe"]).sign(str(subscriber.public_id))
+    assert client.get(f"/unsubscribe/{legacy}/").status_code == 200
+    subscriber.token_version = 1
+    subscriber.save(update_fields=["token_version"])
+    assert client.get(f"/unsubscribe/{legacy}/").status_code == 404
 
 
 def test_the_links_in_a_mail_open_the_pages_they_name(subscriber, client):
-    unsubscribe, preferences, header = links.MailLinks().for_subscriber(subscriber.public_id)
+    unsubscribe, preferences, header = links.MailLinks().for_subscriber(subscriber)
     assert unsubscribe == links.unsubscribe_url(subscriber)
     assert preferences == links.preferences_url(subscriber)
     assert header == links.list_unsubscribe_headers(subscriber)["List-Unsubscribe"]

@@ -2,18 +2,21 @@
 
 import json
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 
 from newsletter_site.i18n import activate_reader_language
-from subscribers import selectors, tokens
+from subscribers import links, selectors, tokens
 from subscribers.forms_self_service import PreferencesForm, UnsubscribeForm
 from subscribers.models import MailingList, Subscriber
-from subscribers.services import gdpr, preferences
+from subscribers.services import data_links, preferences
 from subscribers.services.consent import request_evidence
 from subscribers.services.preferences import LIVE_STATUSES
 
@@ -21,25 +24,24 @@ from subscribers.services.preferences import LIVE_STATUSES
 def _subscriber_or_404(request, token: str, purpose: str) -> Subscriber:
     """The subscriber the link names; the page then speaks the subscriber's language."""
     try:
-        public_id = tokens.read_subscriber_token(token, purpose=purpose)
+        public_id, token_version = tokens.read_subscriber_token(token, purpose=purpose)
     except tokens.InvalidToken as error:
         raise Http404(_("This link is not valid.")) from error
     subscriber = selectors.subscriber_by_public_id(public_id=public_id)
     if subscriber is None:
         raise Http404(_("We hold no data for this link."))
+    if subscriber.token_version != token_version:
+        raise Http404(_("This link is not valid."))
     activate_reader_language(request, subscriber.language)
     return subscriber
 
 
 def _self_service_links(subscriber: Subscriber) -> dict:
-    def token(purpose):
-        return tokens.make_subscriber_token(public_id=subscriber.public_id, purpose=purpose)
-
+    preferences_token = links.preferences_token(subscriber)
     return {
-        "preferences_path": reverse("subscribers:preferences", kwargs={"token": token("preferences")}),
-        "unsubscribe_path": reverse("subscribers:unsubscribe", kwargs={"token": token("unsubscribe")}),
-        "export_path": reverse("subscribers:export", kwargs={"token": token("export")}),
-        "erase_path": reverse("subscribers:erase", kwargs={"token": token("export")}),
+        "preferences_path": reverse("subscribers:preferences", kwargs={"token": preferences_token}),
+        "unsubscribe_path": reverse("subscribers:unsubscribe", kwargs={"token": links.unsubscribe_token(subscriber)}),
+        "data_link_request_path": reverse("subscribers:data_link_request", kwargs={"token": preferences_token}),
     }
 
 
@@ -124,21 +126,61 @@ def one_click_unsubscribe_view(request, token):
     return HttpResponse(_("You are unsubscribed."), content_type="text/plain; charset=utf-8")
 
 
-def export_view(request, token):
-    subscriber = _subscriber_or_404(request, token, "export")
+@require_POST
+def data_link_request_view(request, token):
+    """The "send me my data" and "delete my data" buttons: a link goes to the subscriber's own
+    address, never to whoever holds this page (a forwarded newsletter leads here too)."""
+    subscriber = _subscriber_or_404(request, token, "preferences")
+    action = request.POST.get("action", "")
+    if action not in tokens.DATA_LINK_ACTIONS:
+        return render(request, "subscribers/self_service/data_link_sent.html", {"invalid": True}, status=400)
+    rate = settings.KANAL_DATA_LINK_RATE
+    for group, key in (("data-link-ip", "ip"), ("data-link-subscriber", lambda group, request: str(subscriber.pk))):
+        if is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True):
+            return render(request, "subscribers/rate_limited.html", status=429)
+    data_links.data_link_request(subscriber=subscriber, action=action)
+    return render(
+        request,
+        "subscribers/self_service/data_link_sent.html",
+        {"action": action, **_self_service_links(subscriber)},
+    )
+
+
+def _data_link_subscriber_or_404(request, public_id, action: str, token: str) -> Subscriber:
+    subscriber = selectors.subscriber_by_data_link(public_id=public_id, action=action, token=token)
+    if subscriber is None:
+        raise Http404(_("This link is not valid, was used already or is older than 24 hours."))
+    activate_reader_language(request, subscriber.language)
+    return subscriber
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def data_export_view(request, public_id, token):
+    """From the mail sent to the subscriber: GET asks, a POST downloads once."""
+    if request.method == "GET":
+        _data_link_subscriber_or_404(request, public_id, "export", token)
+        return render(request, "subscribers/self_service/data_export_confirm.html")
+    try:
+        data = data_links.data_link_export(public_id=public_id, token=token)
+    except tokens.InvalidToken as error:
+        raise Http404(_("This link is not valid, was used already or is older than 24 hours.")) from error
     response = HttpResponse(
-        json.dumps(gdpr.subscriber_export(subscriber=subscriber), indent=2, ensure_ascii=False),
-        content_type="application/json; charset=utf-8",
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
     )
     response["Content-Disposition"] = 'attachment; filename="kanal-my-data.json"'
-    response["Cache-Control"] = "no-store"
     return response
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
-def erase_view(request, token):
-    subscriber = _subscriber_or_404(request, token, "export")
+def data_erase_view(request, public_id, token):
+    """From the mail sent to the subscriber: GET asks, a POST erases."""
     if request.method == "GET":
+        subscriber = _data_link_subscriber_or_404(request, public_id, "erase", token)
         return render(request, "subscribers/self_service/erase_confirm.html", {"subscriber": subscriber})
-    gdpr.subscriber_erase(subscriber=subscriber)
+    try:
+        data_links.data_link_erase(public_id=public_id, token=token)
+    except tokens.InvalidToken as error:
+        raise Http404(_("This link is not valid, was used already or is older than 24 hours.")) from error
     return render(request, "subscribers/self_service/erased.html")
