@@ -152,6 +152,10 @@ def source_files(root: Path):
             yield relative
 
 
+# Documentation quotes template tags without being a template.
+DOCUMENTATION_SUFFIXES = {".md", ".rst"}
+
+
 def unread_templates(root: Path, read: set[Path]) -> list[str]:
     """Files with {% translate %} tags that makemessages does not read (as the .mjml layout once was)."""
     return [
@@ -159,6 +163,7 @@ def unread_templates(root: Path, read: set[Path]) -> list[str]:
         "in newsletter_site/management/commands/makemessages.py"
         for relative in source_files(root)
         if relative not in read
+        and relative.suffix not in DOCUMENTATION_SUFFIXES
         and TEMPLATE_TRANSLATION_TAG.search((root / relative).read_text(encoding="utf-8", errors="replace"))
     ]
 
