@@ -20,7 +20,8 @@ from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
-from campaigns.rendering import CompiledCampaign, RecipientContext, _Template
+from campaigns.rendering import CompiledCampaign, RecipientContext
+from campaigns.rendering.slots import SlotTemplate
 from subscribers.links import LIST_UNSUBSCRIBE_POST
 
 SOFT_BREAK = b"=\r\n"
@@ -63,7 +64,7 @@ def _crlf(text: str) -> str:
 class _EncodedTemplate:
     """A rendering template whose static segments are already quoted-printable."""
 
-    def __init__(self, template: _Template):
+    def __init__(self, template: SlotTemplate):
         self.segments = [qp_encode(_crlf(segment)) for segment in template.segments]
         self.holes = template.holes
 
