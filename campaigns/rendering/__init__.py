@@ -12,7 +12,8 @@ default a slot renders the original URL; pass ``RecipientContext.link_urls`` (on
 of ``links``, same order) to substitute signed click-tracking URLs per recipient.
 
 One-click answers: when a survey is attached to the campaign, its first question is a block of
-answer buttons after the articles (``CompiledCampaign.survey``, built by ``surveys.mail``), and
+answer buttons after the articles (``CompiledCampaign.survey``, from the app registered in
+``campaigns.extensions.ANSWER_BLOCKS``, ``surveys.mail``), and
 with ``Campaign.article_feedback_enabled`` every article ends in "was this useful? yes / no"
 (``CompiledCampaign.feedback_article_ids``). Their URLs are slots as well:
 ``RecipientContext.survey_urls`` and ``feedback_urls`` carry the signed per-delivery URLs

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from campaigns import merge_tags
+from campaigns import extensions, merge_tags
 from campaigns.rendering.markdown import render_markdown
 from campaigns.rendering.slots import (
     FEEDBACK,
@@ -49,7 +49,8 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         articles = list(campaign.articles.all())
     slots = Slots()
     links: list[CompiledLink] = []
-    feedback_enabled = bool(getattr(campaign, "article_feedback_enabled", False))
+    answer_blocks = extensions.answer_blocks()
+    feedback_enabled = answer_blocks is not None and bool(getattr(campaign, "article_feedback_enabled", False))
     feedback_article_ids: list[int] = []
 
     article_contexts = []
@@ -95,11 +96,10 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
                 )
         text_blocks.append("\n\n".join(block))
 
-    survey_mail = _survey_mail()
     survey, survey_context = None, None
-    if campaign.pk is not None:
+    if campaign.pk is not None and answer_blocks is not None:
         with translation.override(campaign.language):
-            survey = survey_mail.survey_block_for(campaign)
+            survey = answer_blocks.survey_block_for(campaign)
     if survey is not None:
         survey_context = {
             "title": survey.title,
@@ -159,16 +159,9 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         links=links,
         survey=survey,
         feedback_article_ids=feedback_article_ids,
-        survey_preview_urls=survey_mail.preview_survey_urls(survey) if survey is not None else [],
-        feedback_preview_urls=survey_mail.preview_feedback_urls(feedback_article_ids),
+        survey_preview_urls=answer_blocks.preview_survey_urls(survey) if survey is not None else [],
+        feedback_preview_urls=answer_blocks.preview_feedback_urls(feedback_article_ids) if feedback_enabled else [],
     )
-
-
-def _survey_mail():
-    # Imported late: the surveys app builds on campaigns, not the other way round.
-    from surveys import mail
-
-    return mail
 
 
 def _survey_text(survey: dict) -> str:
