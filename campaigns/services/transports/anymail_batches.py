@@ -1,6 +1,5 @@
 """Many recipients per ESP API call (Anymail's ``merge_data``): the ESP fills in the merge fields."""
 
-from anymail.message import AnymailMessage
 from django.conf import settings
 
 from campaigns import throttle
@@ -10,7 +9,7 @@ from campaigns.services.transports.errors import TransientSendError, send_one
 from campaigns.services.transports.ledger import ClaimedDelivery
 from campaigns.services.transports.outcome import skip_erased
 from campaigns.services.transports.recipients import BatchContext
-from subscribers.links import LIST_UNSUBSCRIBE_POST
+from newsletter_site import mail
 
 
 def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery], mail_connection) -> None:
@@ -27,27 +26,29 @@ def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery],
         if status != Campaign.Status.SENDING:
             ledger.stopped = True
             return
-        merge_data, merge_headers, merge_metadata, by_email = {}, {}, {}, {}
+        recipients, by_email = [], {}
         for delivery in chunk:
             recipient, list_unsubscribe = batch.recipient(delivery)
             by_email[recipient.email] = delivery
-            merge_data[recipient.email] = template.merge_values(recipient)
-            merge_headers[recipient.email] = {"List-Unsubscribe": list_unsubscribe}
-            merge_metadata[recipient.email] = {"delivery_id": str(delivery.pk)}
-        message = AnymailMessage(
+            recipients.append(
+                mail.BatchRecipient(
+                    email=recipient.email,
+                    name=mail.person_name(recipient.first_name, recipient.last_name),
+                    merge_data=template.merge_values(recipient),
+                    list_unsubscribe=list_unsubscribe,
+                    metadata={"delivery_id": str(delivery.pk)},
+                )
+            )
+        message = mail.batch_message(
+            sender=batch.sender,
+            recipients=recipients,
             subject=template.subject,
-            body=template.text,
-            from_email=campaign.from_header,
-            to=list(by_email),
-            reply_to=[campaign.reply_to] if campaign.reply_to else None,
-            headers={"List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST},
-            merge_data=merge_data,
-            merge_headers=merge_headers,
-            merge_metadata=merge_metadata,
-            metadata={"kind": "campaign", "campaign_id": str(campaign.pk)},
+            text=template.text,
+            html=template.html,
+            kind="campaign",
+            metadata={"campaign_id": str(campaign.pk)},
             tags=["campaign"],
         )
-        message.attach_alternative(template.html, "text/html")
         for _recipient in chunk:
             throttle.wait_for_slot()
         try:
@@ -86,5 +87,5 @@ class EspTemplate:
         if self.personal_subject:
             from campaigns import merge_tags
 
-            values["kanal_subject"] = merge_tags.render_plain(self.compiled.subject_parts, recipient)
+            values["kanal_subject"] = mail.subject_text(merge_tags.render_plain(self.compiled.subject_parts, recipient))
         return values

@@ -8,25 +8,24 @@ from campaigns import throttle
 from campaigns.services.transports.ledger import ClaimedDelivery
 from campaigns.services.transports.outcome import send_and_record, skip_erased
 from campaigns.services.transports.recipients import BatchContext
-from subscribers.links import LIST_UNSUBSCRIBE_POST
+from newsletter_site import mail
 
 
 def anymail_message(batch: BatchContext, delivery: ClaimedDelivery) -> AnymailMessage:
-    campaign = batch.campaign
     recipient, list_unsubscribe = batch.recipient(delivery)
     rendered = batch.compiled.render(recipient)
-    message = AnymailMessage(
+    return mail.message(
+        sender=batch.sender,
+        to=recipient.email,
+        to_name=mail.person_name(recipient.first_name, recipient.last_name),
         subject=rendered.subject,
-        body=rendered.text,
-        from_email=campaign.from_header,
-        to=[recipient.email],
-        reply_to=[campaign.reply_to] if campaign.reply_to else None,
-        headers={"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST},
-        metadata={"kind": "campaign", "campaign_id": str(campaign.pk), "delivery_id": str(delivery.pk)},
+        text=rendered.text,
+        html=rendered.html,
+        kind="campaign",
+        metadata={"campaign_id": str(batch.campaign.pk), "delivery_id": str(delivery.pk)},
         tags=["campaign"],
+        list_unsubscribe=list_unsubscribe,
     )
-    message.attach_alternative(rendered.html, "text/html")
-    return message
 
 
 def send_anymail_each(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], mail_connection) -> None:

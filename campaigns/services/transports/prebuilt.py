@@ -8,6 +8,7 @@ from campaigns.services.transports.errors import ClaimLost, send_error
 from campaigns.services.transports.ledger import ClaimedDelivery, DeliveryLedger
 from campaigns.services.transports.outcome import record_outcome, send_and_record, skip_erased
 from campaigns.services.transports.recipients import BatchContext
+from newsletter_site.mail import person_name
 
 
 def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], mail_connection) -> None:
@@ -45,7 +46,13 @@ def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery
         mid = message_id(campaign_id=campaign.pk, delivery_id=delivery.pk, domain=domain)
         data = batch.skeleton.build(
             recipient,
-            MailHeaders(to=recipient.email, message_id=mid, list_unsubscribe=list_unsubscribe, delivery_id=delivery.pk),
+            MailHeaders(
+                to=recipient.email,
+                to_name=person_name(recipient.first_name, recipient.last_name),
+                message_id=mid,
+                list_unsubscribe=list_unsubscribe,
+                delivery_id=delivery.pk,
+            ),
         )
         message = PrebuiltEmail(from_email=campaign.from_email, to=recipient.email, data=data)
         message.delivery = delivery

@@ -7,6 +7,7 @@ from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext
 from campaigns.services.transports.ledger import ClaimedDelivery, DeliveryLedger
+from newsletter_site.mail import Sender
 from subscribers.links import MailLinks
 
 
@@ -20,6 +21,11 @@ class BatchContext:
     # The registered providers' per-recipient links (tracking URLs, one-click answers), prepared
     # for this batch by campaigns.extensions.recipient_links_prepare.
     recipient_links: list[RecipientLinks] = field(default_factory=list)
+    # From and Reply-To, cleaned once per batch (newsletter_site.mail).
+    sender: Sender = field(init=False)
+
+    def __post_init__(self):
+        self.sender = Sender.of(self.campaign.from_header, self.campaign.reply_to)
 
     def recipient(self, delivery: ClaimedDelivery) -> tuple[RecipientContext, str]:
         subscriber = delivery.subscriber
