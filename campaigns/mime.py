@@ -22,7 +22,14 @@ from django.utils import timezone
 
 from campaigns.rendering import CompiledCampaign, RecipientContext
 from campaigns.rendering.slots import SlotTemplate
-from newsletter_site.mail import LIST_UNSUBSCRIBE_POST, Sender, header_text, mailbox, subject_text
+from newsletter_site.mail import (
+    DISPLAY_NAME_MAX_LENGTH,
+    LIST_UNSUBSCRIBE_POST,
+    Sender,
+    header_text,
+    mailbox,
+    subject_text,
+)
 
 SOFT_BREAK = b"=\r\n"
 _NEWLINES = re.compile(rb"\r?\n")
@@ -154,7 +161,7 @@ class MessageSkeleton:
     def build(self, recipient: RecipientContext, headers: MailHeaders) -> bytes:
         html_values, text_values = self.compiled.slot_values(recipient)
         lines = [
-            f"To: {_address_header(mailbox(headers.to, headers.to_name))}",
+            f"To: {_to_header(headers.to, headers.to_name)}",
             f"Subject: {self._subject(recipient)}",
             f"Message-ID: {headers.message_id}",
             "List-Unsubscribe: " + header_text(headers.list_unsubscribe).replace(">, <", ">,\r\n <"),
@@ -208,6 +215,14 @@ def _address_header(value: str) -> str:
         return value
     name, address = parseaddr(value)
     return formataddr((name, sanitize_address(address, "utf-8")), charset="utf-8")
+
+
+def _to_header(address: str, name: str) -> str:
+    """``_address_header(mailbox(address, name))`` without the parse in between (per recipient)."""
+    if not name or name.isascii():
+        return _address_header(mailbox(address, name))
+    name = header_text(name, max_length=DISPLAY_NAME_MAX_LENGTH)
+    return formataddr((name, address if address.isascii() else sanitize_address(address, "utf-8")), charset="utf-8")
 
 
 def _envelope_address(address: str) -> str:
