@@ -20,12 +20,19 @@ from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
-from campaigns.rendering import CompiledCampaign, RecipientContext, _Template
-from subscribers.links import LIST_UNSUBSCRIBE_POST
+from campaigns.rendering import CompiledCampaign, RecipientContext
+from campaigns.rendering.slots import SlotTemplate
+from newsletter_site.mail import (
+    DISPLAY_NAME_MAX_LENGTH,
+    LIST_UNSUBSCRIBE_POST,
+    Sender,
+    header_text,
+    mailbox,
+    subject_text,
+)
 
 SOFT_BREAK = b"=\r\n"
 _NEWLINES = re.compile(rb"\r?\n")
-_HEADER_BREAKS = re.compile(r"[\r\n\t]+")
 
 
 def qp_encode(text: str) -> bytes:
@@ -63,7 +70,7 @@ def _crlf(text: str) -> str:
 class _EncodedTemplate:
     """A rendering template whose static segments are already quoted-printable."""
 
-    def __init__(self, template: _Template):
+    def __init__(self, template: SlotTemplate):
         self.segments = [qp_encode(_crlf(segment)) for segment in template.segments]
         self.holes = template.holes
 
@@ -102,6 +109,7 @@ class MailHeaders:
     message_id: str
     list_unsubscribe: str
     delivery_id: int | None = None
+    to_name: str = ""
 
 
 class MessageSkeleton:
@@ -125,9 +133,10 @@ class MessageSkeleton:
         self.html = _EncodedTemplate(compiled.html_template)
         self.text = _EncodedTemplate(compiled.text_template)
         self._subjects: dict[str, str] = {}
-        lines = [f"From: {_address_header(from_header)}"]
-        if reply_to:
-            lines.append(f"Reply-To: {_address_header(reply_to)}")
+        sender = Sender.of(from_header, reply_to)
+        lines = [f"From: {_address_header(sender.from_email)}"]
+        if sender.reply_to:
+            lines.append(f"Reply-To: {_address_header(sender.reply_to[0])}")
         lines += [
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"',
@@ -136,9 +145,9 @@ class MessageSkeleton:
             "Auto-Submitted: auto-generated",
         ]
         if list_id:
-            lines.append(f"List-Id: {_header_value(list_id)}")
+            lines.append(f"List-Id: {_header_value(header_text(list_id))}")
         if language:
-            lines.append(f"Content-Language: {language}")
+            lines.append(f"Content-Language: {header_text(language)}")
         if campaign_id is not None:
             lines.append(f"X-Kanal-Campaign: {campaign_id}")
         self._static_headers = ("\r\n".join(lines) + "\r\n").encode()
@@ -152,10 +161,10 @@ class MessageSkeleton:
     def build(self, recipient: RecipientContext, headers: MailHeaders) -> bytes:
         html_values, text_values = self.compiled.slot_values(recipient)
         lines = [
-            f"To: {_address_header(headers.to)}",
+            f"To: {_to_header(headers.to, headers.to_name)}",
             f"Subject: {self._subject(recipient)}",
             f"Message-ID: {headers.message_id}",
-            "List-Unsubscribe: " + headers.list_unsubscribe.replace(">, <", ">,\r\n <"),
+            "List-Unsubscribe: " + header_text(headers.list_unsubscribe).replace(">, <", ">,\r\n <"),
         ]
         if headers.delivery_id is not None:
             lines.append(f"X-Kanal-Delivery: {headers.delivery_id}")
@@ -176,7 +185,7 @@ class MessageSkeleton:
     def _subject(self, recipient: RecipientContext) -> str:
         from campaigns import merge_tags
 
-        subject = _HEADER_BREAKS.sub(" ", merge_tags.render_plain(self.compiled.subject_parts, recipient))
+        subject = subject_text(merge_tags.render_plain(self.compiled.subject_parts, recipient))
         encoded = self._subjects.get(subject)
         if encoded is None:
             if len(self._subjects) > 10_000:
@@ -193,19 +202,27 @@ class MessageSkeleton:
 
 
 def _header_value(value: str, *, name: str = "") -> str:
-    value = _HEADER_BREAKS.sub(" ", value)
+    """A value cleaned by ``newsletter_site.mail``, RFC 2047-encoded and folded where needed."""
     if value.isascii() and len(value) + len(name) < 76:
         return value
     return Header(value, "utf-8", header_name=name or None).encode(linesep="\r\n")
 
 
-def _address_header(address: str) -> str:
-    if address.isascii() and "<" not in address and "," not in address and "\n" not in address:
-        return address
-    name, mailbox = parseaddr(address)
-    if address.isascii() and not name:
-        return mailbox
-    return sanitize_address(formataddr((name, mailbox)), "utf-8")
+def _address_header(value: str) -> str:
+    """A mailbox from ``newsletter_site.mail.mailbox`` as MIME wants it: a non-ASCII name as one
+    RFC 2047 word (never folded: a fold inside an address header could split the address)."""
+    if value.isascii():
+        return value
+    name, address = parseaddr(value)
+    return formataddr((name, sanitize_address(address, "utf-8")), charset="utf-8")
+
+
+def _to_header(address: str, name: str) -> str:
+    """``_address_header(mailbox(address, name))`` without the parse in between (per recipient)."""
+    if not name or name.isascii():
+        return _address_header(mailbox(address, name))
+    name = header_text(name, max_length=DISPLAY_NAME_MAX_LENGTH)
+    return formataddr((name, address if address.isascii() else sanitize_address(address, "utf-8")), charset="utf-8")
 
 
 def _envelope_address(address: str) -> str:

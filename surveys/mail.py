@@ -114,3 +114,17 @@ def preview_feedback_urls(article_ids) -> list[str]:
         tokens.preview_url(tokens.PREVIEW_FEEDBACK, article_id, useful)
         for article_id, useful in _feedback_tails(article_ids)
     ]
+
+
+def campaign_answer_links(*, campaign, compiled):
+    """The one-click answer URLs per delivery (registered in ``campaigns.extensions``). Answers,
+    not tracking: every recipient gets them, whatever their tracking consent."""
+    if not compiled.has_answer_links:
+        return None
+    links = AnswerLinks(survey=compiled.survey, feedback_article_ids=compiled.feedback_article_ids)
+
+    def for_recipient(delivery_id: int, subscriber) -> dict:
+        survey_urls, feedback_urls = links.for_delivery(delivery_id)
+        return {"survey_urls": survey_urls, "feedback_urls": feedback_urls}
+
+    return for_recipient

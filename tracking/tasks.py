@@ -1,16 +1,18 @@
 from celery import shared_task
 
-from tracking.services import engagement, events
-
 
 @shared_task(acks_late=True)
 def process_events() -> None:
     """Beat runs this every few seconds: move events from Redis into the database and count them.
     Idempotent by database state; a run that dies leaves its chunk in Redis for the next one."""
+    from tracking.services import events
+
     events.events_process()
 
 
 @shared_task(acks_late=True)
 def refresh_engagement() -> None:
     """Beat runs this hourly: recompute every subscriber's engagement score (it decays with time)."""
+    from tracking.services import engagement
+
     engagement.engagement_refresh()

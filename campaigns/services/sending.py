@@ -21,7 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import selectors
+from campaigns import extensions, selectors
 from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
@@ -29,7 +29,6 @@ from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready
 from subscribers import links
 from subscribers.models import SuppressedAddress, email_hash
-from tracking.services.links import campaign_links_register
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +180,7 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         skeleton=skeleton,
         ledger=ledger,
         links=links.MailLinks(),
-        link_ids=campaign_links_register(campaign=campaign, compiled=compiled) if settings.KANAL_TRACKING else None,
+        recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled),
     )
     with get_connection() as mail_connection, _fast_commits():
         if not isinstance(mail_connection, AnymailBaseBackend):

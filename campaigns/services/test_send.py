@@ -1,6 +1,5 @@
 """Test sends: the campaign as subscribers would get it, to a few staff addresses."""
 
-from anymail.message import AnymailMessage
 from django.core.mail import get_connection
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -8,6 +7,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign
 from campaigns.previews import compile_for_display
 from campaigns.rendering import RecipientContext
+from newsletter_site import mail
 
 MAX_TEST_RECIPIENTS = 5
 
@@ -20,20 +20,20 @@ def campaign_send_test(*, campaign: Campaign, addresses: list[str], recipient: R
     rendered = compile_for_display(campaign).render(recipient)
     with translation.override(campaign.language):
         subject = _("[Test] %(subject)s") % {"subject": rendered.subject}
-    messages = []
-    for address in addresses:
-        message = AnymailMessage(
+    sender = mail.Sender.of(campaign.from_header, campaign.reply_to)
+    messages = [
+        mail.message(
+            sender=sender,
+            to=address,
             subject=subject,
-            body=rendered.text,
-            from_email=campaign.from_header,
-            to=[address],
-            reply_to=[campaign.reply_to] if campaign.reply_to else None,
+            text=rendered.text,
+            html=rendered.html,
+            kind="campaign-test",
+            metadata={"campaign_id": str(campaign.pk)},
             tags=["campaign-test"],
-            metadata={"kind": "campaign-test", "campaign_id": str(campaign.pk)},
-            track_clicks=False,
-            track_opens=False,
+            track=False,
         )
-        message.attach_alternative(rendered.html, "text/html")
-        messages.append(message)
+        for address in addresses
+    ]
     with get_connection() as connection:
         return connection.send_messages(messages) or 0

@@ -239,7 +239,7 @@ def test_archive_link_appears_when_given(campaign):
 
 def test_rendering_per_recipient_does_none_of_the_expensive_work(campaign, monkeypatch):
     """Templates, MJML, CSS inlining and Markdown run once per campaign (speed: bench/render_campaign.py)."""
-    from campaigns import rendering
+    from campaigns.rendering import compiler, markdown
 
     for position in range(2, 6):
         ArticleFactory(campaign=campaign, position=position)
@@ -249,7 +249,7 @@ def test_rendering_per_recipient_does_none_of_the_expensive_work(campaign, monke
         raise AssertionError("expensive work in a per-recipient render")
 
     for name in ("render_to_string", "render_markdown", "html_to_text", "_inliner"):
-        monkeypatch.setattr(rendering, name, forbidden)
-    monkeypatch.setattr(rendering.mjml, "mjml2html", forbidden)
-    monkeypatch.setattr(rendering.nh3, "clean", forbidden)
+        monkeypatch.setattr(compiler, name, forbidden)
+    monkeypatch.setattr(compiler.mjml, "mjml2html", forbidden)
+    monkeypatch.setattr(markdown.nh3, "clean", forbidden)
     assert "Erika" in compiled.render(ERIKA).html

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from newsletter_site import mail
 from subscribers import selectors, tokens
 from subscribers.models import (
     ConfirmationMail,
@@ -170,18 +171,19 @@ def confirmation_message_build(*, subscription: Subscription) -> AnymailMessage:
         subject = render_to_string("subscribers/email/confirmation_subject.txt", context).strip()
         text = render_to_string("subscribers/email/confirmation.txt", context)
         html = render_to_string("subscribers/email/confirmation.html", context)
-    message = AnymailMessage(
+    return mail.message(
+        sender=mail.Sender.of(settings.DEFAULT_FROM_EMAIL),
+        # No display name: the address has not confirmed anything yet, and the name is whatever a
+        # stranger typed into the form.
+        to=subscriber.email,
         subject=subject,
-        body=text,
-        to=[subscriber.email],
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        text=text,
+        html=html,
+        kind="confirmation",
+        metadata={"subscription_id": str(subscription.pk)},
         tags=["double-opt-in"],
-        metadata={"kind": "confirmation", "subscription_id": str(subscription.pk)},
-        track_clicks=False,
-        track_opens=False,
+        track=False,
     )
-    message.attach_alternative(html, "text/html")
-    return message
 
 
 @transaction.atomic

@@ -103,7 +103,7 @@ def test_answer_clicked_in_a_sent_mail_is_confirmed_in_the_browser_and_shown_to_
     while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
         pass
     (message,) = mail.outbox
-    assert message.to == ["leserin@example.org"]
+    assert message.to == ["Erika Mustermann <leserin@example.org>"]
     html = message.alternatives[0][0]
     links = {}
     for href in re.findall(r'href="([^"]*/s/a/[^"]+)"', html):

@@ -329,6 +329,11 @@ def machines_tables(share: selectors.campaigns.HumanMachine) -> list[Table]:
     return [people, reasons]
 
 
+CAMPAIGN_TABLES: list = []
+"""Tables apps built on tracking add to a campaign's page, called as ``table(campaign=...)``
+(surveys adds its responses); registered in their ``AppConfig.ready()``."""
+
+
 def surveys_table(surveys: list) -> Table:
     from django.urls import reverse
 

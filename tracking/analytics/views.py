@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign
 from newsletter_site.csv_export import csv_response
 from subscribers.models import MailingList
-from surveys import selectors as survey_selectors
 from tracking import selectors
 from tracking.analytics import tables
 
@@ -171,7 +170,7 @@ def _campaign_tables(request, campaign: Campaign) -> list[tables.Table]:
         *tables.client_tables(selectors.campaign_clients(campaign=campaign, machines=machines)),
         tables.domains_table(selectors.campaign_domains(campaign=campaign)),
         *tables.machines_tables(selectors.campaign_human_machine(campaign=campaign, funnel=funnel, machines=machines)),
-        tables.surveys_table(survey_selectors.campaign_survey_counts(campaign=campaign)),
+        *(table(campaign=campaign) for table in tables.CAMPAIGN_TABLES),
     ]
     return _with_csv_urls(
         request, found, lambda slug: reverse("tracking:analytics_campaign_csv", args=[campaign.pk, slug])

@@ -105,3 +105,24 @@ def honeypot_url_for(*, delivery_id: int, campaign_id: int, subscriber_tracking_
     if individual_tracking(subscriber_tracking_consent=subscriber_tracking_consent):
         return tokens.honeypot_url(delivery_id=delivery_id)
     return tokens.anonymous_honeypot_url(campaign_id=campaign_id)
+
+
+def campaign_recipient_links(*, campaign: Campaign, compiled: CompiledCampaign):
+    """The sender's tracking URLs (registered in ``campaigns.extensions``): the campaign's links
+    stored once per batch, then the open pixel, click and honeypot URLs per recipient."""
+    if not settings.KANAL_TRACKING:
+        return None
+    link_ids = campaign_links_register(campaign=campaign, compiled=compiled)
+    campaign_id = campaign.pk
+
+    def for_recipient(delivery_id: int, subscriber) -> dict:
+        consent = subscriber.tracking_consent
+        pixel, link_urls = tracking_urls_for(
+            delivery_id=delivery_id, campaign_id=campaign_id, subscriber_tracking_consent=consent, link_ids=link_ids
+        )
+        honeypot = honeypot_url_for(
+            delivery_id=delivery_id, campaign_id=campaign_id, subscriber_tracking_consent=consent
+        )
+        return {"open_pixel_url": pixel, "link_urls": link_urls, "honeypot_url": honeypot}
+
+    return for_recipient

@@ -76,7 +76,7 @@ def test_staff_see_the_numbers_their_readers_produced(page, live_server, transac
     Delivery.objects.filter(campaign=campaign).update(sent_at=an_hour_ago)
     Campaign.objects.filter(pk=campaign.pk).update(started_at=an_hour_ago)
 
-    mails = {message.to[0]: tracking_urls(message) for message in mail.outbox}
+    mails = {message.anymail_test_params["to"][0].addr_spec: tracking_urls(message) for message in mail.outbox}
     reader = Client()
     # ana opens twice on her phone and clicks the first article; ben opens in Outlook and clicks
     # the second article's text link; cem's mail is fetched by Apple's privacy proxy only.

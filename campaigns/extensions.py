@@ -1,0 +1,46 @@
+"""Seams through which the apps built on campaigns add to its mails; campaigns imports none of them.
+
+Tracking and surveys register here in their ``AppConfig.ready()``, the way every app registers
+its GDPR export and erase hooks in ``subscribers.services.gdpr``.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+RecipientLinks = Callable[[int, Any], Mapping[str, object]]
+"""(delivery id, ``transports.Recipient``) -> fields of ``RecipientContext`` for that message."""
+
+RECIPIENT_LINK_PROVIDERS: list[Callable[..., RecipientLinks | None]] = []
+"""Called once per sending batch as ``provider(campaign=..., compiled=...)`` to do the per-campaign
+work (storing tracked links, building signers); returns the per-recipient function, or None when
+it adds nothing to this campaign's mails."""
+
+
+class AnswerBlocks(Protocol):
+    """What a campaign's compiled mail needs from the app that owns survey answers (``surveys.mail``)."""
+
+    def survey_block_for(self, campaign) -> object | None: ...
+
+    def preview_survey_urls(self, block) -> list[str]: ...
+
+    def preview_feedback_urls(self, article_ids) -> list[str]: ...
+
+
+ANSWER_BLOCKS: list[AnswerBlocks] = []
+"""At most one entry; without it a campaign mail carries no survey and no "was this useful?" links."""
+
+
+def recipient_links_prepare(*, campaign, compiled) -> list[RecipientLinks]:
+    """The per-recipient link functions of every registered provider, prepared for one batch."""
+    prepared = (provider(campaign=campaign, compiled=compiled) for provider in RECIPIENT_LINK_PROVIDERS)
+    return [links for links in prepared if links is not None]
+
+
+def answer_blocks() -> AnswerBlocks | None:
+    return ANSWER_BLOCKS[0] if ANSWER_BLOCKS else None
+
+
+def register(registry: list, entry) -> None:
+    """Append once: ``ready()`` may run more than once in tests."""
+    if entry not in registry:
+        registry.append(entry)

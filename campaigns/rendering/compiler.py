@@ -1,0 +1,196 @@
+"""``compile_campaign``: the MJML layout, CSS inlining, Markdown and merge tags, once per campaign."""
+
+from urllib.parse import urljoin
+
+import css_inline
+import mjml
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from campaigns import extensions, merge_tags
+from campaigns.rendering.markdown import render_markdown
+from campaigns.rendering.slots import (
+    FEEDBACK,
+    HONEYPOT,
+    LINK,
+    PIXEL,
+    PREFERENCES,
+    SURVEY,
+    UNSUBSCRIBE,
+    CompiledCampaign,
+    CompiledLink,
+    Slots,
+)
+from campaigns.rendering.text import html_to_text
+
+
+class _ArticleLinks:
+    """Registers the links of one article in document order."""
+
+    def __init__(self, *, slots: Slots, links: list[CompiledLink], article_public_id: str):
+        self.slots = slots
+        self.links = links
+        self.article_public_id = article_public_id
+        self.position = 0
+
+    def add(self, kind: str, url: str) -> str:
+        self.links.append(
+            CompiledLink(article_public_id=self.article_public_id, position=self.position, kind=kind, url=url)
+        )
+        self.position += 1
+        return self.slots.placeholder(LINK, len(self.links) - 1)
+
+
+def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> CompiledCampaign:
+    """Do everything expensive once. Raises merge_tags.MergeTagError for invalid merge tags."""
+    if articles is None:
+        articles = list(campaign.articles.all())
+    slots = Slots()
+    links: list[CompiledLink] = []
+    answer_blocks = extensions.answer_blocks()
+    feedback_enabled = answer_blocks is not None and bool(getattr(campaign, "article_feedback_enabled", False))
+    feedback_article_ids: list[int] = []
+
+    article_contexts = []
+    text_blocks = []
+    for article in articles:
+        registry = _ArticleLinks(slots=slots, links=links, article_public_id=str(article.public_id))
+        headline = slots.with_merge_tags(article.headline)
+        image_src = _image_src(article)
+        context = {
+            "headline": headline,
+            "image_src": image_src,
+            "image_alt": article.image_alt,
+            "image_link": registry.add("image", article.link_url) if image_src and article.link_url else "",
+            "headline_link": registry.add("headline", article.link_url) if article.link_url else "",
+        }
+
+        def on_link(url, registry=registry):
+            return registry.add("body", slots.restore_literal(url))
+
+        body_html = render_markdown(slots.with_merge_tags(article.body), on_link=on_link) if article.body else ""
+        context["body_html"] = body_html
+        with translation.override(campaign.language):
+            cta_text = article.cta_text or (_("Read more") if article.link_url else "")
+        context["cta_text"] = cta_text
+        context["cta_link"] = registry.add("button", article.link_url) if article.link_url else ""
+        if feedback_enabled and article.pk is not None:
+            index = len(feedback_article_ids)
+            feedback_article_ids.append(article.pk)
+            context["feedback_yes"] = slots.placeholder(FEEDBACK, 2 * index)
+            context["feedback_no"] = slots.placeholder(FEEDBACK, 2 * index + 1)
+        article_contexts.append(context)
+
+        block = [headline]
+        if body_html:
+            block.append(html_to_text(body_html))
+        if context["cta_link"]:
+            block.append(f"{cta_text}: {context['cta_link']}")
+        if "feedback_yes" in context:
+            with translation.override(campaign.language):
+                block.append(
+                    "\n".join(
+                        [
+                            _("Was this article useful?"),
+                            _("Yes: %(url)s") % {"url": context["feedback_yes"]},
+                            _("No: %(url)s") % {"url": context["feedback_no"]},
+                        ]
+                    )
+                )
+        text_blocks.append("\n\n".join(block))
+
+    survey, survey_context = None, None
+    if campaign.pk is not None and answer_blocks is not None:
+        with translation.override(campaign.language):
+            survey = answer_blocks.survey_block_for(campaign)
+    if survey is not None:
+        survey_context = {
+            "title": survey.title,
+            "question": survey.question,
+            "kind": survey.kind,
+            "low_hint": survey.low_hint,
+            "high_hint": survey.high_hint,
+            "buttons": [
+                {"label": button.label, "url": slots.placeholder(SURVEY, index)}
+                for index, button in enumerate(survey.buttons)
+            ],
+        }
+        text_blocks.append(_survey_text(survey_context))
+
+    subject = slots.with_merge_tags(campaign.subject)
+    preheader = slots.with_merge_tags(campaign.preheader)
+    unsubscribe = slots.placeholder(UNSUBSCRIBE)
+    preferences = slots.placeholder(PREFERENCES)
+    layout_context = {
+        "language": campaign.language,
+        "subject": subject,
+        "preheader": preheader,
+        "articles": article_contexts,
+        "company_address": settings.KANAL_COMPANY_ADDRESS,
+        "imprint_url": settings.KANAL_IMPRINT_URL,
+        "privacy_url": settings.KANAL_PRIVACY_URL,
+        "unsubscribe_url": unsubscribe,
+        "preferences_url": preferences,
+        "archive_url": archive_url,
+        "survey": survey_context,
+        "open_pixel": slots.placeholder(PIXEL),
+        "honeypot_link": slots.placeholder(HONEYPOT),
+    }
+    with translation.override(campaign.language):
+        mjml_source = render_to_string("campaigns/email/layout.mjml", layout_context)
+        footer_text = "\n".join(
+            [
+                settings.KANAL_COMPANY_ADDRESS,
+                _("Imprint: %(url)s") % {"url": settings.KANAL_IMPRINT_URL},
+                _("Privacy policy: %(url)s") % {"url": settings.KANAL_PRIVACY_URL},
+                _("Manage your subscription: %(url)s") % {"url": preferences},
+                _("Unsubscribe: %(url)s") % {"url": unsubscribe},
+            ]
+        )
+        header_text = ""
+        if archive_url:
+            header_text = _("View this newsletter in your browser: %(url)s") % {"url": archive_url} + "\n\n"
+    html_output = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
+    html_output = _inliner().inline(html_output)
+    separator = "\n\n" + "-" * 60 + "\n\n"
+    text_output = header_text + separator.join(text_blocks) + separator + footer_text + "\n"
+
+    return CompiledCampaign(
+        campaign_id=campaign.pk,
+        subject_parts=merge_tags.parse(campaign.subject),
+        html_template=slots.template(html_output),
+        text_template=slots.template(text_output),
+        slots=slots.slots,
+        links=links,
+        survey=survey,
+        feedback_article_ids=feedback_article_ids,
+        survey_preview_urls=answer_blocks.preview_survey_urls(survey) if survey is not None else [],
+        feedback_preview_urls=answer_blocks.preview_feedback_urls(feedback_article_ids) if feedback_enabled else [],
+    )
+
+
+def _survey_text(survey: dict) -> str:
+    """The survey block of the plain-text part: the question, then one line per answer link."""
+    lines = [survey["title"], survey["question"]]
+    if survey["low_hint"]:
+        lines.append(f"({survey['low_hint']}, {survey['high_hint']})")
+    lines.append("")
+    buttons = survey["buttons"]
+    if survey["kind"] == "choices":
+        lines += [f"{number}. {button['label']}: {button['url']}" for number, button in enumerate(buttons, 1)]
+    else:  # scores are numbers already; the single "answer the survey" link needs none
+        lines += [f"{button['label']}: {button['url']}" for button in buttons]
+    return "\n".join(lines)
+
+
+def _inliner() -> css_inline.CSSInliner:
+    # Media queries stay in a <style> tag (phones); everything else moves into style attributes.
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def _image_src(article) -> str:
+    if article.image:
+        return urljoin(settings.SITE_URL + "/", article.image.url)
+    return article.image_url

@@ -1,0 +1,91 @@
+"""Many recipients per ESP API call (Anymail's ``merge_data``): the ESP fills in the merge fields."""
+
+from django.conf import settings
+
+from campaigns import throttle
+from campaigns.models import Campaign
+from campaigns.rendering import CompiledCampaign, RecipientContext
+from campaigns.services.transports.errors import TransientSendError, send_one
+from campaigns.services.transports.ledger import ClaimedDelivery
+from campaigns.services.transports.outcome import skip_erased
+from campaigns.services.transports.recipients import BatchContext
+from newsletter_site import mail
+
+
+def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery], mail_connection) -> None:
+    """Many recipients per API call: the ESP fills in each recipient's merge fields."""
+    ledger = batch.ledger
+    campaign = batch.campaign
+    field_format = settings.KANAL_ESP_MERGE_FIELD_FORMAT
+    template = EspTemplate(batch.compiled, field_format)
+    size = max(1, settings.KANAL_ESP_BATCH_SIZE)
+    living = [delivery for delivery in deliveries if not skip_erased(batch, delivery)]
+    for start in range(0, len(living), size):
+        chunk = living[start : start + size]
+        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status != Campaign.Status.SENDING:
+            ledger.stopped = True
+            return
+        recipients, by_email = [], {}
+        for delivery in chunk:
+            recipient, list_unsubscribe = batch.recipient(delivery)
+            by_email[recipient.email] = delivery
+            recipients.append(
+                mail.BatchRecipient(
+                    email=recipient.email,
+                    name=mail.person_name(recipient.first_name, recipient.last_name),
+                    merge_data=template.merge_values(recipient),
+                    list_unsubscribe=list_unsubscribe,
+                    metadata={"delivery_id": str(delivery.pk)},
+                )
+            )
+        message = mail.batch_message(
+            sender=batch.sender,
+            recipients=recipients,
+            subject=template.subject,
+            text=template.text,
+            html=template.html,
+            kind="campaign",
+            metadata={"campaign_id": str(campaign.pk)},
+            tags=["campaign"],
+        )
+        for _recipient in chunk:
+            throttle.wait_for_slot()
+        try:
+            send_one(mail_connection, message)
+        except TransientSendError as error:
+            for delivery in chunk:
+                ledger.retry_later(delivery, str(error))
+            return
+        except Exception as error:
+            for delivery in chunk:
+                ledger.mark_failed(delivery, repr(error))
+            continue
+        ledger.record_batch(by_email, message.anymail_status.recipients)
+
+
+class EspTemplate:
+    """The campaign with every per-recipient slot written as an ESP merge field."""
+
+    def __init__(self, compiled: CompiledCampaign, field_format: str):
+        self.compiled = compiled
+        self.html = compiled.html_template.fill(
+            [field_format.format(f"kanal_h{i}") for i in range(len(compiled.slots))]
+        )
+        self.text = compiled.text_template.fill(
+            [field_format.format(f"kanal_t{i}") for i in range(len(compiled.slots))]
+        )
+        self.personal_subject = any(not isinstance(part, str) for part in compiled.subject_parts)
+        self.subject = (
+            field_format.format("kanal_subject") if self.personal_subject else "".join(compiled.subject_parts)
+        )
+
+    def merge_values(self, recipient: RecipientContext) -> dict[str, str]:
+        html_values, text_values = self.compiled.slot_values(recipient)
+        values = {f"kanal_h{i}": value for i, value in enumerate(html_values)}
+        values.update({f"kanal_t{i}": value for i, value in enumerate(text_values)})
+        if self.personal_subject:
+            from campaigns import merge_tags
+
+            values["kanal_subject"] = mail.subject_text(merge_tags.render_plain(self.compiled.subject_parts, recipient))
+        return values

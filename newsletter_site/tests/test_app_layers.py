@@ -1,0 +1,76 @@
+"""The apps form layers: each imports only the apps below it at module level.
+
+subscribers <- campaigns <- tracking <- surveys. Surveys sits on tracking (its answer pages use
+tracking's machine detection and events); tracking's analytics shows survey figures through
+a registry (``tracking.analytics.tables.CAMPAIGN_TABLES``), and campaigns asks registered
+providers for per-recipient links and the survey block (``campaigns.extensions``). A lower app
+that needs a higher one offers such a seam; the higher app registers in ``AppConfig.ready()``.
+Imports inside a function run after every app is loaded and are not checked here; tests may
+import anything.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MAY_IMPORT = {
+    "subscribers": set(),
+    "campaigns": {"subscribers"},
+    "tracking": {"subscribers", "campaigns"},
+    "surveys": {"subscribers", "campaigns", "tracking"},
+}
+
+
+def _module_level_imports(tree: ast.Module):
+    """Import statements that run when the module is imported (not those inside functions)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            yield node.lineno, [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, [node.module]
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                pending.extend(getattr(node, field, []))
+        elif isinstance(node, ast.ExceptHandler):
+            pending.extend(node.body)
+
+
+def _app_modules(app: str):
+    for path in sorted((ROOT / app).rglob("*.py")):
+        parts = path.relative_to(ROOT / app).parts
+        if parts[0] in ("tests", "migrations"):
+            continue
+        yield path
+
+
+def _upward_imports(app: str) -> list[str]:
+    allowed = MAY_IMPORT[app] | {app}
+    found = []
+    for path in _app_modules(app):
+        for lineno, names in _module_level_imports(ast.parse(path.read_text(), filename=str(path))):
+            for name in names:
+                top = name.split(".")[0]
+                if top in MAY_IMPORT and top not in allowed:
+                    found.append(f"{path.relative_to(ROOT)}:{lineno} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize("app", sorted(MAY_IMPORT))
+def test_no_app_imports_a_higher_app_at_module_level(app):
+    assert _upward_imports(app) == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    tree = ast.parse("import os\ntry:\n    from tracking.models import Event\nexcept ImportError:\n    pass\n")
+    assert [names for _line, names in _module_level_imports(tree)] == [["tracking.models"], ["os"]]
+
+
+@pytest.mark.parametrize("app", ["campaigns", "subscribers", "tracking"])
+def test_tasks_import_services_inside_the_function(app):
+    tree = ast.parse((ROOT / app / "tasks.py").read_text())
+    services = [names for _line, names in _module_level_imports(tree) if any(".services" in name for name in names)]
+    assert services == []
