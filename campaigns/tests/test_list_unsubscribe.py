@@ -3,6 +3,7 @@ an operator names a mailbox that is read; its token can do nothing but unsubscri
 
 import email
 import re
+from email.utils import getaddresses
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -45,7 +46,8 @@ def sent_headers(request, settings, django_capture_on_commit_callbacks):
             return {message.to[0]: message.extra_headers["List-Unsubscribe"] for message in mail.outbox}
         (message,) = mail.outbox
         merge_headers = message.anymail_test_params["merge_headers"]
-        return {address: merge_headers[address]["List-Unsubscribe"] for address in message.to}
+        addresses = [address for _name, address in getaddresses(message.to)]
+        return {address: merge_headers[address]["List-Unsubscribe"] for address in addresses}
 
     return send
 

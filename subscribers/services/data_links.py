@@ -3,13 +3,13 @@ person's links. The links in newsletters only ask for such a mail; they never ex
 
 import logging
 
-from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from newsletter_site import mail
 from subscribers import links, selectors, tokens
 from subscribers.models import Subscriber
 from subscribers.services import gdpr
@@ -42,15 +42,15 @@ def data_link_mail_send(*, subscriber_id: int, action: str) -> None:
     with translation.override(subscriber.language):
         subject = render_to_string("subscribers/email/data_link_subject.txt", context).strip()
         text = render_to_string("subscribers/email/data_link.txt", context)
-    AnymailMessage(
+    mail.message(
+        sender=mail.Sender.of(settings.DEFAULT_FROM_EMAIL),
+        to=subscriber.email,
         subject=subject,
-        body=text,
-        to=[subscriber.email],
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        text=text,
+        kind="data-link",
+        metadata={"action": action},
         tags=["data-link"],
-        metadata={"kind": "data-link", "action": action},
-        track_clicks=False,
-        track_opens=False,
+        track=False,
     ).send()
 
 
