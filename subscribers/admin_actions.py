@@ -115,7 +115,7 @@ def export_csv(modeladmin, request, queryset):
     return response
 
 
-@admin.action(description=_("Export consent proof as CSV"), permissions=["view"])
+@admin.action(description=_("Export consent proof as CSV"), permissions=["consent_proof"])
 def export_consent_proof(modeladmin, request, queryset):
     """On subscribers or on mailing lists: every consent record of the selection."""
     selection = "subscribers" if queryset.model._meta.model_name == "subscriber" else "mailing_lists"
