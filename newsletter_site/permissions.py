@@ -34,6 +34,11 @@ def require(request, *permissions: str) -> None:
         raise PermissionDenied
 
 
+def may_use(user, view: Callable) -> bool:
+    """Whether ``user`` may open a guarded view; for showing a link or button only to them."""
+    return has_staff_permissions(user, *view.staff_permissions)
+
+
 def _guarded(view: Callable, permissions: tuple[str, ...]) -> Callable:
     if not permissions:
         raise ValueError("A staff view must name the permissions it needs.")

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from newsletter_site.permissions import staff_permission_required
+from newsletter_site.permissions import may_use, staff_permission_required
 from subscribers import antispam
 from surveys import selectors, services
 from surveys.forms import SurveyForm, field_name, initial_from_response
@@ -106,6 +106,7 @@ def survey_results(request, pk):
         "survey": survey,
         "text_query": text_query,
         "comparison": selectors.survey_campaign_comparison() if survey.campaign_id else [],
+        "can_download": may_use(request.user, survey_results_csv),
         **selectors.survey_results(survey=survey, text_query=text_query),
     }
     return render(request, "surveys/staff/results.html", context)

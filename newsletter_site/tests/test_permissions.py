@@ -399,3 +399,12 @@ def test_view_only_staff_are_not_offered_buttons_they_may_not_use(client, world)
     for action in ("send_test", "schedule"):
         assert reverse(f"admin:campaigns_campaign_{action}", args=[world.campaign.pk]) not in page
     assert 'form="campaign-send-now"' not in page and 'form="campaign-duplicate"' not in page
+
+
+def test_survey_results_offer_the_csv_only_to_who_may_download_it(client, world):
+    user = _staff(client, "surveys.view_survey")
+    csv_url = reverse("surveys:results_csv", args=[world.survey.pk])
+    results = reverse("surveys:results", args=[world.survey.pk])
+    assert csv_url not in client.get(results).content.decode()
+    user.user_permissions.add(_permission(VIEW_SUBSCRIBER))
+    assert csv_url in client.get(results).content.decode()

@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
-from newsletter_site.permissions import has_staff_permissions, staff_permission_required
+from newsletter_site.permissions import may_use, staff_permission_required
 from subscribers.models import MailingList
 from surveys import selectors as survey_selectors
 from tracking import selectors
@@ -217,7 +217,7 @@ def audience(request):
             "months": _months(request),
             "engaged_days": settings.KANAL_ENGAGED_DAYS,
             "subscribers_csv": reverse("tracking:analytics_audience_subscribers_csv") + _query(request),
-            "can_export_subscribers": has_staff_permissions(request.user, "subscribers.view_subscriber"),
+            "can_export_subscribers": may_use(request.user, audience_subscribers_csv),
         },
     )
 
