@@ -382,6 +382,7 @@ def test_consent_proof_export_needs_permission_to_view_subscribers_and_consent_r
     response = client.post(
         reverse(changelist), {"action": "export_consent_proof", "_selected_action": [selected(world)]}
     )
+    assert not response["Content-Type"].startswith("text/csv")
     assert ADDRESS not in _body(response)
     get_user_model().objects.get(username="staff").user_permissions.add(
         _permission(VIEW_SUBSCRIBER), _permission("subscribers.view_consentrecord")
