@@ -1,11 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +19,9 @@ from campaigns.models import Article, Campaign
 from campaigns.selectors import campaign_audience
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
+from newsletter_site import permissions
+
+VIEW_SUBSCRIBER = "subscribers.view_subscriber"
 
 STATUS_COLOURS = {
     Campaign.Status.DRAFT: "#6b7280",
@@ -139,41 +142,39 @@ class CampaignAdmin(admin.ModelAdmin):
     # Extra pages -------------------------------------------------------------------------------
 
     def get_urls(self):
-        view = self.admin_site.admin_view
+        def route(suffix, view, *needs, name):
+            return permissions.admin_path(self, f"<int:pk>/{suffix}/", view, *needs, name=f"campaigns_campaign_{name}")
+
+        view, change = "campaigns.view_campaign", "campaigns.change_campaign"
         return [
-            path("<int:pk>/preview/", view(self.preview_view), name="campaigns_campaign_preview"),
-            path(
-                "<int:pk>/preview/html/",
-                view(xframe_options_sameorigin(self.preview_html_view)),
-                name="campaigns_campaign_preview_html",
-            ),
-            path("<int:pk>/send-test/", view(self.send_test_view), name="campaigns_campaign_send_test"),
-            path("<int:pk>/schedule/", view(self.schedule_view), name="campaigns_campaign_schedule"),
-            path("<int:pk>/duplicate/", view(self.duplicate_view), name="campaigns_campaign_duplicate"),
-            path("<int:pk>/cancel/", view(self.cancel_view), name="campaigns_campaign_cancel"),
-            path("<int:pk>/send-now/", view(self.send_now_view), name="campaigns_campaign_send_now"),
-            path("<int:pk>/pause/", view(self.pause_view), name="campaigns_campaign_pause"),
-            path("<int:pk>/resume/", view(self.resume_view), name="campaigns_campaign_resume"),
-            path("<int:pk>/progress/", view(self.progress_view), name="campaigns_campaign_progress"),
+            route("preview", self.preview_view, view, name="preview"),
+            route("preview/html", xframe_options_sameorigin(self.preview_html_view), view, name="preview_html"),
+            route("send-test", self.send_test_view, change, name="send_test"),
+            route("schedule", self.schedule_view, change, name="schedule"),
+            route("duplicate", self.duplicate_view, view, "campaigns.add_campaign", name="duplicate"),
+            route("cancel", self.cancel_view, change, name="cancel"),
+            route("send-now", self.send_now_view, change, name="send_now"),
+            route("pause", self.pause_view, change, name="pause"),
+            route("resume", self.resume_view, change, name="resume"),
+            route("progress", self.progress_view, view, name="progress"),
             *super().get_urls(),
         ]
 
-    def _campaign(self, request, pk, *, change=False) -> Campaign:
-        campaign = get_object_or_404(Campaign, pk=pk)
-        allowed = (
-            self.has_change_permission(request, campaign) if change else self.has_view_permission(request, campaign)
-        )
-        if not allowed:
-            raise PermissionDenied
-        return campaign
+    def _preview_recipient(self, request, campaign, *, email: str):
+        """Placeholders for anyone; a real subscriber's data only for staff who may view subscribers."""
+        if email:
+            permissions.require(request, VIEW_SUBSCRIBER)
+        elif not permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER):
+            return previews.neutral_recipient(campaign), None
+        return previews.preview_recipient(campaign, email=email)
 
     def _change_url(self, campaign):
         return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
     def preview_view(self, request, pk):
-        campaign = self._campaign(request, pk)
+        campaign = get_object_or_404(Campaign, pk=pk)
         email = request.GET.get("subscriber", "")
-        recipient, subscriber = previews.preview_recipient(campaign, email=email)
+        recipient, subscriber = self._preview_recipient(request, campaign, email=email)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -181,6 +182,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "title": _("Preview: %(name)s") % {"name": campaign.name},
             "subscriber": subscriber,
             "subscriber_email": email,
+            "can_personalise": permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER),
         }
         try:
             rendered = previews.compile_for_display(campaign).render(recipient)
@@ -194,8 +196,8 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
 
     def preview_html_view(self, request, pk):
-        campaign = self._campaign(request, pk)
-        recipient, _subscriber = previews.preview_recipient(campaign, email=request.GET.get("subscriber", ""))
+        campaign = get_object_or_404(Campaign, pk=pk)
+        recipient, _subscriber = self._preview_recipient(request, campaign, email=request.GET.get("subscriber", ""))
         try:
             rendered = previews.compile_for_display(campaign).render(recipient)
         except MergeTagError as error:
@@ -206,10 +208,13 @@ class CampaignAdmin(admin.ModelAdmin):
         return response
 
     def send_test_view(self, request, pk):
-        campaign = self._campaign(request, pk)
+        campaign = get_object_or_404(Campaign, pk=pk)
         form = TestSendForm(request.POST or None, initial={"addresses": request.user.email})
+        if not permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER):
+            del form.fields["as_subscriber"]
         if request.method == "POST" and form.is_valid():
-            recipient = previews.test_send_recipient(campaign, email=form.cleaned_data["as_subscriber"] or "")
+            email = form.cleaned_data.get("as_subscriber") or ""
+            recipient, _subscriber = self._preview_recipient(request, campaign, email=email)
             try:
                 sent = campaign_send_test(
                     campaign=campaign, addresses=form.cleaned_data["addresses"], recipient=recipient
@@ -230,25 +235,25 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
 
     def schedule_view(self, request, pk):
-        campaign = self._campaign(request, pk, change=True)
+        campaign = get_object_or_404(Campaign, pk=pk)
         return self._schedule(request, [campaign], cancel_url=self._change_url(campaign))
 
     def duplicate_view(self, request, pk):
-        campaign = self._campaign(request, pk)
-        if request.method != "POST" or not self.has_add_permission(request):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if request.method != "POST":
             return HttpResponseRedirect(self._change_url(campaign))
         copy = lifecycle.campaign_duplicate(campaign=campaign)
         self.message_user(request, _("Created “%(name)s”.") % {"name": copy.name}, messages.SUCCESS)
         return HttpResponseRedirect(self._change_url(copy))
 
     def cancel_view(self, request, pk):
-        campaign = self._campaign(request, pk, change=True)
+        campaign = get_object_or_404(Campaign, pk=pk)
         if request.method == "POST":
             self._cancel(request, [campaign])
         return HttpResponseRedirect(self._change_url(campaign))
 
     def _transition(self, request, pk, service, done_message):
-        campaign = self._campaign(request, pk, change=True)
+        campaign = get_object_or_404(Campaign, pk=pk)
         if request.method == "POST":
             try:
                 service(campaign=campaign)
@@ -268,7 +273,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return self._transition(request, pk, sending.campaign_resume, _("Resumed “%(name)s”."))
 
     def progress_view(self, request, pk):
-        return JsonResponse(sending.campaign_progress(campaign=self._campaign(request, pk)))
+        return JsonResponse(sending.campaign_progress(campaign=get_object_or_404(Campaign, pk=pk)))
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:

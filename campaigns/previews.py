@@ -1,7 +1,5 @@
 """Recipients for previews, test sends and the public archive page, where no delivery exists."""
 
-import dataclasses
-
 from django.conf import settings
 from django.urls import reverse
 
@@ -35,14 +33,12 @@ def neutral_recipient(campaign: Campaign) -> RecipientContext:
     return RecipientContext(language=campaign.language, unsubscribe_url=url, preferences_url=url)
 
 
-def subscriber_recipient(subscriber: Subscriber) -> RecipientContext:
-    from subscribers import links
-
-    return RecipientContext.for_subscriber(
-        subscriber,
-        unsubscribe_url=links.unsubscribe_url(subscriber),
-        preferences_url=links.preferences_url(subscriber),
-    )
+def subscriber_recipient(campaign: Campaign, subscriber: Subscriber) -> RecipientContext:
+    """A real subscriber's merge data for previews and test mails, with inert links: unsubscribe and
+    preferences lead to the sign-up page, since working ones would act for that subscriber in
+    whoever's hands the preview or a forwarded test mail ends up."""
+    url = signup_url(campaign)
+    return RecipientContext.for_subscriber(subscriber, unsubscribe_url=url, preferences_url=url)
 
 
 def sample_subscriber(campaign: Campaign) -> Subscriber | None:
@@ -67,12 +63,4 @@ def preview_recipient(campaign: Campaign, *, email: str = "") -> tuple[Recipient
         subscriber = sample_subscriber(campaign)
     if subscriber is None:
         return neutral_recipient(campaign), None
-    return subscriber_recipient(subscriber), subscriber
-
-
-def test_send_recipient(campaign: Campaign, *, email: str = "") -> RecipientContext:
-    """Like the preview, but with the sign-up page instead of a real subscriber's unsubscribe and
-    preference links: test mails get forwarded, and those links would act for that subscriber."""
-    recipient, _subscriber = preview_recipient(campaign, email=email)
-    url = signup_url(campaign)
-    return dataclasses.replace(recipient, unsubscribe_url=url, preferences_url=url)
+    return subscriber_recipient(campaign, subscriber), subscriber

@@ -1,15 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 
+from newsletter_site import permissions
 from newsletter_site.csv_export import csv_response
 from subscribers import admin_actions, import_files, selectors
 from subscribers.models import (
@@ -26,6 +27,15 @@ from subscribers.models import (
 from subscribers.services import imports
 
 
+class ConsentProofMixin:
+    """The consent-proof export lists addresses, IP addresses and browsers of every consent."""
+
+    def has_consent_proof_permission(self, request):
+        return permissions.has_staff_permissions(
+            request.user, "subscribers.view_subscriber", "subscribers.view_consentrecord"
+        )
+
+
 class ReadOnlyAdminMixin:
     def has_add_permission(self, request, obj=None):
         return False
@@ -38,7 +48,7 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(MailingList)
-class MailingListAdmin(admin.ModelAdmin):
+class MailingListAdmin(ConsentProofMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -124,7 +134,7 @@ class ConsentRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
     list_display = ["email", "first_name", "last_name", "status", "language", "tracking_consent", "created_at"]
     list_filter = ["status", "language", "tracking_consent", "subscriptions__mailing_list", "tags"]
     search_fields = ["email", "first_name", "last_name"]
@@ -156,9 +166,6 @@ class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["subscriber__email", "ip_address"]
     list_select_related = ["subscriber", "mailing_list"]
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
 
 @admin.register(SuppressedAddress)
 class SuppressedAddressAdmin(admin.ModelAdmin):
@@ -172,9 +179,6 @@ class EspEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "esp_name", "event_type", "recipient", "message_id"]
     list_filter = ["esp_name", "event_type"]
     search_fields = ["recipient", "message_id", "event_id"]
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
 
 class ImportUploadForm(forms.Form):
@@ -238,6 +242,10 @@ class ImportMappingForm(forms.Form):
             )
 
 
+# Starting an import creates subscribers.
+IMPORT_PERMISSIONS = ("subscribers.add_subscriberimport", "subscribers.add_subscriber")
+
+
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
     list_display = [
@@ -254,6 +262,9 @@ class SubscriberImportAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "mailing_list"]
 
+    def has_add_permission(self, request):
+        return permissions.has_staff_permissions(request.user, *IMPORT_PERMISSIONS)
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -262,11 +273,27 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         return f"{obj.progress_percent} %"
 
     def get_urls(self):
-        wrap = self.admin_site.admin_view
+        view = "subscribers.view_subscriberimport"
         return [
-            path("<int:pk>/mapping/", wrap(self.mapping_view), name="subscribers_subscriberimport_mapping"),
-            path("<int:pk>/progress/", wrap(self.progress_view), name="subscribers_subscriberimport_progress"),
-            path("<int:pk>/report.csv", wrap(self.report_view), name="subscribers_subscriberimport_report"),
+            permissions.admin_path(
+                self,
+                "<int:pk>/mapping/",
+                self.mapping_view,
+                *IMPORT_PERMISSIONS,
+                name="subscribers_subscriberimport_mapping",
+            ),
+            permissions.admin_path(
+                self, "<int:pk>/progress/", self.progress_view, view, name="subscribers_subscriberimport_progress"
+            ),
+            # The report lists rows of the file, addresses included.
+            permissions.admin_path(
+                self,
+                "<int:pk>/report.csv",
+                self.report_view,
+                view,
+                "subscribers.view_subscriber",
+                name="subscribers_subscriberimport_report",
+            ),
             *super().get_urls(),
         ]
 
@@ -274,6 +301,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
 
     def add_view(self, request, form_url="", extra_context=None):
+        permissions.require(request, *IMPORT_PERMISSIONS)
         # The size limit has to be in place before anything reads the upload, the CSRF check
         # included; so the CSRF check runs inside, in _upload_view.
         limit = import_files.ImportUploadLimit(request)
@@ -284,8 +312,6 @@ class SubscriberImportAdmin(admin.ModelAdmin):
 
     @method_decorator(csrf_protect)
     def _upload_view(self, request, limit: import_files.ImportUploadLimit):
-        if not self.has_add_permission(request):
-            return HttpResponse(status=403)
         form = ImportUploadForm(request.POST or None, request.FILES or None, refused_files=limit.refused)
         if request.method == "POST" and form.is_valid():
             try:
@@ -309,8 +335,6 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         )
 
     def mapping_view(self, request, pk):
-        if not self.has_add_permission(request):
-            return HttpResponse(status=403)
         subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
         if subscriber_import.status != SubscriberImport.Status.UPLOADED:
             return redirect("admin:subscribers_subscriberimport_change", subscriber_import.pk)
@@ -340,8 +364,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not self.has_view_permission(request):
-            return HttpResponse(status=403)
+        permissions.require(request, "subscribers.view_subscriberimport")
         subscriber_import = get_object_or_404(SubscriberImport, pk=object_id)
         if subscriber_import.status == SubscriberImport.Status.UPLOADED:
             return redirect("admin:subscribers_subscriberimport_mapping", pk=subscriber_import.pk)
@@ -364,8 +387,6 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         )
 
     def progress_view(self, request, pk):
-        if not self.has_view_permission(request):
-            return HttpResponse(status=403)
         subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
         return JsonResponse(
             {
@@ -384,8 +405,6 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         )
 
     def report_view(self, request, pk):
-        if not self.has_view_permission(request):
-            return HttpResponse(status=403)
         subscriber_import = get_object_or_404(SubscriberImport, pk=pk)
         rows = selectors.import_report_rows(subscriber_import=subscriber_import)
         return csv_response(rows, filename=f"import-{subscriber_import.pk}-report.csv")

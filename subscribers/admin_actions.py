@@ -123,7 +123,7 @@ def export_csv(modeladmin, request, queryset):
     return csv_response(rows(), filename=f"kanal-subscribers-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
-@admin.action(description=_("Export consent proof as CSV"), permissions=["view"])
+@admin.action(description=_("Export consent proof as CSV"), permissions=["consent_proof"])
 def export_consent_proof(modeladmin, request, queryset):
     """On subscribers or on mailing lists: every consent record of the selection."""
     selection = "subscribers" if queryset.model._meta.model_name == "subscriber" else "mailing_lists"

@@ -8,7 +8,7 @@ urlpatterns = [
     path("subscribe/<slug:slug>/", signup.subscribe, name="subscribe"),
     path("subscribe/<slug:slug>/thanks/", signup.subscribe_thanks, name="subscribe_thanks"),
     path("subscribe/<slug:slug>/embedded/", signup.subscribe_embedded, name="subscribe_embedded"),
-    path("subscribe/<slug:slug>/embed/", signup.subscribe_embed_code, name="subscribe_embed_code"),
+    path("staff/lists/<slug:slug>/embed/", signup.subscribe_embed_code, name="subscribe_embed_code"),
     path("altcha/challenge/", signup.altcha_challenge, name="altcha_challenge"),
     path("confirm/<str:token>/", signup.confirm, name="confirm"),
 ]

@@ -1,7 +1,6 @@
 import uuid
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from newsletter_site.csv_export import csv_response
+from newsletter_site.permissions import may_use, staff_permission_required
 from subscribers import antispam
 from surveys import selectors, services
 from surveys.forms import SurveyForm, field_name, initial_from_response
@@ -98,7 +98,7 @@ def survey_thanks(request, slug):
     return render(request, "surveys/thanks.html", {"survey": survey})
 
 
-@staff_member_required
+@staff_permission_required("surveys.view_survey")
 def survey_results(request, pk):
     survey = get_object_or_404(Survey.objects.select_related("campaign"), pk=pk)
     text_query = request.GET.get("q", "").strip()[:200]
@@ -106,17 +106,19 @@ def survey_results(request, pk):
         "survey": survey,
         "text_query": text_query,
         "comparison": selectors.survey_campaign_comparison() if survey.campaign_id else [],
+        "can_download": may_use(request.user, survey_results_csv),
         **selectors.survey_results(survey=survey, text_query=text_query),
     }
     return render(request, "surveys/staff/results.html", context)
 
 
-@staff_member_required
+@staff_permission_required("surveys.view_survey")
 def survey_comparison(request):
     return render(request, "surveys/staff/comparison.html", {"comparison": selectors.survey_campaign_comparison()})
 
 
-@staff_member_required
+# The answers carry the respondents' addresses.
+@staff_permission_required("surveys.view_survey", "subscribers.view_subscriber")
 def survey_results_csv(request, pk):
     survey = get_object_or_404(Survey, pk=pk)
     return csv_response(selectors.survey_export_rows(survey=survey), filename=f"survey-{survey.pk}-responses.csv")

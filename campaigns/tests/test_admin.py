@@ -137,7 +137,9 @@ def test_preview_page_has_desktop_and_phone_frames_and_text_tab(admin_client, ca
     assert html.status_code == 200
     assert html["X-Frame-Options"] == "SAMEORIGIN"
     assert "Zweiter Artikel" in html.content.decode()
-    assert "/unsubscribe/" in html.content.decode()
+    # The sample subscriber's own links would work for whoever follows them; the preview shows inert ones.
+    assert "/unsubscribe/" not in html.content.decode()
+    assert f"/subscribe/{subscription.mailing_list.slug}/" in html.content.decode()
 
 
 def test_preview_without_subscribers_uses_merge_tag_defaults(admin_client, campaign):

@@ -7,6 +7,7 @@ import time
 import altcha
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -57,6 +58,13 @@ def solved_altcha_payload(client) -> str:
     solution = altcha.solve_challenge(challenge, timeout=30)
     assert solution is not None
     return altcha.Payload(challenge, solution).to_base64()
+
+
+def list_editor():
+    """A staff user who may view mailing lists, as the embed code page needs."""
+    user = get_user_model().objects.create_user("editor", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_mailinglist"))
+    return user
 
 
 def nothing_stored():
@@ -290,8 +298,9 @@ def test_embed_code_page_is_for_staff_and_shows_a_working_snippet(client, mailin
     url = reverse("subscribers:subscribe_embed_code", kwargs={"slug": mailing_list.slug})
     assert client.get(url).status_code == 302, "anonymous visitors are sent to the admin login"
 
-    staff = get_user_model().objects.create_user("editor", password="pw", is_staff=True)
-    client.force_login(staff)
+    client.force_login(get_user_model().objects.create_user("helper", password="pw", is_staff=True))
+    assert client.get(url).status_code == 403, "staff who may not view lists are refused"
+    client.force_login(list_editor())
     page = client.get(url)
     assert page.status_code == 200
     snippet = html.unescape(re.search(r'<code id="kanal-snippet">(.*?)</code>', page.text, re.S).group(1))
@@ -313,7 +322,7 @@ def test_embed_code_page_is_for_staff_and_shows_a_working_snippet(client, mailin
 
 def test_embed_snippet_includes_the_widget_when_altcha_is_on(client, mailing_list, consent_text, settings, altcha_on):
     settings.SITE_URL = "https://news.example.com"
-    client.force_login(get_user_model().objects.create_user("editor", password="pw", is_staff=True))
+    client.force_login(list_editor())
     page = client.get(reverse("subscribers:subscribe_embed_code", kwargs={"slug": mailing_list.slug})).text
     snippet = html.unescape(page)
     assert '<altcha-widget name="altcha" challenge="https://news.example.com/altcha/challenge/">' in snippet
@@ -378,7 +387,7 @@ def test_vendored_altcha_widget_solves_kanal_challenges_in_a_browser(
 def test_snippet_on_another_website_signs_up_in_a_browser(page, live_server, settings, mailing_list, consent_text):
     settings.SITE_URL = live_server.url
     client = Client()
-    client.force_login(get_user_model().objects.create_user("editor", password="pw", is_staff=True))
+    client.force_login(list_editor())
     code_page = client.get(reverse("subscribers:subscribe_embed_code", kwargs={"slug": mailing_list.slug})).text
     snippet = html.unescape(re.search(r'<code id="kanal-snippet">(.*?)</code>', code_page, re.S).group(1))
     # Chromium sends a cross-site Referer cut to the origin (and none from https to http).

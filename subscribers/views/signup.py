@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_ratelimit.core import is_ratelimited
 
 from newsletter_site.i18n import activate_reader_language
+from newsletter_site.permissions import staff_permission_required
 from subscribers import antispam, links, selectors
 from subscribers.forms import SubscribeForm
 from subscribers.models import ConsentText, MailingList
@@ -128,7 +128,7 @@ def subscribe_embedded(request, slug):
     return _signup_handle(request, mailing_list=mailing_list, form=form, consent_text=consent_text)
 
 
-@staff_member_required
+@staff_permission_required("subscribers.view_mailinglist")
 def subscribe_embed_code(request, slug):
     """The HTML snippet for a list, to copy into another website."""
     mailing_list = get_object_or_404(MailingList, slug=slug)

@@ -5,10 +5,6 @@ permission to view subscribers). Every page reads the aggregate counters through
 ``tracking.selectors``; every table on a page is also a CSV download at ``<table>.csv``.
 """
 
-from functools import wraps
-
-from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -18,25 +14,13 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from newsletter_site.csv_export import csv_response
+from newsletter_site.permissions import may_use, staff_permission_required
 from subscribers.models import MailingList
 from tracking import selectors
 from tracking.analytics import tables
 
 PAGE_WIDTH = "72rem"
 CAMPAIGNS_PER_PAGE = 50
-
-
-def analytics_staff(view):
-    """Staff login (the admin's), and permission to view campaigns."""
-
-    @staff_member_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.has_perm("campaigns.view_campaign"):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _machines(request) -> bool:
@@ -95,7 +79,7 @@ def _list_tables(request, campaigns) -> list[tables.Table]:
     return _with_csv_urls(request, [table], lambda slug: reverse("tracking:analytics_campaigns_csv"))
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_list(request):
     paginator = Paginator(selectors.analysed_campaigns(), CAMPAIGNS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
@@ -110,7 +94,7 @@ def campaign_list(request):
     )
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_list_csv(request):
     table = _list_tables(request, selectors.analysed_campaigns())[0]
     return _csv_response(table, "campaigns.csv")
@@ -130,7 +114,7 @@ def _comparison_tables(request, first: Campaign, second: Campaign) -> list[table
     return _with_csv_urls(request, found, lambda slug: reverse("tracking:analytics_compare_csv", args=[slug]))
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_compare(request):
     first, second = _compared(request)
     return _page(
@@ -140,7 +124,7 @@ def campaign_compare(request):
     )
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_compare_csv(request, table):
     first, second = _compared(request)
     found = _pick(_comparison_tables(request, first, second), table)
@@ -177,14 +161,14 @@ def _campaign_tables(request, campaign: Campaign) -> list[tables.Table]:
     )
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign, pk=pk)
     found = {table.slug: table for table in _campaign_tables(request, campaign)}
     return _page(request, "tracking/analytics/campaign.html", {"campaign": campaign, "t": found})
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def campaign_csv(request, pk, table):
     campaign = get_object_or_404(Campaign, pk=pk)
     return _csv_response(_pick(_campaign_tables(request, campaign), table), f"campaign-{campaign.pk}-{table}.csv")
@@ -216,7 +200,7 @@ def _audience_tables(request, mailing_list: MailingList | None) -> list[tables.T
     return _with_csv_urls(request, found, lambda slug: reverse("tracking:analytics_audience_csv", args=[slug]))
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def audience(request):
     from django.conf import settings
 
@@ -231,19 +215,17 @@ def audience(request):
             "months": _months(request),
             "engaged_days": settings.KANAL_ENGAGED_DAYS,
             "subscribers_csv": reverse("tracking:analytics_audience_subscribers_csv") + _query(request),
-            "can_export_subscribers": request.user.has_perm("subscribers.view_subscriber"),
+            "can_export_subscribers": may_use(request.user, audience_subscribers_csv),
         },
     )
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign")
 def audience_csv(request, table):
     return _csv_response(_pick(_audience_tables(request, _audience_list(request)), table), f"audience-{table}.csv")
 
 
-@analytics_staff
+@staff_permission_required("campaigns.view_campaign", "subscribers.view_subscriber")
 def audience_subscribers_csv(request):
-    if not request.user.has_perm("subscribers.view_subscriber"):
-        raise PermissionDenied
     rows = selectors.subscriber_engagement_rows(mailing_list=_audience_list(request))
     return csv_response(rows, filename="audience-subscribers.csv")
