@@ -22,6 +22,10 @@ def pytest_configure(config):
 def _anymail_test_backend(settings, tmp_path):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
+    private = settings.STORAGES["default"]
+    if private["BACKEND"].endswith("FileSystemStorage"):
+        options = {**private.get("OPTIONS", {}), "location": tmp_path / "private"}
+        settings.STORAGES = {**settings.STORAGES, "default": {**private, "OPTIONS": options}}
 
 
 @pytest.fixture(autouse=True)

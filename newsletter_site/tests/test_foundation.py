@@ -111,3 +111,18 @@ def test_embedded_redis_starts_once_and_is_reused(tmp_path):
         with contextlib.suppress(redis.exceptions.ConnectionError):
             client.shutdown(nosave=True)
     assert not redis_server.is_answering(socket_path)
+
+
+def test_embedded_redis_keeps_its_data_private(tmp_path):
+    socket_path = tmp_path / "r" / "redis.sock"
+    redis_server.ensure_running(socket_path)
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    try:
+        client.set("kanal", "1")
+        client.save()
+    finally:
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            client.shutdown(nosave=True)
+    data = [path for path in socket_path.parent.iterdir() if path.name.startswith("redis.") and path.suffix != ".sock"]
+    assert {path.name for path in data} >= {"redis.rdb", "redis.aof", "redis.log"}
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in data} == {path.name: "0o600" for path in data}

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -76,3 +78,28 @@ def test_environment_overrides_every_default(tmp_path):
     assert values["site_url"] == "https://news.example.com"
     assert values["secret_key"] == "x" * 60
     assert values["time_zone"] == "UTC"
+
+
+def test_secret_key_file_is_never_written_through_a_planted_link(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").symlink_to(elsewhere)
+
+    with pytest.raises(subprocess.CalledProcessError):
+        settings_under({}, tmp_path / "var")
+
+    assert not elsewhere.exists(), "the key went only where it was created 0600, never through a link"
+
+
+def test_sqlite_database_and_its_wal_are_private_from_the_start(tmp_path):
+    probe = "import django; django.setup(); from django.db import connection; connection.cursor().execute('CREATE TABLE t (x)')"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+    }
+    subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, check=True)
+
+    files = sorted(tmp_path.glob("kanal.sqlite3*"))
+    assert files, "the database was created"
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in files} == {path.name: "0o600" for path in files}
