@@ -22,7 +22,7 @@ from django.http import HttpRequest
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 UNIX = "unix"
 # What django-ratelimit counts an unknown client as: one shared bucket, never a server error.
-UNKNOWN_CLIENT_BUCKET = "0.0.0.0"
+UNKNOWN_CLIENT_BUCKET = "0.0.0.0"  # noqa: S104 (a rate-limit key, not an address to bind)
 
 
 class TrustedProxies(NamedTuple):

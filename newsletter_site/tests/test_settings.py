@@ -92,7 +92,10 @@ def test_secret_key_file_is_never_written_through_a_planted_link(tmp_path):
 
 
 def test_sqlite_database_and_its_wal_are_private_from_the_start(tmp_path):
-    probe = "import django; django.setup(); from django.db import connection; connection.cursor().execute('CREATE TABLE t (x)')"
+    probe = (
+        "import django; django.setup(); "
+        "from django.db import connection; connection.cursor().execute('CREATE TABLE t (x)')"
+    )
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
