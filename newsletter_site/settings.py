@@ -281,7 +281,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 # Uploads. Article images are public under MEDIA_URL (newsletter_site.media serves them, or a web
 # server from MEDIA_ROOT); everything else uploaded, such as subscriber imports, stays in the
 # private root, which is never served.
-MEDIA_URL = "/media/"
+MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 KANAL_PRIVATE_ROOT = Path(os.environ.get("KANAL_PRIVATE_ROOT", VAR_DIR / "private"))
 STORAGES = {

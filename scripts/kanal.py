@@ -4,16 +4,21 @@
     python3 scripts/kanal.py up      run web + worker + beat (+ the embedded Redis), migrated, with demo data
     python3 scripts/kanal.py test    run the whole test suite (extra arguments go to pytest)
 
+CI also runs ``python3 scripts/kanal.py check-deploy``: Django's deployment checks under a
+production-like environment (no DEBUG, a random key, https SITE_URL, behind a TLS proxy).
+
 Standard library only: this runs before the virtualenv exists.
 """
 
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -156,12 +161,37 @@ def test(pytest_arguments: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def check_deploy() -> None:
+    ensure_virtualenv()
+    with tempfile.TemporaryDirectory(prefix="kanal-check-deploy-") as var_dir:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY_FALLBACKS"}
+        }
+        env |= {
+            "KANAL_VAR_DIR": var_dir,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "SITE_URL": "https://news.example.com",
+            "ALLOWED_HOSTS": "news.example.com",
+            "KANAL_BEHIND_TLS_PROXY": "1",
+            "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
+        }
+        say("Django's deployment checks under a production-like environment")
+        manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+
+COMMANDS = ("up", "test", "check-deploy")
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"up", "test"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(__doc__)
     try:
         if sys.argv[1] == "up":
             up()
+        elif sys.argv[1] == "check-deploy":
+            check_deploy()
         else:
             test(sys.argv[2:])
     except subprocess.CalledProcessError as error:

@@ -106,3 +106,29 @@ def test_sqlite_database_and_its_wal_are_private_from_the_start(tmp_path):
     files = sorted(tmp_path.glob("kanal.sqlite3*"))
     assert files, "the database was created"
     assert {path.name: oct(path.stat().st_mode & 0o777) for path in files} == {path.name: "0o600" for path in files}
+
+
+def production_environment(tmp_path: Path) -> dict:
+    import secrets
+
+    return {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SITE_URL": "https://news.example.com",
+        "ALLOWED_HOSTS": "news.example.com",
+        "KANAL_BEHIND_TLS_PROXY": "1",
+        "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
+    }
+
+
+def test_deploy_check_is_clean_in_a_production_environment(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=production_environment(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
