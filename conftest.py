@@ -15,7 +15,7 @@ def pytest_configure(config):
     if settings.REDIS_EMBEDDED:
         from newsletter_site import redis_server
 
-        redis_server.ensure_running(settings.REDIS_SOCKET)
+        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ production-like environment (no DEBUG, a random key, https SITE_URL, behind a TL
 Standard library only: this runs before the virtualenv exists.
 """
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -106,12 +105,6 @@ def redis_answers(socket_path: Path) -> bool:
         return False
 
 
-def redis_shutdown(socket_path: Path) -> None:
-    # The server closes the connection instead of answering SHUTDOWN.
-    with contextlib.suppress(OSError):
-        redis_command(socket_path, "SHUTDOWN", "NOSAVE")
-
-
 def up() -> None:
     ensure_virtualenv()
     env = os.environ.copy()
@@ -126,7 +119,7 @@ def up() -> None:
         socket_path = embedded_redis_socket(env)
         if redis_answers(socket_path):
             # A second server on the same socket would take it over from the first one and share
-            # its files; a plain `pytest` run, for one, leaves a daemonised server here.
+            # its files; a test run still going, for one, has a daemonised server here.
             say(f"Using the embedded Redis that already answers on {socket_path}")
         else:
             processes.insert(0, "redis")
@@ -143,20 +136,11 @@ def test(pytest_arguments: list[str]) -> None:
     # Own state for the tests: their embedded Redis, database file, outbox and uploads never
     # touch development data.
     env.setdefault("KANAL_VAR_DIR", str(REPO / "var" / "test"))
-    embedded_socket = None
-    if not env.get("REDIS_URL"):
-        socket_path = embedded_redis_socket(env)
-        # The tests daemonise an embedded Redis (conftest.py); stop it afterwards unless it was
-        # already running, so no server outlives the run.
-        embedded_socket = None if redis_answers(socket_path) else socket_path
+    # conftest.py starts the embedded Redis when none answers, and stops the one it started.
     database = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     redis = env.get("REDIS_URL") or "embedded Redis"
     say(f"Running the test suite on {database} with {redis}")
-    try:
-        result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
-    finally:
-        if embedded_socket is not None:
-            redis_shutdown(embedded_socket)
+    result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
     # pytest's own code, so "no tests collected" (5) stays a failure too.
     sys.exit(result.returncode)
 
