@@ -34,6 +34,8 @@ QUEUE_KEY = "kanal:{tracking}:events"
 PROCESSING_KEY = "kanal:{tracking}:processing"
 LINKS_KEY = "kanal:{tracking}:links"
 LOCK_KEY = "kanal:{tracking}:batcher"
+DROPPED_KEY = "kanal:{tracking}:dropped"
+RATE_KEY_PREFIX = b"kanal:{tracking}:rate"
 
 OPEN, CLICK, HONEYPOT = "o", "c", "h"
 USER_AGENT_MAX = 300
@@ -140,8 +142,37 @@ class _EndpointConnection(threading.local):
 
 
 _endpoint = _EndpointConnection()
-# RESP for ``RPUSH QUEUE_KEY <line>``: everything but the line is the same for every event.
-_RPUSH_HEAD = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(QUEUE_KEY), QUEUE_KEY.encode())
+
+# One round trip per event, atomic: count the client address's hits this minute, then append the
+# line unless the address is over its rate or the queue is at its cap (the batcher is not
+# draining it). Dropped events are counted by reason; the answer to the reader is the same.
+_PUSH_SCRIPT = b"""
+if ARGV[2] ~= '0' then
+    local hits = redis.call('INCR', KEYS[2])
+    if hits == 1 then redis.call('EXPIRE', KEYS[2], 120) end
+    if hits > tonumber(ARGV[2]) then
+        redis.call('HINCRBY', KEYS[3], 'rate', 1)
+        return -1
+    end
+end
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+    redis.call('HINCRBY', KEYS[3], 'full', 1)
+    return -2
+end
+return redis.call('RPUSH', KEYS[1], ARGV[1])
+"""
+# RESP for ``EVAL script 3 QUEUE_KEY``: the same for every event.
+_PUSH_HEAD = b"*9\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n3\r\n$%d\r\n%s\r\n" % (
+    len(_PUSH_SCRIPT),
+    _PUSH_SCRIPT,
+    len(QUEUE_KEY),
+    QUEUE_KEY.encode(),
+)
+_QUEUE_FULL = -2
+_DROPPED_BULK = b"$%d\r\n%s\r\n" % (len(DROPPED_KEY), DROPPED_KEY.encode())
+# While the queue is full, say so in the log at most this often per process.
+FULL_LOG_SECONDS = 60.0
+_last_full_log = {"at": float("-inf")}
 
 
 def _endpoint_forget() -> None:
@@ -160,34 +191,65 @@ def _endpoint_connection() -> redis.connection.AbstractConnection:
     return _endpoint.connection
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 def push(line: str) -> bool:
-    """Append one event with one RPUSH. False when Redis is unavailable (the caller falls back)."""
+    """Append one event in one round trip. False when Redis is unavailable (the caller falls back).
+
+    An event over its address's rate (KANAL_TRACKING_RATE_PER_IP_PER_MINUTE) or beyond the queue's
+    cap (KANAL_TRACKING_QUEUE_MAX) is dropped and counted (``dropped_counts``), and that is True too:
+    it must not take the slow way into the database either.
+    """
     if time.monotonic() < _breaker["open_until"]:
         return False
-    data = line.encode()
-    packed = [b"%s$%d\r\n%s\r\n" % (_RPUSH_HEAD, len(data), data)]
+    ip_hash = line.split("\t", 8)[7]
+    rate = settings.KANAL_TRACKING_RATE_PER_IP_PER_MINUTE if ip_hash else 0
+    rate_key = b"%s:%d:%s" % (RATE_KEY_PREFIX, int(time.time()) // 60, ip_hash.encode())
+    packed = [
+        _PUSH_HEAD,
+        _bulk(rate_key),
+        _DROPPED_BULK,
+        _bulk(line.encode()),
+        _bulk(b"%d" % rate),
+        _bulk(b"%d" % settings.KANAL_TRACKING_QUEUE_MAX),
+    ]
     try:
         try:
-            _send(packed)
+            reply = _send(packed)
         except redis.ConnectionError:
             # Redis dropped the connection (a restart, an idle timeout): once more on a new one.
-            # Should the first RPUSH have arrived after all, the event's uid stores it only once.
-            _send(packed)
+            # Should the first push have arrived after all, the event's uid stores it only once.
+            reply = _send(packed)
     except (redis.RedisError, OSError) as error:
         _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
         logger.warning("Tracking Redis unavailable, event goes the slow way: %s", error)
         return False
+    if reply == _QUEUE_FULL and time.monotonic() - _last_full_log["at"] >= FULL_LOG_SECONDS:
+        _last_full_log["at"] = time.monotonic()
+        logger.warning(
+            "Tracking event queue is full (%s events): new events are dropped until the batcher "
+            "(Celery beat and a worker) drains it",
+            settings.KANAL_TRACKING_QUEUE_MAX,
+        )
     return True
 
 
-def _send(packed: list[bytes]) -> None:
+def _send(packed: list[bytes]):
     connection = _endpoint_connection()
     try:
         connection.send_packed_command(packed, check_health=False)
-        connection.read_response()  # the list's length; an error reply raises
+        return connection.read_response()  # an error reply raises
     except BaseException:
         connection.disconnect()  # a reply left unread would answer the next command
         raise
+
+
+def dropped_counts() -> dict[str, int]:
+    """Events dropped so far because an address was over its rate, or the queue was full."""
+    counts = client(purpose="batcher").hgetall(DROPPED_KEY)
+    return {reason: int(counts.get(reason.encode(), 0)) for reason in ("rate", "full")}
 
 
 # Batcher side.
