@@ -31,3 +31,22 @@ def test_inline_script_of_a_staff_page_carries_the_policy_nonce(mailing_list, co
 
 def test_the_admin_keeps_its_own_inline_scripts(admin_client):
     assert "Content-Security-Policy" not in admin_client.get("/admin/")
+
+
+@pytest.mark.browser
+def test_sign_up_page_with_its_widget_runs_without_policy_violations(
+    page, live_server, settings, mailing_list, consent_text
+):
+    settings.SITE_URL = live_server.url
+    settings.KANAL_ALTCHA_HMAC_KEY = "altcha-test-hmac-key"
+    violations = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+
+    page.goto(f"{live_server.url}/subscribe/{mailing_list.slug}/")
+    page.locator("altcha-widget input[type=checkbox]").click(force=True)
+    page.wait_for_function("() => (document.querySelector('input[name=altcha]') || {}).value")
+
+    assert violations == []
