@@ -132,3 +132,38 @@ def test_deploy_check_is_clean_in_a_production_environment(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+STORAGE_PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps({
+    "storages": {name: [storage["BACKEND"], storage.get("OPTIONS", {}).get("location")]
+                 for name, storage in settings.STORAGES.items()},
+}, default=str))
+"""
+
+
+def probe_storages(env: dict, tmp_path: Path) -> dict:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", STORAGE_PROBE], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_uploads_are_private_unless_public_and_the_public_root_holds_no_private_root(tmp_path):
+    storages = probe_storages({}, tmp_path)["storages"]
+    assert storages["default"] == ["django.core.files.storage.FileSystemStorage", str(tmp_path / "private")]
+    assert storages["public"] == ["django.core.files.storage.FileSystemStorage", None], "follows MEDIA_ROOT"
+
+
+def test_s3_storage_is_chosen_by_the_environment(tmp_path):
+    storages = probe_storages({"KANAL_S3_BUCKET": "kanal-uploads"}, tmp_path)["storages"]
+    assert storages["default"] == ["storages.backends.s3.S3Storage", "private"]
+    assert storages["public"] == ["storages.backends.s3.S3Storage", "media"]
