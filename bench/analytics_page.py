@@ -93,6 +93,8 @@ def configure_environment() -> str:
             "KANAL_VAR_DIR": str(BENCH_DIR),
             "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
             "SITE_URL": "https://news.example.com",
+            # The test client speaks plain http; an https SITE_URL would otherwise redirect it.
+            "KANAL_SSL_REDIRECT": "0",
         }
     )
     url = os.environ.get("DATABASE_URL", "")

@@ -340,6 +340,7 @@ CONTENT_SECURITY_POLICY = {
 KANAL_EMBED_ORIGINS = env_list("KANAL_EMBED_ORIGINS", [])
 
 # Tracking endpoints: hits per client address per minute that are recorded (more are answered
-# but not queued), and the most events the Redis queue holds while the batcher is not draining it.
-KANAL_TRACKING_RATE_PER_IP_PER_MINUTE = env_int("KANAL_TRACKING_RATE_PER_IP_PER_MINUTE", 600)
+# but not queued; 0: no limit), and the most events the Redis queue holds while the batcher is
+# not draining it. Mail providers' image proxies fetch many readers' pixels from few addresses.
+KANAL_TRACKING_RATE_PER_IP_PER_MINUTE = env_int("KANAL_TRACKING_RATE_PER_IP_PER_MINUTE", 6000)
 KANAL_TRACKING_QUEUE_MAX = env_int("KANAL_TRACKING_QUEUE_MAX", 2_000_000)
