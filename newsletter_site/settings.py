@@ -122,8 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not the shared-cache in-memory default: the tests' Celery worker and live server
     # run in threads, and shared-cache SQLite fails with "table is locked" instead of waiting.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-kanal.sqlite3")}
-    # An empty file is a new database; SQLite gives its -wal and -shm files the same mode.
-    private_file_create(Path(DATABASES["default"]["NAME"]))
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        # An empty file is a new database; SQLite gives its -wal and -shm files the same mode.
+        private_file_create(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: broker for Celery, cache for rate limits. Without REDIS_URL, Kanal starts the

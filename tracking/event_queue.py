@@ -246,9 +246,13 @@ def _send(packed: list[bytes]):
         raise
 
 
-def dropped_counts() -> dict[str, int]:
-    """Events dropped so far because an address was over its rate, or the queue was full."""
-    counts = client(purpose="batcher").hgetall(DROPPED_KEY)
+def dropped_counts(*, reset: bool = False) -> dict[str, int]:
+    """Events dropped since the last reset because an address was over its rate, or the queue was full."""
+    pipeline = client(purpose="batcher").pipeline(transaction=True)
+    pipeline.hgetall(DROPPED_KEY)
+    if reset:
+        pipeline.delete(DROPPED_KEY)
+    counts = pipeline.execute()[0]
     return {reason: int(counts.get(reason.encode(), 0)) for reason in ("rate", "full")}
 
 

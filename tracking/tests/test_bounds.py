@@ -6,7 +6,7 @@ import pytest
 from django.core.wsgi import get_wsgi_application
 
 from tracking import event_queue
-from tracking.tests.conftest import path_of, queued, urls_for
+from tracking.tests.conftest import path_of, process, queued, urls_for
 from tracking.tests.test_wsgi import call
 from tracking.wsgi import TrackingFastPath
 
@@ -45,3 +45,16 @@ def test_queue_is_capped_while_the_batcher_is_down_with_a_log_line(application, 
     assert len(queued()) == 2
     assert event_queue.dropped_counts() == {"rate": 0, "full": 2}
     assert [record.message for record in caplog.records if "queue is full" in record.message], caplog.text
+
+
+def test_the_batcher_reports_and_resets_what_was_dropped(application, settings, campaign, reader, caplog):
+    settings.KANAL_TRACKING_RATE_PER_IP_PER_MINUTE = 1
+    pixel, _click_urls = urls_for(campaign, reader)
+    for _ in range(3):
+        call(application, path_of(pixel), remote_addr="198.51.100.1")
+
+    with caplog.at_level(logging.WARNING, logger="tracking.services.events"):
+        assert process().stored == 1
+
+    assert "dropped since the last run: 2 over an address's rate" in caplog.text
+    assert event_queue.dropped_counts() == {"rate": 0, "full": 0}
