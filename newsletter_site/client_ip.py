@@ -44,6 +44,7 @@ def trusted_proxies() -> TrustedProxies:
     return trusted_proxies_parse(tuple(settings.KANAL_TRUSTED_PROXIES))
 
 
+@lru_cache(maxsize=4096)
 def parse_address(value: str) -> IPAddress | None:
     """An address as proxies write it (``2001:db8::1``, ``[2001:db8::1]:443``, ``192.0.2.1:80``), or None."""
     value = value.strip()

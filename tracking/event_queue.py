@@ -143,33 +143,8 @@ class _EndpointConnection(threading.local):
 
 _endpoint = _EndpointConnection()
 
-# One round trip per event, atomic: count the client address's hits this minute, then append the
-# line unless the address is over its rate or the queue is at its cap (the batcher is not
-# draining it). Dropped events are counted by reason; the answer to the reader is the same.
-_PUSH_SCRIPT = b"""
-if ARGV[2] ~= '0' then
-    local hits = redis.call('INCR', KEYS[2])
-    if hits == 1 then redis.call('EXPIRE', KEYS[2], 120) end
-    if hits > tonumber(ARGV[2]) then
-        redis.call('HINCRBY', KEYS[3], 'rate', 1)
-        return -1
-    end
-end
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-    redis.call('HINCRBY', KEYS[3], 'full', 1)
-    return -2
-end
-return redis.call('RPUSH', KEYS[1], ARGV[1])
-"""
-# RESP for ``EVAL script 3 QUEUE_KEY``: the same for every event.
-_PUSH_HEAD = b"*9\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n3\r\n$%d\r\n%s\r\n" % (
-    len(_PUSH_SCRIPT),
-    _PUSH_SCRIPT,
-    len(QUEUE_KEY),
-    QUEUE_KEY.encode(),
-)
-_QUEUE_FULL = -2
-_DROPPED_BULK = b"$%d\r\n%s\r\n" % (len(DROPPED_KEY), DROPPED_KEY.encode())
+# RESP for ``RPUSH QUEUE_KEY <line>``: everything but the line is the same for every event.
+_RPUSH_HEAD = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(QUEUE_KEY), QUEUE_KEY.encode())
 # While the queue is full, say so in the log at most this often per process.
 FULL_LOG_SECONDS = 60.0
 _last_full_log = {"at": float("-inf")}
@@ -198,49 +173,71 @@ def _bulk(value: bytes) -> bytes:
 def push(line: str) -> bool:
     """Append one event in one round trip. False when Redis is unavailable (the caller falls back).
 
-    An event over its address's rate (KANAL_TRACKING_RATE_PER_IP_PER_MINUTE) or beyond the queue's
-    cap (KANAL_TRACKING_QUEUE_MAX) is dropped and counted (``dropped_counts``), and that is True too:
-    it must not take the slow way into the database either.
+    The client address's hits this minute are counted in the same round trip (an INCR pipelined
+    with the RPUSH; the counter's expiry is set on its first hit). An event over its address's
+    rate (KANAL_TRACKING_RATE_PER_IP_PER_MINUTE) or beyond the queue's cap
+    (KANAL_TRACKING_QUEUE_MAX, reached while the batcher is not draining it) is taken back out and
+    counted (``dropped_counts``), a second round trip on that path only; that is True too: it must
+    not take the slow way into the database either.
     """
     if time.monotonic() < _breaker["open_until"]:
         return False
+    data = line.encode()
+    rpush = b"%s$%d\r\n%s\r\n" % (_RPUSH_HEAD, len(data), data)
     ip_hash = line.split("\t", 8)[7]
     rate = settings.KANAL_TRACKING_RATE_PER_IP_PER_MINUTE if ip_hash else 0
-    rate_key = b"%s:%d:%s" % (RATE_KEY_PREFIX, int(time.time()) // 60, ip_hash.encode())
-    packed = [
-        _PUSH_HEAD,
-        _bulk(rate_key),
-        _DROPPED_BULK,
-        _bulk(line.encode()),
-        _bulk(b"%d" % rate),
-        _bulk(b"%d" % settings.KANAL_TRACKING_QUEUE_MAX),
-    ]
+    if rate:
+        # One write: Redis reads both commands at once and answers them together.
+        rate_key = _bulk(b"%s:%d:%s" % (RATE_KEY_PREFIX, int(time.time()) // 60, ip_hash.encode()))
+        packed = [b"*2\r\n$4\r\nINCR\r\n%s%s" % (rate_key, rpush)]
+    else:
+        packed = [rpush]
     try:
         try:
-            reply = _send(packed)
+            replies = _send(packed, replies=2 if rate else 1)
         except redis.ConnectionError:
             # Redis dropped the connection (a restart, an idle timeout): once more on a new one.
-            # Should the first push have arrived after all, the event's uid stores it only once.
-            reply = _send(packed)
+            # Should the first RPUSH have arrived after all, the event's uid stores it only once.
+            replies = _send(packed, replies=2 if rate else 1)
+        length = replies[-1]
+        if rate and replies[0] == 1:
+            # The address's first hit this minute: its counter goes once the minute is over.
+            _send([b"*3\r\n$6\r\nEXPIRE\r\n%s$3\r\n120\r\n" % rate_key], replies=1)
+        if rate and replies[0] > rate:
+            _take_back(data, reason="rate")
+        elif length > settings.KANAL_TRACKING_QUEUE_MAX:
+            _take_back(data, reason="full")
+            _log_queue_full()
     except (redis.RedisError, OSError) as error:
         _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
         logger.warning("Tracking Redis unavailable, event goes the slow way: %s", error)
         return False
-    if reply == _QUEUE_FULL and time.monotonic() - _last_full_log["at"] >= FULL_LOG_SECONDS:
+    return True
+
+
+def _take_back(data: bytes, *, reason: str) -> None:
+    """Remove the event just appended (searched from the tail, where it is) and count it as dropped."""
+    reason_bytes = reason.encode()
+    lrem = b"*4\r\n$4\r\nLREM\r\n%s$2\r\n-1\r\n%s" % (_bulk(QUEUE_KEY.encode()), _bulk(data))
+    hincrby = b"*4\r\n$7\r\nHINCRBY\r\n%s%s$1\r\n1\r\n" % (_bulk(DROPPED_KEY.encode()), _bulk(reason_bytes))
+    _send([lrem + hincrby], replies=2)
+
+
+def _log_queue_full() -> None:
+    if time.monotonic() - _last_full_log["at"] >= FULL_LOG_SECONDS:
         _last_full_log["at"] = time.monotonic()
         logger.warning(
             "Tracking event queue is full (%s events): new events are dropped until the batcher "
             "(Celery beat and a worker) drains it",
             settings.KANAL_TRACKING_QUEUE_MAX,
         )
-    return True
 
 
-def _send(packed: list[bytes]):
+def _send(packed: list[bytes], *, replies: int) -> list:
     connection = _endpoint_connection()
     try:
         connection.send_packed_command(packed, check_health=False)
-        return connection.read_response()  # an error reply raises
+        return [connection.read_response() for _ in range(replies)]  # an error reply raises
     except BaseException:
         connection.disconnect()  # a reply left unread would answer the next command
         raise
