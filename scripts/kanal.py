@@ -145,24 +145,29 @@ def test(pytest_arguments: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def production_like_environment(var_dir: str) -> dict:
+    """What an operator sets in production (README), with state in ``var_dir``; DEBUG stays unset."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY_FALLBACKS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": var_dir,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SITE_URL": "https://news.example.com",
+        "ALLOWED_HOSTS": "news.example.com",
+        "KANAL_BEHIND_TLS_PROXY": "1",
+        "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
+    }
+
+
 def check_deploy() -> None:
     ensure_virtualenv()
     with tempfile.TemporaryDirectory(prefix="kanal-check-deploy-") as var_dir:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY_FALLBACKS"}
-        }
-        env |= {
-            "KANAL_VAR_DIR": var_dir,
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "SITE_URL": "https://news.example.com",
-            "ALLOWED_HOSTS": "news.example.com",
-            "KANAL_BEHIND_TLS_PROXY": "1",
-            "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
-        }
         say("Django's deployment checks under a production-like environment")
-        manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+        manage("check", "--deploy", "--fail-level", "WARNING", env=production_like_environment(var_dir))
 
 
 COMMANDS = ("up", "test", "check-deploy")

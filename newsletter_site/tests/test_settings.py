@@ -1,5 +1,6 @@
 """The settings module is driven by the environment; each case runs in a fresh interpreter."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -109,18 +110,11 @@ def test_sqlite_database_and_its_wal_are_private_from_the_start(tmp_path):
 
 
 def production_environment(tmp_path: Path) -> dict:
-    import secrets
-
-    return {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
-        "KANAL_VAR_DIR": str(tmp_path),
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "SITE_URL": "https://news.example.com",
-        "ALLOWED_HOSTS": "news.example.com",
-        "KANAL_BEHIND_TLS_PROXY": "1",
-        "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
-    }
+    """The environment ``scripts/kanal.py check-deploy`` (run by CI) checks under."""
+    spec = importlib.util.spec_from_file_location("kanal_script", REPO / "scripts" / "kanal.py")
+    kanal_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kanal_script)
+    return kanal_script.production_like_environment(str(tmp_path))
 
 
 def test_deploy_check_is_clean_in_a_production_environment(tmp_path):
