@@ -12,9 +12,9 @@ RUN pip install -r requirements.txt
 
 COPY . .
 RUN useradd --create-home --uid 1000 kanal \
-    && mkdir -p /app/var \
+    && mkdir -p /app/var /app/media \
     && SECRET_KEY=build-only python manage.py collectstatic --noinput \
-    && chown -R kanal:kanal /app/var
+    && chown -R kanal:kanal /app/var /app/media
 
 USER kanal
 EXPOSE 8000

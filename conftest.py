@@ -15,13 +15,17 @@ def pytest_configure(config):
     if settings.REDIS_EMBEDDED:
         from newsletter_site import redis_server
 
-        redis_server.ensure_running(settings.REDIS_SOCKET)
+        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
 
 
 @pytest.fixture(autouse=True)
 def _anymail_test_backend(settings, tmp_path):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
+    private = settings.STORAGES["default"]
+    if private["BACKEND"].endswith("FileSystemStorage"):
+        options = {**private.get("OPTIONS", {}), "location": tmp_path / "private"}
+        settings.STORAGES = {**settings.STORAGES, "default": {**private, "OPTIONS": options}}
 
 
 @pytest.fixture(autouse=True)

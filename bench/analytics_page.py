@@ -93,6 +93,8 @@ def configure_environment() -> str:
             "KANAL_VAR_DIR": str(BENCH_DIR),
             "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
             "SITE_URL": "https://news.example.com",
+            # The test client speaks plain http; an https SITE_URL would otherwise redirect it.
+            "KANAL_SSL_REDIRECT": "0",
         }
     )
     url = os.environ.get("DATABASE_URL", "")
@@ -123,7 +125,7 @@ def setup_django() -> None:
     if settings.REDIS_EMBEDDED:
         from newsletter_site import redis_server
 
-        redis_server.ensure_running(settings.REDIS_SOCKET)
+        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
     call_command("migrate", verbosity=0)
 
 

@@ -98,7 +98,7 @@ def setup_django():
     if settings.REDIS_EMBEDDED:
         from newsletter_site import redis_server
 
-        redis_server.ensure_running(settings.REDIS_SOCKET)
+        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
     call_command("migrate", verbosity=0)
     import redis
 

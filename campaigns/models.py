@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.merge_tags import validate_merge_tags
+from newsletter_site.media import public_storage
 from subscribers.models import Language, MailingList, Subscriber, Tag
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
@@ -171,7 +172,11 @@ class Article(models.Model):
         ),
     )
     image = models.FileField(
-        _("image"), upload_to="campaigns/images/%Y/%m/", blank=True, validators=[validate_image_file]
+        _("image"),
+        upload_to="campaigns/images/%Y/%m/",
+        storage=public_storage,
+        blank=True,
+        validators=[validate_image_file],
     )
     image_url = models.URLField(
         _("or image URL"), max_length=1000, blank=True, help_text=_("Used when no image is uploaded.")

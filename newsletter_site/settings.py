@@ -9,7 +9,10 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.utils.translation import gettext_lazy as _
+
+from newsletter_site.private_files import private_file_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,12 +43,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     # A per-installation key kept under var/, so signed links survive restarts without setup.
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        from django.core.management.utils import get_random_secret_key
+    from django.core.management.utils import get_random_secret_key
 
-        key_file.write_text(get_random_secret_key())
-        key_file.chmod(0o600)
+    key_file = VAR_DIR / "secret_key"
+    private_file_create(key_file, get_random_secret_key())
     SECRET_KEY = key_file.read_text().strip()
 # Key rotation: the previous keys, comma-separated; links signed under them keep working.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "anymail",
+    "csp",
     "newsletter_site",
     "subscribers",
     "campaigns",
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -121,6 +124,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not the shared-cache in-memory default: the tests' Celery worker and live server
     # run in threads, and shared-cache SQLite fails with "table is locked" instead of waiting.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-kanal.sqlite3")}
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        # An empty file is a new database; SQLite gives its -wal and -shm files the same mode.
+        private_file_create(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: broker for Celery, cache for rate limits. Without REDIS_URL, Kanal starts the
@@ -173,8 +179,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-MEDIA_URL = "media/"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -236,12 +240,6 @@ KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
 # Mailbox for a mailto: half of List-Unsubscribe; empty: only the https one-click URI (RFC 8058).
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
-# Behind a TLS-terminating proxy in production.
-if env_bool("KANAL_BEHIND_TLS_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -266,3 +264,90 @@ KANAL_TRACKING_BATCH_SIZE = env_int("KANAL_TRACKING_BATCH_SIZE", 2000)
 # Analytics: a subscriber who opened or clicked within this many days is "engaged"; it is also the
 # window of the engagement score (tracking/services/engagement.py).
 KANAL_ENGAGED_DAYS = env_int("KANAL_ENGAGED_DAYS", 90)
+
+# Deployment and trust: proxies, HTTPS, uploads, Content-Security-Policy, public endpoints' limits.
+
+# Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs; "unix" for a unix-socket peer).
+# newsletter_site.client_ip is the one place that reads the client's address.
+KANAL_TRUSTED_PROXIES = env_list("KANAL_TRUSTED_PROXIES", [])
+RATELIMIT_IP_META_KEY = "newsletter_site.client_ip.ratelimit_ip"
+
+# Behind a TLS-terminating proxy in production.
+if env_bool("KANAL_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# An https SITE_URL means every page is served over HTTPS: redirect http, Secure cookies, HSTS.
+if SITE_URL.startswith("https://"):
+    SECURE_SSL_REDIRECT = env_bool("KANAL_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("KANAL_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("KANAL_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("KANAL_HSTS_PRELOAD", False)
+# Preload lists are a commitment only the domain's owner can make (KANAL_HSTS_PRELOAD).
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Uploads. Article images are public under MEDIA_URL (newsletter_site.media serves them, or a web
+# server from MEDIA_ROOT); everything else uploaded, such as subscriber imports, stays in the
+# private root, which is never served.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+KANAL_PRIVATE_ROOT = Path(os.environ.get("KANAL_PRIVATE_ROOT", VAR_DIR / "private"))
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": KANAL_PRIVATE_ROOT, "base_url": None, "file_permissions_mode": 0o600},
+    },
+    "public": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Optional S3-compatible object storage (needs `pip install django-storages[s3]`); credentials
+# come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which boto3 reads itself.
+if os.environ.get("KANAL_S3_BUCKET"):
+    _s3 = {
+        "bucket_name": os.environ["KANAL_S3_BUCKET"],
+        "endpoint_url": os.environ.get("KANAL_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("KANAL_S3_REGION") or None,
+        "file_overwrite": False,
+    }
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**_s3, "location": "private", "default_acl": "private", "querystring_auth": True},
+    }
+    STORAGES["public"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **_s3,
+            "location": "media",
+            "querystring_auth": False,
+            "custom_domain": os.environ.get("KANAL_S3_PUBLIC_DOMAIN") or None,
+        },
+    }
+
+# Content-Security-Policy (django-csp) on every page outside the Django admin: scripts and
+# connections only from this site (inline scripts need the request's nonce), no plugins, no
+# framing, forms post here only. Inline styles stay allowed: crispy forms, the archive's mail
+# HTML and the ALTCHA widget use them.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "worker-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# Origins whose pages may post the embedded sign-up form (e.g. https://shop.example.com); SITE_URL
+# itself is always allowed, and with none listed only SITE_URL may.
+KANAL_EMBED_ORIGINS = env_list("KANAL_EMBED_ORIGINS", [])
+
+# Tracking endpoints: hits per client address per minute that are recorded (more are answered
+# but not queued; 0: no limit), and the most events the Redis queue holds while the batcher is
+# not draining it. Mail providers' image proxies fetch many readers' pixels from few addresses.
+KANAL_TRACKING_RATE_PER_IP_PER_MINUTE = env_int("KANAL_TRACKING_RATE_PER_IP_PER_MINUTE", 6000)
+KANAL_TRACKING_QUEUE_MAX = env_int("KANAL_TRACKING_QUEUE_MAX", 2_000_000)

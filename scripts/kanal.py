@@ -4,16 +4,20 @@
     python3 scripts/kanal.py up      run web + worker + beat (+ the embedded Redis), migrated, with demo data
     python3 scripts/kanal.py test    run the whole test suite (extra arguments go to pytest)
 
+CI also runs ``python3 scripts/kanal.py check-deploy``: Django's deployment checks under a
+production-like environment (no DEBUG, a random key, https SITE_URL, behind a TLS proxy).
+
 Standard library only: this runs before the virtualenv exists.
 """
 
-import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -112,12 +116,6 @@ def redis_answers(socket_path: Path) -> bool:
         return False
 
 
-def redis_shutdown(socket_path: Path) -> None:
-    # The server closes the connection instead of answering SHUTDOWN.
-    with contextlib.suppress(OSError):
-        redis_command(socket_path, "SHUTDOWN", "NOSAVE")
-
-
 def up() -> None:
     ensure_virtualenv()
     env = os.environ.copy()
@@ -132,7 +130,7 @@ def up() -> None:
         socket_path = embedded_redis_socket(env)
         if redis_answers(socket_path):
             # A second server on the same socket would take it over from the first one and share
-            # its files; a plain `pytest` run, for one, leaves a daemonised server here.
+            # its files; a test run still going, for one, has a daemonised server here.
             say(f"Using the embedded Redis that already answers on {socket_path}")
         else:
             processes.insert(0, "redis")
@@ -149,30 +147,51 @@ def test(pytest_arguments: list[str]) -> None:
     # Own state for the tests: their embedded Redis, database file, outbox and uploads never
     # touch development data.
     env.setdefault("KANAL_VAR_DIR", str(REPO / "var" / "test"))
-    embedded_socket = None
-    if not env.get("REDIS_URL"):
-        socket_path = embedded_redis_socket(env)
-        # The tests daemonise an embedded Redis (conftest.py); stop it afterwards unless it was
-        # already running, so no server outlives the run.
-        embedded_socket = None if redis_answers(socket_path) else socket_path
+    # conftest.py starts the embedded Redis when none answers, and stops the one it started.
     database = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     redis = env.get("REDIS_URL") or "embedded Redis"
     say(f"Running the test suite on {database} with {redis}")
-    try:
-        result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
-    finally:
-        if embedded_socket is not None:
-            redis_shutdown(embedded_socket)
+    result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_arguments], cwd=REPO, env=env)
     # pytest's own code, so "no tests collected" (5) stays a failure too.
     sys.exit(result.returncode)
 
 
+def production_like_environment(var_dir: str) -> dict:
+    """What an operator sets in production (README), with state in ``var_dir``; DEBUG stays unset."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY_FALLBACKS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": var_dir,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SITE_URL": "https://news.example.com",
+        "ALLOWED_HOSTS": "news.example.com",
+        "KANAL_BEHIND_TLS_PROXY": "1",
+        "ANYMAIL_WEBHOOK_SECRET": "kanal:" + secrets.token_urlsafe(20),
+    }
+
+
+def check_deploy() -> None:
+    ensure_virtualenv()
+    with tempfile.TemporaryDirectory(prefix="kanal-check-deploy-") as var_dir:
+        say("Django's deployment checks under a production-like environment")
+        manage("check", "--deploy", "--fail-level", "WARNING", env=production_like_environment(var_dir))
+
+
+COMMANDS = ("up", "test", "check-deploy")
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"up", "test"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(__doc__)
     try:
         if sys.argv[1] == "up":
             up()
+        elif sys.argv[1] == "check-deploy":
+            check_deploy()
         else:
             test(sys.argv[2:])
     except subprocess.CalledProcessError as error:

@@ -34,6 +34,8 @@ QUEUE_KEY = "kanal:{tracking}:events"
 PROCESSING_KEY = "kanal:{tracking}:processing"
 LINKS_KEY = "kanal:{tracking}:links"
 LOCK_KEY = "kanal:{tracking}:batcher"
+DROPPED_KEY = "kanal:{tracking}:dropped"
+RATE_KEY_PREFIX = b"kanal:{tracking}:rate"
 
 OPEN, CLICK, HONEYPOT = "o", "c", "h"
 USER_AGENT_MAX = 300
@@ -140,8 +142,12 @@ class _EndpointConnection(threading.local):
 
 
 _endpoint = _EndpointConnection()
+
 # RESP for ``RPUSH QUEUE_KEY <line>``: everything but the line is the same for every event.
 _RPUSH_HEAD = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(QUEUE_KEY), QUEUE_KEY.encode())
+# While the queue is full, say so in the log at most this often per process.
+FULL_LOG_SECONDS = 60.0
+_last_full_log = {"at": float("-inf")}
 
 
 def _endpoint_forget() -> None:
@@ -160,19 +166,48 @@ def _endpoint_connection() -> redis.connection.AbstractConnection:
     return _endpoint.connection
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 def push(line: str) -> bool:
-    """Append one event with one RPUSH. False when Redis is unavailable (the caller falls back)."""
+    """Append one event in one round trip. False when Redis is unavailable (the caller falls back).
+
+    The client address's hits this minute are counted in the same round trip (an INCR pipelined
+    with the RPUSH; the counter's expiry is set on its first hit). An event over its address's
+    rate (KANAL_TRACKING_RATE_PER_IP_PER_MINUTE) or beyond the queue's cap
+    (KANAL_TRACKING_QUEUE_MAX, reached while the batcher is not draining it) is taken back out and
+    counted (``dropped_counts``), a second round trip on that path only; that is True too: it must
+    not take the slow way into the database either.
+    """
     if time.monotonic() < _breaker["open_until"]:
         return False
     data = line.encode()
-    packed = [b"%s$%d\r\n%s\r\n" % (_RPUSH_HEAD, len(data), data)]
+    rpush = b"%s$%d\r\n%s\r\n" % (_RPUSH_HEAD, len(data), data)
+    ip_hash = line.split("\t", 8)[7]
+    rate = settings.KANAL_TRACKING_RATE_PER_IP_PER_MINUTE if ip_hash else 0
+    if rate:
+        # One write: Redis reads both commands at once and answers them together.
+        rate_key = _bulk(b"%s:%d:%s" % (RATE_KEY_PREFIX, int(time.time()) // 60, ip_hash.encode()))
+        packed = [b"*2\r\n$4\r\nINCR\r\n%s%s" % (rate_key, rpush)]
+    else:
+        packed = [rpush]
     try:
         try:
-            _send(packed)
+            replies = _send(packed, replies=2 if rate else 1)
         except redis.ConnectionError:
             # Redis dropped the connection (a restart, an idle timeout): once more on a new one.
             # Should the first RPUSH have arrived after all, the event's uid stores it only once.
-            _send(packed)
+            replies = _send(packed, replies=2 if rate else 1)
+        length = replies[-1]
+        if rate and replies[0] == 1:
+            # The address's first hit this minute: its counter goes once the minute is over.
+            _send([b"*3\r\n$6\r\nEXPIRE\r\n%s$3\r\n120\r\n" % rate_key], replies=1)
+        if rate and replies[0] > rate:
+            _take_back(data, reason="rate")
+        elif length > settings.KANAL_TRACKING_QUEUE_MAX:
+            _take_back(data, reason="full")
+            _log_queue_full()
     except (redis.RedisError, OSError) as error:
         _breaker["open_until"] = time.monotonic() + BREAKER_SECONDS
         logger.warning("Tracking Redis unavailable, event goes the slow way: %s", error)
@@ -180,14 +215,42 @@ def push(line: str) -> bool:
     return True
 
 
-def _send(packed: list[bytes]) -> None:
+def _take_back(data: bytes, *, reason: str) -> None:
+    """Remove the event just appended (searched from the tail, where it is) and count it as dropped."""
+    reason_bytes = reason.encode()
+    lrem = b"*4\r\n$4\r\nLREM\r\n%s$2\r\n-1\r\n%s" % (_bulk(QUEUE_KEY.encode()), _bulk(data))
+    hincrby = b"*4\r\n$7\r\nHINCRBY\r\n%s%s$1\r\n1\r\n" % (_bulk(DROPPED_KEY.encode()), _bulk(reason_bytes))
+    _send([lrem + hincrby], replies=2)
+
+
+def _log_queue_full() -> None:
+    if time.monotonic() - _last_full_log["at"] >= FULL_LOG_SECONDS:
+        _last_full_log["at"] = time.monotonic()
+        logger.warning(
+            "Tracking event queue is full (%s events): new events are dropped until the batcher "
+            "(Celery beat and a worker) drains it",
+            settings.KANAL_TRACKING_QUEUE_MAX,
+        )
+
+
+def _send(packed: list[bytes], *, replies: int) -> list:
     connection = _endpoint_connection()
     try:
         connection.send_packed_command(packed, check_health=False)
-        connection.read_response()  # the list's length; an error reply raises
+        return [connection.read_response() for _ in range(replies)]  # an error reply raises
     except BaseException:
         connection.disconnect()  # a reply left unread would answer the next command
         raise
+
+
+def dropped_counts(*, reset: bool = False) -> dict[str, int]:
+    """Events dropped since the last reset because an address was over its rate, or the queue was full."""
+    pipeline = client(purpose="batcher").pipeline(transaction=True)
+    pipeline.hgetall(DROPPED_KEY)
+    if reset:
+        pipeline.delete(DROPPED_KEY)
+    counts = pipeline.execute()[0]
+    return {reason: int(counts.get(reason.encode(), 0)) for reason in ("rate", "full")}
 
 
 # Batcher side.

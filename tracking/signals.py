@@ -3,7 +3,6 @@
 import logging
 
 from anymail.signals import tracking
-from django.conf import settings
 from django.dispatch import receiver
 
 from subscribers.services.feedback import esp_bounce_type
@@ -20,11 +19,6 @@ def esp_event_received(sender, event, esp_name, **kwargs):
     records which delivery the event was about. A repeated webhook finds its report and stops.
     """
     if event.event_type not in reports.REPORTED_EVENT_TYPES:
-        return
-    # Without a webhook secret anyone could post reports; the subscribers app refuses such
-    # webhooks for bounces and complaints, and delivery reports are not worth the risk either.
-    if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
-        logger.warning("ANYMAIL_WEBHOOK_SECRET is not set: %s event from %s not recorded", event.event_type, esp_name)
         return
     reports.delivery_report_record(
         esp_name=esp_name,

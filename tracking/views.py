@@ -3,6 +3,7 @@
 from django.http import HttpResponse, HttpResponseNotFound
 from django.views.decorators.http import require_safe
 
+from newsletter_site.client_ip import client_ip
 from tracking import hits
 
 
@@ -10,7 +11,7 @@ def _request_facts(request) -> dict:
     return {
         "head": request.method == "HEAD",
         "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-        "ip": request.META.get("REMOTE_ADDR", ""),
+        "ip": client_ip(request) or "",
     }
 
 

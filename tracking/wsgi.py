@@ -17,6 +17,7 @@ import logging
 from django.conf import settings
 from django.db import connections
 
+from newsletter_site.client_ip import client_ip_from_environ
 from tracking import hits, tokens
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class TrackingFastPath:
                 token=token,
                 head=head,
                 user_agent=environ.get("HTTP_USER_AGENT", ""),
-                ip=environ.get("REMOTE_ADDR", ""),
+                ip=client_ip_from_environ(environ) or "",
             )
         except Exception:
             logger.exception("Tracking endpoint failed")

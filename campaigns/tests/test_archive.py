@@ -78,3 +78,10 @@ def test_archive_page_is_rendered_once_then_served_from_cache(client, sent_campa
     with django_assert_max_num_queries(1):
         response = client.get(archive_url(sent_campaign))
     assert "Guten Tag, liebe Leserin" in response.content.decode()
+
+
+def test_archive_page_has_a_content_security_policy(client, sent_campaign):
+    policy = client.get(archive_url(sent_campaign))["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"].startswith("'self'"), "no inline script a campaign's HTML might smuggle in"
+    assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"

@@ -1,6 +1,9 @@
 import contextlib
 import email
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -11,6 +14,8 @@ from django.core.management import call_command
 from newsletter_site import redis_server
 from newsletter_site.mail_backends import EmlDirectoryBackend
 from subscribers.models import ConsentRecord, ConsentText, MailingList, Subscriber, Subscription
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def bootstrap() -> str:
@@ -111,3 +116,61 @@ def test_embedded_redis_starts_once_and_is_reused(tmp_path):
         with contextlib.suppress(redis.exceptions.ConnectionError):
             client.shutdown(nosave=True)
     assert not redis_server.is_answering(socket_path)
+
+
+def test_embedded_redis_keeps_its_data_private(tmp_path):
+    socket_path = tmp_path / "r" / "redis.sock"
+    redis_server.ensure_running(socket_path)
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    try:
+        client.set("kanal", "1")
+        client.save()
+    finally:
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            client.shutdown(nosave=True)
+    data = [path for path in socket_path.parent.iterdir() if path.name.startswith("redis.") and path.suffix != ".sock"]
+    assert {path.name for path in data} >= {"redis.rdb", "redis.aof", "redis.log"}
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in data} == {path.name: "0o600" for path in data}
+
+
+def run_with_var_dir(arguments: list[str], var_dir) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(var_dir),
+        "HOME": str(var_dir),
+    }
+    return subprocess.run([sys.executable, *arguments], cwd=REPO, env=env, capture_output=True, text=True)
+
+
+def stop_if_answering(socket_path) -> bool:
+    answering = redis_server.is_answering(socket_path)
+    if answering:
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
+    return answering
+
+
+def test_a_test_run_stops_the_embedded_redis_it_started(tmp_path):
+    test_id = "newsletter_site/tests/test_foundation.py::test_eml_backend_writes_one_readable_file_per_message"
+    result = run_with_var_dir(["-m", "pytest", "-q", "-p", "no:cacheprovider", test_id], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "redis.aof").exists(), "the run started its own embedded Redis"
+    assert not stop_if_answering(tmp_path / "redis.sock"), "no redis-server outlives the test run"
+
+
+def test_a_bench_stops_the_embedded_redis_it_started_but_not_one_it_found(tmp_path):
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from newsletter_site import redis_server; redis_server.ensure_running_until_exit(settings.REDIS_SOCKET); "
+        "assert redis_server.is_answering(settings.REDIS_SOCKET)"
+    )
+    assert run_with_var_dir(["-c", script], tmp_path).returncode == 0
+    assert not stop_if_answering(tmp_path / "redis.sock")
+
+    redis_server.ensure_running(tmp_path / "redis.sock")
+    try:
+        assert run_with_var_dir(["-c", script], tmp_path).returncode == 0
+        assert redis_server.is_answering(tmp_path / "redis.sock"), "a server someone else started keeps running"
+    finally:
+        stop_if_answering(tmp_path / "redis.sock")

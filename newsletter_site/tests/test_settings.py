@@ -1,9 +1,12 @@
 """The settings module is driven by the environment; each case runs in a fresh interpreter."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,3 +79,86 @@ def test_environment_overrides_every_default(tmp_path):
     assert values["site_url"] == "https://news.example.com"
     assert values["secret_key"] == "x" * 60
     assert values["time_zone"] == "UTC"
+
+
+def test_secret_key_file_is_never_written_through_a_planted_link(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").symlink_to(elsewhere)
+
+    with pytest.raises(subprocess.CalledProcessError):
+        settings_under({}, tmp_path / "var")
+
+    assert not elsewhere.exists(), "the key went only where it was created 0600, never through a link"
+
+
+def test_sqlite_database_and_its_wal_are_private_from_the_start(tmp_path):
+    probe = (
+        "import django; django.setup(); "
+        "from django.db import connection; connection.cursor().execute('CREATE TABLE t (x)')"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+    }
+    subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, check=True)
+
+    files = sorted(tmp_path.glob("kanal.sqlite3*"))
+    assert files, "the database was created"
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in files} == {path.name: "0o600" for path in files}
+
+
+def production_environment(tmp_path: Path) -> dict:
+    """The environment ``scripts/kanal.py check-deploy`` (run by CI) checks under."""
+    spec = importlib.util.spec_from_file_location("kanal_script", REPO / "scripts" / "kanal.py")
+    kanal_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kanal_script)
+    return kanal_script.production_like_environment(str(tmp_path))
+
+
+def test_deploy_check_is_clean_in_a_production_environment(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=production_environment(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+# Only the settings: with S3 chosen and django-storages absent, django.setup() itself stops with
+# "Could not find backend 'storages.backends.s3.S3Storage'".
+STORAGE_PROBE = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "storages": {name: [storage["BACKEND"], storage.get("OPTIONS", {}).get("location")]
+                 for name, storage in settings.STORAGES.items()},
+}, default=str))
+"""
+
+
+def probe_storages(env: dict, tmp_path: Path) -> dict:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
+        "KANAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", STORAGE_PROBE], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_uploads_are_private_unless_public_and_the_public_root_holds_no_private_root(tmp_path):
+    storages = probe_storages({}, tmp_path)["storages"]
+    assert storages["default"] == ["django.core.files.storage.FileSystemStorage", str(tmp_path / "private")]
+    assert storages["public"] == ["django.core.files.storage.FileSystemStorage", None], "follows MEDIA_ROOT"
+
+
+def test_s3_storage_is_chosen_by_the_environment(tmp_path):
+    storages = probe_storages({"KANAL_S3_BUCKET": "kanal-uploads"}, tmp_path)["storages"]
+    assert storages["default"] == ["storages.backends.s3.S3Storage", "private"]
+    assert storages["public"] == ["storages.backends.s3.S3Storage", "media"]

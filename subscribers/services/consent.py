@@ -1,14 +1,10 @@
 from django.http import HttpRequest
 
+from newsletter_site.client_ip import client_ip
 from subscribers.models import ConsentRecord, ConsentText, MailingList, Subscriber
 
 USER_AGENT_LIMIT = 500
 SOURCE_URL_LIMIT = 1000
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address as the web server saw it; a proxy in front sets REMOTE_ADDR (see README)."""
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def request_evidence(request: HttpRequest) -> dict:

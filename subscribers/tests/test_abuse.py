@@ -44,7 +44,17 @@ def post_form(client, mailing_list, data, ip="203.0.113.7"):
     return client.post(reverse("subscribers:subscribe", kwargs={"slug": mailing_list.slug}), data, REMOTE_ADDR=ip)
 
 
+SHOP = "https://shop.example.com"
+
+
+@pytest.fixture(autouse=True)
+def _shop_may_embed(settings):
+    settings.KANAL_EMBED_ORIGINS = [SHOP]
+
+
 def post_embedded(client, mailing_list, data, ip="203.0.113.7", **headers):
+    """What a browser on the shop's page sends; a browser always names the page's origin on a POST."""
+    headers = {"HTTP_ORIGIN": SHOP, **headers}
     return client.post(
         reverse("subscribers:subscribe_embedded", kwargs={"slug": mailing_list.slug}), data, REMOTE_ADDR=ip, **headers
     )
@@ -392,6 +402,7 @@ def test_snippet_on_another_website_signs_up_in_a_browser(page, live_server, set
     snippet = html.unescape(re.search(r'<code id="kanal-snippet">(.*?)</code>', code_page, re.S).group(1))
     # Chromium sends a cross-site Referer cut to the origin (and none from https to http).
     shop = "http://shop.example.test/newsletter"
+    settings.KANAL_EMBED_ORIGINS = ["http://shop.example.test"]
     page.route(
         shop, lambda route: route.fulfill(content_type="text/html", body=f"<!doctype html><html>{snippet}</html>")
     )
@@ -406,3 +417,34 @@ def test_snippet_on_another_website_signs_up_in_a_browser(page, live_server, set
     assert subscriber.email == "shopper@example.org"
     assert subscriber.status == Subscriber.Status.PENDING
     assert ConsentRecord.objects.get().source_url == "http://shop.example.test/"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_ORIGIN": "https://shop.example.com.evil.example"},
+        {"HTTP_ORIGIN": "http://shop.example.com"},
+        {"HTTP_ORIGIN": "null", "HTTP_REFERER": "https://evil.example/page"},
+        {"HTTP_ORIGIN": ""},
+    ],
+)
+def test_embedded_form_is_refused_from_sites_not_listed(mailing_list, consent_text, headers):
+    data = {"email": "a@example.org", "consent": "on"}
+    response = post_embedded(Client(enforce_csrf_checks=True), mailing_list, data, **headers)
+    assert response.status_code == 403
+    assert nothing_stored()
+
+
+def test_embedded_form_from_a_listed_site_by_its_referer(mailing_list, consent_text):
+    data = {"email": "a@example.org", "consent": "on"}
+    headers = {"HTTP_ORIGIN": "", "HTTP_REFERER": "https://shop.example.com/blog"}
+    assert post_embedded(Client(enforce_csrf_checks=True), mailing_list, data, **headers).status_code == 302
+
+
+def test_without_listed_sites_only_kanal_itself_may_post_the_embedded_form(mailing_list, consent_text, settings):
+    settings.KANAL_EMBED_ORIGINS = []
+    settings.SITE_URL = "https://news.example.com"
+    data = {"email": "a@example.org", "consent": "on"}
+    assert post_embedded(Client(), mailing_list, data).status_code == 403
+    assert post_embedded(Client(), mailing_list, data, HTTP_ORIGIN="https://news.example.com").status_code == 302

@@ -1,5 +1,7 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
@@ -47,6 +49,24 @@ def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, statu
         **extra,
     }
     return render(request, "subscribers/subscribe.html", context, status=status)
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def _embedding_site_allowed(request) -> bool:
+    """Whether the page that posted the embedded form is Kanal's own or one of KANAL_EMBED_ORIGINS.
+
+    Browsers send Origin with every form POST; Referer stands in where a privacy setting sends
+    "null". A request naming neither is not from a browser on a listed page.
+    """
+    origin = request.META.get("HTTP_ORIGIN", "")
+    if origin in ("", "null"):
+        origin = _origin_of(request.META.get("HTTP_REFERER", ""))
+    allowed = {_origin_of(settings.SITE_URL), *(_origin_of(site) for site in settings.KANAL_EMBED_ORIGINS)}
+    return bool(origin) and origin.lower() in allowed
 
 
 def _source_url(request) -> str:
@@ -108,8 +128,11 @@ def subscribe_embedded(request, slug):
 
     A cross-site POST carries no CSRF cookie, so this endpoint is exempt; nothing it does needs a
     session. Abuse is held off by the honeypot, the rate limits, ALTCHA when configured, and the
-    double opt-in: nobody is subscribed before clicking the link in the confirmation mail.
+    double opt-in: nobody is subscribed before clicking the link in the confirmation mail. Only
+    pages on the sites in KANAL_EMBED_ORIGINS (and Kanal's own) may post it.
     """
+    if not _embedding_site_allowed(request):
+        return HttpResponseForbidden(_("This sign-up form may not be used on this website."), content_type="text/plain")
     mailing_list = _public_list_or_404(slug)
     language = request.POST.get("language", "")
     if language not in dict(settings.LANGUAGES):

@@ -211,6 +211,13 @@ def events_process(*, now: datetime | None = None, max_chunks: int = 50) -> Proc
     if lock is not None:
         try:
             stored = events_drain(max_chunks=max_chunks)
+            dropped = event_queue.dropped_counts(reset=True)
+            if any(dropped.values()):
+                logger.warning(
+                    "Tracking events dropped since the last run: %(rate)s over an address's rate "
+                    "(KANAL_TRACKING_RATE_PER_IP_PER_MINUTE), %(full)s with the queue full (KANAL_TRACKING_QUEUE_MAX)",
+                    dropped,
+                )
         finally:
             event_queue.lock_release(lock)
     cutoff = count_cutoff(now=now)

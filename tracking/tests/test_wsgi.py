@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.wsgi import get_wsgi_application
 
-from tracking import event_queue, hits
+from tracking import event_queue, hits, tokens
 from tracking.models import Event
 from tracking.tests.conftest import BROWSER, path_of, process, queued, urls_for
 from tracking.wsgi import TrackingFastPath
@@ -18,7 +18,17 @@ def application():
     return TrackingFastPath(get_wsgi_application())
 
 
-def call(application, path, *, method="GET", user_agent=BROWSER, query="", host="testserver"):
+def call(
+    application,
+    path,
+    *,
+    method="GET",
+    user_agent=BROWSER,
+    query="",
+    host="testserver",
+    remote_addr="203.0.113.7",
+    forwarded=None,
+):
     captured = {}
 
     def start_response(status, headers):
@@ -33,7 +43,7 @@ def call(application, path, *, method="GET", user_agent=BROWSER, query="", host=
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.7",
+        "REMOTE_ADDR": remote_addr,
         "HTTP_USER_AGENT": user_agent,
         "HTTP_HOST": host,
         "wsgi.input": io.BytesIO(b""),
@@ -44,6 +54,8 @@ def call(application, path, *, method="GET", user_agent=BROWSER, query="", host=
         "wsgi.run_once": False,
         "wsgi.version": (1, 0),
     }
+    if forwarded is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded
     body = b"".join(application(environ, start_response))
     return captured["status"], captured["headers"], body
 
@@ -174,3 +186,19 @@ def test_the_production_entry_point_answers_tracking_urls_on_the_lean_path(campa
 def test_other_paths_go_to_django(application):
     status, _headers, _body = call(application, "/admin/login/")
     assert status.startswith("200")
+
+
+def queued_ip_hashes() -> list[str]:
+    connection = event_queue.client(purpose="batcher")
+    return [event_queue.parse_line(line).ip_hash for line in connection.lrange(event_queue.QUEUE_KEY, 0, -1)]
+
+
+def test_tracking_hashes_the_visitor_not_the_proxy_on_both_paths(settings, client, campaign, reader):
+    settings.KANAL_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    pixel, _click_urls = urls_for(campaign, reader)
+
+    assert client.get(path_of(pixel), REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.23").status_code == 200
+    lean = TrackingFastPath(get_wsgi_application())
+    assert call(lean, path_of(pixel), remote_addr="10.0.0.5", forwarded="198.51.100.24")[0] == "200 OK"
+
+    assert queued_ip_hashes() == [tokens.ip_hash("198.51.100.23"), tokens.ip_hash("198.51.100.24")]

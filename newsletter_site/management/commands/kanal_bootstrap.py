@@ -1,4 +1,3 @@
-import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -10,6 +9,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from newsletter_site.private_files import private_file_create
 from subscribers.models import ConsentRecord, ConsentText, MailingList, Subscriber, Subscription, Tag
 from subscribers.services.consent import consent_record_add
 
@@ -98,11 +98,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def stored_password(password_file: Path) -> str:
-        with contextlib.suppress(FileExistsError):
-            # O_EXCL with mode 0600: the file never exists with wider permissions, even briefly.
-            descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_urlsafe(12))
+        private_file_create(password_file, secrets.token_urlsafe(12))
         return password_file.read_text().strip()
 
     def ensure_demo_data(self) -> dict[str, MailingList]:

@@ -1,0 +1,51 @@
+"""Public uploads (article images): their storage and, for the local file system, the view that serves them.
+
+Whitenoise serves only files that exist when the process starts, so runtime uploads need this
+view (or a web server pointed at MEDIA_ROOT). It serves image types only, from the public
+storage only: private uploads such as subscriber imports live in the default storage, outside
+MEDIA_ROOT, and no URL reaches them.
+"""
+
+from pathlib import PurePosixPath
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404
+from django.views.decorators.http import require_safe
+
+PUBLIC_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+# Uploaded names never change (the storage adds a suffix instead of overwriting).
+CACHE_CONTROL = "public, max-age=86400"
+
+
+def public_storage():
+    """The storage of files anyone may fetch (``STORAGES["public"]``); a callable, so settings decide."""
+    return storages["public"]
+
+
+@require_safe
+def media_serve(request, name: str):
+    """One public upload, with a fixed image type, no sniffing, and nothing it could run."""
+    content_type = PUBLIC_TYPES.get(PurePosixPath(name).suffix.lower())
+    if content_type is None:
+        raise Http404
+    storage = public_storage()
+    try:
+        path = storage.path(name)
+    except (SuspiciousFileOperation, NotImplementedError) as error:
+        raise Http404 from error
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+        raise Http404 from error
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = CACHE_CONTROL
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
