@@ -7,12 +7,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from campaigns import previews
+from campaigns import extensions, previews
 from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
@@ -107,37 +107,17 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("survey in the mail"))
     def mail_survey(self, obj):
-        from surveys.selectors import campaign_mail_survey
-
-        survey = campaign_mail_survey(campaign_id=obj.pk) if obj and obj.pk else None
-        if survey is None:
-            return _("None. Choose this campaign on a survey's page to show its first question in the mail.")
-        return format_html(
-            '<a href="{}">{}</a> · <a href="{}">{}</a>',
-            reverse("admin:surveys_survey_change", args=[survey.pk]),
-            survey.title,
-            reverse("surveys:results", args=[survey.pk]),
-            _("results"),
-        )
+        blocks = extensions.answer_blocks()
+        if blocks is None or obj is None or obj.pk is None:
+            return "–"
+        return blocks.campaign_survey_summary(obj)
 
     @admin.display(description=_("“Was this useful?” answers"))
     def article_feedback_figures(self, obj):
-        from surveys.selectors import campaign_article_feedback
-
-        rows = campaign_article_feedback(campaign=obj) if obj and obj.pk else []
-        if not any(row.total for row in rows):
+        blocks = extensions.answer_blocks()
+        if blocks is None or obj is None or obj.pk is None:
             return "–"
-        return format_html(
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>%</th></tr>{}</table>",
-            _("article"),
-            _("useful"),
-            _("not useful"),
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                ((row.headline, row.useful, row.not_useful, row.useful_percent) for row in rows if row.total),
-            ),
-        )
+        return blocks.campaign_feedback_summary(obj)
 
     # Extra pages -------------------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ class AnswerBlocks(Protocol):
 
     def preview_feedback_urls(self, article_ids) -> list[str]: ...
 
+    def campaign_survey_summary(self, campaign) -> str: ...
+
+    def campaign_feedback_summary(self, campaign) -> str: ...
+
 
 ANSWER_BLOCKS: list[AnswerBlocks] = []
 """At most one entry; without it a campaign mail carries no survey and no "was this useful?" links."""

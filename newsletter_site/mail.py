@@ -18,8 +18,6 @@ from email.utils import parseaddr
 
 from anymail.message import AnymailMessage
 
-from subscribers.links import LIST_UNSUBSCRIBE_POST
-
 SUBJECT_MAX_LENGTH = 200
 DISPLAY_NAME_MAX_LENGTH = 120
 # Control characters and everything else Python's str.splitlines() breaks on.
@@ -53,6 +51,10 @@ def mailbox(address: str, name: str = "") -> str:
     if _PLAIN_NAME.fullmatch(name):
         return f"{name} <{address}>"
     return str(Address(display_name=name, username=username, domain=domain))
+
+
+# RFC 8058: the value of List-Unsubscribe-Post that makes the https target a one-click POST.
+LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 
 
 def person_name(first_name: str, last_name: str) -> str:

@@ -45,16 +45,6 @@ def data_link_url(*, subscriber: Subscriber, action: str) -> str:
     return settings.SITE_URL + reverse(name, kwargs={"public_id": subscriber.public_id, "token": token})
 
 
-# RFC 8058: the value of List-Unsubscribe-Post that makes the https target a one-click POST.
-LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
-
-
-def list_unsubscribe_headers(subscriber: Subscriber) -> dict[str, str]:
-    """RFC 8058 one-click unsubscribe: an https target for the POST (and a mailto when configured)."""
-    _unsubscribe, _preferences, list_unsubscribe = MailLinks().for_subscriber(subscriber)
-    return {"List-Unsubscribe": list_unsubscribe, "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST}
-
-
 class MailLinks:
     """The same links for many messages, with URL prefixes resolved and signing keys derived once.
 

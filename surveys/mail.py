@@ -8,6 +8,8 @@ open the survey but never store anything (``preview_survey_urls``, ``preview_fee
 
 from dataclasses import dataclass
 
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from newsletter_site.signed_ids import DeliverySigner
@@ -128,3 +130,35 @@ def campaign_answer_links(*, campaign, compiled):
         return {"survey_urls": survey_urls, "feedback_urls": feedback_urls}
 
     return for_recipient
+
+
+def campaign_survey_summary(campaign) -> str:
+    """The campaign admin's line about the survey in its mail: a link to the survey and its results."""
+    survey = selectors.campaign_mail_survey(campaign_id=campaign.pk)
+    if survey is None:
+        return _("None. Choose this campaign on a survey's page to show its first question in the mail.")
+    return format_html(
+        '<a href="{}">{}</a> · <a href="{}">{}</a>',
+        reverse("admin:surveys_survey_change", args=[survey.pk]),
+        survey.title,
+        reverse("surveys:results", args=[survey.pk]),
+        _("results"),
+    )
+
+
+def campaign_feedback_summary(campaign) -> str:
+    """The campaign admin's table of "was this useful?" answers per article."""
+    rows = [row for row in selectors.campaign_article_feedback(campaign=campaign) if row.total]
+    if not rows:
+        return "–"
+    return format_html(
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>%</th></tr>{}</table>",
+        _("article"),
+        _("useful"),
+        _("not useful"),
+        format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((row.headline, row.useful, row.not_useful, row.useful_percent) for row in rows),
+        ),
+    )

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from campaigns.models import Campaign, Delivery
-from campaigns.previews import test_send_recipient
+from campaigns.previews import preview_recipient
 from campaigns.services import sending
 from campaigns.services.test_send import campaign_send_test
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
@@ -142,7 +142,7 @@ def test_names_with_line_breaks_neither_fail_nor_inject_in_an_esp_batch(
 
 
 def test_a_test_send_personalised_with_such_a_name_goes_out_clean(campaign):
-    recipient = test_send_recipient(campaign, email="eve@example.org")
+    recipient, _subscriber = preview_recipient(campaign, email="eve@example.org")
     assert campaign_send_test(campaign=campaign, addresses=["staff@example.org"], recipient=recipient) == 1
 
     (message,) = mail.outbox
