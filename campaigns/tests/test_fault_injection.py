@@ -11,6 +11,7 @@ connection. Anything else — a duplicate from a re-sent batch, a message lost e
 """
 
 import contextlib
+import functools
 import itertools
 import os
 import random
@@ -31,6 +32,7 @@ from django.db import connection
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from newsletter_site.testing import wait_until
 from newsletter_site.tests.sinks import announce_pipelining
 from subscribers.tests.factories import MailingListFactory, bulk_active_subscribers
 
@@ -164,6 +166,16 @@ def sent_count(campaign) -> int:
     return Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count()
 
 
+def under_way(campaign, *, worker: subprocess.Popen, sent_before: int) -> bool:
+    """Fifty more messages went out since ``sent_before``, or the worker died trying."""
+    return sent_count(campaign) >= sent_before + 50 or worker.poll() is not None
+
+
+def is_sent(campaign) -> bool:
+    campaign.refresh_from_db()
+    return campaign.status == Campaign.Status.SENT
+
+
 def test_killing_workers_mid_campaign_loses_and_duplicates_nothing(watching_sink, settings):
     news = MailingListFactory()
     bulk_active_subscribers(emails=[f"r{n}@example.org" for n in range(RECIPIENTS)], mailing_list=news)
@@ -178,25 +190,19 @@ def test_killing_workers_mid_campaign_loses_and_duplicates_nothing(watching_sink
         worker = start_worker(settings.EMAIL_PORT)
         before = sent_count(campaign)
         # Let it get going, then kill it somewhere in the middle of a batch.
-        while sent_count(campaign) < before + 50 and time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(0.05)
+        got_going = functools.partial(under_way, campaign, worker=worker, sent_before=before)
+        wait_until(got_going, timeout=deadline - time.monotonic(), raise_on_timeout=False)
         time.sleep(rng.uniform(0.05, 0.6))
         kill_hard(worker)
         kills += 1
         # The worker is dead, so every claim it held is stale now.
         sending.deliveries_sweep(stale_after=timedelta(0))
-        campaign.refresh_from_db()
-        if campaign.status == Campaign.Status.SENT:
+        if is_sent(campaign):
             break
 
     worker = start_worker(settings.EMAIL_PORT)
-    deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline:
-            campaign.refresh_from_db()
-            if campaign.status == Campaign.Status.SENT:
-                break
-            time.sleep(0.2)
+        wait_until(lambda: is_sent(campaign), timeout=180, interval=0.2, raise_on_timeout=False)
     finally:
         kill_hard(worker)
 

@@ -18,6 +18,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.services.lifecycle import CampaignStateError
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from newsletter_site.testing import wait_until
 from subscribers import links
 from subscribers.models import Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
@@ -53,6 +54,11 @@ def start(campaign, django_capture_on_commit_callbacks):
 def send_all(campaign):
     while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
         pass
+
+
+def is_sent(campaign) -> bool:
+    campaign.refresh_from_db()
+    return campaign.status == Campaign.Status.SENT
 
 
 def test_snapshot_leaves_out_everyone_who_must_not_get_mail(campaign, news, django_capture_on_commit_callbacks):
@@ -270,13 +276,7 @@ def test_real_worker_delivers_exactly_once_to_an_smtp_server(
     settings.KANAL_SEND_BATCH_SIZE = 25
     recipients = subscribe(news, 120)
     sending.campaign_start(campaign=campaign)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        campaign.refresh_from_db()
-        if campaign.status == Campaign.Status.SENT:
-            break
-        time.sleep(0.1)
-    assert campaign.status == Campaign.Status.SENT
+    wait_until(lambda: is_sent(campaign), timeout=60, interval=0.1, message="the campaign to be sent")
     assert Counter(smtp_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in recipients})
     parsed = email.message_from_bytes(smtp_sink.messages[0][1])
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -478,9 +478,7 @@ def test_a_redis_restart_mid_campaign_loses_no_message_and_sends_none_twice(
     settings.KANAL_SEND_RATE_PER_SECOND = 60
     recipients = subscribe(news, 90)
     sending.campaign_start(campaign=campaign)
-    deadline = time.monotonic() + 30
-    while len(smtp_sink.messages) < 20 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(smtp_sink.messages) >= 20, timeout=30, interval=0.02, raise_on_timeout=False)
 
     server = redis.Redis.from_url(settings.REDIS_URL)
     server.flushall()
@@ -488,12 +486,9 @@ def test_a_redis_restart_mid_campaign_loses_no_message_and_sends_none_twice(
     sent_before_sweep = len(smtp_sink.messages)
     assert sent_before_sweep < len(recipients), "the restart must hit the campaign mid-send"
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
+    def swept_and_sent():
         sending.deliveries_sweep(stale_after=timedelta(seconds=5))  # what beat runs every 30 s
-        campaign.refresh_from_db()
-        if campaign.status == Campaign.Status.SENT:
-            break
-    assert campaign.status == Campaign.Status.SENT
+        return is_sent(campaign)
+
+    wait_until(swept_and_sent, timeout=60, interval=0.5, message="the campaign to be sent after the restart")
     assert Counter(smtp_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in recipients})

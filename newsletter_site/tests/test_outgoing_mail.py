@@ -2,7 +2,6 @@
 break a header, inject one, or fail a delivery, on any transport."""
 
 import email
-import time
 from email import policy
 
 import pytest
@@ -14,6 +13,7 @@ from campaigns.services import sending
 from campaigns.services.test_send import campaign_send_test
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from newsletter_site import mail as outgoing
+from newsletter_site.testing import wait_until
 from subscribers.models import ConfirmationMail
 from subscribers.services import optin
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
@@ -65,13 +65,9 @@ def assert_clean_headers(raw: bytes, *, recipient: str):
     return parsed
 
 
-def wait_until_sent(campaign):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        campaign.refresh_from_db()
-        if campaign.status == Campaign.Status.SENT:
-            return
-        time.sleep(0.1)
+def is_sent(campaign) -> bool:
+    campaign.refresh_from_db()
+    return campaign.status == Campaign.Status.SENT
 
 
 @pytest.mark.parametrize("sink_fixture", ["smtp_sink", "pipelining_sink"])
@@ -80,9 +76,8 @@ def test_names_with_line_breaks_neither_fail_nor_inject_over_smtp(
 ):
     sink = request.getfixturevalue(sink_fixture)
     sending.campaign_start(campaign=campaign)
-    wait_until_sent(campaign)
+    wait_until(lambda: is_sent(campaign), timeout=60, interval=0.1, message="the campaign to be sent")
 
-    assert campaign.status == Campaign.Status.SENT
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
     assert sorted(sink.recipients()) == sorted(address for address, _first, _last in NAMES)
     by_recipient = {recipients[0]: raw for recipients, raw in sink.messages}

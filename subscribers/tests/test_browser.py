@@ -1,21 +1,14 @@
 """The subscriber's journey in a real browser, on a phone-sized screen."""
 
 import re
-import time
 
 import pytest
 from django.core import mail
 
+from newsletter_site.testing import wait_until
 from subscribers.models import ConsentRecord, Subscriber, Subscription
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
-
-
-def wait_for_mail(count: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while len(mail.outbox) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(mail.outbox) >= count, f"expected {count} mails, got {len(mail.outbox)}"
 
 
 def test_sign_up_confirm_change_preferences_and_unsubscribe_in_a_browser(
@@ -31,7 +24,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe_in_a_browser(
     page.wait_for_url(re.compile(r"/thanks/$"))
     assert "Posteingang" in page.content()
 
-    wait_for_mail(1)
+    wait_until(lambda: mail.outbox, timeout=20, message="the confirmation mail")
     (link,) = re.findall(r"https?://\S+/confirm/\S+/", mail.outbox[0].body)
     page.goto(link)
     assert Subscription.objects.get().status == Subscription.Status.PENDING, "opening the link confirms nothing"

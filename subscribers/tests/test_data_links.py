@@ -12,6 +12,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from newsletter_site.testing import wait_until
 from subscribers import links, tokens
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
@@ -192,9 +193,7 @@ def test_real_worker_mails_the_link(subscriber, celery_worker_thread):
     client = Client()
     url = reverse("subscribers:data_link_request", kwargs={"token": links.preferences_token(subscriber)})
     assert client.post(url, {"action": "export"}).status_code == 200
-    deadline = time.monotonic() + 15
-    while not mail.outbox and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: mail.outbox, timeout=15, message="the mail with the export link")
     assert client.post(mailed_link("export")).status_code == 200
 
 

@@ -1,6 +1,5 @@
 import csv
 import io
-import time
 
 import pytest
 from django.core import mail
@@ -8,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from newsletter_site.csv_export import csv_lines
+from newsletter_site.testing import wait_until
 from subscribers import import_files
 from subscribers.models import (
     ConfirmationMail,
@@ -268,14 +268,14 @@ def test_large_file_goes_in_chunks_with_progress(mailing_list, monkeypatch):
 def test_import_runs_in_a_real_worker_and_the_worker_sends_the_confirmation_mails(mailing_list, celery_worker_thread):
     subscriber_import = create(mailing_list, "email\nw1@example.org\nw2@example.org\nkaputt\n", basis=DOUBLE_OPT_IN)
     imports.subscriber_import_start(subscriber_import=subscriber_import, column_mapping={"email": "email"})
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def done_and_mailed():
         subscriber_import.refresh_from_db()
         # The worker marks a confirmation mail sent just after handing it over: wait for both marks.
         marked = ConfirmationMail.objects.filter(sent_at__isnull=False).count()
-        if subscriber_import.status == SubscriberImport.Status.DONE and len(mail.outbox) == 2 and marked == 2:
-            break
-        time.sleep(0.05)
+        return subscriber_import.status == SubscriberImport.Status.DONE and len(mail.outbox) == 2 and marked == 2
+
+    wait_until(done_and_mailed, timeout=20, message="the import to finish with both confirmation mails marked sent")
     assert subscriber_import.status == SubscriberImport.Status.DONE
     assert (subscriber_import.processed_rows, subscriber_import.created_count, subscriber_import.error_count) == (
         3,

@@ -5,6 +5,7 @@ import pytest
 from django.core import mail, signing
 from django.urls import reverse
 
+from newsletter_site.testing import wait_until
 from subscribers import antispam
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.services import optin
@@ -234,8 +235,6 @@ def test_confirming_lifts_an_earlier_suppression(client, mailing_list, consent_t
 @pytest.mark.worker
 def test_real_worker_sends_the_confirmation_mail(client, mailing_list, consent_text, celery_worker_thread):
     sign_up(client, mailing_list, email="worker@example.org")
-    deadline = time.monotonic() + 20
-    while not mail.outbox and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: mail.outbox, timeout=20, message="the confirmation mail")
     assert [message.to for message in mail.outbox] == [["worker@example.org"]]
     assert ConfirmationMail.objects.get().sent_at is not None

@@ -1,0 +1,33 @@
+"""Helpers for tests of every app (kept out of any one app's ``tests`` package)."""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    message: str = "",
+    raise_on_timeout: bool = True,
+) -> T:
+    """Call ``condition`` every ``interval`` seconds until it returns something truthy; return that.
+
+    After ``timeout`` seconds raise an AssertionError naming what was awaited (``message``, else the
+    condition's repr) and the last value seen. With ``raise_on_timeout=False`` return that last value
+    instead, for a test that goes on either way and judges the outcome itself.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        remaining = deadline - time.monotonic()
+        if value or remaining <= 0:
+            break
+        time.sleep(min(interval, remaining))
+    if not value and raise_on_timeout:
+        raise AssertionError(f"waited {timeout:g} s for {message or repr(condition)}; last value: {value!r}")
+    return value
