@@ -37,6 +37,23 @@ def _empty_redis():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tracking_caches():
+    """Link targets cached in process memory must not carry one test's ids into the next: the
+    database hands the same ids out again after a rollback."""
+    from tracking import event_queue
+    from tracking.services import links
+
+    def forget():
+        event_queue.link_targets.clear()
+        event_queue._breaker["open_until"] = 0.0
+        links._anonymous_urls.clear()
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def celery_worker_thread(transactional_db):
     """A real Celery worker consuming from the real Redis broker, in a thread of this process."""

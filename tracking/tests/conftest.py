@@ -17,17 +17,6 @@ from tracking.tests.factories import ArticleFactory, CampaignFactory, DeliveryFa
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_state():
-    """Caches that live in process memory must not carry one test's ids into the next."""
-    event_queue.link_targets.clear()
-    event_queue._breaker["open_until"] = 0.0
-    links._anonymous_urls.clear()
-    yield
-    event_queue.link_targets.clear()
-    event_queue._breaker["open_until"] = 0.0
-
-
 @pytest.fixture
 def campaign(db):
     campaign = CampaignFactory(name="November", status="sent")
