@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -23,7 +24,9 @@ def test_sign_up_page_allows_only_its_own_scripts(client, mailing_list, consent_
 
 def test_inline_script_of_a_staff_page_carries_the_policy_nonce(mailing_list, consent_text):
     client = Client()
-    client.force_login(get_user_model().objects.create_user("editor", password="pw", is_staff=True))
+    editor = get_user_model().objects.create_user("editor", password="pw", is_staff=True)
+    editor.user_permissions.add(Permission.objects.get(codename="view_mailinglist"))
+    client.force_login(editor)
     response = client.get(reverse("subscribers:subscribe_embed_code", kwargs={"slug": mailing_list.slug}))
     nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
     assert f'<script nonce="{nonce}">' in response.text
