@@ -1,16 +1,17 @@
-"""Public uploads (article images): their storage and, for the local file system, the view that serves them.
+"""Public uploads (article images): their storage and the view behind MEDIA_URL.
 
 Whitenoise serves only files that exist when the process starts, so runtime uploads need this
 view (or a web server pointed at MEDIA_ROOT). It serves image types only, from the public
 storage only: private uploads such as subscriber imports live in the default storage, outside
-MEDIA_ROOT, and no URL reaches them.
+MEDIA_ROOT, and no URL reaches them. With object storage (S3) it redirects to the object's
+public URL, so images in mails sent before the move keep loading once the files are copied over.
 """
 
 from pathlib import PurePosixPath
 
-from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import storages
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.views.decorators.http import require_safe
 
 PUBLIC_TYPES = {
@@ -38,7 +39,9 @@ def media_serve(request, name: str):
     storage = public_storage()
     try:
         path = storage.path(name)
-    except (SuspiciousFileOperation, NotImplementedError) as error:
+    except NotImplementedError:
+        return _redirect_to_object(storage, name)
+    except SuspiciousOperation as error:
         raise Http404 from error
     try:
         handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
@@ -49,3 +52,11 @@ def media_serve(request, name: str):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def _redirect_to_object(storage, name: str):
+    try:
+        url = storage.url(name)
+    except SuspiciousOperation as error:  # a name that climbs out of the public prefix
+        raise Http404 from error
+    return HttpResponseRedirect(url)

@@ -300,17 +300,22 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Optional S3-compatible object storage (needs `pip install django-storages[s3]`); credentials
-# come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which boto3 reads itself.
+# come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which boto3 reads itself. No object gets
+# an ACL: AWS rejects ACLs on new buckets and MinIO ignores them, so the bucket stays private and
+# the operator opens media/ alone with a bucket policy (docs/operations.md). SigV4 signatures,
+# because several S3-compatible servers and newer AWS regions refuse the older SigV2.
 if os.environ.get("KANAL_S3_BUCKET"):
     _s3 = {
         "bucket_name": os.environ["KANAL_S3_BUCKET"],
         "endpoint_url": os.environ.get("KANAL_S3_ENDPOINT_URL") or None,
         "region_name": os.environ.get("KANAL_S3_REGION") or None,
+        "signature_version": "s3v4",
+        "default_acl": None,
         "file_overwrite": False,
     }
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {**_s3, "location": "private", "default_acl": "private", "querystring_auth": True},
+        "OPTIONS": {**_s3, "location": "private", "querystring_auth": True},
     }
     STORAGES["public"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -319,6 +324,8 @@ if os.environ.get("KANAL_S3_BUCKET"):
             "location": "media",
             "querystring_auth": False,
             "custom_domain": os.environ.get("KANAL_S3_PUBLIC_DOMAIN") or None,
+            # Names never change (file_overwrite is off), so caches may keep them.
+            "object_parameters": {"CacheControl": "public, max-age=86400"},
         },
     }
 
