@@ -302,8 +302,9 @@ STORAGES = {
 # Optional S3-compatible object storage (needs `pip install django-storages[s3]`); credentials
 # come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which boto3 reads itself. No object gets
 # an ACL: AWS rejects ACLs on new buckets and MinIO ignores them, so the bucket stays private and
-# the operator opens media/ alone with a bucket policy (docs/operations.md). SigV4 signatures,
-# because several S3-compatible servers and newer AWS regions refuse the older SigV2.
+# the operator opens media/ alone with a bucket policy (docs/operations.md), or, where a service
+# can only open whole buckets (R2, B2), names a second bucket for it. SigV4 signatures, because
+# several S3-compatible servers and newer AWS regions refuse the older SigV2.
 if os.environ.get("KANAL_S3_BUCKET"):
     _s3 = {
         "bucket_name": os.environ["KANAL_S3_BUCKET"],
@@ -321,6 +322,7 @@ if os.environ.get("KANAL_S3_BUCKET"):
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             **_s3,
+            "bucket_name": os.environ.get("KANAL_S3_PUBLIC_BUCKET") or _s3["bucket_name"],
             "location": "media",
             "querystring_auth": False,
             "custom_domain": os.environ.get("KANAL_S3_PUBLIC_DOMAIN") or None,

@@ -107,31 +107,40 @@ def s3_endpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def bucket(s3_endpoint):
-    """A fresh bucket, set up the way the operator documentation says: anonymous reads of media/ only."""
+def s3(s3_endpoint):
     import boto3
 
-    name = f"kanal-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
+    return boto3.client(
         "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
-    client.create_bucket(Bucket=name)
-    public_media = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{name}/media/*",
-    }
-    client.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [public_media]}))
-    client.name = name
-    return client
 
 
-def run_with_s3(bucket, s3_endpoint: str, tmp_path: Path) -> dict:
-    env = {
+def bucket_create(s3, *, readable_by_anyone: str | None) -> str:
+    """A fresh bucket, private but for the keys matching ``readable_by_anyone`` (a bucket policy)."""
+    name = f"kanal-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    if readable_by_anyone:
+        statement = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{name}/{readable_by_anyone}",
+        }
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    return name
+
+
+@pytest.fixture
+def buckets(s3) -> dict[str, str]:
+    """One bucket whose policy opens media/ alone: the set-up docs/operations.md describes."""
+    name = bucket_create(s3, readable_by_anyone="media/*")
+    return {"KANAL_S3_BUCKET": name}
+
+
+def run_with_s3(buckets: dict[str, str], s3_endpoint: str, tmp_path: Path) -> dict:
+    env = buckets | {
         "PATH": "/usr/bin:/bin",
         "KANAL_VAR_DIR": str(tmp_path),
-        "KANAL_S3_BUCKET": bucket.name,
         "KANAL_S3_ENDPOINT_URL": s3_endpoint,
         "KANAL_S3_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "test",
@@ -153,23 +162,37 @@ def run_with_s3(bucket, s3_endpoint: str, tmp_path: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_article_images_are_public_and_imports_private_in_s3(bucket, s3_endpoint, tmp_path):
-    seen = run_with_s3(bucket, s3_endpoint, tmp_path)
+def keys_in(s3, bucket: str) -> set[str]:
+    return {item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
 
-    keys = {item["Key"] for item in bucket.list_objects_v2(Bucket=bucket.name)["Contents"]}
+
+@pytest.mark.parametrize("public_bucket", [False, True], ids=["media-prefix-opened-by-policy", "own-public-bucket"])
+def test_article_images_are_public_and_imports_private_in_s3(s3, s3_endpoint, tmp_path, public_bucket):
+    private = bucket_create(s3, readable_by_anyone=None if public_bucket else "media/*")
+    buckets = {"KANAL_S3_BUCKET": private}
+    if public_bucket:  # for services that open whole buckets only (Cloudflare R2, Backblaze B2)
+        buckets["KANAL_S3_PUBLIC_BUCKET"] = bucket_create(s3, readable_by_anyone="*")
+    public = buckets.get("KANAL_S3_PUBLIC_BUCKET", private)
+
+    seen = run_with_s3(buckets, s3_endpoint, tmp_path)
+
     assert seen["image_name"].startswith("campaigns/images/")
     assert seen["import_name"].startswith("imports/")
-    assert keys == {"media/" + seen["image_name"], "private/" + seen["import_name"]}, "nothing of an import in media/"
+    image_key, import_key = "media/" + seen["image_name"], "private/" + seen["import_name"]
+    if public_bucket:
+        assert (keys_in(s3, private), keys_in(s3, public)) == ({import_key}, {image_key})
+    else:
+        assert keys_in(s3, private) == {image_key, import_key}, "nothing of an import in media/"
 
     image_url = seen["image_url"]
-    assert image_url == f"{s3_endpoint}/{bucket.name}/media/{seen['image_name']}", "public, unsigned URL"
+    assert image_url == f"{s3_endpoint}/{public}/{image_key}", "public, unsigned URL"
     status, body, headers = fetch(image_url)
     assert (status, body) == (200, PNG)
     assert headers.get("Content-Type") == "image/png"
     assert headers.get("Cache-Control") == "public, max-age=86400", "names never change, so caches may keep them"
 
     import_url = seen["import_url"]
-    assert urlsplit(import_url).path == f"/{bucket.name}/private/{seen['import_name']}"
+    assert urlsplit(import_url).path == f"/{private}/{import_key}"
     query = parse_qs(urlsplit(import_url).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"], "signed with SigV4, which every S3 server accepts"
     assert "X-Amz-Signature" in query
@@ -178,8 +201,8 @@ def test_article_images_are_public_and_imports_private_in_s3(bucket, s3_endpoint
     assert seen["import_header"] == ["email", "first_name"], "the import is read back from the bucket"
 
 
-def test_media_view_sends_public_images_to_the_bucket_and_never_reaches_imports(bucket, s3_endpoint, tmp_path):
-    seen = run_with_s3(bucket, s3_endpoint, tmp_path)
+def test_media_view_sends_public_images_to_the_bucket_and_never_reaches_imports(buckets, s3_endpoint, tmp_path):
+    seen = run_with_s3(buckets, s3_endpoint, tmp_path)
 
     assert seen["media_image"] == [302, seen["image_url"]], "links in mails sent before the move keep working"
     assert seen["media_import"] == [404, None]
