@@ -127,7 +127,7 @@ def python_sources(root: Path):
 
 
 def gettext_in_fstrings(root: Path) -> list[str]:
-    """``f"{_('Imprint')}: …"``: xgettext does not look inside f-strings, the string stays English."""
+    """Calls of _() inside an f-string: xgettext does not look inside f-strings, the string stays English."""
     problems = []
     for relative in python_sources(root):
         tree = ast.parse((root / relative).read_text(encoding="utf-8"), filename=str(relative))
