@@ -10,7 +10,7 @@ from subscribers import antispam
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.services import optin
 from subscribers.tests.conftest import links_in_last_mail
-from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -235,6 +235,22 @@ def test_confirming_lifts_an_earlier_suppression(client, mailing_list, consent_t
 @pytest.mark.worker
 def test_real_worker_sends_the_confirmation_mail(client, mailing_list, consent_text, celery_worker_thread):
     sign_up(client, mailing_list, email="worker@example.org")
-    wait_until(lambda: mail.outbox, timeout=20, message="the confirmation mail")
+    # The worker hands the mail over first and marks it sent just after.
+    wait_until(
+        lambda: ConfirmationMail.objects.filter(sent_at__isnull=False).exists(),
+        timeout=20,
+        message="the confirmation mail marked sent",
+    )
     assert [message.to for message in mail.outbox] == [["worker@example.org"]]
-    assert ConfirmationMail.objects.get().sent_at is not None
+
+
+def test_a_list_name_with_an_ampersand_reads_as_written_in_the_subject(consent_text):
+    mailing_list = MailingListFactory(name="Kunst & Kultur")
+    outcome = optin.subscriber_subscribe(
+        email="erika@example.org", mailing_list=mailing_list, consent_text=consent_text
+    )
+    optin.confirmation_mail_send(confirmation_mail_id=outcome.confirmation_mail.pk)
+    (message,) = mail.outbox
+    assert "Kunst & Kultur" in message.subject and "&amp;" not in message.subject
+    assert "Kunst & Kultur" in message.body
+    assert "Kunst &amp; Kultur" in message.alternatives[0][0], "the HTML part stays escaped"
