@@ -7,7 +7,10 @@ can reach it and two checkouts never collide.
 import atexit
 import contextlib
 import os
+import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,9 +89,17 @@ def stop(socket_path: Path) -> None:
 
 
 def ensure_running_until_exit(socket_path: Path) -> None:
-    """``ensure_running`` for a test run or a bench: a server this process started stops when it exits."""
+    """``ensure_running`` for a test run or a bench: a server this process started stops when it exits,
+    also when the process is ended with SIGTERM (``timeout``, ``kill``)."""
     if ensure_running(socket_path):
         atexit.register(stop, socket_path)
+        _exit_on_sigterm()
+
+
+def _exit_on_sigterm() -> None:
+    # By default SIGTERM ends the process without running atexit handlers.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def run_in_foreground(socket_path: Path) -> None:

@@ -133,13 +133,17 @@ def test_embedded_redis_keeps_its_data_private(tmp_path):
     assert {path.name: oct(path.stat().st_mode & 0o777) for path in data} == {path.name: "0o600" for path in data}
 
 
-def run_with_var_dir(arguments: list[str], var_dir) -> subprocess.CompletedProcess:
-    env = {
+def var_dir_env(var_dir) -> dict[str, str]:
+    return {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
         "KANAL_VAR_DIR": str(var_dir),
         "HOME": str(var_dir),
     }
+
+
+def run_with_var_dir(arguments: list[str], var_dir) -> subprocess.CompletedProcess:
+    env = var_dir_env(var_dir)
     return subprocess.run([sys.executable, *arguments], cwd=REPO, env=env, capture_output=True, text=True)
 
 
@@ -174,3 +178,23 @@ def test_a_bench_stops_the_embedded_redis_it_started_but_not_one_it_found(tmp_pa
         assert redis_server.is_answering(tmp_path / "redis.sock"), "a server someone else started keeps running"
     finally:
         stop_if_answering(tmp_path / "redis.sock")
+
+
+def test_a_bench_stopped_with_sigterm_stops_the_embedded_redis_it_started(tmp_path):
+    """`timeout` and Ctrl-C in a terminal's process group end a long bench with a signal, not an exit."""
+    script = (
+        "import sys, time, django; django.setup(); from django.conf import settings; "
+        "from newsletter_site import redis_server; redis_server.ensure_running_until_exit(settings.REDIS_SOCKET); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, env=var_dir_env(tmp_path), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        assert redis_server.is_answering(tmp_path / "redis.sock")
+        process.terminate()
+        process.wait(timeout=20)
+    finally:
+        process.kill()
+    assert not stop_if_answering(tmp_path / "redis.sock"), "no redis-server outlives a terminated bench"
