@@ -170,9 +170,9 @@ def unread_templates(root: Path, read: set[Path]) -> list[str]:
 
 def has_javascript_strings(root: Path) -> bool:
     return any(
-        JS_TRANSLATION_CALL.search(path.read_text(encoding="utf-8", errors="replace"))
-        for path in root.rglob("*.js")
-        if "vendor" not in path.parts and not any(part.startswith(".") for part in path.relative_to(root).parts)
+        JS_TRANSLATION_CALL.search((root / relative).read_text(encoding="utf-8", errors="replace"))
+        for relative in source_files(root)
+        if relative.suffix == ".js" and "vendor" not in relative.parts
     )
 
 
