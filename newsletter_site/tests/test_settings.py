@@ -24,14 +24,15 @@ print(json.dumps({
 """
 
 
-def settings_under(env: dict, tmp_path: Path) -> dict:
+def settings_under(env: dict, tmp_path: Path, *, probe: str = PROBE) -> dict:
+    """What a fresh process with this environment prints from ``probe`` (settings are read at import)."""
     base = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
         "KANAL_VAR_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -141,15 +142,7 @@ print(json.dumps({
 
 
 def probe_storages(env: dict, tmp_path: Path) -> dict:
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
-        "KANAL_VAR_DIR": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", STORAGE_PROBE], cwd=REPO, env=base | env, capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return settings_under(env, tmp_path, probe=STORAGE_PROBE)
 
 
 def test_uploads_are_private_unless_public_and_the_public_root_holds_no_private_root(tmp_path):
