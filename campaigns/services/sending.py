@@ -201,33 +201,24 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
 
 @contextmanager
 def _fast_commits():
-    """Per-message commits that do nothing else between "the row says sent" and the final dot.
+    """SQLite: no automatic WAL checkpoint inside a per-message commit.
 
-    PostgreSQL: no waiting for the WAL flush (a killed worker cannot lose a commit the server
-    has made; only a crash of the database server could forget the last few marks and send
-    those messages again). SQLite: no automatic WAL checkpoint inside a commit, which would
-    put milliseconds of copying and fsync between the commit and the "."; the batch
-    checkpoints once at its end instead.
+    A checkpoint would put milliseconds of copying and fsync between the "sent" mark and the
+    final "."; the batch checkpoints once at its end instead. PostgreSQL keeps
+    synchronous_commit on: a "sent" mark the server acknowledged must survive a crash of the
+    server, or the sweeper sends that message again (docs/faults.md).
     """
-    if db_connection.in_atomic_block:
+    if db_connection.in_atomic_block or db_connection.vendor != "sqlite":
         yield
         return
-    if db_connection.vendor == "postgresql":
-        setup, teardown = ["SET synchronous_commit TO OFF"], ["SET synchronous_commit TO DEFAULT"]
-    elif db_connection.vendor == "sqlite":
-        setup = ["PRAGMA wal_autocheckpoint=0"]
-        teardown = ["PRAGMA wal_autocheckpoint=1000", "PRAGMA wal_checkpoint(PASSIVE)"]
-    else:
-        setup, teardown = [], []
     with db_connection.cursor() as cursor:
-        for statement in setup:
-            cursor.execute(statement)
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     try:
         yield
     finally:
         with db_connection.cursor() as cursor:
-            for statement in teardown:
-                cursor.execute(statement)
+            cursor.execute("PRAGMA wal_autocheckpoint=1000")
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def campaign_finish_if_done(*, campaign_id: int) -> bool:

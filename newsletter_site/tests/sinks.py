@@ -1,5 +1,11 @@
 """Helpers for the tests' local SMTP servers (aiosmtpd)."""
 
+import contextlib
+import itertools
+import socket
+import threading
+from collections import Counter, defaultdict
+
 
 def announce_pipelining(handler_class, monkeypatch) -> None:
     """Make an aiosmtpd handler announce PIPELINING (RFC 2920), as Postfix and the ESPs' relays do.
@@ -12,3 +18,71 @@ def announce_pipelining(handler_class, monkeypatch) -> None:
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     monkeypatch.setattr(handler_class, "handle_EHLO", handle_EHLO, raising=False)
+
+
+class WatchingSink:
+    """An aiosmtpd handler that records, per connection, what was delivered and how the connection ended."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.delivered: Counter = Counter()
+        self.in_flight: dict = {}  # connection -> recipient accepted but whose message never completed
+        self.by_connection: dict = defaultdict(list)  # connection -> recipients of its complete messages, in order
+        self.quit: set = set()
+        self.connections = itertools.count()
+
+    def _connection(self, session) -> int:
+        # Not session.peer: a later connection may reuse the port of one that was cut.
+        if not hasattr(session, "kanal_connection"):
+            session.kanal_connection = next(self.connections)
+        return session.kanal_connection
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        envelope.rcpt_tos.append(address)
+        with self.lock:
+            self.in_flight[self._connection(session)] = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for address in envelope.rcpt_tos:
+                self.delivered[address] += 1
+                self.by_connection[self._connection(session)].append(address)
+            self.in_flight.pop(self._connection(session), None)
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.quit.add(self._connection(session))
+        return "221 Bye"
+
+    def last_of_each_connection(self) -> set:
+        with self.lock:
+            return {addresses[-1] for addresses in self.by_connection.values()}
+
+    def cut_connections(self) -> tuple[set, set]:
+        """(recipients in flight on connections that ended without QUIT, their last delivered recipients)."""
+        with self.lock:
+            cut = (set(self.in_flight) | set(self.by_connection)) - self.quit
+            return (
+                {self.in_flight[peer] for peer in cut if peer in self.in_flight},
+                {self.by_connection[peer][-1] for peer in cut if peer in self.by_connection},
+            )
+
+
+@contextlib.contextmanager
+def watching_sink_running(monkeypatch):
+    """A WatchingSink on a free port that announces PIPELINING: ``with … as (sink, port):``."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = WatchingSink()
+    announce_pipelining(WatchingSink, monkeypatch)  # the path Kanal takes with Postfix and ESP relays
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
