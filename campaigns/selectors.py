@@ -1,7 +1,17 @@
-from django.db.models import Exists, OuterRef, QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from campaigns.models import Campaign
+from django.conf import settings
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import ngettext
+
+from campaigns.models import Campaign, Delivery
+from campaigns.services.transports.ledger import HEARTBEAT_EVERY
 from subscribers.models import Subscriber, Subscription
+
+WAITING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
@@ -47,3 +57,132 @@ def deliveries_for_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
         }
         for delivery in deliveries
     ]
+
+
+def campaign_delivery_figures(*, campaign: Campaign) -> dict:
+    """One pass over the campaign's deliveries: counts per status and the last claim and send."""
+    return Delivery.objects.filter(campaign=campaign).aggregate(
+        total=Count("pk"),
+        queued=Count("pk", filter=Q(status=Delivery.Status.QUEUED)),
+        sending=Count("pk", filter=Q(status=Delivery.Status.SENDING)),
+        sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
+        failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+        last_claimed_at=Max("claimed_at"),
+        last_sent_at=Max("sent_at"),
+    )
+
+
+def send_stall_seconds() -> float:
+    """How long a sending campaign may go without a claim or a send before it counts as stalled:
+    KANAL_SEND_STALL_SECONDS, but never less than the longest quiet time of a healthy batch.
+
+    A working batch writes ``sent_at`` for every message, at least once per 1/rate seconds. A
+    rate-limited batch whose messages all fail writes only its claim renewal, every
+    KANAL_SEND_STALE_SECONDS / 4 at the next heartbeat. An ESP batch call writes nothing until
+    the call returns, after waiting for a rate slot per recipient, and the parallel batches of a
+    campaign share that rate.
+    """
+    rate = settings.KANAL_SEND_RATE_PER_SECOND
+    quiet = 0.0
+    if rate:
+        quiet = settings.KANAL_SEND_STALE_SECONDS / 4 + HEARTBEAT_EVERY / rate
+        if settings.KANAL_ESP_MERGE_FIELD_FORMAT:
+            per_call = min(settings.KANAL_ESP_BATCH_SIZE, settings.KANAL_SEND_BATCH_SIZE)
+            quiet = max(quiet, settings.KANAL_SEND_PARALLEL_BATCHES * per_call / rate)
+    return max(float(settings.KANAL_SEND_STALL_SECONDS), quiet)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A sending campaign with messages waiting that no worker has touched for a while."""
+
+    campaign: Campaign
+    last_activity: datetime
+    idle_seconds: int
+    waiting: int
+
+    def message(self) -> str:
+        text = ngettext(
+            "No worker has sent anything for %(idle)s although %(count)d message is waiting. "
+            "Check that the Celery worker and beat are running (see docs/operations.md).",
+            "No worker has sent anything for %(idle)s although %(count)d messages are waiting. "
+            "Check that the Celery worker and beat are running (see docs/operations.md).",
+            self.waiting,
+        )
+        now = self.last_activity + timedelta(seconds=self.idle_seconds)
+        return text % {"idle": timesince(self.last_activity, now), "count": self.waiting}
+
+
+def _stall(
+    campaign: Campaign, *, waiting: int, last_claimed_at: datetime | None, last_sent_at: datetime | None, now: datetime
+) -> Stall | None:
+    """The one rule: sending, messages waiting, and the last claim, send, start or resume (both
+    save the campaign) longer ago than ``send_stall_seconds``. Paused campaigns never stall."""
+    if campaign.status != Campaign.Status.SENDING or not waiting:
+        return None
+    last_activity = max(moment for moment in (last_claimed_at, last_sent_at, campaign.updated_at) if moment)
+    idle = (now - last_activity).total_seconds()
+    if idle <= send_stall_seconds():
+        return None
+    return Stall(campaign=campaign, last_activity=last_activity, idle_seconds=int(idle), waiting=waiting)
+
+
+def campaign_stall(*, campaign: Campaign, figures: dict | None = None, now: datetime | None = None) -> Stall | None:
+    """Whether this campaign is stalled; ``figures`` from ``campaign_delivery_figures`` saves a query."""
+    if campaign.status != Campaign.Status.SENDING:
+        return None
+    if figures is None:
+        figures = campaign_delivery_figures(campaign=campaign)
+    return _stall(
+        campaign,
+        waiting=figures["queued"] + figures["sending"],
+        last_claimed_at=figures["last_claimed_at"],
+        last_sent_at=figures["last_sent_at"],
+        now=now or timezone.now(),
+    )
+
+
+def campaigns_stalled(*, now: datetime | None = None) -> list[Stall]:
+    """Every stalled campaign, oldest activity first.
+
+    The first query keeps only sending campaigns with a message waiting and no live claim younger
+    than the threshold (index seeks on (campaign, status) and (status, claimed_at)); a healthy
+    batch renews its claims within the threshold, so this is usually empty. Only those left get
+    the full pass over their deliveries.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=send_stall_seconds())
+    waiting = Delivery.objects.filter(campaign=OuterRef("pk"), status__in=WAITING)
+    live_claim = Delivery.objects.filter(
+        campaign=OuterRef("pk"), status=Delivery.Status.SENDING, claimed_at__gte=cutoff
+    )
+    candidates = {
+        campaign.pk: campaign
+        for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING, updated_at__lt=cutoff)
+        .order_by()
+        .filter(Exists(waiting))
+        .exclude(Exists(live_claim))
+    }
+    if not candidates:
+        return []
+    rows = (
+        Delivery.objects.filter(campaign_id__in=candidates)
+        .values("campaign_id")
+        .order_by()
+        .annotate(
+            waiting=Count("pk", filter=Q(status__in=WAITING)),
+            last_claimed_at=Max("claimed_at"),
+            last_sent_at=Max("sent_at"),
+        )
+    )
+    stalls = [
+        _stall(
+            candidates[row["campaign_id"]],
+            waiting=row["waiting"],
+            last_claimed_at=row["last_claimed_at"],
+            last_sent_at=row["last_sent_at"],
+            now=now,
+        )
+        for row in rows
+    ]
+    return sorted((stall for stall in stalls if stall), key=lambda stall: stall.last_activity)

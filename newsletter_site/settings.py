@@ -233,6 +233,10 @@ KANAL_SEND_RATE_PER_SECOND = env_int("KANAL_SEND_RATE_PER_SECOND", 0)
 KANAL_SEND_MAX_ATTEMPTS = env_int("KANAL_SEND_MAX_ATTEMPTS", 5)
 # A claim older than this belongs to a worker that died; its deliveries go back to the queue.
 KANAL_SEND_STALE_SECONDS = env_int("KANAL_SEND_STALE_SECONDS", 300)
+# A sending campaign with messages waiting and no claim or send for this long is shown as stalled
+# (campaign page, admin index). campaigns.selectors.send_stall_seconds raises it to the longest
+# quiet time a healthy rate-limited batch can have.
+KANAL_SEND_STALL_SECONDS = env_int("KANAL_SEND_STALL_SECONDS", 120)
 # Batch sending through an ESP (Anymail merge_data): how the ESP writes a merge field, with {} for
 # its name, e.g. "%recipient.{}%" (Mailgun), "-{}-" (SendGrid), "[[var:{}]]" (Mailjet),
 # "{{{{ params.{} }}}}" (Brevo). Empty: one API call per message.

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -268,13 +267,9 @@ def campaigns_start_due() -> int:
 
 
 def campaign_progress(*, campaign: Campaign) -> dict:
-    counts = Delivery.objects.filter(campaign=campaign).aggregate(
-        total=Count("pk"),
-        queued=Count("pk", filter=Q(status=Delivery.Status.QUEUED)),
-        sending=Count("pk", filter=Q(status=Delivery.Status.SENDING)),
-        sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
-        failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
-    )
+    figures = selectors.campaign_delivery_figures(campaign=campaign)
+    stall = selectors.campaign_stall(campaign=campaign, figures=figures)
+    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed")}
     window = 60
     recent = Delivery.objects.filter(
         campaign=campaign, status=Delivery.Status.SENT, sent_at__gte=timezone.now() - timedelta(seconds=window)
@@ -290,4 +285,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "rate_per_second": round(rate, 1),
         "eta_seconds": round(remaining / rate) if rate and remaining else None,
         "finished": campaign.status in (Status.SENT, Status.CANCELLED),
+        "stalled": stall is not None,
+        "idle_seconds": stall.idle_seconds if stall else None,
+        "stall_message": stall.message() if stall else None,
     }
