@@ -157,7 +157,10 @@ CELERY_BEAT_SCHEDULE = {
     "start-due-campaigns": {"task": "campaigns.tasks.start_due_campaigns", "schedule": 15.0},
     # Hands back the deliveries of dead workers and re-queues the senders of every sending
     # campaign, so a lost task message or a database outage only delays a campaign by this much.
-    "sweep-deliveries": {"task": "campaigns.tasks.sweep_deliveries", "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30))},
+    "sweep-deliveries": {
+        "task": "campaigns.tasks.sweep_deliveries",
+        "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30)),
+    },
     # Tracking: move opens and clicks from Redis into the database and count them.
     "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
     # Engagement scores decay with time: recompute them every hour.

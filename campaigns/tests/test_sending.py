@@ -492,3 +492,28 @@ def test_a_redis_restart_mid_campaign_loses_no_message_and_sends_none_twice(
 
     wait_until(swept_and_sent, timeout=60, interval=0.5, message="the campaign to be sent after the restart")
     assert Counter(smtp_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in recipients})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_esp_batches_waiting_for_rate_slots_keep_their_claim_alive(campaign, news, settings):
+    """A batch that waits longer for its rate slots than a claim stays fresh must renew the claim,
+    or the sweeper hands its rows to another worker and both send them."""
+    import threading
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.KANAL_ESP_MERGE_FIELD_FORMAT = "%recipient.{}%"
+    settings.KANAL_ESP_BATCH_SIZE = 50
+    settings.KANAL_SEND_RATE_PER_SECOND = 10  # 50 recipients: over four seconds of waiting
+    settings.KANAL_SEND_STALE_SECONDS = 2
+    throttle._client().flushdb()
+    subscribe(news, 50)
+    sending.campaign_start(campaign=campaign)
+    batch = threading.Thread(target=sending.delivery_batch_send, kwargs={"campaign_id": campaign.pk})
+    batch.start()
+    time.sleep(2.6)
+    released = sending.deliveries_sweep()  # what beat runs: the claim is 2.6 s old unless renewed
+    batch.join(timeout=30)
+
+    assert released == 0
+    assert [len(message.to) for message in mail.outbox] == [50]
+    assert Counter(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT: 50}

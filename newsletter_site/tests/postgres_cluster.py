@@ -5,6 +5,7 @@ directory, ``pg_ctl`` runs it on a free port, and ``crash()`` stops it the way a
 an OOM kill would (``-m immediate``: no checkpoint, no flush of what is still in memory).
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -77,8 +78,6 @@ class PostgresCluster:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def __exit__(self, *exc_info) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already down
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass  # already down
         shutil.rmtree(self.directory, ignore_errors=True)

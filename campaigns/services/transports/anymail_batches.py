@@ -2,7 +2,6 @@
 
 from django.conf import settings
 
-from campaigns import throttle
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext
 from campaigns.services.transports.errors import TransientSendError, send_one
@@ -50,7 +49,7 @@ def send_anymail_batches(batch: BatchContext, deliveries: list[ClaimedDelivery],
             tags=["campaign"],
         )
         for _recipient in chunk:
-            throttle.wait_for_slot()
+            ledger.wait_for_rate_slot()
         try:
             send_one(mail_connection, message)
         except TransientSendError as error:

@@ -4,7 +4,6 @@ from collections.abc import Iterable
 
 from anymail.message import AnymailMessage
 
-from campaigns import throttle
 from campaigns.services.transports.ledger import ClaimedDelivery
 from campaigns.services.transports.outcome import send_and_record, skip_erased
 from campaigns.services.transports.recipients import BatchContext
@@ -35,6 +34,6 @@ def send_anymail_each(batch: BatchContext, deliveries: Iterable[ClaimedDelivery]
         if skip_erased(batch, delivery):
             continue
         message = anymail_message(batch, delivery)
-        throttle.wait_for_slot()
+        batch.ledger.wait_for_rate_slot()
         if not send_and_record(batch.ledger, mail_connection, message, delivery):
             return

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns import throttle
 from campaigns.models import Campaign, Delivery
 from campaigns.services.transports.errors import ClaimLost, TransientSendError
 
@@ -85,13 +86,24 @@ class DeliveryLedger:
         if status != Campaign.Status.SENDING:
             self.stopped = True
             return False
+        self.renew_claim_if_due()
+        return True
+
+    def wait_for_rate_slot(self) -> None:
+        """Wait until the next message fits the send rate; a batch that waits keeps its claim."""
+        self.renew_claim_if_due()
+        throttle.wait_for_slot()
+
+    def renew_claim_if_due(self) -> None:
+        """Keep a slow, rate-limited batch's claim from looking stale to the sweeper.
+
+        Only such a batch renews: rewriting every claimed row every 50 messages would cost more
+        than sending them.
+        """
         now = time.monotonic()
         if now - self._renewed_at > settings.KANAL_SEND_STALE_SECONDS / 4:
-            # Only a slow, rate-limited batch gets here: rewriting every claimed row every 50
-            # messages would cost more than sending them.
             Delivery.objects.filter(claim=self.token, status=Delivery.Status.SENDING).update(claimed_at=timezone.now())
             self._renewed_at = now
-        return True
 
     def commit_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str = "") -> None:
         """Mark sent now, in its own transaction, if this batch still holds the row's claim."""

@@ -2,7 +2,6 @@
 
 from collections.abc import Iterable
 
-from campaigns import throttle
 from campaigns.mime import MailHeaders, PrebuiltEmail, message_id
 from campaigns.services.transports.errors import ClaimLost, send_error
 from campaigns.services.transports.ledger import ClaimedDelivery, DeliveryLedger
@@ -59,7 +58,7 @@ def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery
         message.message_id = mid
         if commit_hook:
             message.before_final_dot = _commit_hook(ledger, message, delivery)
-        throttle.wait_for_slot()
+        ledger.wait_for_rate_slot()
         yield message
 
 
