@@ -75,6 +75,7 @@ class DeliveryLedger:
     stopped: bool = False
     _handled: int = field(default=0, repr=False)
     _manual_commit: bool = field(default=False, repr=False)
+    _final_dot_left: bool = field(default=False, repr=False)
     _renewed_at: float = field(default_factory=time.monotonic, repr=False)
 
     def keep_going(self) -> bool:
@@ -90,7 +91,13 @@ class DeliveryLedger:
         return True
 
     def wait_for_rate_slot(self) -> None:
-        """Wait until the next message fits the send rate; a batch that waits keeps its claim."""
+        """Wait until the next message fits the send rate; a batch that waits keeps its claim.
+
+        A rate-limited stream has time to spare: the last mark is committed before the wait
+        instead of staying open through it.
+        """
+        if settings.KANAL_SEND_RATE_PER_SECOND:
+            self.end_manual_commit()
         self.renew_claim_if_due()
         throttle.wait_for_slot()
 
@@ -110,7 +117,7 @@ class DeliveryLedger:
         if not self._update_sent(delivery, esp_message_id=esp_message_id):
             raise ClaimLost(delivery.pk)
 
-    def _update_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str) -> int:
+    def _update_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str, commit_previous: bool = False) -> int:
         # Hand-written once instead of compiled by the ORM per message: at 2,000 messages/s the
         # ORM's query building would cost more than the database's own work.
         now = db_connection.ops.adapt_datetimefield_value(timezone.now())
@@ -120,6 +127,8 @@ class DeliveryLedger:
         else:
             sql = _MARK_SENT_NO_ESP_ID_SQL
             parameters = (Delivery.Status.SENT, now, delivery.pk, self.token, Delivery.Status.SENDING)
+        if commit_previous:
+            return _commit_and_execute(sql, parameters)
         with db_connection.cursor() as cursor:
             cursor.execute(sql, parameters)
             return cursor.rowcount
@@ -128,33 +137,49 @@ class DeliveryLedger:
         """Record "sent" around the SMTP server's commit point, with the least time in between.
 
         Called right before the final "." of DATA. SQLite commits here, in-process: the "." follows
-        a microsecond later, and a kill in between loses this one message. PostgreSQL writes
-        the row here and commits it right after the "." has left (the returned callable): the
-        server commits a COMMIT it has received even if this process dies before the reply, and a
-        kill between the two writes sends this one message twice.
+        a microsecond later, and a kill in between loses this one message. PostgreSQL writes the
+        row here and commits it once the "." has left (the returned callable notes that), in the
+        same round trip as the next message's write, or at the end of the stream. A crash of
+        the worker or of the database before that commit sends this one message twice; at any
+        moment at most one message per process is in that state. The commit waits for the WAL
+        flush (synchronous_commit stays on): an acknowledged mark survives a database crash.
         """
         if db_connection.in_atomic_block or db_connection.vendor != "postgresql":
             # SQLite in autocommit mode commits the single UPDATE as its statement ends, in-process;
             # inside an outer transaction (tests) that transaction decides.
             self.commit_sent(delivery, esp_message_id=esp_message_id)
             return None
-        transaction.set_autocommit(False)
-        self._manual_commit = True
+        commit_previous = self._manual_commit and self._final_dot_left
+        if not self._manual_commit:
+            transaction.set_autocommit(False)
+            self._manual_commit = True
+        self._final_dot_left = False
         try:
-            updated = self._update_sent(delivery, esp_message_id=esp_message_id)
+            updated = self._update_sent(delivery, esp_message_id=esp_message_id, commit_previous=commit_previous)
         except BaseException:
             self.end_manual_commit()
             raise
         if not updated:
             self.end_manual_commit()
             raise ClaimLost(delivery.pk)
-        return db_connection.connection.commit  # the driver's own commit: nothing in between
+        return self._note_final_dot_left
+
+    def _note_final_dot_left(self) -> None:
+        self._final_dot_left = True
 
     def end_manual_commit(self) -> None:
-        """Back to autocommit after ``sent_at_final_dot``; rolls back a write that was never committed."""
-        if self._manual_commit:
-            self._manual_commit = False
-            transaction.rollback()
+        """Back to autocommit after ``sent_at_final_dot``: commits the last mark if its "." has left,
+        rolls it back if not (the server discards a message without its ".")."""
+        if not self._manual_commit:
+            return
+        self._manual_commit = False
+        try:
+            if self._final_dot_left:
+                transaction.commit()
+            else:
+                transaction.rollback()
+        finally:
+            self._final_dot_left = False
             transaction.set_autocommit(True)
 
     def mark_sent(self, delivery: ClaimedDelivery, *, esp_message_id: str = "") -> None:
@@ -206,3 +231,18 @@ class DeliveryLedger:
         # it again could duplicate it. The row stays sent, with a note.
         Delivery.objects.filter(pk=delivery.pk).update(error=f"outcome unknown: {error!r}"[:2000])
         self.sent += 1
+
+
+def _commit_and_execute(sql: str, parameters: tuple) -> int:
+    """COMMIT the open transaction and run ``sql`` in a new one, in one round trip; returns its rowcount.
+
+    The simple query protocol carries several statements, with the parameters bound on the
+    client (psycopg's ClientCursor, as Django's own cursors do).
+    """
+    import psycopg
+
+    with db_connection.wrap_database_errors, psycopg.ClientCursor(db_connection.connection) as cursor:
+        cursor.execute(f"COMMIT; BEGIN; {sql}", parameters)
+        while cursor.nextset():
+            pass
+        return cursor.rowcount

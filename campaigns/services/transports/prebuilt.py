@@ -17,7 +17,6 @@ def send_prebuilt(batch: BatchContext, deliveries: Iterable[ClaimedDelivery], ma
     if commit_hook and getattr(mail_connection, "supports_stream", False):
 
         def report(message: PrebuiltEmail, error: BaseException | None) -> bool:
-            ledger.end_manual_commit()
             return record_outcome(ledger, message, message.delivery, None if error is None else send_error(error))
 
         try:
@@ -65,16 +64,8 @@ def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery
 def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery):
     def before_final_dot():
         # No message id is stored: for SMTP it is derived from the ids (campaigns.mime.message_id).
-        commit_later = ledger.sent_at_final_dot(delivery, esp_message_id="")
-        if commit_later is None:
-            message.committed = True
-            return None
-
-        def after_final_dot():
-            commit_later()
-            message.committed = True
-            ledger.end_manual_commit()
-
+        after_final_dot = ledger.sent_at_final_dot(delivery, esp_message_id="")
+        message.committed = True  # or will be, by the ledger, once the "." has left
         return after_final_dot
 
     return before_final_dot
