@@ -258,7 +258,7 @@ def test_progress_counts_and_rate(campaign, news, django_capture_on_commit_callb
 
 def test_rate_limit_holds_per_second_window(settings):
     settings.KANAL_SEND_RATE_PER_SECOND = 3
-    throttle._client().flushdb()
+    throttle._client(settings.REDIS_URL).flushdb()
     windows = []
     for _message in range(7):
         throttle.wait_for_slot(key="test")
