@@ -6,6 +6,7 @@ policies do the same for each container.
 """
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -26,8 +27,6 @@ def _child_setup(umask: int | None):
         # that five seconds after its SIGTERM). Celery's pool processes do the same for their parent.
         set_pdeathsig(signal.SIGKILL)
         if umask is not None:
-            import os
-
             os.umask(umask)
 
     return setup
