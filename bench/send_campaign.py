@@ -270,33 +270,17 @@ class SmtpSink:
 
 
 def start_workers(env: dict, *, count: int, concurrency: int, extra: dict) -> list[subprocess.Popen]:
-    worker_env = os.environ | env | extra
+    """Production's worker (``manage.py kanal_process worker``, newsletter_site/processes.py), ``count`` times."""
+    worker_env = os.environ | env | extra | {"KANAL_WORKER_CONCURRENCY": str(concurrency), "LOG_LEVEL": "WARNING"}
     worker_env["PYTHONPATH"] = os.pathsep.join([str(REPO / "bench"), str(REPO)])
     return [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "newsletter_site",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                f"bench{index}@%h",
-            ],
+            [sys.executable, "manage.py", "kanal_process", "worker"],
             cwd=REPO,
             env=worker_env,
             start_new_session=True,
         )
-        for index in range(count)
+        for _index in range(count)
     ]
 
 

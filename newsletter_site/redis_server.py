@@ -102,11 +102,14 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+def foreground_arguments(socket_path: Path) -> list[str]:
+    """The command line of a server in the foreground on ``socket_path`` (Redis itself replaces a stale socket file)."""
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    return server_arguments(socket_path=socket_path, daemonize=False)
+
+
 def run_in_foreground(socket_path: Path) -> None:
     """Replace this process with the embedded Redis server (for the Procfile)."""
-    socket_path.parent.mkdir(parents=True, exist_ok=True)
-    if socket_path.exists() and not is_answering(socket_path):
-        socket_path.unlink()
-    arguments = server_arguments(socket_path=socket_path, daemonize=False)
+    arguments = foreground_arguments(socket_path)
     os.umask(PRIVATE_UMASK)
     os.execv(arguments[0], arguments)

@@ -145,7 +145,38 @@ CACHES = {
 
 # Kombu spells a unix-socket Redis differently from redis-py.
 CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}" if REDIS_EMBEDDED else REDIS_URL
+# Redis may be down or restarting at any time (a crash, a redeploy, Compose starting services in
+# any order); workers and beat wait for it instead of exiting. The command lines that go with
+# these settings (no gossip, mingle or worker heartbeat) are in newsletter_site/processes.py.
+# A process started before Redis answers waits for it instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost connection is retried while running (Celery's default, spelled out because it matters).
+CELERY_BROKER_CONNECTION_RETRY = True
+# Celery's default gives up after 100 attempts (about 50 minutes) and the worker exits; an outage
+# of any length must end with the worker reconnecting by itself.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A Redis host that vanishes without closing the TCP connection (a crashed VM, a NAT or
+    # firewall timeout) must not leave a publish or a reply waiting forever. Far above the 1 s
+    # BRPOP timeout a live server always answers within.
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    # Dead TCP peers are noticed by the kernel too (kombu leaves both out for a unix socket).
+    "socket_keepalive": True,
+    # A command that timed out on a connection redis-py just found dead is tried once more.
+    "retry_on_timeout": True,
+}
+# A task queued while Redis restarts (the next batch of a campaign, a confirmation mail) is
+# published again for about 10 s before the caller gets an error; Celery's default gives up after
+# 0.6 s. Longer would hold a web request too long: what is lost here, the sweeper (beat, every
+# 30 s) queues again from the delivery rows.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0, "interval_step": 1, "interval_max": 4}
+# A batch keeps sending while the worker reconnects to Redis (Celery 6 would cancel it): the
+# delivery rows, not the broker, say what is sent, and cancelling would cut SMTP connections mid-message.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Worker processes per `kanal_process worker` (Celery's --concurrency).
+CELERY_WORKER_CONCURRENCY = env_int("KANAL_WORKER_CONCURRENCY", 2)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -249,11 +280,13 @@ KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
 # Mailbox for a mailto: half of List-Unsubscribe; empty: only the https one-click URI (RFC 8058).
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
+# Also the level of the Celery worker and beat (newsletter_site/processes.py).
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # Tracking (tracking/): signed pixels and links, events through Redis, machine labelling.

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import extensions, selectors
+from campaigns import extensions, selectors, throttle
 from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 Status = Campaign.Status
 STARTABLE = (Status.DRAFT, Status.SCHEDULED)
+# After the rate limiter lost Redis for good: the next batch of the campaign tries again this much later.
+RATE_LIMITER_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,19 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         links=links.MailLinks(),
         recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled),
     )
-    with get_connection() as mail_connection, _fast_commits():
-        if not isinstance(mail_connection, AnymailBaseBackend):
-            transports.send_prebuilt(batch, deliveries, mail_connection)
-        elif settings.KANAL_ESP_MERGE_FIELD_FORMAT:
-            transports.send_anymail_batches(batch, deliveries, mail_connection)
-        else:
-            transports.send_anymail_each(batch, deliveries, mail_connection)
+    try:
+        with get_connection() as mail_connection, _fast_commits():
+            if not isinstance(mail_connection, AnymailBaseBackend):
+                transports.send_prebuilt(batch, deliveries, mail_connection)
+            elif settings.KANAL_ESP_MERGE_FIELD_FORMAT:
+                transports.send_anymail_batches(batch, deliveries, mail_connection)
+            else:
+                transports.send_anymail_each(batch, deliveries, mail_connection)
+    except throttle.RateLimiterUnavailable as error:
+        # Raised before a message is handed over (an SMTP message whose data is out is dropped
+        # without its final "."), so nothing of this batch is half sent: its rows go back below.
+        logger.warning("Campaign %s: batch stopped, the send rate limiter has no Redis: %s", campaign_id, error)
+        ledger.retry_in = RATE_LIMITER_RETRY_SECONDS
     # Whatever this batch did not get to (paused, cancelled, a transient error) goes back to the queue.
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None

@@ -9,7 +9,6 @@ survive the crash: a duplicate of any earlier message fails the test.
 """
 
 import functools
-import os
 import subprocess
 import sys
 import time
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 
 from newsletter_site.testing import wait_until
 from newsletter_site.tests import postgres_cluster
-from newsletter_site.tests.sinks import watching_sink_running
+from newsletter_site.tests.processes import logs_shown_on_failure, process_environment, start_process, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 2500
@@ -49,29 +47,30 @@ print(campaign.pk)
 
 
 def kanal_env(*, database_url: str, smtp_port: int) -> dict:
-    env = os.environ | {
+    return {
         "DATABASE_URL": database_url,
-        "KANAL_VAR_DIR": str(settings.VAR_DIR),
         "EMAIL_BACKEND": "newsletter_site.smtp_backend.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
+        "EMAIL_PORT": smtp_port,
         "SITE_URL": "https://news.example.com",
-        "KANAL_SEND_BATCH_SIZE": "200",
-        "KANAL_SEND_PARALLEL_BATCHES": "2",
-        "KANAL_WORKER_CONCURRENCY": str(WORKER_PROCESSES),
+        "KANAL_SEND_BATCH_SIZE": 200,
+        "KANAL_SEND_PARALLEL_BATCHES": 2,
+        "KANAL_WORKER_CONCURRENCY": WORKER_PROCESSES,
         # A crash leaves claims behind that only the sweeper hands back; short times keep the
         # test short without changing what happens.
-        "KANAL_SEND_STALE_SECONDS": "4",
-        "KANAL_SEND_SWEEP_SECONDS": "2",
+        "KANAL_SEND_STALE_SECONDS": 4,
+        "KANAL_SEND_SWEEP_SECONDS": 2,
     }
-    if not settings.REDIS_EMBEDDED:
-        env["REDIS_URL"] = settings.REDIS_URL
-    return env
 
 
 def manage(*arguments: str, env: dict) -> str:
     return subprocess.run(
-        [sys.executable, "manage.py", *arguments], cwd=REPO, env=env, check=True, capture_output=True, text=True
+        [sys.executable, "manage.py", *arguments],
+        cwd=REPO,
+        env=process_environment(env),
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -100,16 +99,16 @@ def campaign_status(url: str, campaign_id: int) -> str | None:
 
 
 def test_crashing_postgresql_mid_campaign_loses_nothing_and_duplicates_only_the_in_flight_message(
-    monkeypatch, tmp_path
+    watching_sink, settings, tmp_path
 ):
-    from newsletter_site.tests.processes import start_process, stop_process
-
-    with postgres_cluster.PostgresCluster() as cluster, watching_sink_running(monkeypatch) as (sink, smtp_port):
-        env = kanal_env(database_url=cluster.url, smtp_port=smtp_port)
+    sink = watching_sink
+    logs = {name: tmp_path / f"{name}.log" for name in ("worker", "beat")}
+    with postgres_cluster.PostgresCluster() as cluster, logs_shown_on_failure(*logs.values(), cluster.log):
+        env = kanal_env(database_url=cluster.url, smtp_port=settings.EMAIL_PORT)
         manage("migrate", "--noinput", env=env)
         campaign_id = int(manage("shell", "--no-imports", "-c", CREATE_CAMPAIGN, env=env).strip())
-        worker = start_process("worker", env=env, log_path=tmp_path / "worker.log")
-        beat = start_process("beat", env=env, log_path=tmp_path / "beat.log")
+        worker = start_process("worker", env=env, log_path=logs["worker"])
+        beat = start_process("beat", env=env, log_path=logs["beat"])
         try:
             crashes = 0
             for share in (0.2, 0.45, 0.7):
@@ -127,19 +126,17 @@ def test_crashing_postgresql_mid_campaign_loses_nothing_and_duplicates_only_the_
             stop_process(worker)
             stop_process(beat)
 
-        logs = f"\n--- worker log ---\n{(tmp_path / 'worker.log').read_text(errors='replace')[-4000:]}"
-        assert crashes == CRASHES, f"the campaign ran faster than the crashes{logs}"
-        assert final_status == "sent", f"{final_status}: {statuses}{logs}"
-        assert statuses == {"sent": RECIPIENTS}
-
-        everyone = {f"r{n}@example.org" for n in range(RECIPIENTS)}
-        received = sink.delivered
-        missing = everyone - set(received)
-        duplicates = {address for address, count in received.items() if count > 1}
-        assert missing == set()
-        # A duplicate is the message in flight when the database died: the last one its connection carried.
-        earlier = duplicates - sink.last_of_each_connection()
-        assert not earlier, f"{len(duplicates)} twice, {len(earlier)} marked sent before the crash: {sorted(earlier)}"
-        assert all(received[address] == 2 for address in duplicates)
-        assert len(duplicates) <= CRASHES * WORKER_PROCESSES, "at most one message per worker process per crash"
-        print(f"{crashes} database crashes; {len(duplicates)} messages sent twice (window: the message in flight)")
+    assert crashes == CRASHES, "the campaign ran faster than the crashes"
+    assert final_status == "sent", statuses
+    assert statuses == {"sent": RECIPIENTS}
+    everyone = {f"r{n}@example.org" for n in range(RECIPIENTS)}
+    received = sink.delivered
+    missing = everyone - set(received)
+    duplicates = {address for address, count in received.items() if count > 1}
+    assert missing == set()
+    # A duplicate is the message in flight when the database died: the last one its connection carried.
+    earlier = duplicates - sink.last_of_each_connection()
+    assert not earlier, f"{len(duplicates)} twice, {len(earlier)} marked sent before the crash: {sorted(earlier)}"
+    assert all(received[address] == 2 for address in duplicates)
+    assert len(duplicates) <= CRASHES * WORKER_PROCESSES, "at most one message per worker process per crash"
+    print(f"{crashes} database crashes; {len(duplicates)} messages sent twice (window: the message in flight)")

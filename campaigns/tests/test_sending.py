@@ -258,7 +258,7 @@ def test_progress_counts_and_rate(campaign, news, django_capture_on_commit_callb
 
 def test_rate_limit_holds_per_second_window(settings):
     settings.KANAL_SEND_RATE_PER_SECOND = 3
-    throttle._client().flushdb()
+    throttle._client(settings.REDIS_URL).flushdb()
     windows = []
     for _message in range(7):
         throttle.wait_for_slot(key="test")
@@ -505,7 +505,7 @@ def test_esp_batches_waiting_for_rate_slots_keep_their_claim_alive(campaign, new
     settings.KANAL_ESP_BATCH_SIZE = 50
     settings.KANAL_SEND_RATE_PER_SECOND = 10  # 50 recipients: over four seconds of waiting
     settings.KANAL_SEND_STALE_SECONDS = 2
-    throttle._client().flushdb()
+    throttle._client(settings.REDIS_URL).flushdb()
     subscribe(news, 50)
     sending.campaign_start(campaign=campaign)
     batch = threading.Thread(target=sending.delivery_batch_send, kwargs={"campaign_id": campaign.pk})
