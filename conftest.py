@@ -1,7 +1,6 @@
 """Fixtures every app's tests share: a real Redis, a real Celery worker, Anymail's test backend."""
 
 import os
-import socket
 
 import pytest
 from django.conf import settings
@@ -117,20 +116,15 @@ class SinkHandler:
 @pytest.fixture
 def smtp_sink(settings):
     """A real SMTP server on loopback (aiosmtpd); mails go to it through Django's SMTP backend."""
-    from aiosmtpd.controller import Controller
+    from newsletter_site.tests.sinks import smtp_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     handler = SinkHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "newsletter_site.smtp_backend.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = False
-    yield handler
-    controller.stop()
+    with smtp_server(handler) as port:
+        settings.EMAIL_BACKEND = "newsletter_site.smtp_backend.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = port
+        settings.EMAIL_USE_TLS = False
+        yield handler
 
 
 @pytest.fixture

@@ -71,21 +71,28 @@ class WatchingSink:
 
 
 @contextlib.contextmanager
-def watching_sink_running(monkeypatch):
-    """A WatchingSink on a free port that announces PIPELINING: ``with … as (sink, port):``."""
+def smtp_server(handler):
+    """A real SMTP server (aiosmtpd) on a free loopback port, serving ``handler``: ``with … as port:``."""
     from aiosmtpd.controller import Controller
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    handler = WatchingSink()
-    announce_pipelining(WatchingSink, monkeypatch)  # the path Kanal takes with Postfix and ESP relays
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield handler, port
+        yield port
     finally:
         controller.stop()
+
+
+@contextlib.contextmanager
+def watching_sink_running(monkeypatch):
+    """A WatchingSink on a free port that announces PIPELINING: ``with … as (sink, port):``."""
+    handler = WatchingSink()
+    announce_pipelining(WatchingSink, monkeypatch)  # the path Kanal takes with Postfix and ESP relays
+    with smtp_server(handler) as port:
+        yield handler, port
 
 
 def assert_only_final_dot_window(sink: WatchingSink, everyone: set[str], *, vendor: str, most: int) -> tuple[set, set]:
