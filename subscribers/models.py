@@ -2,9 +2,13 @@ import hashlib
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from subscribers import field_values
 
 
 def normalise_email(email: str) -> str:
@@ -74,6 +78,10 @@ class Subscriber(models.Model):
     # Part of the one-time data links; set when one is used, which spends every other one.
     data_link_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="subscribers")
+    # Custom field values by CustomField.key, typed JSON (subscribers.field_values); see docs/architecture.md.
+    fields = models.JSONField(
+        _("custom fields"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -94,6 +102,130 @@ class Subscriber(models.Model):
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class CustomField(models.Model):
+    """A typed value staff define for every subscriber (city, birthday, interests), stored in ``Subscriber.fields``."""
+
+    class Kind(models.TextChoices):
+        TEXT = field_values.TEXT, _("text")
+        NUMBER = field_values.NUMBER, _("number")
+        DATE = field_values.DATE, _("date")
+        BOOLEAN = field_values.BOOLEAN, _("yes/no")
+        CHOICE = field_values.CHOICE, _("single choice")
+        MULTIPLE_CHOICE = field_values.MULTIPLE_CHOICE, _("multiple choice")
+
+    key = models.CharField(
+        _("key"),
+        max_length=50,
+        unique=True,
+        validators=[
+            RegexValidator(
+                field_values.KEY_RE,
+                _("Use lower-case letters, digits and _, starting with a letter, e.g. “city” or “contract_end”."),
+            )
+        ],
+        help_text=_(
+            "The name in merge tags ({{ subscriber.fields.city }}), imports and exports. Cannot be changed later."
+        ),
+    )
+    label_de = models.CharField(_("label (German)"), max_length=200)
+    label_en = models.CharField(_("label (English)"), max_length=200)
+    help_de = models.CharField(_("help text (German)"), max_length=500, blank=True)
+    help_en = models.CharField(_("help text (English)"), max_length=500, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.TEXT)
+    choices = models.JSONField(
+        _("choices"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'Only for choice fields: a list such as [{"value": "berlin", "label_de": "Berlin", "label_en": "Berlin"}]. '
+            "The value is stored and used in segments and imports; the labels are shown."
+        ),
+    )
+    required = models.BooleanField(
+        _("required"),
+        default=False,
+        help_text=_("Sign-up forms refuse an empty value; the preference centre keeps a value from being removed."),
+    )
+    all_lists = models.BooleanField(_("on the sign-up form of every list"), default=False)
+    mailing_lists = models.ManyToManyField(
+        MailingList,
+        verbose_name=_("on the sign-up forms of these lists"),
+        blank=True,
+        related_name="custom_fields",
+    )
+    in_preferences = models.BooleanField(_("shown in the preference centre"), default=False)
+    editable = models.BooleanField(
+        _("editable by the subscriber"),
+        default=True,
+        help_text=_("Otherwise the preference centre shows the value without letting the subscriber change it."),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.label()
+
+    def clean(self):
+        try:
+            field_values.check_options(self.kind, self.choices)
+        except ValidationError as error:
+            raise ValidationError({"choices": error}) from error
+        if self.pk is None:
+            return
+        stored = CustomField.objects.filter(pk=self.pk).values("key", "kind", "choices").first()
+        if stored is None:
+            return
+        if stored["key"] != self.key:
+            raise ValidationError({"key": _("The key of a field cannot be changed.")})
+        in_use = Subscriber.objects.filter(fields__has_key=self.key)
+        if stored["kind"] != self.kind and in_use.exists():
+            raise ValidationError({"kind": _("Subscribers hold values of this field; its kind cannot be changed.")})
+        if self.kind in field_values.CHOICE_KINDS and stored["kind"] == self.kind:
+            kept = {option["value"] for option in self.choices}
+            from subscribers.selectors import custom_field_q
+
+            for option in stored["choices"]:
+                if option["value"] not in kept:
+                    operator = "has" if self.kind == self.Kind.MULTIPLE_CHOICE else "is"
+                    if Subscriber.objects.filter(
+                        custom_field_q(field=self, operator=operator, value=option["value"])
+                    ).exists():
+                        raise ValidationError(
+                            {
+                                "choices": _("Subscribers chose “%(value)s”; that option cannot be removed.")
+                                % {"value": option["value"]}
+                            }
+                        )
+
+    def clean_value(self, raw):
+        """``raw`` as stored in ``Subscriber.fields`` (None when empty); raises ValidationError.
+
+        The one place the typing rule lives (``subscribers.field_values``): forms, the import and
+        the admin call it.
+        """
+        return field_values.parse_value(kind=self.kind, raw=raw, options=self.choices)
+
+    def label(self, language: str | None = None) -> str:
+        return field_values.localised(self.label_de, self.label_en, language)
+
+    def help_text(self, language: str | None = None) -> str:
+        return field_values.localised(self.help_de, self.help_en, language)
+
+    def display_format(self) -> field_values.FieldFormat:
+        return field_values.FieldFormat.build(kind=self.kind, options=self.choices)
+
+    def option_choices(self, language: str | None = None) -> list[tuple[str, str]]:
+        return [
+            (option["value"], field_values.localised(option["label_de"], option["label_en"], language))
+            for option in self.choices
+        ]
 
 
 class Subscription(models.Model):
