@@ -194,7 +194,7 @@ class FieldFormat:
         yes_no = []
         for language, _name in settings.LANGUAGES:
             with translation.override(language):
-                yes_no.append((language, gettext("yes"), gettext("no")))
+                yes_no.append((language, gettext("Yes"), gettext("No")))
         return cls(
             kind=kind,
             options=tuple((option["value"], option["label_de"], option["label_en"]) for option in options or ()),
