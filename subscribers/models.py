@@ -191,12 +191,12 @@ class CustomField(models.Model):
             kept = {option["value"] for option in self.choices}
             from subscribers.selectors import custom_field_q
 
+            before = CustomField(key=self.key, kind=self.kind, choices=stored["choices"])
+            operator = "has" if self.kind == self.Kind.MULTIPLE_CHOICE else "is"
             for option in stored["choices"]:
                 if option["value"] not in kept:
-                    operator = "has" if self.kind == self.Kind.MULTIPLE_CHOICE else "is"
-                    if Subscriber.objects.filter(
-                        custom_field_q(field=self, operator=operator, value=option["value"])
-                    ).exists():
+                    chosen = custom_field_q(field=before, operator=operator, value=option["value"])
+                    if Subscriber.objects.filter(chosen).exists():
                         raise ValidationError(
                             {
                                 "choices": _("Subscribers chose “%(value)s”; that option cannot be removed.")
