@@ -16,6 +16,7 @@ from subscribers import admin_actions, import_files, selectors
 from subscribers.models import (
     ConsentRecord,
     ConsentText,
+    CustomField,
     EspEvent,
     MailingList,
     Subscriber,
@@ -232,14 +233,23 @@ MAPPING_LABELS = {
 }
 
 
+def mapping_labels() -> dict[str, str]:
+    """What each mapping target is called: the subscriber's own fields, then every custom field."""
+    return {
+        **MAPPING_LABELS,
+        **{
+            import_files.custom_target(field.key): _("Custom field: %(label)s") % {"label": field.label()}
+            for field in CustomField.objects.all()
+        },
+    }
+
+
 class ImportMappingForm(forms.Form):
     def __init__(self, *args, header: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—"), *[(column, column) for column in header]]
-        for target in import_files.TARGET_FIELDS:
-            self.fields[target] = forms.ChoiceField(
-                label=MAPPING_LABELS[target], choices=choices, required=target == "email"
-            )
+        for target, label in mapping_labels().items():
+            self.fields[target] = forms.ChoiceField(label=label, choices=choices, required=target == "email")
 
 
 # Starting an import creates subscribers.
@@ -368,6 +378,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         subscriber_import = get_object_or_404(SubscriberImport, pk=object_id)
         if subscriber_import.status == SubscriberImport.Status.UPLOADED:
             return redirect("admin:subscribers_subscriberimport_mapping", pk=subscriber_import.pk)
+        labels = mapping_labels()
         return TemplateResponse(
             request,
             "admin/subscribers/subscriberimport/detail.html",
@@ -376,9 +387,9 @@ class SubscriberImportAdmin(admin.ModelAdmin):
                 title=str(subscriber_import),
                 subscriber_import=subscriber_import,
                 mapping=[
-                    (MAPPING_LABELS[target], subscriber_import.column_mapping[target])
-                    for target in import_files.TARGET_FIELDS
-                    if subscriber_import.column_mapping.get(target)
+                    (labels.get(target, target), column)
+                    for target, column in subscriber_import.column_mapping.items()
+                    if column
                 ],
                 problem_counts=selectors.import_problem_counts(subscriber_import=subscriber_import),
                 problems_stored=subscriber_import.problems.count(),

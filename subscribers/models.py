@@ -445,6 +445,17 @@ class SubscriberImport(models.Model):
         return min(100, round(100 * self.processed_rows / self.total_rows))
 
 
+# What an import cell of each kind must look like, for the per-row report.
+FIELD_EXPECTATIONS = {
+    CustomField.Kind.TEXT: _("text of at most 500 characters"),
+    CustomField.Kind.NUMBER: _("a number such as 42 or 3.5"),
+    CustomField.Kind.DATE: _("a date as YYYY-MM-DD or DD.MM.YYYY"),
+    CustomField.Kind.BOOLEAN: _("yes or no"),
+    CustomField.Kind.CHOICE: _("one of the options"),
+    CustomField.Kind.MULTIPLE_CHOICE: _("options separated by | or ,"),
+}
+
+
 class ImportProblem(models.Model):
     """A row of an import that was skipped or failed. Of a large file only the first rows are kept."""
 
@@ -479,9 +490,29 @@ class ImportProblem(models.Model):
     def __str__(self):
         return f"{self.row_number}: {self.describe(self.reason)}"
 
+    FIELD_REASON_PREFIX = "field:"
+
     @classmethod
-    def describe(cls, reason: str) -> str:
-        """The reason in words, in the active language."""
+    def field_reason(cls, key: str) -> str:
+        """The problem code of a cell that does not fit the custom field ``key``."""
+        return cls.FIELD_REASON_PREFIX + key
+
+    @classmethod
+    def describe(cls, reason: str, custom_fields: dict[str, "CustomField"] | None = None) -> str:
+        """The reason in words, in the active language; ``custom_fields`` by key saves a query per row."""
+        if reason.startswith(cls.FIELD_REASON_PREFIX):
+            key = reason.removeprefix(cls.FIELD_REASON_PREFIX)
+            field = (
+                (custom_fields or {}).get(key)
+                if custom_fields is not None
+                else CustomField.objects.filter(key=key).first()
+            )
+            if field is None:
+                return gettext("value does not fit the custom field “%(field)s”") % {"field": key}
+            return gettext("value does not fit the custom field “%(field)s”: %(expected)s") % {
+                "field": field.label(),
+                "expected": FIELD_EXPECTATIONS[field.kind],
+            }
         if reason == cls.Reason.NAME_TOO_LONG:
             limit = Subscriber._meta.get_field("first_name").max_length
             return gettext("name longer than %(limit)d characters") % {"limit": limit}

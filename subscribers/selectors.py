@@ -99,15 +99,17 @@ def consent_text_version(*, language: str, version) -> ConsentText | None:
 def import_report_rows(*, subscriber_import: SubscriberImport) -> Iterator[list]:
     """The per-row report of an import: a header, then each stored problem row, read in chunks."""
     yield ["row", "email", "problem"]
+    custom_fields = {field.key: field for field in CustomField.objects.all()}
     problems = subscriber_import.problems.order_by("row_number").values_list("row_number", "email", "reason")
     for row_number, email, reason in problems.iterator(chunk_size=2000):
-        yield [row_number, email, ImportProblem.describe(reason)]
+        yield [row_number, email, ImportProblem.describe(reason, custom_fields)]
 
 
 def import_problem_counts(*, subscriber_import: SubscriberImport) -> list[tuple[str, int]]:
     """(problem in words, rows) for every problem of an import, the most frequent first."""
     counts = sorted(subscriber_import.problem_counts.items(), key=lambda item: (-item[1], item[0]))
-    return [(ImportProblem.describe(reason), count) for reason, count in counts]
+    custom_fields = {field.key: field for field in CustomField.objects.all()}
+    return [(ImportProblem.describe(reason, custom_fields), count) for reason, count in counts]
 
 
 def custom_fields_for_signup(*, mailing_list: MailingList) -> list[CustomField]:

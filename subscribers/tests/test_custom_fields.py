@@ -321,3 +321,109 @@ def test_gdpr_export_holds_the_values_and_erase_removes_them(reader):
     assert not Subscriber.objects.filter(email="leser@example.org").exists()
     assert not Subscriber.objects.filter(fields__has_key="city").exists()
     assert "Köln" not in json.dumps(list(ConsentRecord.objects.values_list("details", flat=True)))
+
+
+# --- CSV import ------------------------------------------------------------------------------------
+
+
+def import_file(mailing_list, text, mapping=None):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from subscribers.services import imports
+
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("list.csv", text.encode(), content_type="text/csv"),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis="documented",
+        consent_source="Messe 2026",
+        created_by=None,
+    )
+    imports.subscriber_import_start(
+        subscriber_import=subscriber_import, column_mapping=mapping or subscriber_import.column_mapping
+    )
+    imports.subscriber_import_run(import_id=subscriber_import.pk)
+    subscriber_import.refresh_from_db()
+    return subscriber_import
+
+
+def test_import_maps_columns_to_fields_and_reports_type_errors_per_row(mailing_list):
+    from newsletter_site.csv_export import csv_lines
+    from subscribers.selectors import import_problem_counts, import_report_rows
+
+    make("birthday", "date", label_de="Geburtstag", label_en="Birthday")
+    make("topics", "multiple_choice", choices=TOPICS, label_de="Interessen", label_en="Interests")
+    make("customer", "boolean")
+    text = (
+        "E-Mail;Geburtstag;Interessen;Kunde\n"
+        "a@example.org;17.05.1990;Kultur|sport;ja\n"
+        "b@example.org;1990-13-01;sport;nein\n"
+        "c@example.org;;golf;\n"
+        "d@example.org;;;\n"
+    )
+    subscriber_import = import_file(mailing_list, text, mapping=None)
+    assert subscriber_import.column_mapping == {
+        "email": "E-Mail",
+        "fields.birthday": "Geburtstag",
+        "fields.topics": "Interessen",
+    }, "columns named like a field's key or label are guessed"
+
+    mailing_list_two = MailingListFactory()
+    mapping = {
+        "email": "E-Mail",
+        "fields.birthday": "Geburtstag",
+        "fields.topics": "Interessen",
+        "fields.customer": "Kunde",
+    }
+    Subscriber.objects.all().delete()
+    subscriber_import = import_file(mailing_list_two, text, mapping=mapping)
+
+    assert (subscriber_import.created_count, subscriber_import.error_count) == (2, 2)
+    stored = dict(Subscriber.objects.values_list("email", "fields"))
+    assert stored == {
+        "a@example.org": {"birthday": "1990-05-17", "topics": ["kultur", "sport"], "customer": True},
+        "d@example.org": {},
+    }
+    report = "".join(csv_lines(import_report_rows(subscriber_import=subscriber_import)))
+    assert "b@example.org" in report
+    assert "value does not fit the custom field “Birthday”: a date as YYYY-MM-DD or DD.MM.YYYY" in report
+    assert "value does not fit the custom field “Interests”: options separated by | or ," in report
+    assert dict(import_problem_counts(subscriber_import=subscriber_import)) == {
+        "value does not fit the custom field “Birthday”: a date as YYYY-MM-DD or DD.MM.YYYY": 1,
+        "value does not fit the custom field “Interests”: options separated by | or ,": 1,
+    }
+
+
+def test_import_never_overwrites_the_values_of_an_existing_subscriber(mailing_list):
+    make("city")
+    SubscriberFactory(email="a@example.org", fields={"city": "Wien"})
+    import_file(mailing_list, "email,city\na@example.org,Graz\nb@example.org,Linz\n")
+    assert dict(Subscriber.objects.values_list("email", "fields")) == {
+        "a@example.org": {"city": "Wien"},
+        "b@example.org": {"city": "Linz"},
+    }
+
+
+def test_import_of_a_field_deleted_after_mapping_fails_with_a_clear_reason(mailing_list):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from subscribers.services import imports
+
+    make("city")
+    subscriber_import = imports.subscriber_import_create(
+        upload=SimpleUploadedFile("list.csv", b"email,city\na@example.org,Graz\n", content_type="text/csv"),
+        mailing_list=mailing_list,
+        tags=[],
+        consent_basis="documented",
+        consent_source="Messe 2026",
+        created_by=None,
+    )
+    imports.subscriber_import_start(
+        subscriber_import=subscriber_import, column_mapping=subscriber_import.column_mapping
+    )
+    CustomField.objects.all().delete()
+    imports.subscriber_import_run(import_id=subscriber_import.pk)
+    subscriber_import.refresh_from_db()
+    assert subscriber_import.status == "failed"
+    assert subscriber_import.failure_reason == "There is no custom field “city” any more."
+    assert not Subscriber.objects.exists()
