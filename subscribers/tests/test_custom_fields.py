@@ -427,3 +427,95 @@ def test_import_of_a_field_deleted_after_mapping_fails_with_a_clear_reason(maili
     assert subscriber_import.status == "failed"
     assert subscriber_import.failure_reason == "There is no custom field “city” any more."
     assert not Subscriber.objects.exists()
+
+
+# --- admin -----------------------------------------------------------------------------------------
+
+
+def test_admin_csv_export_has_a_column_per_field_that_imports_again(admin_client, mailing_list):
+    import csv
+    import io
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    make("city")
+    make("topics", "multiple_choice", choices=TOPICS)
+    make("customer", "boolean")
+    make("visits", "number")
+    subscriber = SubscriberFactory(
+        email="a@example.org", fields={"city": "=Köln", "topics": ["kultur", "sport"], "customer": True, "visits": 3}
+    )
+    response = admin_client.post(
+        reverse("admin:subscribers_subscriber_changelist"),
+        {"action": "export_csv", ACTION_CHECKBOX_NAME: [str(subscriber.pk)]},
+    )
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert (row["city"], row["topics"], row["customer"], row["visits"]) == ("'=Köln", "kultur|sport", "yes", "3")
+
+    Subscriber.objects.all().delete()
+    import_file(mailing_list, text)
+    assert Subscriber.objects.get().fields == {
+        "city": "'=Köln",
+        "topics": ["kultur", "sport"],
+        "customer": True,
+        "visits": 3,
+    }
+
+
+def test_admin_edits_values_with_a_widget_per_kind_and_checks_them(admin_client):
+    make("birthday", "date", required=True)
+    make("topics", "multiple_choice", choices=TOPICS)
+    subscriber = SubscriberFactory(email="a@example.org", fields={"birthday": "1990-05-17", "old": "kept"})
+    url = reverse("admin:subscribers_subscriber_change", args=[subscriber.pk])
+    page = admin_client.get(url).text
+    assert 'name="field_birthday"' in page and 'value="1990-05-17"' in page
+    assert 'type="checkbox" name="field_topics"' in page
+
+    form = {
+        "email": "a@example.org",
+        "first_name": "A",
+        "last_name": "",
+        "language": "de",
+        "status": "active",
+        "subscriptions-TOTAL_FORMS": "0",
+        "subscriptions-INITIAL_FORMS": "0",
+        "consent_records-TOTAL_FORMS": "0",
+        "consent_records-INITIAL_FORMS": "0",
+    }
+    refused = admin_client.post(url, {**form, "field_birthday": "17.13.1990"})
+    assert refused.status_code == 200
+    assert "Enter a date as YYYY-MM-DD or DD.MM.YYYY" in html.unescape(refused.text)
+    saved = admin_client.post(url, {**form, "field_birthday": "", "field_topics": ["sport"]})
+    assert saved.status_code == 302
+    subscriber.refresh_from_db()
+    assert subscriber.fields == {"topics": ["sport"], "old": "kept"}, "staff may leave a required field empty"
+
+
+def test_deleting_a_field_in_the_admin_deletes_every_value_of_it(admin_client):
+    field = make("city")
+    SubscriberFactory(email="a@example.org", fields={"city": "Köln", "age": 3})
+    SubscriberFactory(email="b@example.org", fields={})
+    response = admin_client.post(reverse("admin:subscribers_customfield_delete", args=[field.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not CustomField.objects.exists()
+    assert dict(Subscriber.objects.values_list("email", "fields")) == {"a@example.org": {"age": 3}, "b@example.org": {}}
+
+
+def test_field_admin_refuses_bad_choices_json_and_keeps_the_key(admin_client):
+    add = admin_client.post(
+        reverse("admin:subscribers_customfield_add"),
+        {
+            "key": "city",
+            "kind": "choice",
+            "label_de": "Ort",
+            "label_en": "City",
+            "choices": '[{"value": "Köln"}]',
+            "position": "0",
+        },
+    )
+    assert add.status_code == 200
+    assert 'Write each option as {"value"' in html.unescape(add.text)
+    field = make("city")
+    page = admin_client.get(reverse("admin:subscribers_customfield_change", args=[field.pk])).text
+    assert 'name="key"' not in page
