@@ -187,7 +187,18 @@ class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
 class CustomFieldAdmin(admin.ModelAdmin):
     """Choices are edited as JSON in a text area; ``CustomField.clean`` names what is wrong."""
 
-    list_display = ["key", "label_de", "label_en", "kind", "required", "signup_forms", "in_preferences", "editable"]
+    list_display = [
+        "key",
+        "label_de",
+        "label_en",
+        "kind",
+        "required",
+        "signup_forms",
+        "in_preferences",
+        "editable",
+        "position",
+    ]
+    list_editable = ["position"]
     list_filter = ["kind", "required", "in_preferences", "editable"]
     search_fields = ["key", "label_de", "label_en"]
     ordering = ["position", "pk"]

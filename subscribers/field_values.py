@@ -219,11 +219,12 @@ class FieldFormat:
                 if code == language:
                     return yes if value else no
             return self.yes_no[0][1 if value else 2] if self.yes_no else str(value).lower()
-        values = value if isinstance(value, list) else [value]
-        return ", ".join(self._label(item, language) for item in values)
+        if kind == CHOICE:
+            return self._label(value, language)
+        return ", ".join([self._label(item, language) for item in value])
 
     def _label(self, value, language: str) -> str:
         for option_value, german, english in self.options:
             if option_value == value:
-                return localised(german, english, language)
+                return (german or english) if language == "de" else (english or german)
         return str(value)

@@ -232,7 +232,7 @@ def _json_path(key: str) -> str:
     return f'$."{key}"'
 
 
-def custom_field_q(*, field: CustomField, operator: str, value=None, today=None) -> Q:
+def custom_field_q(*, field: CustomField, operator: str, value=None, today=None, path: str = "fields") -> Q:
     """A filter on ``Subscriber`` for one custom field condition, portable between SQLite and PostgreSQL.
 
     ``operator`` is one of ``CUSTOM_FIELD_OPERATORS[field.kind]``. ``value`` is cleaned with
@@ -240,7 +240,8 @@ def custom_field_q(*, field: CustomField, operator: str, value=None, today=None)
     empty), ``is_any_of``/``has_any_of`` a list of option values, ``within_*_days`` a whole number
     of days; ``anniversary_within_next_days`` compares day and month only (birthdays).
     ``today`` (a date) anchors the ``within_*`` operators; default: today in the site's time zone.
-    Raises ValidationError for an operator that does not fit the kind, or a bad value.
+    ``path`` names the JSON column from the queried model (``subscriber__fields`` from a
+    Subscription). Raises ValidationError for an operator that does not fit the kind, or a bad value.
     Subscribers without a value never match a comparison; ``not_equals``, ``is_not`` and
     ``has_not`` include them. The Q is never SQL NULL, so it may be negated.
     """
@@ -251,22 +252,22 @@ def custom_field_q(*, field: CustomField, operator: str, value=None, today=None)
             % {"operator": operator, "kind": CustomField.Kind(kind).label},
             code="operator",
         )
-    has_value = Q(HasKey(F("fields"), field.key))
+    has_value = Q(HasKey(F(path), field.key))
     if operator == "is_empty":
         return ~has_value
     if operator == "is_not_empty":
         return has_value
     negated = {"not_equals": "equals", "is_not": "is", "has_not": "has"}
     if operator in negated:
-        return ~(has_value & _comparison(field, negated[operator], value, today))
+        return ~(has_value & _comparison(field, negated[operator], value, today, path))
     # A comparison on a missing key is SQL NULL, and NOT NULL is NULL again: anded with the key's
     # presence the condition is true or false, so ~q and NOT groups of a segment mean what they say.
-    return has_value & _comparison(field, operator, value, today)
+    return has_value & _comparison(field, operator, value, today, path)
 
 
-def _comparison(field: CustomField, operator: str, value, today) -> Q:
+def _comparison(field: CustomField, operator: str, value, today, path: str) -> Q:
     kind, key = field.kind, field.key
-    text = _FieldText(key)
+    text = _FieldText(key, path)
     if kind == field_values.TEXT:
         lookup = {"equals": IExact, "contains": IContains, "starts_with": IStartsWith}[operator]
         return Q(lookup(text, _required(field, value)))
@@ -297,7 +298,7 @@ def _comparison(field: CustomField, operator: str, value, today) -> Q:
         lookup = {"on": Exact, "before": LessThan, "after": GreaterThan}[operator]
         return Q(lookup(text, _required(field, value)))
     if kind == field_values.BOOLEAN:
-        return Q(_FieldContains(key, operator == "is_true", in_list=False))
+        return Q(_FieldContains(key, operator == "is_true", in_list=False, column=path))
     if kind == field_values.CHOICE:
         if operator == "is_any_of":
             return Q(In(text, _options(field, value)))
@@ -306,9 +307,9 @@ def _comparison(field: CustomField, operator: str, value, today) -> Q:
     if operator == "has_any_of":
         condition = Q()
         for option in _options(field, value):
-            condition |= Q(_FieldContains(key, option, in_list=True))
+            condition |= Q(_FieldContains(key, option, in_list=True, column=path))
         return condition
-    return Q(_FieldContains(key, _required(field, value, single=True), in_list=True))  # has
+    return Q(_FieldContains(key, _required(field, value, single=True), in_list=True, column=path))  # has
 
 
 def _required(field: CustomField, value, *, single: bool = False):

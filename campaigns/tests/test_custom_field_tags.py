@@ -25,6 +25,7 @@ def _english():
     with translation.override("en"):
         yield
 
+
 CITIES = [
     {"value": "koeln", "label_de": "Köln", "label_en": "Cologne"},
     {"value": "wien", "label_de": "Wien", "label_en": "Vienna"},

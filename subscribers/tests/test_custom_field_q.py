@@ -185,3 +185,15 @@ def test_a_wrong_operator_or_value_is_a_clear_error(fields, key, operator, value
     with pytest.raises(ValidationError) as error:
         custom_field_q(field=fields[key], operator=operator, value=value, today=TODAY)
     assert message in " ".join(error.value.messages)
+
+
+def test_conditions_work_from_a_related_model(people, fields):
+    from subscribers.models import Subscription
+    from subscribers.tests.factories import SubscriptionFactory
+
+    for subscriber in people.values():
+        SubscriptionFactory(subscriber=subscriber)
+    q = custom_field_q(field=fields["topics"], operator="has_not", value="sport", path="subscriber__fields")
+    q &= custom_field_q(field=fields["customer"], operator="is_empty", path="subscriber__fields")
+    emails = set(Subscription.objects.filter(q).values_list("subscriber__email", flat=True))
+    assert emails == names("cleo", "nobody")
