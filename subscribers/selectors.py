@@ -259,10 +259,11 @@ def custom_field_q(*, field: CustomField, operator: str, value=None, today=None,
         return has_value
     negated = {"not_equals": "equals", "is_not": "is", "has_not": "has"}
     if operator in negated:
-        return ~(has_value & _comparison(field, negated[operator], value, today, path))
+        return ~(_comparison(field, negated[operator], value, today, path) & has_value)
     # A comparison on a missing key is SQL NULL, and NOT NULL is NULL again: anded with the key's
     # presence the condition is true or false, so ~q and NOT groups of a segment mean what they say.
-    return has_value & _comparison(field, operator, value, today, path)
+    # The comparison goes first: where it is false, SQLite skips the second look into the JSON.
+    return _comparison(field, operator, value, today, path) & has_value
 
 
 def _comparison(field: CustomField, operator: str, value, today, path: str) -> Q:

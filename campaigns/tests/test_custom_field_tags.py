@@ -12,6 +12,7 @@ from campaigns.merge_tags import MergeTagError, parse, render_plain, validate_me
 from campaigns.rendering import RecipientContext
 from campaigns.services import sending
 from campaigns.services.lifecycle import campaign_check_ready
+from campaigns.services.test_send import campaign_send_test
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from subscribers.models import CustomField
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
@@ -125,3 +126,6 @@ def test_preview_and_test_send_use_the_chosen_subscribers_values(custom_fields):
     recipient, found = previews.preview_recipient(campaign, email=subscriber.email)
     assert found == subscriber
     assert previews.compile_for_display(campaign).render(recipient).subject == "Grüße nach Vienna"
+    mail.outbox.clear()
+    campaign_send_test(campaign=campaign, addresses=["staff@example.org"], recipient=recipient)
+    assert mail.outbox[0].subject == "[Test] Grüße nach Vienna"
