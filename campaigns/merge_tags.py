@@ -1,7 +1,8 @@
 """Personalisation tags such as ``{{ subscriber.first_name|default:"Leserin" }}``, in a sandbox.
 
 This is deliberately not the Django template engine. A tag can read one public field of the
-subscriber and pass it through a few whitelisted filters; there are no block tags, no other
+subscriber, or one of the custom fields staff defined (``{{ subscriber.fields.city }}``, only
+keys that exist), and pass it through a few whitelisted filters; there are no block tags, no other
 variables, no attribute traversal and no loops, so a template cannot reach secrets or hang.
 Parsing is regex-based and linear in the length of the text.
 """
@@ -14,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from subscribers.field_values import FieldFormat
+
 ALLOWED_FIELDS = ("first_name", "last_name", "email", "language")
 MAX_FILTERS = 5
 MAX_TAG_LENGTH = 300
@@ -21,7 +24,8 @@ MAX_TAG_LENGTH = 300
 # Everything between ``{{`` and ``}}`` that contains no brace; bounded, so a scan from one
 # ``{{`` stops at the next brace or after MAX_TAG_LENGTH characters.
 TAG_RE = re.compile(r"\{\{([^{}]{0,300})\}\}")  # 300 == MAX_TAG_LENGTH
-VARIABLE_RE = re.compile(r"\s*subscriber\.([A-Za-z_][A-Za-z0-9_]*)\s*")
+VARIABLE_RE = re.compile(r"\s*subscriber\.([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*")
+CUSTOM_FIELDS = "fields"
 FILTER_RE = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*(?:\"([^\"]*)\"|'([^']*)')\s*)?")
 BLOCK_RE = re.compile(r"\{%|%\}|\{#|#\}")
 STRAY_RE = re.compile(r"\{\{|\}\}")
@@ -47,31 +51,63 @@ class MergeTagError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MergeTag:
-    """One parsed tag: the subscriber field it reads and the filters applied, in order."""
+    """One parsed tag: the subscriber field it reads and the filters applied, in order.
+
+    A custom field tag has ``field == "fields"``, the field's ``key`` and how its values read
+    (``format``), taken from the field's definition when the text was parsed.
+    """
 
     field: str
     filters: tuple[tuple[str, str | None], ...] = ()
+    key: str = ""
+    format: FieldFormat | None = None
 
     def value(self, recipient) -> str:
-        value = getattr(recipient, self.field) or ""
+        if self.key:
+            fields = recipient.fields
+            raw = fields.get(self.key) if fields else None
+            value = "" if raw is None else self.format.text(raw, recipient.language)
+        else:
+            value = getattr(recipient, self.field) or ""
         for name, arg in self.filters:
             value = FILTERS[name][0](value, arg)
         return value
 
 
-def parse_tag(source: str) -> MergeTag:
+class _CustomFields:
+    """The custom fields' formats, read from the database once per ``parse`` and only if a tag needs them."""
+
+    def __init__(self):
+        self._formats: dict[str, FieldFormat] | None = None
+
+    def get(self, key: str) -> FieldFormat:
+        if self._formats is None:
+            from subscribers.selectors import custom_field_formats
+
+            self._formats = custom_field_formats()
+        if key not in self._formats:
+            raise MergeTagError(
+                _("“subscriber.fields.%(key)s” is not a custom field. Custom fields: %(known)s.")
+                % {"key": key, "known": ", ".join(self._formats) or _("none defined")}
+            )
+        return self._formats[key]
+
+
+def parse_tag(source: str, custom_fields: _CustomFields | None = None) -> MergeTag:
     """Parse the inside of one ``{{ … }}``; raise MergeTagError for anything not allowed."""
     match = VARIABLE_RE.match(source)
     if match is None:
         raise MergeTagError(
             _("“{{%(tag)s}}” is not a merge tag. Use {{ subscriber.first_name }} and the like.") % {"tag": source}
         )
-    field = match.group(1)
-    if field not in ALLOWED_FIELDS:
+    field, key = match.group(1), match.group(2) or ""
+    if (field == CUSTOM_FIELDS) != bool(key) or (not key and field not in ALLOWED_FIELDS):
+        shown = f"{field}.{key}" if key else field
         raise MergeTagError(
             _("“subscriber.%(field)s” cannot be used. Allowed fields: %(allowed)s.")
-            % {"field": field, "allowed": ", ".join(ALLOWED_FIELDS)}
+            % {"field": shown, "allowed": ", ".join([*ALLOWED_FIELDS, "fields.<key>"])}
         )
+    field_format = (custom_fields or _CustomFields()).get(key) if key else None
     filters = []
     position = match.end()
     while position < len(source):
@@ -94,7 +130,7 @@ def parse_tag(source: str) -> MergeTag:
         position = match.end()
     if len(filters) > MAX_FILTERS:
         raise MergeTagError(_("A merge tag may use at most %(count)d filters.") % {"count": MAX_FILTERS})
-    return MergeTag(field=field, filters=tuple(filters))
+    return MergeTag(field=field, filters=tuple(filters), key=key, format=field_format)
 
 
 def parse(text: str) -> list[str | MergeTag]:
@@ -111,12 +147,13 @@ def parse(text: str) -> list[str | MergeTag]:
         )
     parts: list[str | MergeTag] = []
     position = 0
+    custom_fields = _CustomFields()
     for match in TAG_RE.finditer(text):
         literal = text[position : match.start()]
         _check_literal(literal)
         if literal:
             parts.append(literal)
-        parts.append(parse_tag(match.group(1)))
+        parts.append(parse_tag(match.group(1), custom_fields))
         position = match.end()
     literal = text[position:]
     _check_literal(literal)

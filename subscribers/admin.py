@@ -7,15 +7,18 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 
 from newsletter_site import permissions
 from newsletter_site.csv_export import csv_response
 from subscribers import admin_actions, import_files, selectors
+from subscribers.forms import CustomValueField, custom_form_fields
 from subscribers.models import (
     ConsentRecord,
     ConsentText,
+    CustomField,
     EspEvent,
     MailingList,
     Subscriber,
@@ -24,7 +27,7 @@ from subscribers.models import (
     SuppressedAddress,
     Tag,
 )
-from subscribers.services import imports
+from subscribers.services import custom_fields, imports
 
 
 class ConsentProofMixin:
@@ -133,6 +136,34 @@ class ConsentRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = _("consent history (read-only)")
 
 
+class SubscriberAdminForm(forms.ModelForm):
+    """The subscriber with one widget per custom field; values go through ``CustomField.clean_value``."""
+
+    class Meta:
+        model = Subscriber
+        # Subscriber.fields is edited through one form field per custom field instead.
+        fields = ["email", "first_name", "last_name", "language", "status", "tracking_consent", "tags"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, form_field in self.fields.items():
+            if isinstance(form_field, CustomValueField):
+                self.initial.setdefault(name, self.instance.fields.get(form_field.custom_field.key))
+
+    def clean(self):
+        cleaned = super().clean()
+        values = dict(self.instance.fields)
+        for name, form_field in self.fields.items():
+            if isinstance(form_field, CustomValueField) and name in cleaned:
+                key = form_field.custom_field.key
+                if cleaned[name] is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = cleaned[name]
+        self.instance.fields = values
+        return cleaned
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
     list_display = ["email", "first_name", "last_name", "status", "language", "tracking_consent", "created_at"]
@@ -144,6 +175,57 @@ class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
     actions = admin_actions.SUBSCRIBER_ACTIONS
     list_per_page = 50
     show_full_result_count = False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Staff may leave any field empty; "required" is for the subscriber's own forms.
+        extra = custom_form_fields(CustomField.objects.all(), language=get_language(), required=False)
+        kwargs["form"] = type("SubscriberAdminForm", (SubscriberAdminForm,), extra)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(admin.ModelAdmin):
+    """Choices are edited as JSON in a text area; ``CustomField.clean`` names what is wrong."""
+
+    list_display = [
+        "key",
+        "label_de",
+        "label_en",
+        "kind",
+        "required",
+        "signup_forms",
+        "in_preferences",
+        "editable",
+        "position",
+    ]
+    list_editable = ["position"]
+    list_filter = ["kind", "required", "in_preferences", "editable"]
+    search_fields = ["key", "label_de", "label_en"]
+    ordering = ["position", "pk"]
+    filter_horizontal = ["mailing_lists"]
+    fieldsets = [
+        (None, {"fields": ["key", "kind", "label_de", "label_en", "help_de", "help_en", "choices", "position"]}),
+        (_("Where it is asked"), {"fields": ["required", "all_lists", "mailing_lists", "in_preferences", "editable"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []
+
+    @admin.display(description=_("sign-up forms"))
+    def signup_forms(self, obj):
+        if obj.all_lists:
+            return _("all lists")
+        return ", ".join(mailing_list.name for mailing_list in obj.mailing_lists.all()) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("mailing_lists")
+
+    def delete_model(self, request, obj):
+        custom_fields.custom_field_delete(field=obj)
+
+    def delete_queryset(self, request, queryset):
+        for field in queryset:
+            custom_fields.custom_field_delete(field=field)
 
 
 @admin.register(ConsentText)
@@ -232,14 +314,23 @@ MAPPING_LABELS = {
 }
 
 
+def mapping_labels() -> dict[str, str]:
+    """What each mapping target is called: the subscriber's own fields, then every custom field."""
+    return {
+        **MAPPING_LABELS,
+        **{
+            import_files.custom_target(field.key): _("Custom field: %(label)s") % {"label": field.label()}
+            for field in CustomField.objects.all()
+        },
+    }
+
+
 class ImportMappingForm(forms.Form):
     def __init__(self, *args, header: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—"), *[(column, column) for column in header]]
-        for target in import_files.TARGET_FIELDS:
-            self.fields[target] = forms.ChoiceField(
-                label=MAPPING_LABELS[target], choices=choices, required=target == "email"
-            )
+        for target, label in mapping_labels().items():
+            self.fields[target] = forms.ChoiceField(label=label, choices=choices, required=target == "email")
 
 
 # Starting an import creates subscribers.
@@ -368,6 +459,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         subscriber_import = get_object_or_404(SubscriberImport, pk=object_id)
         if subscriber_import.status == SubscriberImport.Status.UPLOADED:
             return redirect("admin:subscribers_subscriberimport_mapping", pk=subscriber_import.pk)
+        labels = mapping_labels()
         return TemplateResponse(
             request,
             "admin/subscribers/subscriberimport/detail.html",
@@ -376,9 +468,9 @@ class SubscriberImportAdmin(admin.ModelAdmin):
                 title=str(subscriber_import),
                 subscriber_import=subscriber_import,
                 mapping=[
-                    (MAPPING_LABELS[target], subscriber_import.column_mapping[target])
-                    for target in import_files.TARGET_FIELDS
-                    if subscriber_import.column_mapping.get(target)
+                    (labels.get(target, target), column)
+                    for target, column in subscriber_import.column_mapping.items()
+                    if column
                 ],
                 problem_counts=selectors.import_problem_counts(subscriber_import=subscriber_import),
                 problems_stored=subscriber_import.problems.count(),

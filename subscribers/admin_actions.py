@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from newsletter_site.csv_export import csv_response
 from subscribers.consent_export import consent_records_for, consent_records_rows
-from subscribers.models import Subscription
+from subscribers.models import CustomField, Subscription
 from subscribers.services import data_links, gdpr, optin, preferences
 
 
@@ -101,10 +101,13 @@ def export_json(modeladmin, request, queryset):
 @admin.action(description=_("Export as CSV"), permissions=["view"])
 def export_csv(modeladmin, request, queryset):
     subscribers = queryset.prefetch_related("tags", "subscriptions__mailing_list").order_by("pk")
+    # One column per custom field, named by its key, so the file imports again as it is.
+    keys = list(CustomField.objects.order_by("position", "pk").values_list("key", flat=True))
 
     def rows():
-        yield ["email", "first_name", "last_name", "language", "status", "lists", "tags", "created_at"]
+        yield ["email", "first_name", "last_name", "language", "status", "lists", "tags", "created_at", *keys]
         for subscriber in subscribers.iterator(chunk_size=2000):
+            values = subscriber.fields
             yield [
                 subscriber.email,
                 subscriber.first_name,
@@ -118,9 +121,19 @@ def export_csv(modeladmin, request, queryset):
                 ),
                 "|".join(tag.name for tag in subscriber.tags.all()),
                 subscriber.created_at,
+                *(_export_value(values.get(key)) for key in keys),
             ]
 
     return csv_response(rows(), filename=f"kanal-subscribers-{timezone.now():%Y%m%d-%H%M}.csv")
+
+
+def _export_value(value):
+    """A stored custom field value as a cell the import reads back: options joined by "|"."""
+    if isinstance(value, list):
+        return "|".join(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
 
 
 @admin.action(description=_("Export consent proof as CSV"), permissions=["consent_proof"])

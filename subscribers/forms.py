@@ -3,8 +3,8 @@ from crispy_forms.layout import HTML, Div, Layout, Submit
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from subscribers import antispam
-from subscribers.models import normalise_email
+from subscribers import antispam, field_values
+from subscribers.models import CustomField, normalise_email
 
 # Off-screen rather than display:none, which some bots recognise and skip.
 HONEYPOT_STYLE = "position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden"
@@ -13,6 +13,66 @@ ALTCHA_WIDGET = HTML(
     '{% if altcha_challenge_url %}<div class="mb-3">'
     '<altcha-widget name="altcha" challenge="{{ altcha_challenge_url }}"></altcha-widget></div>{% endif %}'
 )
+
+
+CUSTOM_PREFIX = "field_"
+
+
+class CustomValueField(forms.Field):
+    """A form field for one CustomField; the value is checked by ``CustomField.clean_value``."""
+
+    def __init__(self, *, custom_field: CustomField, language: str, **kwargs):
+        self.custom_field = custom_field
+        kwargs.setdefault("label", custom_field.label(language))
+        kwargs.setdefault("help_text", custom_field.help_text(language))
+        kwargs.setdefault("widget", _widget(custom_field, language))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        if field_values.is_empty(value):
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
+            return None
+        return self.custom_field.clean_value(value)
+
+    def prepare_value(self, value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+
+def _widget(custom_field: CustomField, language: str) -> forms.Widget:
+    kind = custom_field.kind
+    if kind == CustomField.Kind.NUMBER:
+        return forms.TextInput(attrs={"inputmode": "decimal"})
+    if kind == CustomField.Kind.DATE:
+        return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    if kind == CustomField.Kind.BOOLEAN:
+        return forms.Select(choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))])
+    if kind == CustomField.Kind.CHOICE:
+        return forms.Select(choices=[("", "—"), *custom_field.option_choices(language)])
+    if kind == CustomField.Kind.MULTIPLE_CHOICE:
+        return forms.CheckboxSelectMultiple(choices=custom_field.option_choices(language))
+    return forms.TextInput(attrs={"maxlength": field_values.TEXT_MAX_LENGTH})
+
+
+def custom_form_fields(custom_fields, *, language: str, required: bool | None = None) -> dict[str, CustomValueField]:
+    """Form fields for ``custom_fields``, labelled in ``language``; ``required`` overrides the fields' own setting."""
+    return {
+        CUSTOM_PREFIX + field.key: CustomValueField(
+            custom_field=field, language=language, required=field.required if required is None else required
+        )
+        for field in custom_fields
+    }
+
+
+def custom_values(form: forms.Form) -> dict:
+    """{key: typed value or None} of the custom fields of a valid form."""
+    return {
+        name.removeprefix(CUSTOM_PREFIX): value
+        for name, value in form.cleaned_data.items()
+        if isinstance(form.fields.get(name), CustomValueField)
+    }
 
 
 class SubscribeForm(forms.Form):
@@ -29,9 +89,18 @@ class SubscribeForm(forms.Form):
     consent = forms.BooleanField(label="", required=True)
 
     def __init__(
-        self, *args, consent_text: str, language: str, altcha_required: bool = False, check_fill_time=True, **kwargs
+        self,
+        *args,
+        consent_text: str,
+        language: str,
+        altcha_required: bool = False,
+        check_fill_time=True,
+        custom_fields=(),
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        extra = custom_form_fields(custom_fields, language=language)
+        self.fields.update(extra)
         self.fields["consent"].label = consent_text
         self.fields["consent"].error_messages["required"] = _("Please agree so that we may send you the newsletter.")
         self.language = language
@@ -43,6 +112,7 @@ class SubscribeForm(forms.Form):
         self.helper.layout = Layout(
             "email",
             "first_name",
+            *extra,
             Div("website", aria_hidden="true", style=HONEYPOT_STYLE),
             "consent",
             ALTCHA_WIDGET,

@@ -3,6 +3,7 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from subscribers.forms import custom_form_fields, custom_values
 from subscribers.models import Language, MailingList
 
 
@@ -23,12 +24,32 @@ class PreferencesForm(forms.Form):
         help_text=_("Optional. Without it we count opens and clicks only anonymously. You can change this any time."),
     )
 
-    def __init__(self, *args, available_lists, **kwargs):
+    def __init__(self, *args, available_lists, custom_fields=(), stored_values=None, language: str = "de", **kwargs):
+        """``custom_fields``: those shown in the preference centre. The editable ones can be changed;
+        a required one cannot be emptied once it holds a value, but may stay empty (a field added
+        later must not keep anyone from saving their other choices). The others are shown disabled:
+        the subscriber sees what is stored about them."""
+        stored_values = stored_values or {}
+        kwargs["initial"] = {
+            **kwargs.get("initial", {}),
+            **{f"field_{field.key}": stored_values.get(field.key) for field in custom_fields},
+        }
         super().__init__(*args, **kwargs)
         self.fields["mailing_lists"].queryset = available_lists
+        for field in custom_fields:
+            (name, form_field), *_rest = custom_form_fields(
+                [field], language=language, required=field.required and field.key in stored_values
+            ).items()
+            form_field.disabled = not field.editable
+            self.fields[name] = form_field
+        self.editable_keys = [field.key for field in custom_fields if field.editable]
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.add_input(Submit("save", _("Save preferences"), css_class="btn-primary w-100 mt-2"))
+
+    def custom_values(self) -> dict:
+        """{key: cleaned value or None} of the custom fields the subscriber may edit."""
+        return {key: value for key, value in custom_values(self).items() if key in self.editable_keys}
 
 
 class UnsubscribeForm(forms.Form):

@@ -158,12 +158,26 @@ def _header_key(column: str) -> str:
     return re.sub(r"[^0-9a-zäöüß]", "", column.lower())
 
 
-def guess_mapping(header: list[str], rows: list[list[str]] | None = None) -> dict[str, str]:
-    """Which column holds what, from the header names (English or German) and, failing that, from the data."""
+CUSTOM_TARGET_PREFIX = "fields."
+
+
+def custom_target(key: str) -> str:
+    """The mapping target of a custom field: ``fields.<key>``."""
+    return CUSTOM_TARGET_PREFIX + key
+
+
+def guess_mapping(header: list[str], rows: list[list[str]] | None = None, custom_fields=()) -> dict[str, str]:
+    """Which column holds what, from the header names (English or German) and, failing that, from the data.
+
+    A custom field is guessed from a column named like its key or either of its labels.
+    """
+    guesses = dict(HEADER_GUESSES)
+    for field in custom_fields:
+        guesses[custom_target(field.key)] = {_header_key(name) for name in (field.key, field.label_de, field.label_en)}
     mapping: dict[str, str] = {}
-    for target in TARGET_FIELDS:
+    for target, names in guesses.items():
         for column in header:
-            if _header_key(column) in HEADER_GUESSES[target] and column not in mapping.values():
+            if _header_key(column) in names and column not in mapping.values():
                 mapping[target] = column
                 break
     if "email" not in mapping and rows:

@@ -2,9 +2,13 @@ import hashlib
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from subscribers import field_values
 
 
 def normalise_email(email: str) -> str:
@@ -74,6 +78,10 @@ class Subscriber(models.Model):
     # Part of the one-time data links; set when one is used, which spends every other one.
     data_link_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="subscribers")
+    # Custom field values by CustomField.key, typed JSON (subscribers.field_values); see docs/architecture.md.
+    fields = models.JSONField(
+        _("custom fields"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -94,6 +102,130 @@ class Subscriber(models.Model):
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class CustomField(models.Model):
+    """A typed value staff define for every subscriber (city, birthday, interests), stored in ``Subscriber.fields``."""
+
+    class Kind(models.TextChoices):
+        TEXT = field_values.TEXT, _("text")
+        NUMBER = field_values.NUMBER, _("number")
+        DATE = field_values.DATE, _("date")
+        BOOLEAN = field_values.BOOLEAN, _("yes/no")
+        CHOICE = field_values.CHOICE, _("single choice")
+        MULTIPLE_CHOICE = field_values.MULTIPLE_CHOICE, _("multiple choice")
+
+    key = models.CharField(
+        _("key"),
+        max_length=50,
+        unique=True,
+        validators=[
+            RegexValidator(
+                field_values.KEY_RE,
+                _("Use lower-case letters, digits and _, starting with a letter, e.g. “city” or “contract_end”."),
+            )
+        ],
+        help_text=_(
+            "The name in merge tags ({{ subscriber.fields.city }}), imports and exports. Cannot be changed later."
+        ),
+    )
+    label_de = models.CharField(_("label (German)"), max_length=200)
+    label_en = models.CharField(_("label (English)"), max_length=200)
+    help_de = models.CharField(_("help text (German)"), max_length=500, blank=True)
+    help_en = models.CharField(_("help text (English)"), max_length=500, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.TEXT)
+    choices = models.JSONField(
+        _("choices"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'Only for choice fields: a list such as [{"value": "berlin", "label_de": "Berlin", "label_en": "Berlin"}]. '
+            "The value is stored and used in segments and imports; the labels are shown."
+        ),
+    )
+    required = models.BooleanField(
+        _("required"),
+        default=False,
+        help_text=_("Sign-up forms refuse an empty value; the preference centre keeps a value from being removed."),
+    )
+    all_lists = models.BooleanField(_("on the sign-up form of every list"), default=False)
+    mailing_lists = models.ManyToManyField(
+        MailingList,
+        verbose_name=_("on the sign-up forms of these lists"),
+        blank=True,
+        related_name="custom_fields",
+    )
+    in_preferences = models.BooleanField(_("shown in the preference centre"), default=False)
+    editable = models.BooleanField(
+        _("editable by the subscriber"),
+        default=True,
+        help_text=_("Otherwise the preference centre shows the value without letting the subscriber change it."),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.label()
+
+    def clean(self):
+        try:
+            field_values.check_options(self.kind, self.choices)
+        except ValidationError as error:
+            raise ValidationError({"choices": error}) from error
+        if self.pk is None:
+            return
+        stored = CustomField.objects.filter(pk=self.pk).values("key", "kind", "choices").first()
+        if stored is None:
+            return
+        if stored["key"] != self.key:
+            raise ValidationError({"key": _("The key of a field cannot be changed.")})
+        in_use = Subscriber.objects.filter(fields__has_key=self.key)
+        if stored["kind"] != self.kind and in_use.exists():
+            raise ValidationError({"kind": _("Subscribers hold values of this field; its kind cannot be changed.")})
+        if self.kind in field_values.CHOICE_KINDS and stored["kind"] == self.kind:
+            kept = {option["value"] for option in self.choices}
+            from subscribers.selectors import custom_field_q
+
+            before = CustomField(key=self.key, kind=self.kind, choices=stored["choices"])
+            operator = "has" if self.kind == self.Kind.MULTIPLE_CHOICE else "is"
+            for option in stored["choices"]:
+                if option["value"] not in kept:
+                    chosen = custom_field_q(field=before, operator=operator, value=option["value"])
+                    if Subscriber.objects.filter(chosen).exists():
+                        raise ValidationError(
+                            {
+                                "choices": _("Subscribers chose “%(value)s”; that option cannot be removed.")
+                                % {"value": option["value"]}
+                            }
+                        )
+
+    def clean_value(self, raw):
+        """``raw`` as stored in ``Subscriber.fields`` (None when empty); raises ValidationError.
+
+        The one place the typing rule lives (``subscribers.field_values``): forms, the import and
+        the admin call it.
+        """
+        return field_values.parse_value(kind=self.kind, raw=raw, options=self.choices)
+
+    def label(self, language: str | None = None) -> str:
+        return field_values.localised(self.label_de, self.label_en, language)
+
+    def help_text(self, language: str | None = None) -> str:
+        return field_values.localised(self.help_de, self.help_en, language)
+
+    def display_format(self) -> field_values.FieldFormat:
+        return field_values.FieldFormat.build(kind=self.kind, options=self.choices)
+
+    def option_choices(self, language: str | None = None) -> list[tuple[str, str]]:
+        return [
+            (option["value"], field_values.localised(option["label_de"], option["label_en"], language))
+            for option in self.choices
+        ]
 
 
 class Subscription(models.Model):
@@ -313,6 +445,17 @@ class SubscriberImport(models.Model):
         return min(100, round(100 * self.processed_rows / self.total_rows))
 
 
+# What an import cell of each kind must look like, for the per-row report.
+FIELD_EXPECTATIONS = {
+    CustomField.Kind.TEXT: _("text of at most 500 characters"),
+    CustomField.Kind.NUMBER: _("a number such as 42 or 3.5"),
+    CustomField.Kind.DATE: _("a date as YYYY-MM-DD or DD.MM.YYYY"),
+    CustomField.Kind.BOOLEAN: _("yes or no"),
+    CustomField.Kind.CHOICE: _("one of the options"),
+    CustomField.Kind.MULTIPLE_CHOICE: _("options separated by | or ,"),
+}
+
+
 class ImportProblem(models.Model):
     """A row of an import that was skipped or failed. Of a large file only the first rows are kept."""
 
@@ -347,9 +490,29 @@ class ImportProblem(models.Model):
     def __str__(self):
         return f"{self.row_number}: {self.describe(self.reason)}"
 
+    FIELD_REASON_PREFIX = "field:"
+
     @classmethod
-    def describe(cls, reason: str) -> str:
-        """The reason in words, in the active language."""
+    def field_reason(cls, key: str) -> str:
+        """The problem code of a cell that does not fit the custom field ``key``."""
+        return cls.FIELD_REASON_PREFIX + key
+
+    @classmethod
+    def describe(cls, reason: str, custom_fields: dict[str, "CustomField"] | None = None) -> str:
+        """The reason in words, in the active language; ``custom_fields`` by key saves a query per row."""
+        if reason.startswith(cls.FIELD_REASON_PREFIX):
+            key = reason.removeprefix(cls.FIELD_REASON_PREFIX)
+            field = (
+                (custom_fields or {}).get(key)
+                if custom_fields is not None
+                else CustomField.objects.filter(key=key).first()
+            )
+            if field is None:
+                return gettext("value does not fit the custom field “%(field)s”") % {"field": key}
+            return gettext("value does not fit the custom field “%(field)s”: %(expected)s") % {
+                "field": field.label(),
+                "expected": FIELD_EXPECTATIONS[field.kind],
+            }
         if reason == cls.Reason.NAME_TOO_LONG:
             limit = Subscriber._meta.get_field("first_name").max_length
             return gettext("name longer than %(limit)d characters") % {"limit": limit}

@@ -1,13 +1,31 @@
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import NotSupportedError
+from django.db.models import BooleanField, Expression, F, FloatField, Q, TextField
+from django.db.models.fields.json import HasKey
+from django.db.models.functions import Cast, Substr
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IContains,
+    IExact,
+    In,
+    IStartsWith,
+    LessThan,
+    LessThanOrEqual,
+)
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from subscribers import tokens
+from subscribers import field_values, tokens
 from subscribers.models import (
     ConfirmationMail,
     ConsentText,
+    CustomField,
     ImportProblem,
     MailingList,
     Subscriber,
@@ -81,12 +99,270 @@ def consent_text_version(*, language: str, version) -> ConsentText | None:
 def import_report_rows(*, subscriber_import: SubscriberImport) -> Iterator[list]:
     """The per-row report of an import: a header, then each stored problem row, read in chunks."""
     yield ["row", "email", "problem"]
+    custom_fields = {field.key: field for field in CustomField.objects.all()}
     problems = subscriber_import.problems.order_by("row_number").values_list("row_number", "email", "reason")
     for row_number, email, reason in problems.iterator(chunk_size=2000):
-        yield [row_number, email, ImportProblem.describe(reason)]
+        yield [row_number, email, ImportProblem.describe(reason, custom_fields)]
 
 
 def import_problem_counts(*, subscriber_import: SubscriberImport) -> list[tuple[str, int]]:
     """(problem in words, rows) for every problem of an import, the most frequent first."""
     counts = sorted(subscriber_import.problem_counts.items(), key=lambda item: (-item[1], item[0]))
-    return [(ImportProblem.describe(reason), count) for reason, count in counts]
+    custom_fields = {field.key: field for field in CustomField.objects.all()}
+    return [(ImportProblem.describe(reason, custom_fields), count) for reason, count in counts]
+
+
+def custom_fields_for_signup(*, mailing_list: MailingList) -> list[CustomField]:
+    """The fields a list's sign-up form shows, in their order."""
+    return list(
+        CustomField.objects.filter(Q(all_lists=True) | Q(mailing_lists=mailing_list))
+        .distinct()
+        .order_by("position", "pk")
+    )
+
+
+def custom_fields_for_preferences() -> list[CustomField]:
+    return list(CustomField.objects.filter(in_preferences=True).order_by("position", "pk"))
+
+
+def custom_field_formats() -> dict[str, field_values.FieldFormat]:
+    """{key: FieldFormat} of every custom field: what merge tags and exports read."""
+    return {field.key: field.display_format() for field in CustomField.objects.order_by("position", "pk")}
+
+
+# Which operators fit which kind; custom_field_q accepts exactly these.
+CUSTOM_FIELD_OPERATORS: dict[str, list[str]] = {
+    field_values.TEXT: ["equals", "not_equals", "contains", "starts_with", "is_empty", "is_not_empty"],
+    field_values.NUMBER: ["equals", "lt", "lte", "gt", "gte", "between", "is_empty"],
+    field_values.DATE: [
+        "on",
+        "before",
+        "after",
+        "within_last_days",
+        "within_next_days",
+        "anniversary_within_next_days",
+        "is_empty",
+    ],
+    field_values.BOOLEAN: ["is_true", "is_false", "is_empty"],
+    field_values.CHOICE: ["is", "is_not", "is_any_of", "is_empty"],
+    field_values.MULTIPLE_CHOICE: ["has", "has_not", "has_any_of", "is_empty"],
+}
+# Operators whose value is a list (between: [low, high]; the others: option values).
+LIST_OPERATORS = {"between", "is_any_of", "has_any_of"}
+VALUELESS_OPERATORS = {"is_empty", "is_not_empty", "is_true", "is_false"}
+
+
+class _FieldText(Expression):
+    """The stored value of one key as SQL text (strings, ISO dates, option values) or number.
+
+    Lighter than Django's KeyTextTransform on SQLite, which reads the JSON three times per row to
+    tell true/false/null apart; custom fields never store null, and booleans are compared with
+    ``_FieldIs``.
+    """
+
+    output_field = TextField()
+
+    def __init__(self, key: str, column="fields"):
+        super().__init__()
+        self.key = key
+        self.column = F(column) if isinstance(column, str) else column
+
+    def get_source_expressions(self):
+        return [self.column]
+
+    def set_source_expressions(self, expressions):
+        (self.column,) = expressions
+
+    def as_sql(self, compiler, connection):
+        raise NotSupportedError("Custom fields are filtered on SQLite and PostgreSQL only.")
+
+    def as_sqlite(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        return f"JSON_EXTRACT({column}, %s)", (*params, _json_path(self.key))
+
+    def as_postgresql(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        return f"({column} ->> %s)", (*params, self.key)
+
+
+class _FieldContains(Expression):
+    """True when the stored value of ``key`` is, or is a list holding, the JSON value ``value``.
+
+    PostgreSQL: top-level containment (``fields @> '{"key": [value]}'``), which a GIN index on
+    the column can serve; it matches a list holding the value and, with a scalar, equality.
+    SQLite has no containment operator: ``json_each`` over the key's list (or its scalar).
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, key: str, value, *, in_list: bool, column="fields"):
+        super().__init__()
+        self.key = key
+        self.value = value
+        self.in_list = in_list
+        self.column = F(column) if isinstance(column, str) else column
+
+    def get_source_expressions(self):
+        return [self.column]
+
+    def set_source_expressions(self, expressions):
+        (self.column,) = expressions
+
+    def as_sql(self, compiler, connection):
+        raise NotSupportedError("Custom fields are filtered on SQLite and PostgreSQL only.")
+
+    def as_sqlite(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        if not self.in_list:
+            # JSON_EXTRACT gives true/false as 1/0; JSON_TYPE names them.
+            return f"(JSON_TYPE({column}, %s) = %s)", (*params, _json_path(self.key), json.dumps(self.value))
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({column}, %s) AS kanal_option WHERE kanal_option.value = %s)",  # noqa: S608
+            (*params, _json_path(self.key), self.value),
+        )
+
+    def as_postgresql(self, compiler, connection):
+        column, params = compiler.compile(self.column)
+        value = [self.value] if self.in_list else self.value
+        return f"({column} @> %s::jsonb)", (*params, json.dumps({self.key: value}))
+
+
+def _json_path(key: str) -> str:
+    return f'$."{key}"'
+
+
+def custom_field_q(*, field: CustomField, operator: str, value=None, today=None, path: str = "fields") -> Q:
+    """A filter on ``Subscriber`` for one custom field condition, portable between SQLite and PostgreSQL.
+
+    ``operator`` is one of ``CUSTOM_FIELD_OPERATORS[field.kind]``. ``value`` is cleaned with
+    ``field.clean_value`` (raw form input is fine); ``between`` takes [low, high] (either may be
+    empty), ``is_any_of``/``has_any_of`` a list of option values, ``within_*_days`` a whole number
+    of days; ``anniversary_within_next_days`` compares day and month only (birthdays).
+    ``today`` (a date) anchors the ``within_*`` operators; default: today in the site's time zone.
+    ``path`` names the JSON column from the queried model (``subscriber__fields`` from a
+    Subscription). Raises ValidationError for an operator that does not fit the kind, or a bad value.
+    Subscribers without a value never match a comparison; ``not_equals``, ``is_not`` and
+    ``has_not`` include them. The Q is never SQL NULL, so it may be negated.
+    """
+    kind = field.kind
+    if operator not in CUSTOM_FIELD_OPERATORS.get(kind, []):
+        raise ValidationError(
+            _("“%(operator)s” does not fit a field of kind %(kind)s.")
+            % {"operator": operator, "kind": CustomField.Kind(kind).label},
+            code="operator",
+        )
+    has_value = Q(HasKey(F(path), field.key))
+    if operator == "is_empty":
+        return ~has_value
+    if operator == "is_not_empty":
+        return has_value
+    negated = {"not_equals": "equals", "is_not": "is", "has_not": "has"}
+    if operator in negated:
+        return ~(_comparison(field, negated[operator], value, today, path) & has_value)
+    # A comparison on a missing key is SQL NULL, and NOT NULL is NULL again: anded with the key's
+    # presence the condition is true or false, so ~q and NOT groups of a segment mean what they say.
+    # The comparison goes first: where it is false, SQLite skips the second look into the JSON.
+    return _comparison(field, operator, value, today, path) & has_value
+
+
+def _comparison(field: CustomField, operator: str, value, today, path: str) -> Q:
+    kind, key = field.kind, field.key
+    text = _FieldText(key, path)
+    if kind == field_values.TEXT:
+        lookup = {"equals": IExact, "contains": IContains, "starts_with": IStartsWith}[operator]
+        return Q(lookup(text, _required(field, value)))
+    if kind == field_values.NUMBER:
+        number = Cast(text, FloatField())
+        if operator == "between":
+            low, high = _pair(field, value)
+            condition = Q()
+            if low is not None:
+                condition &= Q(GreaterThanOrEqual(number, low))
+            if high is not None:
+                condition &= Q(LessThanOrEqual(number, high))
+            return condition
+        lookup = {"equals": Exact, "lt": LessThan, "lte": LessThanOrEqual, "gt": GreaterThan, "gte": GreaterThanOrEqual}
+        return Q(lookup[operator](number, _required(field, value)))
+    if kind == field_values.DATE:
+        today = today or timezone.localdate()
+        if operator in ("within_last_days", "within_next_days"):
+            days = _days(value)
+            if operator == "within_last_days":
+                low, high = today - timedelta(days=days), today
+            else:
+                low, high = today, today + timedelta(days=days)
+            # ISO dates as text: text order is date order.
+            return Q(GreaterThanOrEqual(text, low.isoformat())) & Q(LessThanOrEqual(text, high.isoformat()))
+        if operator == "anniversary_within_next_days":
+            return _anniversary_within(text, days=_days(value, limit=365), today=today)
+        lookup = {"on": Exact, "before": LessThan, "after": GreaterThan}[operator]
+        return Q(lookup(text, _required(field, value)))
+    if kind == field_values.BOOLEAN:
+        return Q(_FieldContains(key, operator == "is_true", in_list=False, column=path))
+    if kind == field_values.CHOICE:
+        if operator == "is_any_of":
+            return Q(In(text, _options(field, value)))
+        return Q(Exact(text, _required(field, value)))  # is
+    # MULTIPLE_CHOICE
+    if operator == "has_any_of":
+        condition = Q()
+        for option in _options(field, value):
+            condition |= Q(_FieldContains(key, option, in_list=True, column=path))
+        return condition
+    return Q(_FieldContains(key, _required(field, value, single=True), in_list=True, column=path))  # has
+
+
+def _required(field: CustomField, value, *, single: bool = False):
+    if field.kind == field_values.MULTIPLE_CHOICE and single:
+        cleaned = field.clean_value([value] if isinstance(value, str) else value)
+        if cleaned is not None and len(cleaned) != 1:
+            raise ValidationError(_("Choose one option."), code="invalid")
+        cleaned = cleaned[0] if cleaned else None
+    else:
+        cleaned = field.clean_value(value)
+    if cleaned is None:
+        raise ValidationError(_("Enter a value to compare with."), code="required")
+    return cleaned
+
+
+def _pair(field: CustomField, value) -> tuple:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValidationError(_("Enter a lower and an upper bound."), code="invalid")
+    low, high = (field.clean_value(bound) for bound in value)
+    if low is None and high is None:
+        raise ValidationError(_("Enter a lower and an upper bound."), code="invalid")
+    return low, high
+
+
+def _anniversary_within(text: _FieldText, *, days: int, today) -> Q:
+    """Day and month (a birthday) fall within today and the next ``days`` days, in any year."""
+    month_day = Substr(text, 6, 5)  # "MM-DD" of "YYYY-MM-DD"
+    start, end = today.strftime("%m-%d"), (today + timedelta(days=days)).strftime("%m-%d")
+    if start <= end:
+        return Q(GreaterThanOrEqual(month_day, start)) & Q(LessThanOrEqual(month_day, end))
+    return Q(GreaterThanOrEqual(month_day, start)) | Q(LessThanOrEqual(month_day, end))  # over New Year
+
+
+def _days(value, *, limit: int = 36600) -> int:
+    try:
+        days = int(str(value).strip())
+    except (TypeError, ValueError):
+        days = -1
+    if not 0 <= days <= limit:
+        raise ValidationError(_("Enter a whole number of days."), code="invalid")
+    return days
+
+
+def _options(field: CustomField, value) -> list[str]:
+    items = value if isinstance(value, list | tuple) else [value]
+    chosen = sorted(
+        {
+            field_values.parse_value(kind=field_values.CHOICE, raw=item, options=field.choices)
+            for item in items
+            if not field_values.is_empty(item)
+        }
+    )
+    if not chosen:
+        raise ValidationError(_("Choose at least one option."), code="required")
+    return chosen

@@ -3,7 +3,7 @@
 import html
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from campaigns import merge_tags
@@ -18,6 +18,8 @@ class RecipientContext:
     first_name: str = ""
     last_name: str = ""
     language: str = ""
+    # Custom field values as stored in Subscriber.fields; merge tags read only the keys they name.
+    fields: Mapping[str, object] | None = None
     unsubscribe_url: str = ""
     preferences_url: str = ""
     # Per-recipient replacements for CompiledCampaign.links (e.g. signed click URLs); None keeps the originals.
@@ -38,6 +40,7 @@ class RecipientContext:
             first_name=subscriber.first_name,
             last_name=subscriber.last_name,
             language=subscriber.language,
+            fields=subscriber.fields,
             **urls,
         )
 
@@ -208,4 +211,5 @@ class Slots:
 
 def _tag_source(tag: MergeTag) -> str:
     filters = "".join(f'|{name}:"{arg}"' if arg is not None else f"|{name}" for name, arg in tag.filters)
-    return f"{{{{ subscriber.{tag.field}{filters} }}}}"
+    field = f"fields.{tag.key}" if tag.key else tag.field
+    return f"{{{{ subscriber.{field}{filters} }}}}"

@@ -31,6 +31,8 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             "created_at": _iso(subscriber.created_at),
             "updated_at": _iso(subscriber.updated_at),
         },
+        # Typed values by field key, as stored (subscribers.field_values).
+        "custom_fields": dict(subscriber.fields),
         "tags": sorted(subscriber.tags.values_list("name", flat=True)),
         "subscriptions": [
             {

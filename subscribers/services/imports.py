@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from newsletter_site.bulk import db_value, insert_rows
 from subscribers.import_files import (
+    CUSTOM_TARGET_PREFIX,
     ImportFileError,
     ParsedFile,
     file_too_large,
@@ -33,6 +34,7 @@ from subscribers.import_files import (
 from subscribers.models import (
     ConfirmationMail,
     ConsentRecord,
+    CustomField,
     ImportProblem,
     Language,
     MailingList,
@@ -127,7 +129,7 @@ def subscriber_import_create(
     subscriber_import.csv_file.save(f"{secrets.token_hex(8)}.csv", upload, save=False)
     try:
         parsed = parsed_file_of(subscriber_import)
-        subscriber_import.column_mapping = guess_mapping(parsed.header, preview(parsed))
+        subscriber_import.column_mapping = guess_mapping(parsed.header, preview(parsed), CustomField.objects.all())
         subscriber_import.full_clean()
     except (ImportFileError, ValidationError):
         subscriber_import.csv_file.delete(save=False)
@@ -150,6 +152,7 @@ def subscriber_import_start(*, subscriber_import: SubscriberImport, column_mappi
     unknown = [column for column in column_mapping.values() if column and column not in header]
     if unknown:
         raise ImportFileError(_("Unknown column: %(column)s") % {"column": unknown[0]})
+    _mapped_custom_fields({target: column for target, column in column_mapping.items() if column})
     with transaction.atomic():
         subscriber_import = SubscriberImport.objects.select_for_update().get(pk=subscriber_import.pk)
         if subscriber_import.status != SubscriberImport.Status.UPLOADED:
@@ -210,6 +213,21 @@ def _check_columns(subscriber_import: SubscriberImport, parsed: ParsedFile) -> N
     mapping = subscriber_import.column_mapping
     if mapping.get("email") not in parsed.header:
         raise ImportFileError(_("The file has no column “%(column)s”.") % {"column": mapping.get("email", "")})
+    _mapped_custom_fields(mapping)
+
+
+def _mapped_custom_fields(mapping: dict[str, str]) -> dict[str, CustomField]:
+    """{mapping target: CustomField} of the custom fields a mapping fills; a deleted field fails the import."""
+    keys = {
+        target.removeprefix(CUSTOM_TARGET_PREFIX): target
+        for target in mapping
+        if target.startswith(CUSTOM_TARGET_PREFIX)
+    }
+    found = {field.key: field for field in CustomField.objects.filter(key__in=keys)}
+    for key in keys:
+        if key not in found:
+            raise ImportFileError(_("There is no custom field “%(key)s” any more.") % {"key": key})
+    return {target: found[key] for key, target in keys.items()}
 
 
 def _count_rows(parsed: ParsedFile) -> int:
@@ -233,6 +251,7 @@ def _run_chunks(subscriber_import: SubscriberImport, parsed: ParsedFile) -> None
     mapping = subscriber_import.column_mapping
     columns = {target: parsed.header.index(column) for target, column in mapping.items() if column in parsed.header}
     tag_ids = list(subscriber_import.tags.values_list("pk", flat=True))
+    custom_fields = _mapped_custom_fields(mapping)
     seen: set[str] = set()
     report = ImportReport(subscriber_import=subscriber_import, limit=settings.KANAL_IMPORT_REPORT_MAX_ROWS)
     chunk: list[tuple[int, list[str]]] = []
@@ -243,10 +262,10 @@ def _run_chunks(subscriber_import: SubscriberImport, parsed: ParsedFile) -> None
             continue
         chunk.append((row_number, row))
         if len(chunk) == CHUNK_SIZE:
-            _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report)
+            _import_chunk(subscriber_import, chunk, columns, custom_fields, seen, tag_ids, report)
             chunk = []
     if chunk:
-        _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report)
+        _import_chunk(subscriber_import, chunk, columns, custom_fields, seen, tag_ids, report)
 
 
 def _cell(row: list[str], columns: dict[str, int], target: str) -> str:
@@ -254,9 +273,10 @@ def _cell(row: list[str], columns: dict[str, int], target: str) -> str:
     return row[index].strip() if index is not None and index < len(row) else ""
 
 
-def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report: ImportReport) -> None:
+def _import_chunk(subscriber_import, chunk, columns, custom_fields, seen, tag_ids, report: ImportReport) -> None:
     tally = ChunkTally()
-    valid = _valid_rows(chunk, columns, seen, tally, default_language=subscriber_import.mailing_list.language)
+    language = subscriber_import.mailing_list.language
+    valid = _valid_rows(chunk, columns, custom_fields, seen, tally, default_language=language)
     with transaction.atomic():
         _store_chunk(subscriber_import, valid, tally, tag_ids)
         report.add(tally)
@@ -270,8 +290,27 @@ def _import_chunk(subscriber_import, chunk, columns, seen, tag_ids, report: Impo
         )
 
 
-def _valid_rows(chunk, columns, seen: set[str], tally: ChunkTally, *, default_language: str) -> dict[str, dict]:
-    """The rows of a chunk worth storing, by normalised address; the others go to the tally."""
+def _custom_values(row, columns, custom_fields: dict[str, CustomField]) -> tuple[dict, str]:
+    """The row's custom field values, typed; or the problem code of the first cell that does not fit."""
+    values = {}
+    for target, custom_field in custom_fields.items():
+        try:
+            value = custom_field.clean_value(_cell(row, columns, target))
+        except ValidationError:
+            return {}, ImportProblem.field_reason(custom_field.key)
+        if value is not None:
+            values[custom_field.key] = value
+    return values, ""
+
+
+def _valid_rows(
+    chunk, columns, custom_fields, seen: set[str], tally: ChunkTally, *, default_language: str
+) -> dict[str, dict]:
+    """The rows of a chunk worth storing, by normalised address; the others go to the tally.
+
+    A value that does not fit its custom field rejects the row, as a bad address or a too long
+    name does: importing the row without it would pass for a complete import.
+    """
     valid: dict[str, dict] = {}
     for row_number, row in chunk:
         raw_email = _cell(row, columns, "email")
@@ -294,6 +333,10 @@ def _valid_rows(chunk, columns, seen: set[str], tally: ChunkTally, *, default_la
         if len(first_name) > NAME_LIMIT or len(last_name) > NAME_LIMIT:
             tally.error(row_number, raw_email, Reason.NAME_TOO_LONG)
             continue
+        fields, problem = _custom_values(row, columns, custom_fields)
+        if problem:
+            tally.error(row_number, raw_email, problem)
+            continue
         if email in seen:
             tally.skip(row_number, raw_email, Reason.DUPLICATE)
             continue
@@ -306,6 +349,7 @@ def _valid_rows(chunk, columns, seen: set[str], tally: ChunkTally, *, default_la
             "first_name": first_name,
             "last_name": last_name,
             "language": language if language in LANGUAGES else default_language,
+            "fields": fields,
         }
     return valid
 
@@ -364,10 +408,14 @@ def _drop_blocked(valid: dict[str, dict], tally: ChunkTally) -> dict[str, int]:
 def _insert_subscribers(
     valid: dict[str, dict], existing: dict[str, int], *, documented: bool, now
 ) -> tuple[dict[str, int], set[int]]:
-    """Inserts the addresses not found; returns the id of every valid address and the ids created here."""
+    """Inserts the addresses not found; returns the id of every valid address and the ids created here.
+
+    Like names and language, custom field values are stored only for new subscribers: a file
+    never overwrites what a subscriber entered or confirmed.
+    """
     insert_rows(
         Subscriber,
-        columns=("email", "first_name", "last_name", "language", "public_id"),
+        columns=("email", "first_name", "last_name", "language", "public_id", "fields"),
         rows=[
             (
                 email,
@@ -375,6 +423,7 @@ def _insert_subscribers(
                 entry["last_name"],
                 entry["language"],
                 db_value(Subscriber, "public_id", uuid4()),
+                db_value(Subscriber, "fields", entry["fields"]),
             )
             for email, entry in valid.items()
             if email not in existing

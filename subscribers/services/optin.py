@@ -65,21 +65,25 @@ def subscriber_subscribe(
     first_name: str = "",
     last_name: str = "",
     language: str | None = None,
+    fields: dict | None = None,
     ip_address: str | None = None,
     user_agent: str = "",
     source_url: str = "",
 ) -> SubscribeOutcome:
     """Record a sign-up and queue a confirmation mail, within the per-address daily cap.
 
-    Signing up an address that is already active on the list changes nothing.
+    Signing up an address that is already active on the list changes nothing. ``fields`` are
+    custom field values already cleaned (``CustomField.clean_value``); None values are left out.
     """
     email = normalise_email(email)
+    given = {key: value for key, value in (fields or {}).items() if value is not None}
     subscriber, created = Subscriber.objects.select_for_update().get_or_create(
         email=email,
         defaults={
             "first_name": first_name,
             "last_name": last_name,
             "language": language or mailing_list.language,
+            "fields": given,
         },
     )
     if not created and subscriber.status == Subscriber.Status.PENDING:
@@ -87,7 +91,8 @@ def subscriber_subscribe(
         subscriber.first_name = first_name or subscriber.first_name
         subscriber.last_name = last_name or subscriber.last_name
         subscriber.language = language or subscriber.language
-        subscriber.save(update_fields=["first_name", "last_name", "language", "updated_at"])
+        subscriber.fields = {**subscriber.fields, **given}
+        subscriber.save(update_fields=["first_name", "last_name", "language", "fields", "updated_at"])
 
     subscription, _ = Subscription.objects.select_for_update().get_or_create(
         subscriber=subscriber, mailing_list=mailing_list

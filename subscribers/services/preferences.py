@@ -73,12 +73,17 @@ def subscriber_preferences_update(
     language: str,
     tracking_consent: bool,
     wanted_lists: list[MailingList],
+    fields: dict | None = None,
     ip_address: str | None = None,
     user_agent: str = "",
 ) -> dict:
-    """Apply the preference centre's form. Joining a list needs double opt-in; leaving one is immediate."""
+    """Apply the preference centre's form. Joining a list needs double opt-in; leaving one is immediate.
+
+    ``fields``: the custom fields the subscriber may edit, {key: cleaned value, None to remove it}.
+    """
     subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
     changes: dict = {}
+    update_fields = []
     for field, value in (
         ("first_name", first_name),
         ("last_name", last_name),
@@ -88,8 +93,20 @@ def subscriber_preferences_update(
         if getattr(subscriber, field) != value:
             changes[field] = {"from": getattr(subscriber, field), "to": value}
             setattr(subscriber, field, value)
-    if changes:
-        subscriber.save(update_fields=[*changes, "updated_at"])
+            update_fields.append(field)
+    values = dict(subscriber.fields)
+    for key, value in (fields or {}).items():
+        if values.get(key) != value:
+            changes[f"fields.{key}"] = {"from": values.get(key), "to": value}
+            if value is None:
+                del values[key]
+            else:
+                values[key] = value
+    if values != subscriber.fields:
+        subscriber.fields = values
+        update_fields.append("fields")
+    if update_fields:
+        subscriber.save(update_fields=[*update_fields, "updated_at"])
     if changes.get("tracking_consent", {}).get("to") is False:
         for hook in TRACKING_WITHDRAWN_HOOKS:
             hook(subscriber)

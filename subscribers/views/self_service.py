@@ -55,6 +55,9 @@ def preferences_view(request, token):
     form = PreferencesForm(
         request.POST or None,
         available_lists=available.distinct().order_by("name"),
+        custom_fields=selectors.custom_fields_for_preferences(),
+        stored_values=subscriber.fields,
+        language=subscriber.language,
         initial={
             "first_name": subscriber.first_name,
             "last_name": subscriber.last_name,
@@ -71,6 +74,7 @@ def preferences_view(request, token):
             language=form.cleaned_data["language"],
             tracking_consent=form.cleaned_data["tracking_consent"],
             wanted_lists=list(form.cleaned_data["mailing_lists"]),
+            fields=form.custom_values(),
             **request_evidence(request),
         )
         activate_reader_language(request, form.cleaned_data["language"])

@@ -16,7 +16,7 @@ from django_ratelimit.core import is_ratelimited
 from newsletter_site.i18n import activate_reader_language
 from newsletter_site.permissions import staff_permission_required
 from subscribers import antispam, links, selectors
-from subscribers.forms import SubscribeForm
+from subscribers.forms import CUSTOM_PREFIX, SubscribeForm, custom_values
 from subscribers.models import ConsentText, MailingList
 from subscribers.services import optin
 from subscribers.services.consent import request_evidence
@@ -96,6 +96,7 @@ def _signup_handle(request, *, mailing_list: MailingList, form: SubscribeForm, c
         optin.subscriber_subscribe(
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data["first_name"],
+            fields=custom_values(form),
             mailing_list=mailing_list,
             consent_text=consent_text,
             language=form.language,
@@ -114,6 +115,7 @@ def subscribe(request, slug):
         "consent_text": consent_text.text if consent_text else _default_consent_wording(),
         "language": language,
         "altcha_required": antispam.altcha_enabled(),
+        "custom_fields": selectors.custom_fields_for_signup(mailing_list=mailing_list),
     }
     if request.method == "GET":
         return _form_page(request, mailing_list=mailing_list, form=SubscribeForm(**form_kwargs))
@@ -147,6 +149,7 @@ def subscribe_embedded(request, slug):
         language=language,
         altcha_required=antispam.altcha_enabled(),
         check_fill_time=False,
+        custom_fields=selectors.custom_fields_for_signup(mailing_list=mailing_list),
     )
     return _signup_handle(request, mailing_list=mailing_list, form=form, consent_text=consent_text)
 
@@ -171,6 +174,17 @@ def subscribe_embed_code(request, slug):
                     settings.SITE_URL + reverse("subscribers:altcha_challenge") if altcha_enabled else ""
                 ),
                 "altcha_script_url": settings.SITE_URL + static(ALTCHA_SCRIPT) if altcha_enabled else "",
+                "custom_fields": [
+                    {
+                        "name": CUSTOM_PREFIX + field.key,
+                        "label": field.label(language),
+                        "help": field.help_text(language),
+                        "kind": field.kind,
+                        "required": field.required,
+                        "choices": field.option_choices(language),
+                    }
+                    for field in selectors.custom_fields_for_signup(mailing_list=mailing_list)
+                ],
             },
         ).strip()
     return render(

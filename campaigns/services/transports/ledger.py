@@ -27,6 +27,7 @@ class Recipient(NamedTuple):
     language: str
     tracking_consent: bool
     token_version: int
+    fields: dict
 
 
 class ClaimedDelivery(NamedTuple):
@@ -39,7 +40,16 @@ class ClaimedDelivery(NamedTuple):
 
 def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
     """The rows of one claim as plain tuples: model instances would cost more than rendering the mail."""
-    fields = ("public_id", "email", "first_name", "last_name", "language", "tracking_consent", "token_version")
+    fields = (
+        "public_id",
+        "email",
+        "first_name",
+        "last_name",
+        "language",
+        "tracking_consent",
+        "token_version",
+        "fields",
+    )
     rows = (
         Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING)
         .order_by("pk")

@@ -38,6 +38,7 @@ class BatchContext:
             first_name=subscriber.first_name,
             last_name=subscriber.last_name,
             language=subscriber.language,
+            fields=subscriber.fields,
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
             **extra,
