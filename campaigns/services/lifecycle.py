@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import merge_tags
+from campaigns import merge_tags, selectors
 from campaigns.models import Article, Campaign
 from campaigns.rendering import compile_campaign
 
@@ -44,6 +44,8 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
         archive_enabled=campaign.archive_enabled,
         article_feedback_enabled=campaign.article_feedback_enabled,
         min_engagement_score=campaign.min_engagement_score,
+        segment=campaign.segment,
+        exclusion_segment=campaign.exclusion_segment,
     )
     copy.name = copy.name[: Campaign._meta.get_field("name").max_length]
     copy.full_clean()
@@ -77,6 +79,7 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
         problems.append(_("Choose at least one mailing list."))
     if not campaign.articles.exists():
         problems.append(_("Add at least one article."))
+    problems += selectors.campaign_segment_problems(campaign=campaign)
     try:
         compile_campaign(campaign)
     except merge_tags.MergeTagError as error:
