@@ -51,7 +51,8 @@ class Compiled:
 
 
 def _where(path: tuple[int, ...]) -> str:
-    return ".".join(str(index + 1) for index in path) or gettext("top")
+    """Position in words a person counts: "2.1" is the first part of the second part; the root is "1"."""
+    return ".".join(str(index + 1) for index in path) or "1"
 
 
 def _walk(node, path: tuple[int, ...], problems: list[str], counter: list[int]) -> None:

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -16,7 +16,7 @@ from campaigns import extensions, previews
 from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
-from campaigns.selectors import campaign_audience
+from campaigns.selectors import campaign_audience, campaign_segment_problems, campaign_segment_warnings
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 from newsletter_site import permissions
@@ -58,7 +58,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "subject", "status_badge", "scheduled_at", "started_at", "finished_at", "updated_at"]
     list_filter = ["status", "language", "mailing_lists"]
     search_fields = ["name", "subject"]
-    autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags"]
+    autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags", "segment", "exclusion_segment"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ArticleInline]
     actions = ["duplicate_action", "schedule_action", "cancel_action"]
@@ -68,7 +68,17 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
         (
             _("Audience"),
-            {"fields": ["mailing_lists", "include_tags", "exclude_tags", "min_engagement_score", "audience_size"]},
+            {
+                "fields": [
+                    "mailing_lists",
+                    "segment",
+                    "exclusion_segment",
+                    "include_tags",
+                    "exclude_tags",
+                    "min_engagement_score",
+                    "audience_size",
+                ]
+            },
         ),
         (_("Archive"), {"fields": ["archive_enabled", "archive_link"]}),
         (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
@@ -96,7 +106,22 @@ class CampaignAdmin(admin.ModelAdmin):
     def audience_size(self, obj):
         if obj is None or obj.pk is None:
             return "–"
-        return campaign_audience(campaign=obj).count()
+        problems = campaign_segment_problems(campaign=obj)
+        if problems:
+            return format_html(
+                '<strong style="color:#b91c1c">{}</strong><ul>{}</ul>',
+                _("A segment is broken; this campaign cannot be sent:"),
+                format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
+            )
+        size = campaign_audience(campaign=obj).count()
+        warnings = campaign_segment_warnings(campaign=obj) if obj.is_editable else []
+        if not warnings:
+            return size
+        return format_html(
+            '{}<ul class="messagelist">{}</ul>',
+            size,
+            format_html_join("", '<li class="warning">{}</li>', ((warning,) for warning in warnings)),
+        )
 
     @admin.display(description=_("archive page"))
     def archive_link(self, obj):

@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
+from audience.services import segment_create
 from campaigns import merge_tags, selectors
 from campaigns.models import Article, Campaign
 from campaigns.rendering import compile_campaign
@@ -69,6 +71,54 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
             for article in campaign.articles.all()
         ]
     )
+    return copy
+
+
+class FollowUp:
+    """Who a follow-up campaign goes to: recipients of the first who did not open, or did not click."""
+
+    NOT_OPENED = "not_opened"
+    NOT_CLICKED = "not_clicked"
+    # Condition kinds registered by tracking (``tracking.conditions``), named here only by key.
+    KINDS = {NOT_OPENED: "not_opened_campaign", NOT_CLICKED: "not_clicked_campaign"}
+    CHOICES = ((NOT_OPENED, _lazy("did not open it")), (NOT_CLICKED, _lazy("did not click in it")))
+
+
+@transaction.atomic
+def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Campaign:
+    """A draft copy of a sent campaign for the recipients who did not open (or did not click) it,
+    people's events only: its audience is exactly the segment "received the campaign and did not
+    open / click it", within the same lists (someone who left them since gets nothing).
+    Tags, score and exclusion segment are not copied: the first campaign's audience is already in
+    "received"."""
+    if campaign.status != Status.SENT:
+        raise CampaignStateError(_("Only a sent campaign can be sent again to those who did not react."))
+    if reaction not in FollowUp.KINDS:
+        raise ValidationError(_("Choose who gets the follow-up."))
+    label = dict(FollowUp.CHOICES)[reaction]
+    segment = segment_create(
+        name=_("Received “%(name)s” and %(reaction)s") % {"name": campaign.name, "reaction": label},
+        description=_("Made for a follow-up of “%(name)s”.") % {"name": campaign.name},
+        rules={
+            "op": "and",
+            "children": [
+                {"kind": "received_campaign", "campaign": campaign.pk},
+                {"kind": FollowUp.KINDS[reaction], "campaign": campaign.pk, "include_machine": False},
+            ],
+        },
+    )
+    copy = campaign_duplicate(campaign=campaign)
+    copy.name = (_("%(name)s: to those who %(reaction)s") % {"name": campaign.name, "reaction": label})[
+        : Campaign._meta.get_field("name").max_length
+    ]
+    copy.subject = subject
+    copy.segment = segment
+    copy.exclusion_segment = None
+    copy.min_engagement_score = None
+    copy.full_clean()
+    copy.save()
+    copy.include_tags.clear()
+    copy.exclude_tags.clear()
     return copy
 
 
