@@ -56,7 +56,7 @@
     }
 
     function kindSelect(node, replace) {
-      var select = el("select", {"aria-label": texts.choose_kind});
+      var select = el("select", {"aria-label": texts.choose_kind, "class": "segment-kind"});
       select.appendChild(el("option", {value: "", text: texts.choose_kind}));
       var groups = {};
       kinds.forEach(function (kind) {
@@ -112,6 +112,7 @@
           changed();
         });
       }
+      input.setAttribute("data-param", param.name);
       var label = el("label", {}, [el("span", {text: param.label + " "}), input]);
       if (param.help_text) { label.title = param.help_text; }
       return label;
@@ -119,13 +120,13 @@
 
     function renderNode(node, replace, remove) {
       if ("op" in node) {
-        var op = el("select", {"aria-label": texts.and});
+        var op = el("select", {"aria-label": texts.and, "class": "segment-op"});
         ["and", "or", "not"].forEach(function (name) { op.appendChild(el("option", {value: name, text: texts[name]})); });
         op.value = node.op;
         op.addEventListener("change", function () { node.op = op.value; changed(); });
-        var addCondition = el("button", {type: "button", "class": "button", text: texts.add_condition});
+        var addCondition = el("button", {type: "button", "class": "button", "data-action": "add-condition", text: texts.add_condition});
         addCondition.addEventListener("click", function () { node.children.push({kind: ""}); changed(); });
-        var addGroup = el("button", {type: "button", "class": "button", text: texts.add_group});
+        var addGroup = el("button", {type: "button", "class": "button", "data-action": "add-group", text: texts.add_group});
         addGroup.addEventListener("click", function () { node.children.push({op: "and", children: []}); changed(); });
         var head = el("div", {"class": "segment-head"}, [op, addCondition, addGroup]);
         if (remove) {
