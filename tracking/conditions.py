@@ -20,7 +20,7 @@ from audience.conditions import CHOICE, INT, REF, ConditionKind, Group, Param, r
 from campaigns.conditions import campaign_param
 from campaigns.models import Article
 from tracking.models import DeliveryReport, Event, SubscriberEngagement, TrackedLink
-from tracking.selectors.audience import DORMANT, ENGAGED, NEVER, SEGMENT_LABELS, engaged_since
+from tracking.selectors.audience import DORMANT, ENGAGED, NEVER, SEGMENT_LABELS, engagement_group_q
 
 OPENED, CLICKED = "opened", "clicked"
 READ_KINDS = {OPENED: (Event.Kind.OPEN, Event.Kind.CLICK), CLICKED: (Event.Kind.CLICK,)}
@@ -68,13 +68,7 @@ def _score(params: dict) -> Q:
 
 def _engagement(params: dict) -> Q:
     """The audience page's segments (``tracking.selectors.audience``), as a condition."""
-    interacted = SubscriberEngagement.objects.filter(subscriber=OuterRef("pk"), last_interaction_at__isnull=False)
-    since = engaged_since()
-    if params["group"] == ENGAGED:
-        return Q(Exists(interacted.filter(last_interaction_at__gte=since)))
-    if params["group"] == DORMANT:
-        return Q(Exists(interacted.filter(last_interaction_at__lt=since)))
-    return ~Q(Exists(interacted))
+    return engagement_group_q(params["group"])
 
 
 def _soft_bounces(params: dict) -> Q:

@@ -191,6 +191,9 @@ def test_kind_engagement_group(settings):
     assert members(leaf("engagement_group", group="engaged")) == {"anna@example.org"}
     assert members(leaf("engagement_group", group="dormant")) == {"ben@example.org"}
     assert members(leaf("engagement_group", group="never")) == {"cem@example.org", "dora@example.org"}
+    everyone = {"anna@example.org", "ben@example.org", "cem@example.org", "dora@example.org"}
+    for group, expected in (("engaged", {"anna@example.org"}), ("never", {"cem@example.org", "dora@example.org"})):
+        assert members({"op": "not", "children": [leaf("engagement_group", group=group)]}) == everyone - expected
 
 
 def test_kind_soft_bounces():
