@@ -238,6 +238,10 @@ class ConditionKind:
     machine_param: bool = False
     clean: Callable[[dict], dict] | None = None
     help_text: Any = ""
+    # Relative price of ``q`` per subscriber: 1 a column, 2 a subquery on a small table, 3 one on
+    # answers or reports, 4 one on tracking events. Groups test cheap conditions first, so the
+    # dear ones run for fewer rows.
+    cost: int = 2
     all_params: tuple[Param, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

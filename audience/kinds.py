@@ -84,6 +84,7 @@ def register_profile_kinds() -> None:
     register(
         ConditionKind(
             key="status",
+            cost=1,
             label=_("status is"),
             group=Group.PROFILE,
             params=(Param("status", _("status"), CHOICE, choices=tuple(Subscriber.Status.choices)),),
@@ -93,6 +94,7 @@ def register_profile_kinds() -> None:
     register(
         ConditionKind(
             key="language",
+            cost=1,
             label=_("language is"),
             group=Group.PROFILE,
             params=(Param("language", _("language"), CHOICE, choices=tuple(Language.choices)),),
@@ -102,6 +104,7 @@ def register_profile_kinds() -> None:
     register(
         ConditionKind(
             key="signup_date",
+            cost=1,
             label=_("signed up"),
             group=Group.PROFILE,
             params=(
@@ -149,6 +152,7 @@ def register_profile_kinds() -> None:
     register(
         ConditionKind(
             key="tracking_consent",
+            cost=1,
             label=_("agreed to individual tracking"),
             group=Group.PROFILE,
             params=(Param("consent", _("agreed"), BOOL, required=False, default=True),),

@@ -48,6 +48,7 @@ class Compiled:
     false: Q
     # Whether any condition needs consent, i.e. whether "unknown" can happen at all.
     reads_behaviour: bool
+    cost: int = 1
 
 
 def _where(path: tuple[int, ...]) -> str:
@@ -107,14 +108,16 @@ def rules_problems(rules) -> list[str]:
 
 def _compile(node) -> Compiled:
     if "op" in node:
-        parts = [_compile(child) for child in node["children"]]
+        # Cheap parts first: databases evaluate AND and OR from the left and stop early.
+        parts = sorted((_compile(child) for child in node["children"]), key=lambda part: part.cost)
         behaviour = any(part.reads_behaviour for part in parts)
+        cost = max((part.cost for part in parts), default=1)
         if node["op"] == "not":
-            return Compiled(true=parts[0].false, false=parts[0].true, reads_behaviour=behaviour)
+            return Compiled(true=parts[0].false, false=parts[0].true, reads_behaviour=behaviour, cost=cost)
         trues, falses = [part.true for part in parts], [part.false for part in parts]
         if node["op"] == "and":
-            return Compiled(true=_all(trues), false=_any(falses), reads_behaviour=behaviour)
-        return Compiled(true=_any(trues), false=_all(falses), reads_behaviour=behaviour)
+            return Compiled(true=_all(trues), false=_any(falses), reads_behaviour=behaviour, cost=cost)
+        return Compiled(true=_any(trues), false=_all(falses), reads_behaviour=behaviour, cost=cost)
     kind = conditions.kind_for(node["kind"])
     holds = kind.q(kind.clean_params(node))
     if kind.needs_consent:
@@ -124,7 +127,7 @@ def _compile(node) -> Compiled:
         true, false = holds, ~holds
     if kind.negated:
         true, false = false, true
-    return Compiled(true=true, false=false, reads_behaviour=kind.needs_consent)
+    return Compiled(true=true, false=false, reads_behaviour=kind.needs_consent, cost=kind.cost)
 
 
 def _all(parts: list[Q]) -> Q:

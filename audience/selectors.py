@@ -1,7 +1,8 @@
 """Reads on segments: who is in one, how many, a sample, what is wrong with its rules."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 
+from audience.conditions import tracked_q
 from audience.models import Segment
 from audience.rules import SegmentError, rules_compile, rules_problems
 from subscribers.models import Subscriber
@@ -32,19 +33,16 @@ def segment_problems(segment: Segment | dict) -> list[str]:
 def segment_count(segment: Segment | dict, *, base: QuerySet[Subscriber] | None = None) -> dict:
     """How many subscribers of ``base`` the segment takes, how many it cannot judge because the rules
     read behaviour or answers they did not consent to be tracked for, and whether it takes all of
-    ``base`` (then it filters nothing). One query."""
+    ``base`` (then it filters nothing). Three counting queries, each one SQL statement."""
     compiled = rules_compile(_rules(segment))
     base = Subscriber.objects.all() if base is None else base
-    counts = {"total": Count("pk"), "count": Count("pk", filter=compiled.true)}
+    total = base.count()
+    count = base.filter(compiled.true).count()
+    left_out = 0
     if compiled.reads_behaviour:
-        counts["left_out"] = Count("pk", filter=~compiled.true & ~compiled.false)
-    figures = base.aggregate(**counts)
-    return {
-        "count": figures["count"],
-        "left_out_for_consent": figures.get("left_out") or 0,
-        "matches_everyone": figures["count"] == figures["total"],
-        "total": figures["total"],
-    }
+        # Unknown happens only without consent; testing that first spares the subqueries for everyone else.
+        left_out = base.exclude(tracked_q()).filter(~compiled.true & ~compiled.false).count()
+    return {"count": count, "left_out_for_consent": left_out, "matches_everyone": count == total, "total": total}
 
 
 def segment_sample(segment: Segment | dict, n: int = SAMPLE_SIZE) -> list[Subscriber]:

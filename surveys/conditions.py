@@ -78,7 +78,7 @@ def _choice_label(choice) -> str:
 
 
 def register_dialogue_kinds() -> None:
-    dialogue = {"group": Group.DIALOGUE, "needs_consent": True}
+    dialogue = {"group": Group.DIALOGUE, "needs_consent": True, "cost": 3}
     register(
         ConditionKind(
             key="answered_survey",

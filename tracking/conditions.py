@@ -35,7 +35,9 @@ def _events(params: dict, **filters) -> Q:
 
 def _campaign_read(action: str):
     def q(params: dict) -> Q:
-        return _events(params, campaign_id=params["campaign"], kind__in=READ_KINDS[action])
+        # The delivery's campaign as well: the (campaign, subscriber) key finds the one delivery.
+        campaign = params["campaign"]
+        return _events(params, delivery__campaign_id=campaign, campaign_id=campaign, kind__in=READ_KINDS[action])
 
     return q
 
@@ -99,7 +101,7 @@ def article_param() -> Param:
 
 
 def register_tracking_kinds() -> None:
-    behaviour = {"group": Group.BEHAVIOUR, "needs_consent": True, "machine_param": True}
+    behaviour = {"group": Group.BEHAVIOUR, "needs_consent": True, "machine_param": True, "cost": 4}
     for action, did, did_not in (
         (OPENED, _("opened a campaign"), _("did not open a campaign")),
         (CLICKED, _("clicked in a campaign"), _("did not click in a campaign")),
@@ -189,6 +191,7 @@ def register_tracking_kinds() -> None:
     register(
         ConditionKind(
             key="soft_bounces",
+            cost=3,
             label=_("bounced softly at least"),
             group=Group.DELIVERY,
             params=(
