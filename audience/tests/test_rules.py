@@ -9,6 +9,8 @@ from campaigns.models import Campaign
 from campaigns.tests.factories import CampaignFactory, MailingListFactory, TagFactory
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
+from surveys.models import Answer, Question, Response
+from surveys.tests.factories import QuestionFactory
 from tracking.models import Event
 from tracking.tests.factories import DeliveryFactory
 
@@ -143,3 +145,14 @@ def test_a_segment_with_problems_cannot_be_saved_through_the_form(world):
     segment = SegmentFactory.build(rules={"kind": "language", "language": "fr"})
     with pytest.raises(Exception, match="not a choice"):
         segment.full_clean()
+
+
+def test_answers_of_a_subscriber_without_consent_are_not_read_either():
+    question = QuestionFactory(kind=Question.Kind.NPS)
+    for name, consent in (("anna", True), ("ben", False)):
+        subscriber = SubscriberFactory(email=f"{name}@example.org", tracking_consent=consent)
+        response = Response.objects.create(survey=question.survey, subscriber=subscriber, source=Response.Source.MAIL)
+        Answer.objects.create(response=response, question=question, value=10)
+    assert members(leaf("nps_group", group="promoter")) == {"anna"}
+    assert members(not_(leaf("nps_group", group="detractor"))) == {"anna"}
+    assert segment_count(leaf("answered_survey", survey=question.survey.pk))["left_out_for_consent"] == 1
