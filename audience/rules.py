@@ -31,7 +31,8 @@ MAX_NODES = 200
 MAX_DEPTH = 12
 
 NOBODY = Q(pk__in=[])
-EVERYBODY = Q()
+# Not Q(): Django drops an empty Q from "|" and negates it to itself, so "X or everybody" would be X.
+EVERYBODY = Q(pk__isnull=False)
 
 
 def empty_rules() -> dict:
@@ -131,8 +132,10 @@ def _compile(node) -> Compiled:
 
 
 def _all(parts: list[Q]) -> Q:
-    combined = EVERYBODY
-    for part in parts:
+    if not parts:
+        return EVERYBODY
+    combined = parts[0]
+    for part in parts[1:]:
         combined &= part
     return combined
 

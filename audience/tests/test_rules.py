@@ -66,8 +66,16 @@ def test_groups_use_three_valued_logic_so_profile_conditions_still_reach_people_
 
 
 def test_empty_groups(world):
-    assert members(all_of()) == {"anna", "ben", "cem", "dora", "emil"}
+    campaign, _vip = world
+    everyone = {"anna", "ben", "cem", "dora", "emil"}
+    assert members(all_of()) == everyone
     assert members(any_of()) == set()
+    assert members(not_(all_of())) == set()
+    assert members(not_(any_of())) == everyone
+    opened = leaf("opened_campaign", campaign=campaign.pk)
+    assert members(any_of(all_of(), opened)) == everyone
+    assert members(all_of(any_of(), opened)) == set()
+    assert segment_count(any_of(all_of(), opened))["left_out_for_consent"] == 0
 
 
 def test_the_count_says_how_many_are_left_out_for_lack_of_consent(world):
