@@ -270,3 +270,10 @@ def test_kind_article_useful():
     assert members(leaf("article_useful", article=article.pk, useful=True)) == {"anna@example.org"}
     assert members(leaf("article_useful", article=article.pk, useful=False)) == {"ben@example.org"}
     assert members(leaf("article_useful")) == {"anna@example.org", "cem@example.org"}
+
+
+def test_kind_nps_group__without_any_nps_survey_nobody_is_a_promoter_and_everyone_tracked_is_not():
+    person("anna")
+    person("ben", tracking_consent=False)
+    assert members(leaf("nps_group", group="promoter")) == set()
+    assert members({"op": "not", "children": [leaf("nps_group", group="promoter")]}) == {"anna@example.org"}
