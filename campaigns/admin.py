@@ -314,6 +314,11 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:
             context["progress"] = sending.campaign_progress(campaign=obj)
         context["can_follow_up"] = may_follow_up(request.user)
+        if obj is not None and obj.is_editable:
+            # Next to "Send now": what the segments do to this audience, before anything leaves.
+            context["segment_notes"] = campaign_segment_problems(campaign=obj) or campaign_segment_warnings(
+                campaign=obj
+            )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------

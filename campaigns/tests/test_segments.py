@@ -189,3 +189,10 @@ def test_the_follow_up_to_non_openers_counts_only_peoples_opens(news, readers, d
 def test_only_a_sent_campaign_gets_a_follow_up(news):
     with pytest.raises(lifecycle.CampaignStateError):
         lifecycle.campaign_follow_up(campaign=draft(news), reaction="not_opened", subject="Noch einmal")
+
+
+def test_the_campaign_page_says_before_sending_that_the_segment_filters_nothing(news, readers, admin_client):
+    campaign = draft(news, segment=SegmentFactory(name="Alle", rules=leaf("status", status="active")))
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'id="segment-notes"' in page
+    assert "The segment “Alle” takes every subscriber the lists reach: it filters nothing." in page
