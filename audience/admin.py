@@ -37,8 +37,6 @@ def editor_texts() -> dict:
         "sample": gettext("Sample"),
         "counting": gettext("counting…"),
         "failed": gettext("The count could not be loaded."),
-        "yes": gettext("yes"),
-        "no": gettext("no"),
     }
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from audience.services import segment_create
 from campaigns import merge_tags, selectors
@@ -81,7 +81,7 @@ class FollowUp:
     NOT_CLICKED = "not_clicked"
     # Condition kinds registered by tracking (``tracking.conditions``), named here only by key.
     KINDS = {NOT_OPENED: "not_opened_campaign", NOT_CLICKED: "not_clicked_campaign"}
-    CHOICES = ((NOT_OPENED, _lazy("did not open it")), (NOT_CLICKED, _lazy("did not click in it")))
+    CHOICES = ((NOT_OPENED, gettext_lazy("did not open it")), (NOT_CLICKED, gettext_lazy("did not click in it")))
 
 
 @transaction.atomic
