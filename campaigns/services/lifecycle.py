@@ -82,6 +82,15 @@ class FollowUp:
     # Condition kinds registered by tracking (``tracking.conditions``), named here only by key.
     KINDS = {NOT_OPENED: "not_opened_campaign", NOT_CLICKED: "not_clicked_campaign"}
     CHOICES = ((NOT_OPENED, gettext_lazy("did not open it")), (NOT_CLICKED, gettext_lazy("did not click in it")))
+    # Whole sentences per reaction, so translations need not glue fragments.
+    SEGMENT_NAMES = {
+        NOT_OPENED: gettext_lazy("Received “%(name)s” and did not open it"),
+        NOT_CLICKED: gettext_lazy("Received “%(name)s” and did not click in it"),
+    }
+    CAMPAIGN_NAMES = {
+        NOT_OPENED: gettext_lazy("%(name)s: to those who did not open it"),
+        NOT_CLICKED: gettext_lazy("%(name)s: to those who did not click in it"),
+    }
 
 
 @transaction.atomic
@@ -95,9 +104,8 @@ def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Ca
         raise CampaignStateError(_("Only a sent campaign can be sent again to those who did not react."))
     if reaction not in FollowUp.KINDS:
         raise ValidationError(_("Choose who gets the follow-up."))
-    label = dict(FollowUp.CHOICES)[reaction]
     segment = segment_create(
-        name=_("Received “%(name)s” and %(reaction)s") % {"name": campaign.name, "reaction": label},
+        name=str(FollowUp.SEGMENT_NAMES[reaction]) % {"name": campaign.name},
         description=_("Made for a follow-up of “%(name)s”.") % {"name": campaign.name},
         rules={
             "op": "and",
@@ -108,7 +116,7 @@ def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Ca
         },
     )
     copy = campaign_duplicate(campaign=campaign)
-    copy.name = (_("%(name)s: to those who %(reaction)s") % {"name": campaign.name, "reaction": label})[
+    copy.name = (str(FollowUp.CAMPAIGN_NAMES[reaction]) % {"name": campaign.name})[
         : Campaign._meta.get_field("name").max_length
     ]
     copy.subject = subject
