@@ -36,6 +36,7 @@
     if (!("op" in rules)) { rules = {op: "and", children: [rules]}; }
     field.closest(".form-row") && field.closest(".form-row").classList.add("segment-json");
     field.hidden = true;
+    field.insertAdjacentElement("afterend", box);  // the tree where the JSON was
     var tree = box.querySelector("[data-tree]");
     var preview = box.querySelector("[data-preview]");
     box.querySelectorAll("[data-label]").forEach(function (label) { label.textContent = texts[label.dataset.label]; });
