@@ -119,15 +119,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 _("A segment is broken; this campaign cannot be sent:"),
                 format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
             )
-        size = campaign_audience(campaign=obj).count()
-        warnings = campaign_segment_warnings(campaign=obj) if obj.is_editable else []
-        if not warnings:
-            return size
-        return format_html(
-            '{}<ul class="messagelist">{}</ul>',
-            size,
-            format_html_join("", '<li class="warning">{}</li>', ((warning,) for warning in warnings)),
-        )
+        return campaign_audience(campaign=obj).count()
 
     @admin.display(description=_("archive page"))
     def archive_link(self, obj):
