@@ -85,7 +85,10 @@
         input.addEventListener("change", function () { node[param.name] = input.checked; changed(); });
       } else if (param.type === "choice" || param.type === "ref" || param.type === "refs") {
         input = el("select", param.type === "refs" ? {multiple: "multiple", size: "4"} : {});
-        if (param.type !== "refs" && !param.required) { input.appendChild(el("option", {value: "", text: texts.any})); }
+        // An empty first option whenever nothing is chosen yet, so the page never shows a choice the rules lack.
+        if (param.type !== "refs" && (!param.required || value === null || value === undefined || value === "")) {
+          input.appendChild(el("option", {value: "", text: param.required ? "–" : texts.any}));
+        }
         param.choices.forEach(function (choice) {
           var option = el("option", {value: String(choice[0]), text: choice[1]});
           var chosen = param.type === "refs" ? (value || []).map(String).indexOf(String(choice[0])) >= 0 : String(value) === String(choice[0]);
