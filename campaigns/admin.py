@@ -7,21 +7,27 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns import extensions, previews
-from campaigns.forms import ScheduleForm, TestSendForm
+from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
-from campaigns.selectors import campaign_audience
+from campaigns.selectors import campaign_audience, campaign_segment_problems, campaign_segment_warnings
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 from newsletter_site import permissions
 
 VIEW_SUBSCRIBER = "subscribers.view_subscriber"
+FOLLOW_UP = ("campaigns.view_campaign", "campaigns.add_campaign", "audience.add_segment")
+
+
+def may_follow_up(user) -> bool:
+    return permissions.has_staff_permissions(user, *FOLLOW_UP)
+
 
 STATUS_COLOURS = {
     Campaign.Status.DRAFT: "#6b7280",
@@ -58,7 +64,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "subject", "status_badge", "scheduled_at", "started_at", "finished_at", "updated_at"]
     list_filter = ["status", "language", "mailing_lists"]
     search_fields = ["name", "subject"]
-    autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags"]
+    autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags", "segment", "exclusion_segment"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ArticleInline]
     actions = ["duplicate_action", "schedule_action", "cancel_action"]
@@ -68,7 +74,17 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
         (
             _("Audience"),
-            {"fields": ["mailing_lists", "include_tags", "exclude_tags", "min_engagement_score", "audience_size"]},
+            {
+                "fields": [
+                    "mailing_lists",
+                    "segment",
+                    "exclusion_segment",
+                    "include_tags",
+                    "exclude_tags",
+                    "min_engagement_score",
+                    "audience_size",
+                ]
+            },
         ),
         (_("Archive"), {"fields": ["archive_enabled", "archive_link"]}),
         (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
@@ -96,6 +112,13 @@ class CampaignAdmin(admin.ModelAdmin):
     def audience_size(self, obj):
         if obj is None or obj.pk is None:
             return "–"
+        problems = campaign_segment_problems(campaign=obj)
+        if problems:
+            return format_html(
+                '<strong style="color:#b91c1c">{}</strong><ul>{}</ul>',
+                _("A segment is broken; this campaign cannot be sent:"),
+                format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
+            )
         return campaign_audience(campaign=obj).count()
 
     @admin.display(description=_("archive page"))
@@ -137,6 +160,7 @@ class CampaignAdmin(admin.ModelAdmin):
             route("pause", self.pause_view, change, name="pause"),
             route("resume", self.resume_view, change, name="resume"),
             route("progress", self.progress_view, view, name="progress"),
+            route("follow-up", self.follow_up_view, *FOLLOW_UP, name="follow_up"),
             *super().get_urls(),
         ]
 
@@ -252,12 +276,41 @@ class CampaignAdmin(admin.ModelAdmin):
     def resume_view(self, request, pk):
         return self._transition(request, pk, sending.campaign_resume, _("Resumed “%(name)s”."))
 
+    def follow_up_view(self, request, pk):
+        """Send again to those who did not open or did not click: a draft with its own segment."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        form = FollowUpForm(request.POST or None, initial={"reaction": "not_opened", "subject": campaign.subject})
+        if request.method == "POST" and form.is_valid():
+            try:
+                copy = lifecycle.campaign_follow_up(
+                    campaign=campaign, reaction=form.cleaned_data["reaction"], subject=form.cleaned_data["subject"]
+                )
+            except ValidationError as error:
+                form.add_error(None, " ".join(error.messages))
+            else:
+                self.message_user(request, _("Created “%(name)s”.") % {"name": copy.name}, messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(copy))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": _("Send “%(name)s” again") % {"name": campaign.name},
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/follow_up.html", context)
+
     def progress_view(self, request, pk):
         return JsonResponse(sending.campaign_progress(campaign=get_object_or_404(Campaign, pk=pk)))
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:
             context["progress"] = sending.campaign_progress(campaign=obj)
+        context["can_follow_up"] = may_follow_up(request.user)
+        if obj is not None and obj.is_editable:
+            # Next to "Send now": what the segments do to this audience, before anything leaves.
+            context["segment_notes"] = campaign_segment_problems(campaign=obj) or campaign_segment_warnings(
+                campaign=obj
+            )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------

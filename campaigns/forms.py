@@ -3,6 +3,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.merge_tags import validate_merge_tags
+from campaigns.services.lifecycle import FollowUp
 from campaigns.services.test_send import MAX_TEST_RECIPIENTS
 
 
@@ -39,3 +41,10 @@ class TestSendForm(forms.Form):
             except ValidationError as error:
                 raise ValidationError(_("“%(address)s” is not an email address.") % {"address": address}) from error
         return addresses
+
+
+class FollowUpForm(forms.Form):
+    reaction = forms.ChoiceField(
+        label=_("Send to the recipients who"), choices=FollowUp.CHOICES, widget=forms.RadioSelect
+    )
+    subject = forms.CharField(label=_("Subject of the follow-up"), max_length=255, validators=[validate_merge_tags])

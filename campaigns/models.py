@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from audience.models import Segment
 from campaigns.merge_tags import validate_merge_tags
 from newsletter_site.media import public_storage
 from subscribers.models import Language, MailingList, Subscriber, Tag
@@ -111,6 +112,23 @@ class Campaign(models.Model):
             "0–100: the recency-weighted share of recent mails a subscriber opened and clicked. Empty: everyone. "
             "Subscribers who did not agree to tracking have no score and are left out when this is set."
         ),
+    )
+    # PROTECT: deleting a segment in use must not silently widen (or narrow) an audience.
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("only subscribers in this segment"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+    )
+    exclusion_segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("leave out subscribers in this segment"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns_excluding",
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)

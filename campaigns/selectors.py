@@ -5,8 +5,10 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from audience.selectors import segment_count, segment_problems, segment_q
 from campaigns.models import Campaign, Delivery
 from campaigns.services.transports.ledger import HEARTBEAT_EVERY
 from subscribers.models import Subscriber, Subscription
@@ -14,14 +16,10 @@ from subscribers.models import Subscriber, Subscription
 WAITING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
 
-def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
-    """Subscribers the campaign targets right now: active, with an active subscription to any of
-    its lists, having any of its include tags (when it has some) and none of its exclude tags, and
-    at least the campaign's minimum engagement score when it sets one.
-
-    Each subscriber appears once. Suppressed addresses are kept as hashes in another table and
-    are not filtered here; the delivery snapshot must leave them out as well.
-    """
+def campaign_list_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
+    """Subscribers the campaign's lists, tags and score reach, before its segments: active, with an
+    active subscription to any of its lists, having any of its include tags (when it has some) and
+    none of its exclude tags, and at least the campaign's minimum engagement score when it sets one."""
     list_ids = list(campaign.mailing_lists.values_list("pk", flat=True))
     include_ids = list(campaign.include_tags.values_list("pk", flat=True))
     exclude_ids = list(campaign.exclude_tags.values_list("pk", flat=True))
@@ -41,6 +39,73 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
         # A join on the score table (tracking app): subscribers without a score are left out.
         audience = audience.filter(engagement__score__gte=campaign.min_engagement_score)
     return audience
+
+
+def campaign_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:
+    """Subscribers the campaign targets right now: its lists, tags and score
+    (``campaign_list_audience``), within its segment when it has one, minus its exclusion segment.
+
+    Each subscriber appears once, and the whole audience is one SQL query (segments compile to
+    ``Exists`` subqueries). A segment whose rules have problems raises ``SegmentError``:
+    ``campaign_check_ready`` refuses such a campaign before anything is sent. Suppressed
+    addresses are kept as hashes in another table and are not filtered here; the delivery
+    snapshot must leave them out as well.
+    """
+    audience = campaign_list_audience(campaign=campaign)
+    if campaign.segment_id:
+        audience = audience.filter(segment_q(campaign.segment))
+    if campaign.exclusion_segment_id:
+        audience = audience.exclude(segment_q(campaign.exclusion_segment))
+    return audience
+
+
+def campaign_segment_problems(*, campaign: Campaign) -> list[str]:
+    """What keeps the campaign's segments from being used, each problem naming its segment."""
+    problems = []
+    for segment in (campaign.segment, campaign.exclusion_segment):
+        if segment is not None:
+            problems += [
+                _("Segment “%(name)s”: %(problem)s") % {"name": segment.name, "problem": problem}
+                for problem in segment_problems(segment)
+            ]
+    return problems
+
+
+def campaign_segment_warnings(*, campaign: Campaign) -> list[str]:
+    """What staff should know before sending a segmented campaign: a segment that filters nothing,
+    an exclusion that leaves nobody, subscribers left out because the segment reads behaviour or
+    answers they did not consent to. Empty for a campaign without segments or with broken ones."""
+    if not (campaign.segment_id or campaign.exclusion_segment_id) or campaign_segment_problems(campaign=campaign):
+        return []
+    warnings = []
+    reach = campaign_list_audience(campaign=campaign)
+    if campaign.segment_id:
+        figures = segment_count(campaign.segment, base=reach)
+        if figures["total"] and figures["matches_everyone"]:
+            warnings.append(
+                _("The segment “%(name)s” takes every subscriber the lists reach: it filters nothing.")
+                % {"name": campaign.segment.name}
+            )
+        if figures["left_out_for_consent"]:
+            warnings.append(
+                ngettext(
+                    "%(count)d subscriber of the lists is left out because the segment reads behaviour or "
+                    "answers they did not consent to being tracked for.",
+                    "%(count)d subscribers of the lists are left out because the segment reads behaviour or "
+                    "answers they did not consent to being tracked for.",
+                    figures["left_out_for_consent"],
+                )
+                % {"count": figures["left_out_for_consent"]}
+            )
+        reach = reach.filter(segment_q(campaign.segment))
+    if campaign.exclusion_segment_id:
+        figures = segment_count(campaign.exclusion_segment, base=reach)
+        if figures["total"] and figures["matches_everyone"]:
+            warnings.append(
+                _("The exclusion segment “%(name)s” leaves out everybody: nobody would get this campaign.")
+                % {"name": campaign.exclusion_segment.name}
+            )
+    return warnings
 
 
 def deliveries_for_export(subscriber: Subscriber) -> tuple[str, list[dict]]:

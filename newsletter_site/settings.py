@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "csp",
     "newsletter_site",
     "subscribers",
+    "audience",
     "campaigns",
     "surveys",
     "tracking",

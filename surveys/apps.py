@@ -11,6 +11,7 @@ class SurveysConfig(AppConfig):
         from subscribers.services import gdpr
         from surveys import mail
         from surveys.analytics import campaign_surveys_table
+        from surveys.conditions import register_dialogue_kinds
         from surveys.selectors import subscriber_surveys_export
         from surveys.services import subscriber_surveys_erase
         from tracking.analytics import tables
@@ -18,6 +19,7 @@ class SurveysConfig(AppConfig):
         extensions.register(extensions.ANSWER_BLOCKS, mail)
         extensions.register(extensions.RECIPIENT_LINK_PROVIDERS, mail.campaign_answer_links)
         extensions.register(tables.CAMPAIGN_TABLES, campaign_surveys_table)
+        register_dialogue_kinds()
 
         if subscriber_surveys_export not in gdpr.EXPORT_SECTIONS:
             gdpr.EXPORT_SECTIONS.append(subscriber_surveys_export)

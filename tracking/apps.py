@@ -10,11 +10,13 @@ class TrackingConfig(AppConfig):
         from campaigns import extensions
         from subscribers.services import gdpr, preferences
         from tracking import signals  # noqa: F401  (connects the Anymail delivery-report receiver)
+        from tracking.conditions import register_tracking_kinds
         from tracking.selectors import subscriber_engagement_export, subscriber_events_export
         from tracking.services.consent import subscriber_events_forget_hook
         from tracking.services.links import campaign_recipient_links
 
         extensions.register(extensions.RECIPIENT_LINK_PROVIDERS, campaign_recipient_links)
+        register_tracking_kinds()
 
         for section in (subscriber_events_export, subscriber_engagement_export):
             if section not in gdpr.EXPORT_SECTIONS:

@@ -10,8 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from campaigns import merge_tags
+from audience.services import segment_create
+from campaigns import merge_tags, selectors
 from campaigns.models import Article, Campaign
 from campaigns.rendering import compile_campaign
 
@@ -44,6 +46,8 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
         archive_enabled=campaign.archive_enabled,
         article_feedback_enabled=campaign.article_feedback_enabled,
         min_engagement_score=campaign.min_engagement_score,
+        segment=campaign.segment,
+        exclusion_segment=campaign.exclusion_segment,
     )
     copy.name = copy.name[: Campaign._meta.get_field("name").max_length]
     copy.full_clean()
@@ -70,6 +74,62 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
     return copy
 
 
+class FollowUp:
+    """Who a follow-up campaign goes to: recipients of the first who did not open, or did not click."""
+
+    NOT_OPENED = "not_opened"
+    NOT_CLICKED = "not_clicked"
+    # Condition kinds registered by tracking (``tracking.conditions``), named here only by key.
+    KINDS = {NOT_OPENED: "not_opened_campaign", NOT_CLICKED: "not_clicked_campaign"}
+    CHOICES = ((NOT_OPENED, gettext_lazy("did not open it")), (NOT_CLICKED, gettext_lazy("did not click in it")))
+    # Whole sentences per reaction, so translations need not glue fragments.
+    SEGMENT_NAMES = {
+        NOT_OPENED: gettext_lazy("Received “%(name)s” and did not open it"),
+        NOT_CLICKED: gettext_lazy("Received “%(name)s” and did not click in it"),
+    }
+    CAMPAIGN_NAMES = {
+        NOT_OPENED: gettext_lazy("%(name)s: to those who did not open it"),
+        NOT_CLICKED: gettext_lazy("%(name)s: to those who did not click in it"),
+    }
+
+
+@transaction.atomic
+def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Campaign:
+    """A draft copy of a sent campaign for the recipients who did not open (or did not click) it,
+    people's events only: its audience is exactly the segment "received the campaign and did not
+    open / click it", within the same lists (someone who left them since gets nothing).
+    Tags, score and exclusion segment are not copied: the first campaign's audience is already in
+    "received"."""
+    if campaign.status != Status.SENT:
+        raise CampaignStateError(_("Only a sent campaign can be sent again to those who did not react."))
+    if reaction not in FollowUp.KINDS:
+        raise ValidationError(_("Choose who gets the follow-up."))
+    segment = segment_create(
+        name=str(FollowUp.SEGMENT_NAMES[reaction]) % {"name": campaign.name},
+        description=_("Made for a follow-up of “%(name)s”.") % {"name": campaign.name},
+        rules={
+            "op": "and",
+            "children": [
+                {"kind": "received_campaign", "campaign": campaign.pk},
+                {"kind": FollowUp.KINDS[reaction], "campaign": campaign.pk, "include_machine": False},
+            ],
+        },
+    )
+    copy = campaign_duplicate(campaign=campaign)
+    copy.name = (str(FollowUp.CAMPAIGN_NAMES[reaction]) % {"name": campaign.name})[
+        : Campaign._meta.get_field("name").max_length
+    ]
+    copy.subject = subject
+    copy.segment = segment
+    copy.exclusion_segment = None
+    copy.min_engagement_score = None
+    copy.full_clean()
+    copy.save()
+    copy.include_tags.clear()
+    copy.exclude_tags.clear()
+    return copy
+
+
 def campaign_check_ready(*, campaign: Campaign) -> None:
     """Raise ValidationError listing what keeps the campaign from being sent."""
     problems = []
@@ -77,6 +137,7 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
         problems.append(_("Choose at least one mailing list."))
     if not campaign.articles.exists():
         problems.append(_("Add at least one article."))
+    problems += selectors.campaign_segment_problems(campaign=campaign)
     try:
         compile_campaign(campaign)
     except merge_tags.MergeTagError as error:

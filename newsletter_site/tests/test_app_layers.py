@@ -1,6 +1,8 @@
 """The apps form layers: each imports only the apps below it at module level.
 
-subscribers <- campaigns <- tracking <- surveys. Surveys sits on tracking (its answer pages use
+subscribers <- audience <- campaigns <- tracking <- surveys. Audience holds segments and the
+registry of their condition kinds (``audience.conditions``); the apps above register the kinds
+whose data they own. Surveys sits on tracking (its answer pages use
 tracking's machine detection and events); tracking's analytics shows survey figures through
 a registry (``tracking.analytics.tables.CAMPAIGN_TABLES``), and campaigns asks registered
 providers for per-recipient links and the survey block (``campaigns.extensions``). A lower app
@@ -16,9 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MAY_IMPORT = {
     "subscribers": set(),
-    "campaigns": {"subscribers"},
-    "tracking": {"subscribers", "campaigns"},
-    "surveys": {"subscribers", "campaigns", "tracking"},
+    "audience": {"subscribers"},
+    "campaigns": {"subscribers", "audience"},
+    "tracking": {"subscribers", "audience", "campaigns"},
+    "surveys": {"subscribers", "audience", "campaigns", "tracking"},
 }
 
 

@@ -118,6 +118,14 @@ STAFF_PAGES = [
     campaign_admin("preview_html", VIEW_CAMPAIGN),
     campaign_admin("preview_html", VIEW_CAMPAIGN, VIEW_SUBSCRIBER, query=PERSONALISED),
     campaign_admin("progress", VIEW_CAMPAIGN),
+    # A follow-up to non-openers is a new campaign with a new segment.
+    campaign_admin("follow_up", VIEW_CAMPAIGN, "campaigns.add_campaign", "audience.add_segment"),
+    # The segment editor's live count shows a sample of matching subscribers.
+    StaffPage(
+        "admin:audience_segment_preview",
+        lambda w: reverse("admin:audience_segment_preview"),
+        ("audience.view_segment", VIEW_SUBSCRIBER),
+    ),
     campaign_admin("send_test", CHANGE_CAMPAIGN),
     campaign_admin("schedule", CHANGE_CAMPAIGN),
     campaign_admin("duplicate", VIEW_CAMPAIGN, "campaigns.add_campaign", allowed_status=302),

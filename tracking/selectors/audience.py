@@ -47,15 +47,23 @@ def _active(mailing_list: MailingList | None) -> QuerySet[Subscriber]:
     return subscribers
 
 
-def _segment_filters(now: datetime | None) -> dict[str, Q]:
+def engagement_group_q(group: str, *, now: datetime | None = None) -> Q:
+    """Subscribers engaged, dormant or never engaged by their engagement row; consent is the
+    caller's to check (here and in the segment condition ``engagement_group``)."""
     since = engaged_since(now)
+    return {
+        ENGAGED: Q(engagement__last_interaction_at__gte=since),
+        DORMANT: Q(engagement__last_interaction_at__lt=since),
+        NEVER: Q(engagement__last_interaction_at__isnull=True),
+    }[group]
+
+
+def _segment_filters(now: datetime | None) -> dict[str, Q]:
     if not settings.KANAL_INDIVIDUAL_TRACKING:
         return {ENGAGED: Q(pk=None), DORMANT: Q(pk=None), NEVER: Q(pk=None), UNTRACKED: Q()}
     tracked = Q(tracking_consent=True)
     return {
-        ENGAGED: tracked & Q(engagement__last_interaction_at__gte=since),
-        DORMANT: tracked & Q(engagement__last_interaction_at__lt=since),
-        NEVER: tracked & Q(engagement__last_interaction_at__isnull=True),
+        **{group: tracked & engagement_group_q(group, now=now) for group in (ENGAGED, DORMANT, NEVER)},
         UNTRACKED: Q(tracking_consent=False),
     }
 

@@ -1,0 +1,161 @@
+"""The condition kinds on what subscribers holds: lists, tags, status, language, sign-up, consent.
+
+Registered in ``AudienceConfig.ready()``; the apps above register theirs (``campaigns.conditions``,
+``tracking.conditions``, ``surveys.conditions``).
+"""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from audience.conditions import BOOL, CHOICE, DATE, INT, REFS, TEXT, ConditionKind, Group, Param, register
+from subscribers.models import ConsentRecord, Language, MailingList, Subscriber, Subscription, Tag
+
+
+def day_start(value: str) -> datetime.datetime:
+    """Midnight at the start of an ISO date, in the current time zone."""
+    return timezone.make_aware(datetime.datetime.combine(datetime.date.fromisoformat(value), datetime.time()))
+
+
+def _lists(params: dict) -> Q:
+    subscribed = Subscription.objects.filter(
+        subscriber=OuterRef("pk"), mailing_list_id__in=params["lists"], status=Subscription.Status.ACTIVE
+    )
+    return Q(Exists(subscribed))
+
+
+def _tags(params: dict) -> Q:
+    return Q(Exists(Subscriber.tags.through.objects.filter(subscriber=OuterRef("pk"), tag_id__in=params["tags"])))
+
+
+WHEN_BEFORE, WHEN_SINCE, WHEN_WITHIN = "before", "since", "within_days"
+
+
+def _signup_clean(params: dict) -> dict:
+    if params["when"] == WHEN_WITHIN and params["days"] is None:
+        raise ValidationError(gettext("Give the number of days."), code="required")
+    if params["when"] != WHEN_WITHIN and params["date"] is None:
+        raise ValidationError(gettext("Give the date."), code="required")
+    return params
+
+
+def _signup_date(params: dict) -> Q:
+    if params["when"] == WHEN_WITHIN:
+        return Q(created_at__gte=timezone.now() - datetime.timedelta(days=params["days"]))
+    if params["when"] == WHEN_BEFORE:
+        return Q(created_at__lt=day_start(params["date"]))
+    return Q(created_at__gte=day_start(params["date"]))
+
+
+SOURCE_FORM, SOURCE_IMPORT = "form", "import"
+
+
+def _signup_source(params: dict) -> Q:
+    action = ConsentRecord.Action.SIGNUP if params["source"] == SOURCE_FORM else ConsentRecord.Action.IMPORT
+    records = ConsentRecord.objects.filter(subscriber=OuterRef("pk"), action=action)
+    if params["url_contains"]:
+        records = records.filter(source_url__icontains=params["url_contains"])
+    return Q(Exists(records))
+
+
+def register_profile_kinds() -> None:
+    register(
+        ConditionKind(
+            key="lists",
+            label=_("subscribed to any of these lists"),
+            group=Group.PROFILE,
+            params=(Param("lists", _("mailing lists"), REFS, queryset=lambda: MailingList.objects.all()),),
+            q=_lists,
+        )
+    )
+    register(
+        ConditionKind(
+            key="tags",
+            label=_("has any of these tags"),
+            group=Group.PROFILE,
+            params=(Param("tags", _("tags"), REFS, queryset=lambda: Tag.objects.all()),),
+            q=_tags,
+        )
+    )
+    register(
+        ConditionKind(
+            key="status",
+            cost=1,
+            label=_("status is"),
+            group=Group.PROFILE,
+            params=(Param("status", _("status"), CHOICE, choices=tuple(Subscriber.Status.choices)),),
+            q=lambda params: Q(status=params["status"]),
+        )
+    )
+    register(
+        ConditionKind(
+            key="language",
+            cost=1,
+            label=_("language is"),
+            group=Group.PROFILE,
+            params=(Param("language", _("language"), CHOICE, choices=tuple(Language.choices)),),
+            q=lambda params: Q(language=params["language"]),
+        )
+    )
+    register(
+        ConditionKind(
+            key="signup_date",
+            cost=1,
+            label=_("signed up"),
+            group=Group.PROFILE,
+            params=(
+                Param(
+                    "when",
+                    _("when"),
+                    CHOICE,
+                    choices=(
+                        (WHEN_BEFORE, _("before the date")),
+                        (WHEN_SINCE, _("on or after the date")),
+                        (WHEN_WITHIN, _("within the last days")),
+                    ),
+                ),
+                Param("date", _("date"), DATE, required=False),
+                Param("days", _("days"), INT, required=False, min_value=1, max_value=36500),
+            ),
+            clean=_signup_clean,
+            q=_signup_date,
+        )
+    )
+    register(
+        ConditionKind(
+            key="signup_source",
+            label=_("came in through"),
+            group=Group.PROFILE,
+            params=(
+                Param(
+                    "source",
+                    _("source"),
+                    CHOICE,
+                    choices=((SOURCE_FORM, _("a sign-up form")), (SOURCE_IMPORT, _("a CSV import"))),
+                ),
+                Param(
+                    "url_contains",
+                    _("sign-up page address contains"),
+                    TEXT,
+                    required=False,
+                    default="",
+                    help_text=_("Only for sign-up forms: part of the address of the page with the form."),
+                ),
+            ),
+            q=_signup_source,
+        )
+    )
+    register(
+        ConditionKind(
+            key="tracking_consent",
+            cost=1,
+            label=_("agreed to individual tracking"),
+            group=Group.PROFILE,
+            params=(Param("consent", _("agreed"), BOOL, required=False, default=True),),
+            q=lambda params: Q(tracking_consent=params["consent"]),
+        )
+    )
