@@ -10,3 +10,4 @@ class AudienceConfig(AppConfig):
         from audience import kinds
 
         kinds.register_profile_kinds()
+        kinds.register_custom_field_kind()

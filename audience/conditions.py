@@ -5,32 +5,9 @@ into a ``Q`` on ``Subscriber`` made of columns and ``Exists`` subqueries, so a s
 compiles to one SQL query. Kinds whose data live in a higher app (deliveries, events, answers)
 are registered by that app in its ``AppConfig.ready()``: audience imports only subscribers.
 
-Registering a kind (here the custom-field kind, from ``subscribers.selectors.custom_field_q``)::
-
-    from audience import conditions
-    from subscribers.models import CustomField
-    from subscribers.selectors import custom_field_q
-
-    conditions.register(
-        conditions.ConditionKind(
-            key="custom_field",
-            label=_("custom field"),
-            group=conditions.Group.FIELDS,
-            params=(
-                conditions.Param("field", _("field"), conditions.REF, queryset=lambda: CustomField.objects.all()),
-                conditions.Param("operator", _("operator"), conditions.CHOICE, choices=OPERATORS),
-                conditions.Param("value", _("value"), conditions.TEXT, required=False),
-            ),
-            clean=check_operator_and_cast_value,  # ValidationError for a value of the wrong type
-            q=lambda params: custom_field_q(
-                field=CustomField.objects.get(pk=params["field"]),
-                operator=params["operator"],
-                value=params["value"],
-            ),
-        )
-    )
-
-A deleted field is then reported as broken by the REF parameter, with no code of its own.
+A kind is a ``ConditionKind`` passed to ``register()``; ``audience.kinds`` has examples, among
+them the custom-field kind (``register_custom_field_kind``, on ``subscribers.selectors.custom_field_q``).
+A REF or REFS parameter reports a deleted object as a broken reference, with no code of its own.
 """
 
 import datetime

@@ -1,4 +1,5 @@
-"""The condition kinds on what subscribers holds: lists, tags, status, language, sign-up, consent.
+"""The condition kinds on what subscribers holds: lists, tags, status, language, sign-up, consent,
+custom fields.
 
 Registered in ``AudienceConfig.ready()``; the apps above register theirs (``campaigns.conditions``,
 ``tracking.conditions``, ``surveys.conditions``).
@@ -12,8 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from audience.conditions import BOOL, CHOICE, DATE, INT, REFS, TEXT, ConditionKind, Group, Param, register
-from subscribers.models import ConsentRecord, Language, MailingList, Subscriber, Subscription, Tag
+from audience.conditions import BOOL, CHOICE, DATE, INT, REF, REFS, TEXT, ConditionKind, Group, Param, register
+from subscribers.models import ConsentRecord, CustomField, Language, MailingList, Subscriber, Subscription, Tag
+from subscribers.selectors import CUSTOM_FIELD_OPERATORS, custom_field_q
 
 
 def day_start(value: str) -> datetime.datetime:
@@ -157,5 +159,79 @@ def register_profile_kinds() -> None:
             group=Group.PROFILE,
             params=(Param("consent", _("agreed"), BOOL, required=False, default=True),),
             q=lambda params: Q(tracking_consent=params["consent"]),
+        )
+    )
+
+
+FIELD_OPERATORS = (
+    ("equals", _("equals")),
+    ("not_equals", _("does not equal")),
+    ("contains", _("contains")),
+    ("starts_with", _("starts with")),
+    ("lt", _("less than")),
+    ("lte", _("at most")),
+    ("gt", _("more than")),
+    ("gte", _("at least")),
+    ("between", _("between (two values separated by “..”)")),
+    ("on", _("on the date")),
+    ("before", _("before the date")),
+    ("after", _("after the date")),
+    ("within_last_days", _("within the last days")),
+    ("within_next_days", _("within the next days")),
+    ("anniversary_within_next_days", _("anniversary within the next days (birthdays)")),
+    ("is_true", _("is yes")),
+    ("is_false", _("is no")),
+    ("is", _("is")),
+    ("is_not", _("is not")),
+    ("is_any_of", _("is any of (separated by commas)")),
+    ("has", _("has the option")),
+    ("has_not", _("does not have the option")),
+    ("has_any_of", _("has any of the options (separated by commas)")),
+    ("is_empty", _("is empty")),
+    ("is_not_empty", _("is not empty")),
+)
+assert {key for key, _label in FIELD_OPERATORS} == {op for ops in CUSTOM_FIELD_OPERATORS.values() for op in ops}
+
+
+def _field_value(operator: str, raw: str):
+    """The editor's one text value in the shape ``custom_field_q`` takes for ``operator``."""
+    if operator == "between":
+        low, separator, high = raw.partition("..")
+        if not separator:
+            raise ValidationError(gettext("Enter two values separated by “..”, e.g. 30..40."), code="invalid")
+        return [low.strip(), high.strip()]
+    if operator in ("is_any_of", "has_any_of"):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _custom_field_clean(params: dict) -> dict:
+    field = CustomField.objects.get(pk=params["field"])
+    value = _field_value(params["operator"], params["value"])
+    # Built once here so a value of the wrong type or an operator that does not fit the field's
+    # kind is a form error now, not a failure when the campaign is sent.
+    custom_field_q(field=field, operator=params["operator"], value=value)
+    return {**params, "value": value}
+
+
+def _custom_field(params: dict) -> Q:
+    field = CustomField.objects.get(pk=params["field"])
+    return custom_field_q(field=field, operator=params["operator"], value=params["value"])
+
+
+def register_custom_field_kind() -> None:
+    register(
+        ConditionKind(
+            key="custom_field",
+            cost=2,
+            label=_("custom field"),
+            group=Group.FIELDS,
+            params=(
+                Param("field", _("field"), REF, queryset=lambda: CustomField.objects.all()),
+                Param("operator", _("operator"), CHOICE, choices=FIELD_OPERATORS),
+                Param("value", _("value"), TEXT, required=False, default=""),
+            ),
+            clean=_custom_field_clean,
+            q=_custom_field,
         )
     )

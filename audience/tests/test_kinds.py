@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 
 from audience import conditions
-from audience.selectors import segment_members
-from audience.tests.factories import event, leaf
+from audience.selectors import segment_members, segment_problems
+from audience.tests.factories import event, leaf, not_
 from campaigns.models import Delivery
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, TagFactory
-from subscribers.models import ConsentRecord, Subscriber, Subscription
+from subscribers.models import ConsentRecord, CustomField, Subscriber, Subscription
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 from surveys.models import Answer, ArticleFeedback, Question, Response
 from surveys.tests.factories import ChoiceFactory, QuestionFactory
@@ -89,6 +89,41 @@ def test_kind_tracking_consent():
     person("ben", tracking_consent=False)
     assert members(leaf("tracking_consent", consent=True)) == {"anna@example.org"}
     assert members(leaf("tracking_consent", consent=False)) == {"ben@example.org"}
+
+
+def test_kind_custom_field():
+    city = CustomField.objects.create(
+        key="city",
+        label_de="Stadt",
+        label_en="City",
+        kind=CustomField.Kind.CHOICE,
+        choices=[{"value": v, "label_de": v, "label_en": v} for v in ("berlin", "koeln", "bonn")],
+    )
+    age = CustomField.objects.create(key="age", label_de="Alter", label_en="Age", kind=CustomField.Kind.NUMBER)
+    person("anna", fields={"city": "berlin", "age": 34})
+    person("ben", fields={"city": "koeln", "age": 51})
+    person("cem")
+    assert members(leaf("custom_field", field=city.pk, operator="is", value="berlin")) == {"anna@example.org"}
+    assert members(leaf("custom_field", field=city.pk, operator="is_any_of", value="koeln, bonn")) == {
+        "ben@example.org"
+    }
+    assert members(leaf("custom_field", field=age.pk, operator="between", value="30..40")) == {"anna@example.org"}
+    assert members(leaf("custom_field", field=age.pk, operator="is_empty")) == {"cem@example.org"}
+    assert members(not_(leaf("custom_field", field=age.pk, operator="gt", value="40"))) == {
+        "anna@example.org",
+        "cem@example.org",
+    }
+
+
+def test_kind_custom_field__wrong_values_and_deleted_fields_are_problems():
+    age = CustomField.objects.create(key="age", label_de="Alter", label_en="Age", kind=CustomField.Kind.NUMBER)
+    assert segment_problems(leaf("custom_field", field=age.pk, operator="gt", value="forty"))
+    assert segment_problems(leaf("custom_field", field=age.pk, operator="has", value="x"))
+    assert segment_problems(leaf("custom_field", field=age.pk, operator="between", value="30"))
+    rules = leaf("custom_field", field=age.pk, operator="gt", value="40")
+    assert segment_problems(rules) == []
+    age.delete()
+    assert any("broken" in problem for problem in segment_problems(rules))
 
 
 def test_kind_received_campaign():
