@@ -133,3 +133,14 @@ def pipelining_sink(smtp_sink, monkeypatch):
 
     announce_pipelining(type(smtp_sink), monkeypatch)
     return smtp_sink
+
+
+@pytest.fixture
+def in_english(settings):
+    """For tests that read English wording: the active language, and what every test client's
+    request falls back to without an Accept-Language header (the site's default is German)."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

@@ -154,7 +154,7 @@ class Param:
     def _broken(self, pks: list[int]) -> BrokenReference:
         numbers = ", ".join(f"#{pk}" for pk in pks)
         return BrokenReference(
-            gettext("“%(param)s” names %(numbers)s, which no longer exists.")
+            gettext("“%(param)s” names something that no longer exists: %(numbers)s.")
             % {"param": self.label, "numbers": numbers},
             code="broken",
         )

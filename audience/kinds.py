@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audience.conditions import BOOL, CHOICE, DATE, INT, REF, REFS, TEXT, ConditionKind, Group, Param, register
 from subscribers.models import ConsentRecord, CustomField, Language, MailingList, Subscriber, Subscription, Tag
-from subscribers.selectors import CUSTOM_FIELD_OPERATORS, custom_field_q
+from subscribers.selectors import CUSTOM_FIELD_OPERATOR_LABELS, custom_field_q
 
 
 def day_start(value: str) -> datetime.datetime:
@@ -163,36 +163,6 @@ def register_profile_kinds() -> None:
     )
 
 
-FIELD_OPERATORS = (
-    ("equals", _("equals")),
-    ("not_equals", _("does not equal")),
-    ("contains", _("contains")),
-    ("starts_with", _("starts with")),
-    ("lt", _("less than")),
-    ("lte", _("at most")),
-    ("gt", _("more than")),
-    ("gte", _("at least")),
-    ("between", _("between (two values separated by “..”)")),
-    ("on", _("on the date")),
-    ("before", _("before the date")),
-    ("after", _("after the date")),
-    ("within_last_days", _("within the last days")),
-    ("within_next_days", _("within the next days")),
-    ("anniversary_within_next_days", _("anniversary within the next days (birthdays)")),
-    ("is_true", _("is yes")),
-    ("is_false", _("is no")),
-    ("is", _("is")),
-    ("is_not", _("is not")),
-    ("is_any_of", _("is any of (separated by commas)")),
-    ("has", _("has the option")),
-    ("has_not", _("does not have the option")),
-    ("has_any_of", _("has any of the options (separated by commas)")),
-    ("is_empty", _("is empty")),
-    ("is_not_empty", _("is not empty")),
-)
-assert {key for key, _label in FIELD_OPERATORS} == {op for ops in CUSTOM_FIELD_OPERATORS.values() for op in ops}
-
-
 def _field_value(operator: str, raw: str):
     """The editor's one text value in the shape ``custom_field_q`` takes for ``operator``."""
     if operator == "between":
@@ -228,7 +198,7 @@ def register_custom_field_kind() -> None:
             group=Group.FIELDS,
             params=(
                 Param("field", _("field"), REF, queryset=lambda: CustomField.objects.all()),
-                Param("operator", _("operator"), CHOICE, choices=FIELD_OPERATORS),
+                Param("operator", _("operator"), CHOICE, choices=tuple(CUSTOM_FIELD_OPERATOR_LABELS.items())),
                 Param("value", _("value"), TEXT, required=False, default=""),
             ),
             clean=_custom_field_clean,

@@ -20,6 +20,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from subscribers import field_values, tokens
 from subscribers.models import (
@@ -147,6 +148,34 @@ CUSTOM_FIELD_OPERATORS: dict[str, list[str]] = {
     field_values.CHOICE: ["is", "is_not", "is_any_of", "is_empty"],
     field_values.MULTIPLE_CHOICE: ["has", "has_not", "has_any_of", "is_empty"],
 }
+# What staff read for each operator (the segment editor, error messages).
+CUSTOM_FIELD_OPERATOR_LABELS = {
+    "equals": gettext_lazy("equals"),
+    "not_equals": gettext_lazy("does not equal"),
+    "contains": gettext_lazy("contains"),
+    "starts_with": gettext_lazy("starts with"),
+    "lt": gettext_lazy("less than"),
+    "lte": gettext_lazy("at most"),
+    "gt": gettext_lazy("more than"),
+    "gte": gettext_lazy("at least"),
+    "between": gettext_lazy("between (two values separated by “..”)"),
+    "on": gettext_lazy("on the date"),
+    "before": gettext_lazy("before the date"),
+    "after": gettext_lazy("after the date"),
+    "within_last_days": gettext_lazy("within the last days"),
+    "within_next_days": gettext_lazy("within the next days"),
+    "anniversary_within_next_days": gettext_lazy("anniversary within the next days (birthdays)"),
+    "is_true": gettext_lazy("is yes"),
+    "is_false": gettext_lazy("is no"),
+    "is": gettext_lazy("is"),
+    "is_not": gettext_lazy("is not"),
+    "is_any_of": gettext_lazy("is any of (separated by commas)"),
+    "has": gettext_lazy("has the option"),
+    "has_not": gettext_lazy("does not have the option"),
+    "has_any_of": gettext_lazy("has any of the options (separated by commas)"),
+    "is_empty": gettext_lazy("is empty"),
+    "is_not_empty": gettext_lazy("is not empty"),
+}
 # Operators whose value is a list (between: [low, high]; the others: option values).
 LIST_OPERATORS = {"between", "is_any_of", "has_any_of"}
 VALUELESS_OPERATORS = {"is_empty", "is_not_empty", "is_true", "is_false"}
@@ -248,8 +277,8 @@ def custom_field_q(*, field: CustomField, operator: str, value=None, today=None,
     kind = field.kind
     if operator not in CUSTOM_FIELD_OPERATORS.get(kind, []):
         raise ValidationError(
-            _("“%(operator)s” does not fit a field of kind %(kind)s.")
-            % {"operator": operator, "kind": CustomField.Kind(kind).label},
+            _("“%(operator)s” does not fit a field of kind “%(kind)s”.")
+            % {"operator": CUSTOM_FIELD_OPERATOR_LABELS.get(operator, operator), "kind": CustomField.Kind(kind).label},
             code="operator",
         )
     has_value = Q(HasKey(F(path), field.key))

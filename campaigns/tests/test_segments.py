@@ -19,7 +19,7 @@ from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 from tracking.models import Event
 from tracking.tests.factories import DeliveryFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 
 def names(subscribers) -> set[str]:

@@ -9,7 +9,7 @@ from subscribers.models import CustomField, Subscriber
 from subscribers.selectors import CUSTOM_FIELD_OPERATORS, custom_field_q
 from subscribers.tests.factories import SubscriberFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 TODAY = date(2026, 6, 15)
 CITIES = [
@@ -197,3 +197,10 @@ def test_conditions_work_from_a_related_model(people, fields):
     q &= custom_field_q(field=fields["customer"], operator="is_empty", path="subscriber__fields")
     emails = set(Subscription.objects.filter(q).values_list("subscriber__email", flat=True))
     assert emails == names("cleo", "nobody")
+
+
+def test_every_operator_has_a_label_for_staff():
+    from subscribers.selectors import CUSTOM_FIELD_OPERATOR_LABELS
+
+    operators = {operator for operators in CUSTOM_FIELD_OPERATORS.values() for operator in operators}
+    assert set(CUSTOM_FIELD_OPERATOR_LABELS) == operators

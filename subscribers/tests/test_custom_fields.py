@@ -27,10 +27,8 @@ TOPICS = [
 
 
 @pytest.fixture(autouse=True)
-def _english():
-    """Error messages are checked in their English wording."""
-    with translation.override("en"):
-        yield
+def _english(in_english):
+    """Error messages and pages are checked in their English wording."""
 
 
 def make(key, kind="text", **extra):
