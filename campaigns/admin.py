@@ -44,7 +44,8 @@ class ArticleInline(admin.StackedInline):
     extra = 0
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ["position", "pk"]
-    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text")]
+    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text"), "segment"]
+    autocomplete_fields = ["segment"]
 
     def _editable(self, obj):
         return obj is None or obj.is_editable
@@ -165,12 +166,16 @@ class CampaignAdmin(admin.ModelAdmin):
         ]
 
     def _preview_recipient(self, request, campaign, *, email: str):
-        """Placeholders for anyone; a real subscriber's data only for staff who may view subscribers."""
+        """Placeholders for anyone; a real subscriber's data only for staff who may view subscribers.
+
+        Returns the recipient, the subscriber shown and the subscriber whose segments decide the
+        conditional articles (only one asked for by address; else all are shown, marked)."""
         if email:
             permissions.require(request, VIEW_SUBSCRIBER)
         elif not permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER):
-            return previews.neutral_recipient(campaign), None
-        return previews.preview_recipient(campaign, email=email)
+            return previews.neutral_recipient(campaign), None, None
+        recipient, subscriber = previews.preview_recipient(campaign, email=email)
+        return recipient, subscriber, previews.chosen_subscriber(subscriber, email=email)
 
     def _change_url(self, campaign):
         return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
@@ -178,7 +183,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def preview_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
         email = request.GET.get("subscriber", "")
-        recipient, subscriber = self._preview_recipient(request, campaign, email=email)
+        recipient, subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -187,9 +192,11 @@ class CampaignAdmin(admin.ModelAdmin):
             "subscriber": subscriber,
             "subscriber_email": email,
             "can_personalise": permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER),
+            "has_conditional": campaign.articles.filter(segment__isnull=False).exists(),
+            "audience_of": audience_of,
         }
         try:
-            rendered = previews.compile_for_display(campaign).render(recipient)
+            rendered = previews.compile_for_display(campaign, audience_of=audience_of).render(recipient)
         except MergeTagError as error:
             context["error"] = str(error)
         else:
@@ -201,9 +208,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_html_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
-        recipient, _subscriber = self._preview_recipient(request, campaign, email=request.GET.get("subscriber", ""))
+        email = request.GET.get("subscriber", "")
+        recipient, _subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
         try:
-            rendered = previews.compile_for_display(campaign).render(recipient)
+            rendered = previews.compile_for_display(campaign, audience_of=audience_of).render(recipient)
         except MergeTagError as error:
             return HttpResponse(str(error), content_type="text/plain; charset=utf-8", status=400)
         response = HttpResponse(rendered.html)
@@ -218,10 +226,13 @@ class CampaignAdmin(admin.ModelAdmin):
             del form.fields["as_subscriber"]
         if request.method == "POST" and form.is_valid():
             email = form.cleaned_data.get("as_subscriber") or ""
-            recipient, _subscriber = self._preview_recipient(request, campaign, email=email)
+            recipient, _subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
             try:
                 sent = campaign_send_test(
-                    campaign=campaign, addresses=form.cleaned_data["addresses"], recipient=recipient
+                    campaign=campaign,
+                    addresses=form.cleaned_data["addresses"],
+                    recipient=recipient,
+                    audience_of=audience_of,
                 )
             except MergeTagError as error:
                 form.add_error(None, str(error))
