@@ -16,7 +16,12 @@ from campaigns import extensions, previews
 from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
-from campaigns.selectors import campaign_audience, campaign_segment_problems, campaign_segment_warnings
+from campaigns.selectors import (
+    campaign_article_segment_problems,
+    campaign_audience,
+    campaign_segment_problems,
+    campaign_segment_warnings,
+)
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 from newsletter_site import permissions
@@ -319,9 +324,8 @@ class CampaignAdmin(admin.ModelAdmin):
         context["can_follow_up"] = may_follow_up(request.user)
         if obj is not None and obj.is_editable:
             # Next to "Send now": what the segments do to this audience, before anything leaves.
-            context["segment_notes"] = campaign_segment_problems(campaign=obj) or campaign_segment_warnings(
-                campaign=obj
-            )
+            problems = campaign_segment_problems(campaign=obj) + campaign_article_segment_problems(campaign=obj)
+            context["segment_notes"] = problems or campaign_segment_warnings(campaign=obj)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_membership_is_read_when_the_batch_is_sent(campaign, news, vip, settings
 
 
 def test_an_article_with_a_broken_segment_keeps_the_campaign_from_sending(
-    campaign, news, django_capture_on_commit_callbacks
+    campaign, news, admin_client, django_capture_on_commit_callbacks
 ):
     gone = MailingListFactory()
     article = campaign.articles.get(headline="Für alle hinten")
@@ -221,11 +221,15 @@ def test_an_article_with_a_broken_segment_keeps_the_campaign_from_sending(
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
     assert not Delivery.objects.exists() and mail.outbox == []
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Article “Für alle hinten”, segment “Ehemalige”:" in page, "said next to “Send now” before anyone tries"
 
 
-def test_a_segment_used_by_an_article_cannot_be_deleted_and_copies_keep_it(campaign, vip_segment):
+def test_a_segment_used_by_an_article_cannot_be_deleted_and_copies_keep_it(campaign, vip_segment, admin_client):
     with pytest.raises(ProtectedError):
         vip_segment.delete()
+    changelist = admin_client.get(reverse("admin:audience_segment_changelist")).content.decode()
+    assert '<td class="field-used_by">1</td>' in changelist
     copy = lifecycle.campaign_duplicate(campaign=campaign)
     assert list(copy.articles.values_list("segment", flat=True)) == [None, vip_segment.pk, None]
 
