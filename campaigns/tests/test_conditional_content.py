@@ -20,6 +20,7 @@ from campaigns.selectors import articles_visible_to
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, TagFactory
+from newsletter_site.testing import wait_until
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 
@@ -275,3 +276,19 @@ def test_test_mails_follow_the_chosen_subscriber_or_mark_every_conditional_artic
     assert "Nur für VIPs" not in as_ben.body and "Nur für VIPs" not in as_ben.alternatives[0][0]
     assert "Nur für VIPs" in as_anna.body and "segment" not in as_anna.body
     assert Subscriber.objects.count() == 2
+
+
+@pytest.mark.worker
+def test_a_real_worker_sends_each_reader_their_variant_once_over_pipelined_smtp(
+    campaign, news, vip, pipelining_sink, celery_worker_thread, settings
+):
+    settings.KANAL_SEND_BATCH_SIZE = 7
+    readers = [reader(news, f"reader{n}", tags=[vip] if n % 3 == 0 else []) for n in range(40)]
+    sending.campaign_start(campaign=campaign)
+    wait_until(lambda: Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT, timeout=60, interval=0.1)
+
+    assert Counter(pipelining_sink.recipients()) == Counter({subscriber.email: 1 for subscriber in readers})
+    for recipients, raw in pipelining_sink.messages:
+        text, html = parts(raw)
+        member = int(recipients[0].removeprefix("reader").split("@")[0]) % 3 == 0
+        assert ("Nur für VIPs" in html) == member == ("Nur für VIPs" in text)
