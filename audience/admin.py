@@ -82,7 +82,9 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("campaigns"))
     def used_by(self, obj):
-        return obj.campaigns.count() + obj.campaigns_excluding.count()
+        # Conditional articles count once per campaign (Article.segment, related name "articles").
+        with_articles = obj.articles.values("campaign").distinct().count()
+        return obj.campaigns.count() + obj.campaigns_excluding.count() + with_articles
 
     @admin.display(description=_("subscribers now"))
     def figures(self, obj):

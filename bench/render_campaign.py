@@ -1,11 +1,15 @@
 """Compile a 6-article campaign once, render it for 10,000 recipients, print µs per render.
 
-    .venv/bin/python bench/render_campaign.py [--renders 10000] [--articles 6]
+    .venv/bin/python bench/render_campaign.py [--renders 10000] [--articles 6] [--conditional 0]
 
 Measures campaigns.rendering: compile_campaign (MJML, CSS inlining, Markdown, sanitising,
 merge-tag parsing; once per campaign) and CompiledCampaign.render (merge tags, per-recipient
 URLs, tracked link URLs; once per message). Building the MIME message is the sending
 pipeline's part and not measured here. Budget from issue #3: render + MIME < 300 µs.
+
+``--conditional N`` gives the first N articles a segment (conditional content): it prints what
+laying out one variant costs (``CompiledCampaign.variant``, once per set of visible articles
+and worker) and renders each recipient with one of the 2^N variants in turn.
 """
 
 import argparse
@@ -35,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--renders", type=int, default=10_000)
     parser.add_argument("--articles", type=int, default=6)
+    parser.add_argument("--conditional", type=int, default=0, help="articles shown only to a segment")
     args = parser.parse_args()
 
     os.environ.setdefault("KANAL_VAR_DIR", tempfile.mkdtemp(prefix="kanal-bench-"))
@@ -66,6 +71,8 @@ def main() -> None:
         )
         for n in range(args.articles)
     ]
+    for n, article in enumerate(articles[: args.conditional]):
+        article.pk, article.segment_id = n + 1, 1  # unsaved: the compiler needs only the ids
 
     started = time.perf_counter()
     compiled = compile_campaign(campaign, articles=articles)
@@ -84,22 +91,36 @@ def main() -> None:
         )
         for n in range(args.renders)
     ]
+    variants = [compiled]
+    variant_ms = 0.0
+    if args.conditional:
+        ids = [article.pk for article in articles[: args.conditional]]
+        started = time.perf_counter()
+        variants = [
+            compiled.variant(frozenset(pk for bit, pk in enumerate(ids) if mask >> bit & 1))
+            for mask in range(2 ** len(ids))
+        ]
+        variant_ms = (time.perf_counter() - started) * 1000 / len(variants)
     for recipient in recipients[:200]:  # warm-up
         compiled.render(recipient)
 
     timings = []
     perf = time.perf_counter_ns
-    render = compiled.render
-    for recipient in recipients:
+    renders = [variant.render for variant in variants]
+    for n, recipient in enumerate(recipients):
+        render = renders[n % len(renders)]
         before = perf()
         render(recipient)
         timings.append((perf() - before) / 1000)
+    render = compiled.render
     timings.sort()
     message = render(recipients[0])
 
     print(f"articles: {args.articles}, links: {len(compiled.links)}, slots: {len(compiled.slots)}")
     print(f"html: {len(message.html.encode()) / 1024:.1f} KiB, text: {len(message.text.encode()) / 1024:.1f} KiB")
     print(f"compile once: {compile_ms:.1f} ms")
+    if args.conditional:
+        print(f"conditional articles: {args.conditional}, variants: {len(variants)}, {variant_ms:.1f} ms each")
     print(
         f"render x{args.renders}: median {statistics.median(timings):.1f} µs, "
         f"p99 {timings[int(len(timings) * 0.99)]:.1f} µs, max {timings[-1]:.1f} µs"

@@ -16,7 +16,12 @@ from campaigns import extensions, previews
 from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign
-from campaigns.selectors import campaign_audience, campaign_segment_problems, campaign_segment_warnings
+from campaigns.selectors import (
+    campaign_article_segment_problems,
+    campaign_audience,
+    campaign_segment_problems,
+    campaign_segment_warnings,
+)
 from campaigns.services import lifecycle, sending
 from campaigns.services.test_send import campaign_send_test
 from newsletter_site import permissions
@@ -44,7 +49,8 @@ class ArticleInline(admin.StackedInline):
     extra = 0
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ["position", "pk"]
-    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text")]
+    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text"), "segment"]
+    autocomplete_fields = ["segment"]
 
     def _editable(self, obj):
         return obj is None or obj.is_editable
@@ -165,12 +171,16 @@ class CampaignAdmin(admin.ModelAdmin):
         ]
 
     def _preview_recipient(self, request, campaign, *, email: str):
-        """Placeholders for anyone; a real subscriber's data only for staff who may view subscribers."""
+        """Placeholders for anyone; a real subscriber's data only for staff who may view subscribers.
+
+        Returns the recipient, the subscriber shown and the subscriber whose segments decide the
+        conditional articles (only one asked for by address; else all are shown, marked)."""
         if email:
             permissions.require(request, VIEW_SUBSCRIBER)
         elif not permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER):
-            return previews.neutral_recipient(campaign), None
-        return previews.preview_recipient(campaign, email=email)
+            return previews.neutral_recipient(campaign), None, None
+        recipient, subscriber = previews.preview_recipient(campaign, email=email)
+        return recipient, subscriber, previews.chosen_subscriber(subscriber, email=email)
 
     def _change_url(self, campaign):
         return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
@@ -178,7 +188,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def preview_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
         email = request.GET.get("subscriber", "")
-        recipient, subscriber = self._preview_recipient(request, campaign, email=email)
+        recipient, subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -187,9 +197,11 @@ class CampaignAdmin(admin.ModelAdmin):
             "subscriber": subscriber,
             "subscriber_email": email,
             "can_personalise": permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER),
+            "has_conditional": campaign.articles.filter(segment__isnull=False).exists(),
+            "audience_of": audience_of,
         }
         try:
-            rendered = previews.compile_for_display(campaign).render(recipient)
+            rendered = previews.compile_for_display(campaign, audience_of=audience_of).render(recipient)
         except MergeTagError as error:
             context["error"] = str(error)
         else:
@@ -201,9 +213,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_html_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
-        recipient, _subscriber = self._preview_recipient(request, campaign, email=request.GET.get("subscriber", ""))
+        email = request.GET.get("subscriber", "")
+        recipient, _subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
         try:
-            rendered = previews.compile_for_display(campaign).render(recipient)
+            rendered = previews.compile_for_display(campaign, audience_of=audience_of).render(recipient)
         except MergeTagError as error:
             return HttpResponse(str(error), content_type="text/plain; charset=utf-8", status=400)
         response = HttpResponse(rendered.html)
@@ -218,10 +231,13 @@ class CampaignAdmin(admin.ModelAdmin):
             del form.fields["as_subscriber"]
         if request.method == "POST" and form.is_valid():
             email = form.cleaned_data.get("as_subscriber") or ""
-            recipient, _subscriber = self._preview_recipient(request, campaign, email=email)
+            recipient, _subscriber, audience_of = self._preview_recipient(request, campaign, email=email)
             try:
                 sent = campaign_send_test(
-                    campaign=campaign, addresses=form.cleaned_data["addresses"], recipient=recipient
+                    campaign=campaign,
+                    addresses=form.cleaned_data["addresses"],
+                    recipient=recipient,
+                    audience_of=audience_of,
                 )
             except MergeTagError as error:
                 form.add_error(None, str(error))
@@ -308,9 +324,8 @@ class CampaignAdmin(admin.ModelAdmin):
         context["can_follow_up"] = may_follow_up(request.user)
         if obj is not None and obj.is_editable:
             # Next to "Send now": what the segments do to this audience, before anything leaves.
-            context["segment_notes"] = campaign_segment_problems(campaign=obj) or campaign_segment_warnings(
-                campaign=obj
-            )
+            problems = campaign_segment_problems(campaign=obj) + campaign_article_segment_problems(campaign=obj)
+            context["segment_notes"] = problems or campaign_segment_warnings(campaign=obj)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------

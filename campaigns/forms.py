@@ -25,7 +25,10 @@ class TestSendForm(forms.Form):
     as_subscriber = forms.EmailField(
         label=_("Personalise as subscriber"),
         required=False,
-        help_text=_("Address of a subscriber whose name fills the merge tags. Empty: a sample subscriber."),
+        help_text=_(
+            "Address of a subscriber whose name fills the merge tags and whose segments decide which articles "
+            "for a segment the test shows. Empty: a sample subscriber, and every article for a segment, marked."
+        ),
     )
 
     def clean_addresses(self):

@@ -9,6 +9,7 @@ the end of a line) decodes to nothing, so independently encoded pieces can be jo
 """
 
 import binascii
+import copy
 import re
 import secrets
 import time
@@ -21,7 +22,7 @@ from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
 from campaigns.rendering import CompiledCampaign, RecipientContext
-from campaigns.rendering.slots import SlotTemplate
+from campaigns.rendering.slots import MAX_CACHED_VARIANTS, SlotTemplate
 from newsletter_site.mail import (
     DISPLAY_NAME_MAX_LENGTH,
     LIST_UNSUBSCRIBE_POST,
@@ -157,6 +158,29 @@ class MessageSkeleton:
         self._closing = f"\r\n--{self.boundary}--\r\n".encode()
         self._date_second = -1
         self._date_header = b""
+        self._variants: dict[frozenset[int], MessageSkeleton] = {}
+
+    def variant(self, visible: frozenset[int]) -> "MessageSkeleton":
+        """The skeleton of ``CompiledCampaign.variant(visible)``: same headers, other bodies.
+
+        Callers pass the same frozenset objects again and again (one per set of conditional
+        articles in a batch), so after the first message of a set this is one dict lookup.
+        """
+        skeleton = self._variants.get(visible)
+        if skeleton is None:
+            compiled = self.compiled.variant(visible)
+            if compiled is self.compiled:
+                skeleton = self
+            else:
+                skeleton = copy.copy(self)
+                skeleton.compiled = compiled
+                skeleton.html = _EncodedTemplate(compiled.html_template)
+                skeleton.text = _EncodedTemplate(compiled.text_template)
+                skeleton._variants = {}
+            if len(self._variants) >= MAX_CACHED_VARIANTS:
+                del self._variants[next(iter(self._variants))]
+            self._variants[visible] = skeleton
+        return skeleton
 
     def build(self, recipient: RecipientContext, headers: MailHeaders) -> bytes:
         html_values, text_values = self.compiled.slot_values(recipient)

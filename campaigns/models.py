@@ -202,6 +202,19 @@ class Article(models.Model):
     image_alt = models.CharField(_("image description (alt text)"), max_length=300, blank=True)
     link_url = models.URLField(_("link"), max_length=2000, blank=True)
     cta_text = models.CharField(_("button text"), max_length=80, blank=True)
+    # PROTECT, as for the campaign's segments: deleting the segment must not show the block to everyone.
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("show only to subscribers in this segment"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="articles",
+        help_text=_(
+            "Empty: everyone gets this article. Otherwise only members of the segment when the mail is sent; "
+            "the others get the mail without it. The public archive page never shows it."
+        ),
+    )
 
     class Meta:
         verbose_name = _("article")

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
+from campaigns.selectors import articles_visible_to
 from subscribers.models import Subscriber, Subscription
 
 
@@ -15,8 +16,23 @@ def archive_url(campaign: Campaign) -> str:
     return settings.SITE_URL + reverse("campaigns:archive", kwargs={"archive_id": campaign.archive_id})
 
 
-def compile_for_display(campaign: Campaign) -> CompiledCampaign:
-    return compile_campaign(campaign, archive_url=archive_url(campaign))
+def compile_for_display(campaign: Campaign, *, audience_of: Subscriber | None = None) -> CompiledCampaign:
+    """The campaign for staff (previews, test mails). As ``audience_of`` would get it now: only the
+    conditional articles of segments that subscriber is in. For nobody in particular: every
+    article, each conditional one headed "only for subscribers in the segment …"."""
+    if audience_of is None:
+        return compile_campaign(campaign, archive_url=archive_url(campaign), mark_conditional=True)
+    conditional = dict(campaign.articles.filter(segment__isnull=False).values_list("pk", "segment_id"))
+    visible = ()
+    if conditional:
+        visible = articles_visible_to(conditional=conditional, subscriber_ids=[audience_of.pk])[audience_of.pk]
+    return compile_campaign(campaign, archive_url=archive_url(campaign), visible_articles=visible)
+
+
+def compile_for_archive(campaign: Campaign) -> CompiledCampaign:
+    """The public "view in browser" page: no conditional article, since anyone may read it.
+    No "view in browser" link either, on the page that is the browser view."""
+    return compile_campaign(campaign, visible_articles=())
 
 
 def signup_url(campaign: Campaign) -> str:
@@ -52,6 +68,14 @@ def sample_subscriber(campaign: Campaign) -> Subscriber | None:
         .order_by("pk")
         .first()
     )
+
+
+def chosen_subscriber(subscriber: Subscriber | None, *, email: str) -> Subscriber | None:
+    """The subscriber staff asked for by address; None when a preview shows a sample subscriber
+    (or nobody) instead: then conditional articles are all shown, marked."""
+    if subscriber is None or not email or subscriber.email != email.strip().lower():
+        return None
+    return subscriber
 
 
 def preview_recipient(campaign: Campaign, *, email: str = "") -> tuple[RecipientContext, Subscriber | None]:

@@ -1,3 +1,5 @@
+import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,10 +10,14 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from audience.selectors import segment_count, segment_problems, segment_q
+from audience.models import Segment
+from audience.rules import SegmentError
+from audience.selectors import segment_count, segment_members, segment_problems, segment_q
 from campaigns.models import Campaign, Delivery
 from campaigns.services.transports.ledger import HEARTBEAT_EVERY
 from subscribers.models import Subscriber, Subscription
+
+logger = logging.getLogger(__name__)
 
 WAITING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
@@ -106,6 +112,45 @@ def campaign_segment_warnings(*, campaign: Campaign) -> list[str]:
                 % {"name": campaign.exclusion_segment.name}
             )
     return warnings
+
+
+def articles_visible_to(
+    *, conditional: Mapping[int, int], subscriber_ids: Collection[int]
+) -> dict[int, frozenset[int]]:
+    """Which conditional articles (``{article id: segment id}``) each of these subscribers sees:
+    those whose segment takes them now. Subscribers who see the same articles share one frozenset.
+
+    One query per segment, restricted to these subscribers (a sending batch), never a loop over
+    subscribers. The segment decides consent as everywhere: unknown is not a member. A segment
+    whose rules broke after the campaign started shows its articles to nobody rather than guess.
+    """
+    members: dict[int, set[int]] = {}
+    ids = list(subscriber_ids)
+    for segment in Segment.objects.filter(pk__in=set(conditional.values())):
+        try:
+            members[segment.pk] = set(
+                segment_members(segment, base=Subscriber.objects.filter(pk__in=ids)).values_list("pk", flat=True)
+            )
+        except SegmentError:
+            logger.warning("Segment %s is broken: its conditional articles are shown to nobody", segment.pk)
+    shared: dict[tuple[int, ...], frozenset[int]] = {}
+    visible = {}
+    for subscriber_id in ids:
+        key = tuple(article for article, segment in conditional.items() if subscriber_id in members.get(segment, ()))
+        visible[subscriber_id] = shared.setdefault(key, frozenset(key))
+    return visible
+
+
+def campaign_article_segment_problems(*, campaign: Campaign) -> list[str]:
+    """What keeps the segments of the campaign's conditional articles from being used, naming the article."""
+    problems = []
+    for article in campaign.articles.filter(segment__isnull=False).select_related("segment"):
+        problems += [
+            _("Article “%(headline)s”, segment “%(name)s”: %(problem)s")
+            % {"headline": article.headline, "name": article.segment.name, "problem": problem}
+            for problem in segment_problems(article.segment)
+        ]
+    return problems
 
 
 def deliveries_for_export(subscriber: Subscriber) -> tuple[str, list[dict]]:

@@ -5,14 +5,14 @@ from django.views.decorators.http import require_GET
 
 from campaigns import previews
 from campaigns.models import Campaign
-from campaigns.rendering import compile_campaign
 
 ARCHIVE_CACHE_SECONDS = 3600
 
 
 @require_GET
 def archive(request, archive_id):
-    """The public "view in browser" page: the campaign as sent, without anyone's personal data.
+    """The public "view in browser" page: the campaign as sent, without anyone's personal data
+    and without the articles shown only to a segment.
 
     A campaign that is sending or sent can no longer change, so its page is rendered once and
     cached; compiling on every hit would let anyone burn CPU with a public URL.
@@ -23,7 +23,6 @@ def archive(request, archive_id):
     key = f"campaigns:archive:{campaign.pk}:{campaign.updated_at.timestamp()}"
     html = cache.get(key)
     if html is None:
-        # No "view in browser" link on the page that is the browser view.
-        html = compile_campaign(campaign).render(previews.neutral_recipient(campaign)).html
+        html = previews.compile_for_archive(campaign).render(previews.neutral_recipient(campaign)).html
         cache.set(key, html, ARCHIVE_CACHE_SECONDS)
     return HttpResponse(html)

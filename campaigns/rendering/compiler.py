@@ -1,5 +1,6 @@
 """``compile_campaign``: the MJML layout, CSS inlining, Markdown and merge tags, once per campaign."""
 
+from collections.abc import Collection
 from urllib.parse import urljoin
 
 import css_inline
@@ -22,6 +23,7 @@ from campaigns.rendering.slots import (
     CompiledCampaign,
     CompiledLink,
     Slots,
+    SlotTemplate,
 )
 from campaigns.rendering.text import html_to_text
 
@@ -43,10 +45,23 @@ class _ArticleLinks:
         return self.slots.placeholder(LINK, len(self.links) - 1)
 
 
-def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> CompiledCampaign:
-    """Do everything expensive once. Raises merge_tags.MergeTagError for invalid merge tags."""
+def compile_campaign(
+    campaign,
+    *,
+    articles=None,
+    archive_url: str = "",
+    visible_articles: Collection[int] | None = None,
+    mark_conditional: bool = False,
+) -> CompiledCampaign:
+    """Do everything expensive once. Raises merge_tags.MergeTagError for invalid merge tags.
+
+    Articles with a segment are *conditional*. ``visible_articles`` (article ids) says which of
+    them the compiled templates show; None shows all. ``CompiledCampaign.variant`` gives the
+    templates for any other choice. ``mark_conditional`` heads each conditional article with
+    "only for subscribers in the segment …", for staff previews and test mails.
+    """
     if articles is None:
-        articles = list(campaign.articles.all())
+        articles = list(campaign.articles.select_related("segment") if mark_conditional else campaign.articles.all())
     slots = Slots()
     links: list[CompiledLink] = []
     answer_blocks = extensions.answer_blocks()
@@ -55,11 +70,19 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
 
     article_contexts = []
     text_blocks = []
+    conditional: dict[int, int] = {}
     for article in articles:
         registry = _ArticleLinks(slots=slots, links=links, article_public_id=str(article.public_id))
         headline = slots.with_merge_tags(article.headline)
         image_src = _image_src(article)
+        segment_note = ""
+        if getattr(article, "segment_id", None) is not None and article.pk is not None:
+            conditional[article.pk] = article.segment_id
+            if mark_conditional:
+                with translation.override(campaign.language):
+                    segment_note = _("Only for subscribers in the segment “%(name)s”") % {"name": article.segment.name}
         context = {
+            "segment_note": segment_note,
             "headline": headline,
             "image_src": image_src,
             "image_alt": article.image_alt,
@@ -83,7 +106,7 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
             context["feedback_no"] = slots.placeholder(FEEDBACK, 2 * index + 1)
         article_contexts.append(context)
 
-        block = [headline]
+        block = [f"[{segment_note}]", headline] if segment_note else [headline]
         if body_html:
             block.append(html_to_text(body_html))
         if context["cta_link"]:
@@ -127,7 +150,6 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         "language": campaign.language,
         "subject": subject,
         "preheader": preheader,
-        "articles": article_contexts,
         "company_address": settings.KANAL_COMPANY_ADDRESS,
         "imprint_url": settings.KANAL_IMPRINT_URL,
         "privacy_url": settings.KANAL_PRIVACY_URL,
@@ -139,7 +161,6 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         "honeypot_link": slots.placeholder(HONEYPOT),
     }
     with translation.override(campaign.language):
-        mjml_source = render_to_string("campaigns/email/layout.mjml", layout_context)
         footer_text = "\n".join(
             [
                 settings.KANAL_COMPANY_ADDRESS,
@@ -152,22 +173,44 @@ def compile_campaign(campaign, *, articles=None, archive_url: str = "") -> Compi
         header_text = ""
         if archive_url:
             header_text = _("View this newsletter in your browser: %(url)s") % {"url": archive_url} + "\n\n"
-    html_output = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
-    html_output = _inliner().inline(html_output)
-    separator = "\n\n" + "-" * 60 + "\n\n"
-    text_output = header_text + separator.join(text_blocks) + separator + footer_text + "\n"
+    survey_text = text_blocks[len(article_contexts) :]
+    article_ids = [article.pk for article in articles]
 
+    def layout(shown: frozenset[int]) -> tuple[SlotTemplate, SlotTemplate]:
+        """The HTML and text templates with the conditional articles in ``shown`` and every other article.
+
+        Each choice is laid out from the start (MJML, CSS inlining), so spacing and dividers fit
+        the articles present. Every article's slots were registered above, so one recipient's
+        slot values fill any choice.
+        """
+        kept = [i for i, pk in enumerate(article_ids) if pk not in conditional or pk in shown]
+        with translation.override(campaign.language):
+            mjml_source = render_to_string(
+                "campaigns/email/layout.mjml", {**layout_context, "articles": [article_contexts[i] for i in kept]}
+            )
+        html_output = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
+        html_output = _inliner().inline(html_output)
+        separator = "\n\n" + "-" * 60 + "\n\n"
+        blocks = [text_blocks[i] for i in kept] + survey_text
+        text_output = header_text + separator.join(blocks) + separator + footer_text + "\n"
+        return slots.template(html_output), slots.template(text_output)
+
+    shown = frozenset(conditional if visible_articles is None else conditional.keys() & set(visible_articles))
+    html_template, text_template = layout(shown)
     return CompiledCampaign(
         campaign_id=campaign.pk,
         subject_parts=merge_tags.parse(campaign.subject),
-        html_template=slots.template(html_output),
-        text_template=slots.template(text_output),
+        html_template=html_template,
+        text_template=text_template,
         slots=slots.slots,
         links=links,
         survey=survey,
         feedback_article_ids=feedback_article_ids,
         survey_preview_urls=answer_blocks.preview_survey_urls(survey) if survey is not None else [],
         feedback_preview_urls=answer_blocks.preview_feedback_urls(feedback_article_ids) if feedback_enabled else [],
+        conditional_articles=conditional,
+        shown=shown,
+        layout=layout if conditional else None,
     )
 
 

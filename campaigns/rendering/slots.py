@@ -3,8 +3,8 @@
 import html
 import re
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from campaigns import merge_tags
 from campaigns.merge_tags import MergeTag
@@ -71,6 +71,10 @@ class CompiledLink:
 MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL, HONEYPOT = "merge", "link", "unsubscribe", "preferences", "pixel", "trap"
 SURVEY, FEEDBACK = "survey", "feedback"
 
+# How many layouts of one campaign for different sets of conditional articles stay compiled
+# (CompiledCampaign.variant): four conditional articles make at most 16.
+MAX_CACHED_VARIANTS = 16
+
 
 @dataclass(slots=True)
 class SlotTemplate:
@@ -102,10 +106,38 @@ class CompiledCampaign:
     feedback_article_ids: list[int] = field(default_factory=list)
     survey_preview_urls: list[str] = field(default_factory=list)
     feedback_preview_urls: list[str] = field(default_factory=list)
+    # Conditional content: article id -> segment id of every article shown only to a segment, in
+    # mail order (empty for most campaigns); which of them these templates show; and the layout
+    # function of compile_campaign that builds the templates for another choice.
+    conditional_articles: dict[int, int] = field(default_factory=dict)
+    shown: frozenset[int] = frozenset()
+    layout: Callable[[frozenset[int]], tuple[SlotTemplate, SlotTemplate]] | None = field(default=None, repr=False)
+    _variants: dict[frozenset[int], "CompiledCampaign"] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def has_answer_links(self) -> bool:
         return self.survey is not None or bool(self.feedback_article_ids)
+
+    def variant(self, visible: Collection[int]) -> "CompiledCampaign":
+        """The campaign as a recipient sees it who may see the conditional articles in ``visible``.
+
+        A variant shares everything but its two templates with this campaign: the slots, the
+        links and the answer blocks, so one recipient's ``slot_values`` fill any variant. The
+        first call per choice lays the mail out again (milliseconds); the last
+        ``MAX_CACHED_VARIANTS`` choices are kept.
+        """
+        key = self.conditional_articles.keys() & visible if self.conditional_articles else frozenset()
+        key = frozenset(key)
+        if key == self.shown or self.layout is None:
+            return self
+        cached = self._variants.pop(key, None)
+        if cached is None:
+            if len(self._variants) >= MAX_CACHED_VARIANTS:
+                del self._variants[next(iter(self._variants))]
+            html_template, text_template = self.layout(key)
+            cached = replace(self, html_template=html_template, text_template=text_template, shown=key)
+        self._variants[key] = cached  # most recently used last
+        return cached
 
     def render(self, recipient: RecipientContext) -> RenderedMessage:
         html_values, text_values = self.slot_values(recipient)

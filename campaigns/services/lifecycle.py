@@ -67,6 +67,7 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
                 image_alt=article.image_alt,
                 link_url=article.link_url,
                 cta_text=article.cta_text,
+                segment_id=article.segment_id,
             )
             for article in campaign.articles.all()
         ]
@@ -138,6 +139,7 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
     if not campaign.articles.exists():
         problems.append(_("Add at least one article."))
     problems += selectors.campaign_segment_problems(campaign=campaign)
+    problems += selectors.campaign_article_segment_problems(campaign=campaign)
     try:
         compile_campaign(campaign)
     except merge_tags.MergeTagError as error:

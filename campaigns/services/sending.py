@@ -175,6 +175,13 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     compiled, skeleton = compiled_campaign(campaign)
     deliveries = transports.claimed_deliveries(token=token)
     ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
+    visible_articles = None
+    if compiled.conditional_articles:
+        # Segment membership now, one query per segment for the whole batch.
+        visible_articles = selectors.articles_visible_to(
+            conditional=compiled.conditional_articles,
+            subscriber_ids=[delivery.subscriber_id for delivery in deliveries if delivery.subscriber_id is not None],
+        )
     batch = transports.BatchContext(
         campaign=campaign,
         compiled=compiled,
@@ -182,7 +189,9 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         ledger=ledger,
         links=links.MailLinks(),
         recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled),
+        visible_articles=visible_articles,
     )
+    deliveries = batch.in_variant_order(deliveries)
     try:
         with get_connection() as mail_connection, _fast_commits():
             if not isinstance(mail_connection, AnymailBaseBackend):

@@ -12,7 +12,7 @@ from newsletter_site import mail
 
 def anymail_message(batch: BatchContext, delivery: ClaimedDelivery) -> AnymailMessage:
     recipient, list_unsubscribe = batch.recipient(delivery)
-    rendered = batch.compiled.render(recipient)
+    rendered = batch.compiled_for(delivery).render(recipient)
     return mail.message(
         sender=batch.sender,
         to=recipient.email,

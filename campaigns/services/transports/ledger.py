@@ -36,6 +36,7 @@ class ClaimedDelivery(NamedTuple):
     pk: int
     attempts: int
     subscriber: Recipient | None
+    subscriber_id: int | None = None
 
 
 def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
@@ -56,7 +57,7 @@ def claimed_deliveries(*, token: str) -> list[ClaimedDelivery]:
         .values_list("pk", "attempts", "subscriber_id", *(f"subscriber__{name}" for name in fields))
     )
     return [
-        ClaimedDelivery(pk, attempts, None if subscriber_id is None else Recipient(*values))
+        ClaimedDelivery(pk, attempts, None if subscriber_id is None else Recipient(*values), subscriber_id)
         for pk, attempts, subscriber_id, *values in rows
     ]
 

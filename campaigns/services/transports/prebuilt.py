@@ -42,7 +42,7 @@ def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery
             continue
         recipient, list_unsubscribe = batch.recipient(delivery)
         mid = message_id(campaign_id=campaign.pk, delivery_id=delivery.pk, domain=domain)
-        data = batch.skeleton.build(
+        data = batch.skeleton_for(delivery).build(
             recipient,
             MailHeaders(
                 to=recipient.email,

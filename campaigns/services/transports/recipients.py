@@ -10,6 +10,8 @@ from campaigns.services.transports.ledger import ClaimedDelivery, DeliveryLedger
 from newsletter_site.mail import Sender
 from subscribers.links import MailLinks
 
+NOTHING: frozenset[int] = frozenset()
+
 
 @dataclass
 class BatchContext:
@@ -21,11 +23,35 @@ class BatchContext:
     # The registered providers' per-recipient links (tracking URLs, one-click answers), prepared
     # for this batch by campaigns.extensions.recipient_links_prepare.
     recipient_links: list[RecipientLinks] = field(default_factory=list)
+    # Conditional content: subscriber id -> the conditional articles that subscriber sees
+    # (campaigns.selectors.articles_visible_to); None when the campaign has none.
+    visible_articles: dict[int, frozenset[int]] | None = None
     # From and Reply-To, cleaned once per batch (newsletter_site.mail).
     sender: Sender = field(init=False)
 
     def __post_init__(self):
         self.sender = Sender.of(self.campaign.from_header, self.campaign.reply_to)
+
+    def visible_to(self, delivery: ClaimedDelivery) -> frozenset[int]:
+        return self.visible_articles.get(delivery.subscriber_id, NOTHING) if self.visible_articles else NOTHING
+
+    def compiled_for(self, delivery: ClaimedDelivery) -> CompiledCampaign:
+        """The campaign as this recipient sees it (their conditional articles)."""
+        if self.visible_articles is None:
+            return self.compiled
+        return self.compiled.variant(self.visible_to(delivery))
+
+    def skeleton_for(self, delivery: ClaimedDelivery) -> MessageSkeleton:
+        if self.visible_articles is None:
+            return self.skeleton
+        return self.skeleton.variant(self.visible_to(delivery))
+
+    def in_variant_order(self, deliveries: list[ClaimedDelivery]) -> list[ClaimedDelivery]:
+        """Recipients who see the same articles next to each other, so each layout is built at
+        most once per batch even when more than MAX_CACHED_VARIANTS are in use."""
+        if self.visible_articles is None:
+            return deliveries
+        return sorted(deliveries, key=lambda delivery: sorted(self.visible_to(delivery)))
 
     def recipient(self, delivery: ClaimedDelivery) -> tuple[RecipientContext, str]:
         subscriber = delivery.subscriber
