@@ -24,7 +24,9 @@ from newsletter_site.testing import wait_until
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
+# The marker of a conditional article is written in the campaign's language (German here).
+MARKER = "Nur für Abonnenten im Segment „VIP“"
 
 DIVIDER = "border-top: solid 1px #e5e7eb"
 TEXT_SEPARATOR = "-" * 60
@@ -253,13 +255,13 @@ def test_staff_preview_marks_conditional_articles_or_shows_a_chosen_subscribers_
         return admin_client.get(url, query).content.decode()
 
     marked = preview_html()  # the sample subscriber: every article, conditional ones marked
-    assert "Nur für VIPs" in marked and "Only for subscribers in the segment “VIP”" in marked
+    assert "Nur für VIPs" in marked and MARKER in marked
     assert "Hallo Anna," in preview_html(subscriber="anna@example.org")
     assert "“VIP”" not in preview_html(subscriber="anna@example.org"), "a member's mail, as it will be sent"
     assert "Nur für VIPs" not in preview_html(subscriber="ben@example.org")
     page = admin_client.get(reverse("admin:campaigns_campaign_preview", args=[campaign.pk])).content.decode()
     assert "Every article for a segment is shown, marked with its segment" in page
-    assert "[Only for subscribers in the segment “VIP”]" in page, "the text part carries the marker too"
+    assert f"[{MARKER}]" in page, "the text part carries the marker too"
 
 
 def test_test_mails_follow_the_chosen_subscriber_or_mark_every_conditional_article(campaign, news, vip):
@@ -272,7 +274,7 @@ def test_test_mails_follow_the_chosen_subscriber_or_mark_every_conditional_artic
             campaign=campaign, addresses=["staff@example.org"], recipient=recipient, audience_of=subscriber
         )
     marked, as_ben, as_anna = mail.outbox
-    assert "Only for subscribers in the segment “VIP”" in marked.body and "Nur für VIPs" in marked.body
+    assert MARKER in marked.body and "Nur für VIPs" in marked.body
     assert "Nur für VIPs" not in as_ben.body and "Nur für VIPs" not in as_ben.alternatives[0][0]
     assert "Nur für VIPs" in as_anna.body and "segment" not in as_anna.body
     assert Subscriber.objects.count() == 2
