@@ -28,7 +28,7 @@ def _lists(params: dict) -> Q:
     subscribed = Subscription.objects.filter(mailing_list_id__in=params["lists"], status=Subscription.Status.ACTIVE)
     if connection.vendor == "sqlite":
         # SQLite walks the list's (mailing_list, status) index and looks the subscribers up by key,
-        # instead of scanning every subscriber with a subquery each (1.7 → 0.8 s in bench/segments.py).
+        # instead of scanning every subscriber with a subquery each (docs/benchmarks.md, Segments).
         # PostgreSQL plans EXISTS as a semi or anti join; NOT IN it could not.
         return Q(pk__in=subscribed.values("subscriber_id"))
     return Q(Exists(subscribed.filter(subscriber=OuterRef("pk"))))
