@@ -107,10 +107,10 @@ def rules_problems(rules) -> list[str]:
     return problems
 
 
-def _compile(node) -> Compiled:
+def _compile(node, *, untracked: bool = False) -> Compiled:
     if "op" in node:
         # Cheap parts first: databases evaluate AND and OR from the left and stop early.
-        parts = sorted((_compile(child) for child in node["children"]), key=lambda part: part.cost)
+        parts = sorted((_compile(child, untracked=untracked) for child in node["children"]), key=lambda part: part.cost)
         behaviour = any(part.reads_behaviour for part in parts)
         cost = max((part.cost for part in parts), default=1)
         if node["op"] == "not":
@@ -120,6 +120,9 @@ def _compile(node) -> Compiled:
             return Compiled(true=_all(trues), false=_any(falses), reads_behaviour=behaviour, cost=cost)
         return Compiled(true=_any(trues), false=_all(falses), reads_behaviour=behaviour, cost=cost)
     kind = conditions.kind_for(node["kind"])
+    if kind.needs_consent and untracked:
+        # Unknown: "true or unknown" and "false or unknown" both hold (see rules_unknown_without_consent_q).
+        return Compiled(true=EVERYBODY, false=EVERYBODY, reads_behaviour=True, cost=kind.cost)
     holds = kind.q(kind.clean_params(node))
     if kind.needs_consent:
         tracked = conditions.tracked_q()
@@ -132,6 +135,9 @@ def _compile(node) -> Compiled:
 
 
 def _all(parts: list[Q]) -> Q:
+    if any(part is NOBODY for part in parts):
+        return NOBODY
+    parts = [part for part in parts if part is not EVERYBODY]
     if not parts:
         return EVERYBODY
     combined = parts[0]
@@ -141,6 +147,9 @@ def _all(parts: list[Q]) -> Q:
 
 
 def _any(parts: list[Q]) -> Q:
+    if any(part is EVERYBODY for part in parts):
+        return EVERYBODY
+    parts = [part for part in parts if part is not NOBODY]
     if not parts:
         return NOBODY
     combined = parts[0]
@@ -155,3 +164,19 @@ def rules_compile(rules) -> Compiled:
     if problems:
         raise SegmentError(problems)
     return _compile(rules)
+
+
+def rules_unknown_without_consent_q(rules) -> Q:
+    """Where the rules are unknown for a subscriber without tracking consent, as a Q on Subscriber.
+
+    For them every condition that needs consent is unknown, so the tree depends on the other
+    conditions only. Compiled with those conditions as constants, "true" reads "true or unknown"
+    and "false" reads "false or unknown" (AND, OR and NOT keep that meaning), so unknown is where
+    both hold: no behaviour subquery and no negated group is left, and PostgreSQL plans the rest
+    as joins. SegmentError when the rules have problems.
+    """
+    problems = rules_problems(rules)
+    if problems:
+        raise SegmentError(problems)
+    compiled = _compile(rules, untracked=True)
+    return _all([compiled.true, compiled.false])

@@ -4,7 +4,7 @@ from django.db.models import Q, QuerySet
 
 from audience.conditions import tracked_q
 from audience.models import Segment
-from audience.rules import SegmentError, rules_compile, rules_problems
+from audience.rules import SegmentError, rules_compile, rules_problems, rules_unknown_without_consent_q
 from subscribers.models import Subscriber
 
 SAMPLE_SIZE = 10
@@ -41,7 +41,7 @@ def segment_count(segment: Segment | dict, *, base: QuerySet[Subscriber] | None 
     left_out = 0
     if compiled.reads_behaviour:
         # Unknown happens only without consent; testing that first spares the subqueries for everyone else.
-        left_out = base.exclude(tracked_q()).filter(~compiled.true & ~compiled.false).count()
+        left_out = base.exclude(tracked_q()).filter(rules_unknown_without_consent_q(_rules(segment))).count()
     return {"count": count, "left_out_for_consent": left_out, "matches_everyone": count == total, "total": total}
 
 

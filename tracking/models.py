@@ -111,7 +111,9 @@ class Event(models.Model):
         ordering = ["-occurred_at", "-pk"]
         indexes = [
             models.Index(fields=["campaign", "kind", "occurred_at"]),
-            models.Index(fields=["delivery", "kind"]),
+            # occurred_at and is_machine too: a segment's "clicked in the last N days" walks all of a
+            # subscriber's deliveries, and reads each from the index alone (docs/benchmarks.md, Segments).
+            models.Index(fields=["delivery", "kind", "occurred_at", "is_machine"], name="tracking_event_delivery_read"),
             models.Index(fields=["occurred_at"], condition=models.Q(counted=False), name="tracking_event_uncounted"),
             models.Index(fields=["occurred_at"], condition=~models.Q(ip_hash=""), name="tracking_event_with_address"),
         ]

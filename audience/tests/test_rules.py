@@ -86,6 +86,29 @@ def test_the_count_says_how_many_are_left_out_for_lack_of_consent(world):
     assert figures["count"] == 3 and figures["left_out_for_consent"] == 1  # emil: not vip, opening unknown
 
 
+def test_left_out_count_agrees_with_three_valued_logic_for_nested_trees(world):
+    """The count compiles the tree without its behaviour conditions; it must name the same people as
+    "neither true nor false" of the full tree, for every shape of AND, OR and NOT."""
+    from audience.conditions import tracked_q
+    from audience.rules import rules_compile
+
+    campaign, vip = world
+    opened, tagged = leaf("opened_campaign", campaign=campaign.pk), leaf("tags", tags=[vip.pk])
+    bounced = leaf("status", status="bounced")
+    for rules in (
+        all_of(tagged, opened),
+        any_of(tagged, opened),
+        not_(all_of(tagged, opened)),
+        not_(any_of(not_(tagged), opened)),
+        all_of(any_of(bounced, not_(opened)), not_(tagged)),
+        any_of(all_of(), not_(opened)),
+        all_of(any_of(), opened),
+    ):
+        compiled = rules_compile(rules)
+        unknown = Subscriber.objects.exclude(tracked_q()).filter(~compiled.true & ~compiled.false)
+        assert segment_count(rules)["left_out_for_consent"] == unknown.count(), rules
+
+
 def test_individual_tracking_off_leaves_everyone_out_of_behaviour_conditions(world, settings):
     campaign, _vip = world
     settings.KANAL_INDIVIDUAL_TRACKING = False
