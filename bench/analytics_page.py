@@ -29,15 +29,14 @@ the embedded one unless REDIS_URL is set.
 """
 
 import argparse
-import os
 import random
-import re
 import statistics
-import sys
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+
+from benchenv import bench_database, setup_django
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "analytics"
@@ -84,49 +83,6 @@ AGENTS = [
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-def configure_environment() -> str:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "KANAL_VAR_DIR": str(BENCH_DIR),
-            "DJANGO_SETTINGS_MODULE": "newsletter_site.settings",
-            "SITE_URL": "https://news.example.com",
-            # The test client speaks plain http; an https SITE_URL would otherwise redirect it.
-            "KANAL_SSL_REDIRECT": "0",
-        }
-    )
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import psycopg
-
-        # The maintenance database: the one named in the URL need not exist.
-        with psycopg.connect(re.sub(r"/[^/]*$", "/postgres", url), autocommit=True) as connection:
-            connection.execute("DROP DATABASE IF EXISTS kanal_bench_analytics WITH (FORCE)")
-            connection.execute("CREATE DATABASE kanal_bench_analytics")
-        os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", "/kanal_bench_analytics", url)
-        return "PostgreSQL"
-    database = BENCH_DIR / "bench.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    return "SQLite"
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if settings.REDIS_EMBEDDED:
-        from newsletter_site import redis_server
-
-        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
-    call_command("migrate", verbosity=0)
 
 
 def weighted(rng: random.Random, pairs):
@@ -271,7 +227,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
 
-    database = configure_environment()
+    database = bench_database(
+        "kanal_bench_analytics",
+        bench_dir=BENCH_DIR,
+        # The test client speaks plain http; an https SITE_URL would otherwise redirect it.
+        extra_env={"SITE_URL": "https://news.example.com", "KANAL_SSL_REDIRECT": "0"},
+    )
     setup_django()
     from django.contrib.auth import get_user_model
     from django.core.cache import cache

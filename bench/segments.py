@@ -32,13 +32,12 @@ the database of the last run without generating it.
 """
 
 import argparse
-import os
-import re
 import statistics
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+
+from benchenv import bench_database, setup_django
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "segments"
@@ -46,41 +45,6 @@ BENCH_DIR = REPO / "var" / "bench" / "segments"
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-def configure_environment(*, keep: bool) -> str:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"KANAL_VAR_DIR": str(BENCH_DIR), "DJANGO_SETTINGS_MODULE": "newsletter_site.settings"})
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import psycopg
-
-        if not keep:
-            with psycopg.connect(re.sub(r"/[^/]*$", "/postgres", url), autocommit=True) as connection:
-                connection.execute("DROP DATABASE IF EXISTS kanal_bench_segments WITH (FORCE)")
-                connection.execute("CREATE DATABASE kanal_bench_segments")
-        os.environ["DATABASE_URL"] = re.sub(r"/[^/]*$", "/kanal_bench_segments", url)
-        return "PostgreSQL"
-    database = BENCH_DIR / "bench.sqlite3"
-    for suffix in ("", "-wal", "-shm") if not keep else ():
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    return "SQLite"
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if settings.REDIS_EMBEDDED:
-        from newsletter_site import redis_server
-
-        redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
-    call_command("migrate", verbosity=0)
 
 
 def timed(label: str):
@@ -350,7 +314,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the database of the last run (no generation)")
     args = parser.parse_args()
 
-    database = configure_environment(keep=args.keep)
+    database = bench_database("kanal_bench_segments", bench_dir=BENCH_DIR, keep=args.keep)
     setup_django()
     from django.db import connection, transaction
     from django.utils import timezone

@@ -181,15 +181,8 @@ LIST_OPERATORS = {"between", "is_any_of", "has_any_of"}
 VALUELESS_OPERATORS = {"is_empty", "is_not_empty", "is_true", "is_false"}
 
 
-class _FieldText(Expression):
-    """The stored value of one key as SQL text (strings, ISO dates, option values) or number.
-
-    Lighter than Django's KeyTextTransform on SQLite, which reads the JSON three times per row to
-    tell true/false/null apart; custom fields never store null, and booleans are compared with
-    ``_FieldIs``.
-    """
-
-    output_field = TextField()
+class _FieldExpression(Expression):
+    """An expression on one key of a JSON column (``fields`` unless a path from another model)."""
 
     def __init__(self, key: str, column="fields"):
         super().__init__()
@@ -205,6 +198,17 @@ class _FieldText(Expression):
     def as_sql(self, compiler, connection):
         raise NotSupportedError("Custom fields are filtered on SQLite and PostgreSQL only.")
 
+
+class _FieldText(_FieldExpression):
+    """The stored value of one key as SQL text (strings, ISO dates, option values) or number.
+
+    Lighter than Django's KeyTextTransform on SQLite, which reads the JSON three times per row to
+    tell true/false/null apart; custom fields never store null, and booleans are compared with
+    ``_FieldIs``.
+    """
+
+    output_field = TextField()
+
     def as_sqlite(self, compiler, connection):
         column, params = compiler.compile(self.column)
         return f"JSON_EXTRACT({column}, %s)", (*params, _json_path(self.key))
@@ -214,7 +218,7 @@ class _FieldText(Expression):
         return f"({column} ->> %s)", (*params, self.key)
 
 
-class _FieldContains(Expression):
+class _FieldContains(_FieldExpression):
     """True when the stored value of ``key`` is, or is a list holding, the JSON value ``value``.
 
     PostgreSQL: top-level containment (``fields @> '{"key": [value]}'``), which a GIN index on
@@ -226,20 +230,9 @@ class _FieldContains(Expression):
     output_field = BooleanField()
 
     def __init__(self, key: str, value, *, in_list: bool, column="fields"):
-        super().__init__()
-        self.key = key
+        super().__init__(key, column)
         self.value = value
         self.in_list = in_list
-        self.column = F(column) if isinstance(column, str) else column
-
-    def get_source_expressions(self):
-        return [self.column]
-
-    def set_source_expressions(self, expressions):
-        (self.column,) = expressions
-
-    def as_sql(self, compiler, connection):
-        raise NotSupportedError("Custom fields are filtered on SQLite and PostgreSQL only.")
 
     def as_sqlite(self, compiler, connection):
         column, params = compiler.compile(self.column)
