@@ -204,7 +204,7 @@ class _FieldText(_FieldExpression):
 
     Lighter than Django's KeyTextTransform on SQLite, which reads the JSON three times per row to
     tell true/false/null apart; custom fields never store null, and booleans are compared with
-    ``_FieldIs``.
+    ``_FieldContains``.
     """
 
     output_field = TextField()
