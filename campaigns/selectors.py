@@ -80,10 +80,13 @@ def campaign_segment_problems(*, campaign: Campaign) -> list[str]:
 def campaign_segment_warnings(*, campaign: Campaign) -> list[str]:
     """What staff should know before sending a segmented campaign: a segment that filters nothing,
     an exclusion that leaves nobody, subscribers left out because the segment reads behaviour or
-    answers they did not consent to. Empty for a campaign without segments or with broken ones."""
-    if not (campaign.segment_id or campaign.exclusion_segment_id) or campaign_segment_problems(campaign=campaign):
+    answers they did not consent to, recipients whom no article would reach when every article is
+    for a segment. Empty for a campaign without segments or with broken ones."""
+    if campaign_segment_problems(campaign=campaign) or campaign_article_segment_problems(campaign=campaign):
         return []
-    warnings = []
+    warnings = _articleless_recipients_warning(campaign)
+    if not (campaign.segment_id or campaign.exclusion_segment_id):
+        return warnings
     reach = campaign_list_audience(campaign=campaign)
     if campaign.segment_id:
         figures = segment_count(campaign.segment, base=reach)
@@ -112,6 +115,29 @@ def campaign_segment_warnings(*, campaign: Campaign) -> list[str]:
                 % {"name": campaign.exclusion_segment.name}
             )
     return warnings
+
+
+def _articleless_recipients_warning(campaign: Campaign) -> list[str]:
+    """When every article is for a segment: how many recipients are in none of those segments (one count)."""
+    articles = list(campaign.articles.select_related("segment"))
+    if not articles or any(article.segment_id is None for article in articles):
+        return []
+    in_some_segment = Q(pk__in=[])
+    for segment in {article.segment for article in articles}:
+        in_some_segment |= segment_q(segment)
+    count = campaign_audience(campaign=campaign).exclude(in_some_segment).count()
+    if not count:
+        return []
+    return [
+        ngettext(
+            "Every article is for a segment, and %(count)d recipient is in none of them: they would get "
+            "this campaign without any article.",
+            "Every article is for a segment, and %(count)d recipients are in none of them: they would get "
+            "this campaign without any article.",
+            count,
+        )
+        % {"count": count}
+    ]
 
 
 def articles_visible_to(

@@ -294,3 +294,16 @@ def test_a_real_worker_sends_each_reader_their_variant_once_over_pipelined_smtp(
         text, html = parts(raw)
         member = int(recipients[0].removeprefix("reader").split("@")[0]) % 3 == 0
         assert ("Nur für VIPs" in html) == member == ("Nur für VIPs" in text)
+
+
+def test_staff_are_warned_when_every_article_is_for_a_segment_and_some_recipients_are_in_none(
+    campaign, news, vip, vip_segment, admin_client
+):
+    reader(news, "anna", tags=[vip])
+    reader(news, "ben")
+    reader(news, "cem")
+    page = lambda: admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()  # noqa: E731
+    assert "without any article" not in page(), "unconditional articles reach everyone"
+
+    campaign.articles.exclude(segment=vip_segment).update(segment=vip_segment)
+    assert "2 recipients are in none of them: they would get this campaign without any article." in page()
