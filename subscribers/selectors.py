@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import NotSupportedError
-from django.db.models import BooleanField, Expression, F, FloatField, Q, TextField
+from django.db.models import BooleanField, Expression, F, FloatField, Q, QuerySet, TextField
 from django.db.models.fields.json import HasKey
 from django.db.models.functions import Cast, Substr
 from django.db.models.lookups import (
@@ -388,3 +388,17 @@ def _options(field: CustomField, value) -> list[str]:
     if not chosen:
         raise ValidationError(_("Choose at least one option."), code="required")
     return chosen
+
+
+def subscribers_not_suppressed(subscribers: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
+    """``subscribers`` without those whose address is on the suppression list (kept as hashes, so
+    matched in Python, and only when the list is not empty)."""
+    suppressed = set(SuppressedAddress.objects.values_list("email_hash", flat=True))
+    if not suppressed:
+        return subscribers
+    blocked = [
+        pk
+        for pk, email in subscribers.values_list("pk", "email").iterator(chunk_size=5000)
+        if email_hash(email) in suppressed
+    ]
+    return subscribers.exclude(pk__in=blocked)

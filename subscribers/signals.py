@@ -1,9 +1,13 @@
-"""Receivers for signals from other packages (Anymail's ESP webhooks)."""
+"""Signals this app sends, and receivers for signals from other packages (Anymail's ESP webhooks)."""
 
 from anymail.signals import tracking
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from subscribers.services import feedback
+
+# Sent with ``subscription`` inside the transaction that confirms it (double opt-in done), so a
+# receiver's writes commit or roll back with the confirmation. Automations listen (automations.signals).
+subscription_confirmed = Signal()
 
 
 @receiver(tracking, dispatch_uid="subscribers.esp_feedback")

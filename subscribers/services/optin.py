@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from newsletter_site import mail
-from subscribers import selectors, tokens
+from subscribers import selectors, signals, tokens
 from subscribers.models import (
     ConfirmationMail,
     ConsentRecord,
@@ -219,6 +219,7 @@ def subscription_confirm(*, token: str, ip_address: str | None = None, user_agen
         ip_address=ip_address,
         user_agent=user_agent,
     )
+    signals.subscription_confirmed.send(sender=Subscription, subscription=subscription)
     return subscription
 
 

@@ -1,0 +1,43 @@
+"""Reads on automations: the step outline with its per-step figures."""
+
+from django.db.models import Count, Q
+
+from automations.models import Automation, Journey, JourneyStepRun
+
+
+def automation_outline(*, automation: Automation) -> list[dict]:
+    """The current version's steps, each with how many journeys ran it, wait at it, and left at it.
+
+    Figures cover every version, by step position: a new version that reorders steps shifts them.
+    """
+    version = automation.versions.order_by("-number").first()
+    steps = version.steps if version else automation.steps
+    ran = dict(
+        JourneyStepRun.objects.filter(journey__automation=automation)
+        .values_list("step_index")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    at_step = {
+        row["step_index"]: row
+        for row in Journey.objects.filter(automation=automation)
+        .values("step_index")
+        .annotate(
+            waiting=Count("pk", filter=Q(status=Journey.Status.ACTIVE)),
+            exited=Count("pk", filter=Q(status=Journey.Status.EXITED)),
+        )
+        .order_by()
+    }
+    outline = []
+    for index, step in enumerate(steps):
+        figures = at_step.get(index, {})
+        outline.append(
+            {
+                "index": index,
+                "step": step,
+                "entered": ran.get(index, 0),
+                "waiting": figures.get("waiting", 0),
+                "exited": figures.get("exited", 0),
+            }
+        )
+    return outline

@@ -1,0 +1,316 @@
+"""Automation writes: saving and activating, entering journeys, and the runner that advances them.
+
+Exactly once per (journey, step) by database state: a step's effect, its JourneyStepRun row and the
+journey's advance commit together, under the claim the runner took with one UPDATE. See
+docs/architecture.md, Automations.
+"""
+
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from audience.models import Segment
+from audience.selectors import segment_members, segment_problems
+from automations import kinds
+from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
+from subscribers.models import Subscriber
+from subscribers.selectors import address_is_suppressed, subscribers_not_suppressed
+
+logger = logging.getLogger(__name__)
+
+ENTRY_CHUNK = 2000
+
+
+def automation_problems(*, automation: Automation) -> list[str]:
+    """Everything that keeps the automation from running, in words; empty when it may be activated."""
+    problems = kinds.trigger_problems(automation.trigger_kind, automation.trigger_params)
+    problems += kinds.steps_problems(automation.steps)
+    if automation.entry_segment_id is not None:
+        problems += [
+            gettext("Entry segment: %(problem)s") % {"problem": problem}
+            for problem in segment_problems(automation.entry_segment)
+        ]
+    if automation.trigger_kind == kinds.SEGMENT_JOINED and automation.reentry != Automation.Reentry.NEVER:
+        problems.append(
+            gettext(
+                "A segment trigger would take everyone still in the segment again after each journey: "
+                "choose re-entry “never”."
+            )
+        )
+    return problems
+
+
+def _version_current(automation: Automation) -> AutomationVersion | None:
+    return automation.versions.order_by("-number").first()
+
+
+def _version_freeze(automation: Automation) -> AutomationVersion:
+    """The version holding the automation's current steps, made when they changed since the last one."""
+    latest = _version_current(automation)
+    if latest is not None and latest.steps == automation.steps:
+        return latest
+    return AutomationVersion.objects.create(
+        automation=automation, number=(latest.number + 1 if latest else 1), steps=automation.steps
+    )
+
+
+@transaction.atomic
+def automation_save(*, automation: Automation) -> Automation:
+    """Save an edited automation; editing an active one freezes its steps as a new version, which new
+    journeys take while running ones keep theirs."""
+    automation.steps = kinds.steps_clean(automation.steps)
+    automation.trigger_params = kinds.trigger_clean(automation.trigger_kind, automation.trigger_params)
+    automation.full_clean()
+    if automation.status == Automation.Status.ACTIVE:
+        problems = automation_problems(automation=automation)
+        if problems:
+            raise ValidationError(problems)
+    automation.save()
+    if automation.status == Automation.Status.ACTIVE:
+        _version_freeze(automation)
+    return automation
+
+
+@transaction.atomic
+def automation_activate(*, automation: Automation) -> Automation:
+    """Start taking entries; refused with the problems in words while any reference is broken."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    problems = automation_problems(automation=automation)
+    if problems:
+        raise ValidationError([gettext("“%(name)s” cannot be activated:") % {"name": automation.name}, *problems])
+    automation.status = Automation.Status.ACTIVE
+    automation.save(update_fields=["status", "updated_at"])
+    _version_freeze(automation)
+    return automation
+
+
+def automation_pause(*, automation: Automation) -> Automation:
+    """Stop entries and steps; journeys stay where they are and go on when it is activated again."""
+    automation.status = Automation.Status.PAUSED
+    automation.save(update_fields=["status", "updated_at"])
+    return automation
+
+
+def _eligible(automation: Automation, candidates: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
+    """The candidates that may enter now: consenting, in the entry segment, and allowed by the re-entry rule."""
+    eligible = candidates.filter(status=Subscriber.Status.ACTIVE)
+    if automation.entry_segment_id is not None:
+        eligible = segment_members(automation.entry_segment, base=eligible)
+    journeys = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk"))
+    if automation.reentry == Automation.Reentry.NEVER:
+        eligible = eligible.exclude(Exists(journeys))
+    elif automation.reentry == Automation.Reentry.AFTER_FINISHED:
+        eligible = eligible.exclude(Exists(journeys.exclude(status=Journey.Status.FINISHED)))
+    else:
+        eligible = eligible.exclude(Exists(journeys.filter(status=Journey.Status.ACTIVE)))
+    return eligible
+
+
+def journeys_enter(*, automation: Automation, candidates: QuerySet[Subscriber]) -> int:
+    """Start a journey for each candidate the automation takes; returns how many started.
+
+    The partial unique constraint (one active journey per automation and subscriber) settles races:
+    a second entry at the same moment is dropped by the database, not by this check.
+    """
+    if automation.status != Automation.Status.ACTIVE:
+        return 0
+    version = _version_current(automation)
+    if version is None:
+        return 0
+    now = timezone.now()
+    eligible = subscribers_not_suppressed(_eligible(automation, candidates))
+    started = 0
+    ids = list(eligible.order_by().values_list("pk", flat=True))
+    for start in range(0, len(ids), ENTRY_CHUNK):
+        created = Journey.objects.bulk_create(
+            [
+                Journey(automation=automation, version=version, subscriber_id=pk, due_at=now)
+                for pk in ids[start : start + ENTRY_CHUNK]
+            ],
+            ignore_conflicts=True,
+        )
+        started += len(created)
+    if started:
+        transaction.on_commit(_queue_tick)
+    return started
+
+
+def _queue_tick() -> None:
+    from automations import tasks
+
+    tasks.tick.delay()
+
+
+def trigger_fire(*, trigger_kind: str, match: dict, subscriber_ids: list[int]) -> int:
+    """Enter the subscribers into every active automation with this trigger whose parameters include ``match``.
+
+    Matched in Python: there are few automations, and SQLite has no JSON containment lookup.
+    """
+    started = 0
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind):
+        if all(automation.trigger_params.get(key) == value for key, value in match.items()):
+            candidates = Subscriber.objects.filter(pk__in=subscriber_ids)
+            started += journeys_enter(automation=automation, candidates=candidates)
+    return started
+
+
+def segment_triggers_evaluate() -> int:
+    """Enter the members of each segment-triggered automation's segment who are not in it yet (beat)."""
+    started = 0
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=kinds.SEGMENT_JOINED):
+        segment = Segment.objects.filter(pk=automation.trigger_params.get("segment")).first()
+        if segment is None or segment_problems(segment):
+            logger.warning("Automation %s: its trigger segment is unusable; nobody enters", automation.pk)
+            continue
+        started += journeys_enter(automation=automation, candidates=segment_members(segment))
+    return started
+
+
+def journeys_claim(*, limit: int) -> str | None:
+    """Claim up to ``limit`` due journeys of active automations with one UPDATE; returns the claim token."""
+    token = secrets.token_hex(16)
+    with transaction.atomic():
+        candidates = Journey.objects.filter(
+            status=Journey.Status.ACTIVE,
+            claim="",
+            due_at__lte=timezone.now(),
+            automation__status=Automation.Status.ACTIVE,
+        ).order_by("due_at", "pk")
+        if db_connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return None
+        Journey.objects.filter(pk__in=ids, claim="").update(claim=token, claimed_at=timezone.now())
+    return token
+
+
+def journeys_sweep(*, stale_after: timedelta | None = None) -> int:
+    """Hand back journeys whose worker died holding the claim; their step runs again from the last commit."""
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.KANAL_AUTOMATION_STALE_SECONDS)
+    released = (
+        Journey.objects.filter(status=Journey.Status.ACTIVE, claimed_at__lt=timezone.now() - stale_after)
+        .exclude(claim="")
+        .update(claim="", claimed_at=None)
+    )
+    if released:
+        logger.warning("Released %d journeys whose worker stopped", released)
+    return released
+
+
+def consent_exit_reason(subscriber: Subscriber) -> str:
+    """Why this subscriber may not go on in any journey, or "" when they may."""
+    if subscriber.status != Subscriber.Status.ACTIVE:
+        return f"consent: {subscriber.status}"
+    if address_is_suppressed(email=subscriber.email):
+        return "consent: suppressed"
+    return ""
+
+
+def _end(journey: Journey, *, status: str, reason: str = "") -> None:
+    journey.status = status
+    journey.exited_reason = reason
+    journey.ended_at = timezone.now()
+    journey.claim = ""
+    journey.claimed_at = None
+    journey.save(update_fields=["status", "exited_reason", "ended_at", "claim", "claimed_at"])
+
+
+def _step_once(*, journey_id: int, token: str) -> bool:
+    """Run the journey's current step, if due, in one transaction; returns whether to look again."""
+    with transaction.atomic():
+        journey = (
+            Journey.objects.select_for_update()
+            .select_related("subscriber", "version", "automation")
+            .filter(pk=journey_id, claim=token, status=Journey.Status.ACTIVE)
+            .first()
+        )
+        if journey is None:
+            return False
+        if journey.due_at > timezone.now() or journey.automation.status != Automation.Status.ACTIVE:
+            Journey.objects.filter(pk=journey.pk).update(claim="", claimed_at=None)
+            return False
+        reason = consent_exit_reason(journey.subscriber)
+        if reason:
+            _end(journey, status=Journey.Status.EXITED, reason=reason)
+            return False
+        steps = journey.version.steps
+        index = journey.step_index
+        if index >= len(steps):
+            _end(journey, status=Journey.Status.FINISHED)
+            return False
+        step = steps[index]
+        kind = kinds.STEPS.get(step["kind"])
+        params = {key: value for key, value in step.items() if key != "kind"}
+        problems = kind.problems(params) if kind else [gettext("unknown step kind")]
+        if problems:
+            JourneyStepRun.objects.create(
+                journey=journey, step_index=index, status=JourneyStepRun.Status.SKIPPED, detail={"problems": problems}
+            )
+            _end(journey, status=Journey.Status.EXITED, reason="broken step")
+            return False
+        # The unique (journey, step_index) row first: should a run for this step exist already, the
+        # IntegrityError rolls back the effect with it.
+        run = JourneyStepRun.objects.create(journey=journey, step_index=index)
+        result = kind.run(journey, params, index)
+        if result.detail:
+            run.detail = result.detail
+            run.save(update_fields=["detail"])
+        if result.exit_reason:
+            _end(journey, status=Journey.Status.EXITED, reason=result.exit_reason)
+            return False
+        journey.step_index = result.next_index if result.next_index is not None else index + 1
+        journey.due_at = timezone.now() + (result.wait or timedelta())
+        journey.attempts = 0
+        journey.save(update_fields=["step_index", "due_at", "attempts"])
+        return True
+
+
+def journey_advance(*, journey_id: int, token: str) -> None:
+    """Run every step the claimed journey is due for, then hand the claim back."""
+    while True:
+        try:
+            again = _step_once(journey_id=journey_id, token=token)
+        except Exception:
+            logger.exception("Journey %s: the step failed; it runs again later", journey_id)
+            retry_in = timedelta(seconds=settings.KANAL_AUTOMATION_RETRY_SECONDS)
+            journey = Journey.objects.filter(pk=journey_id, claim=token).first()
+            if journey is not None:
+                Journey.objects.filter(pk=journey_id, claim=token).update(
+                    claim="", claimed_at=None, attempts=journey.attempts + 1, due_at=timezone.now() + retry_in
+                )
+            return
+        if not again:
+            return
+
+
+def journeys_advance(*, token: str) -> int:
+    """Advance every journey a claim took; returns how many."""
+    ids = list(Journey.objects.filter(claim=token).values_list("pk", flat=True))
+    for journey_id in ids:
+        journey_advance(journey_id=journey_id, token=token)
+    return len(ids)
+
+
+def automations_tick() -> int:
+    """Sweep stale claims and claim every due journey in batches, one task per batch (beat calls this)."""
+    from automations import tasks
+
+    journeys_sweep()
+    batches = 0
+    while batches < settings.KANAL_AUTOMATION_MAX_BATCHES_PER_TICK:
+        token = journeys_claim(limit=settings.KANAL_AUTOMATION_BATCH_SIZE)
+        if token is None:
+            break
+        tasks.advance_journeys.delay(token)
+        batches += 1
+    return batches
