@@ -1,0 +1,92 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from automations.models import Automation, Journey
+from automations.tests.factories import active_automation, run_due
+from subscribers.tests.factories import SubscriberFactory, TagFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
+
+
+def _form(automation: Automation, **changes) -> dict:
+    data = {
+        "name": automation.name,
+        "trigger_kind": automation.trigger_kind,
+        "trigger_params": json.dumps(automation.trigger_params),
+        "entry_segment": "",
+        "reentry": automation.reentry,
+        "steps": json.dumps(automation.steps),
+    }
+    return {**data, **changes}
+
+
+def test_change_page_shows_the_outline_with_counts(admin_client, tag, other_tag):
+    automation = active_automation(
+        trigger_params={"tag": tag.pk}, steps=[{"kind": "tag_add", "tag": other_tag.pk}, {"kind": "wait", "days": 1}]
+    )
+    tag.subscribers.add(*SubscriberFactory.create_batch(2))
+    run_due()
+    response = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "can be activated" in page
+    assert "<td>add tag (tag=" in page
+    assert "<td>1</td><td>wait (days=1)</td><td>2</td><td>0</td><td>0</td>" in page
+
+
+def test_malformed_steps_are_refused_by_the_form(admin_client, tag):
+    automation = Automation.objects.create(name="W", trigger_kind="tag_added", trigger_params={"tag": tag.pk})
+    url = reverse("admin:automations_automation_change", args=[automation.pk])
+    response = admin_client.post(url, _form(automation, steps=json.dumps([{"kind": "wait"}])))
+    assert "Step 0: A wait must last longer than zero." in response.content.decode()
+    response = admin_client.post(url, _form(automation, trigger_params="{}"))
+    assert "“tag” must be the id of an existing object." in response.content.decode()
+
+
+def test_editing_an_active_automation_in_the_admin_makes_a_new_version(admin_client, tag, other_tag):
+    automation = active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "exit"}])
+    url = reverse("admin:automations_automation_change", args=[automation.pk])
+    steps = [{"kind": "tag_add", "tag": other_tag.pk}]
+    response = admin_client.post(url, _form(automation, steps=json.dumps(steps)))
+    assert response.status_code == 302
+    assert list(automation.versions.values_list("number", "steps")) == [(2, steps), (1, [{"kind": "exit"}])]
+
+
+def test_an_active_automation_cannot_be_saved_with_a_broken_reference(admin_client, tag):
+    automation = active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "exit"}])
+    url = reverse("admin:automations_automation_change", args=[automation.pk])
+    response = admin_client.post(url, _form(automation, steps=json.dumps([{"kind": "tag_add", "tag": 999}])))
+    assert "Step 0: The tag 999 no longer exists." in response.content.decode()
+    assert automation.versions.count() == 1
+
+
+def test_activate_action_refuses_with_problems_and_activates_without(admin_client, tag):
+    gone = TagFactory(name="gone")
+    broken = Automation.objects.create(
+        name="Broken", trigger_kind="tag_added", trigger_params={"tag": gone.pk}, steps=[]
+    )
+    fine = Automation.objects.create(name="Fine", trigger_kind="tag_added", trigger_params={"tag": tag.pk}, steps=[])
+    gone.delete()
+    url = reverse("admin:automations_automation_changelist")
+    response = admin_client.post(url, {"action": "activate", "_selected_action": [broken.pk, fine.pk]}, follow=True)
+    page = response.content.decode()
+    assert "“Broken” cannot be activated:" in page
+    assert "“Fine” is active." in page
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert (broken.status, fine.status) == (Automation.Status.DRAFT, Automation.Status.ACTIVE)
+    admin_client.post(url, {"action": "pause", "_selected_action": [fine.pk]})
+    fine.refresh_from_db()
+    assert fine.status == Automation.Status.PAUSED
+
+
+def test_journeys_are_read_only(admin_client, tag, subscriber):
+    active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "wait", "days": 1}])
+    subscriber.tags.add(tag)
+    journey = Journey.objects.get()
+    assert admin_client.get(reverse("admin:automations_journey_changelist")).status_code == 200
+    page = admin_client.get(reverse("admin:automations_journey_change", args=[journey.pk])).content.decode()
+    assert 'name="step_index"' not in page
+    assert admin_client.get(reverse("admin:automations_journey_add")).status_code == 403

@@ -1,0 +1,39 @@
+import pytest
+from django.utils import timezone
+
+from automations import tasks
+from automations.models import Journey, JourneyStepRun
+from automations.tests.factories import active_automation
+from newsletter_site.testing import wait_until
+from subscribers.tests.factories import SubscriberFactory, TagFactory
+
+
+@pytest.mark.worker
+def test_welcome_automation_runs_end_to_end_in_a_real_worker(celery_worker_thread):
+    """Entering queues a tick; the worker claims and runs "tag A", holds the wait, and beat's tick
+    (called here directly) hands the journey back to the worker for "tag B" once it is due."""
+    signed_up, tag_a, tag_b = TagFactory(name="signed-up"), TagFactory(name="A"), TagFactory(name="B")
+    active_automation(
+        trigger_params={"tag": signed_up.pk},
+        steps=[
+            {"kind": "tag_add", "tag": tag_a.pk},
+            {"kind": "wait", "seconds": 1},
+            {"kind": "tag_add", "tag": tag_b.pk},
+        ],
+    )
+    reader = SubscriberFactory()
+    reader.tags.add(signed_up)
+
+    def names():
+        return set(reader.tags.values_list("name", flat=True))
+
+    wait_until(lambda: "A" in names(), timeout=20, message="the worker to run the first step")
+    journey = wait_until(
+        lambda: Journey.objects.filter(step_index=2, claim="").first(), timeout=20, message="the wait to start"
+    )
+    assert "B" not in names()
+    wait_until(lambda: journey.due_at <= timezone.now(), timeout=5, message="the wait to pass")
+    tasks.tick()
+    wait_until(lambda: Journey.objects.filter(status=Journey.Status.FINISHED).exists(), timeout=20)
+    assert names() == {"signed-up", "A", "B"}
+    assert list(JourneyStepRun.objects.order_by("step_index").values_list("step_index", flat=True)) == [0, 1, 2]
