@@ -41,3 +41,19 @@ def automation_outline(*, automation: Automation) -> list[dict]:
             }
         )
     return outline
+
+
+def subscriber_journeys_export(subscriber) -> tuple[str, object]:
+    """GDPR export section: the automations the subscriber went through, and how far."""
+    journeys = Journey.objects.filter(subscriber=subscriber).select_related("automation").order_by("pk")
+    return "automation_journeys", [
+        {
+            "automation": journey.automation.name,
+            "status": journey.status,
+            "entered_at": journey.entered_at.isoformat(),
+            "ended_at": journey.ended_at.isoformat() if journey.ended_at else None,
+            "exited_reason": journey.exited_reason,
+            "steps_run": list(journey.step_runs.order_by("step_index").values_list("step_index", flat=True)),
+        }
+        for journey in journeys
+    ]

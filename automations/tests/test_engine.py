@@ -369,6 +369,16 @@ def test_suppressed_address_mid_journey_exits(tag, other_tag, subscriber):
     assert Journey.objects.get().exited_reason == "consent: suppressed"
 
 
+def test_the_gdpr_export_lists_the_journeys(tag, subscriber):
+    from subscribers.services.gdpr import subscriber_export
+
+    active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "exit"}])
+    subscriber.tags.add(tag)
+    run_due()
+    [journey] = subscriber_export(subscriber=subscriber)["automation_journeys"]
+    assert (journey["automation"], journey["status"], journey["steps_run"]) == ("Welcome", "exited", [0])
+
+
 def test_erasure_removes_the_journeys(tag, subscriber):
     from subscribers.services.gdpr import subscriber_erase
 
