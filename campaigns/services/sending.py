@@ -27,7 +27,7 @@ from campaigns.rendering import CompiledCampaign, compile_campaign
 from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready
 from subscribers import links
-from subscribers.models import SuppressedAddress, email_hash
+from subscribers.selectors import subscribers_not_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +69,7 @@ def deliveries_snapshot(*, campaign: Campaign) -> int:
     One INSERT … SELECT: the audience never travels through Python, except to match it against
     the suppression list (kept as hashes) when that list is not empty.
     """
-    audience = selectors.campaign_audience(campaign=campaign)
-    suppressed = set(SuppressedAddress.objects.values_list("email_hash", flat=True))
-    if suppressed:
-        blocked = [
-            pk
-            for pk, email in audience.values_list("pk", "email").iterator(chunk_size=5000)
-            if email_hash(email) in suppressed
-        ]
-        audience = audience.exclude(pk__in=blocked)
+    audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign))
     select_sql, select_params = audience.order_by().values("pk").query.sql_with_params()
     quote = db_connection.ops.quote_name
     columns = ("campaign_id", "subscriber_id", "status", "claim", "claimed_at", "attempts", "sent_at")
