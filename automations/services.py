@@ -38,6 +38,12 @@ def automation_problems(*, automation: Automation) -> list[str]:
             gettext("Entry segment: %(problem)s") % {"problem": problem}
             for problem in segment_problems(automation.entry_segment)
         ]
+    trigger_tag = automation.trigger_params.get("tag") if isinstance(automation.trigger_params, dict) else None
+    if automation.trigger_kind == kinds.TAG_ADDED and any(
+        isinstance(step, dict) and step.get("kind") == "tag_add" and step.get("tag") == trigger_tag
+        for step in automation.steps or []
+    ):
+        problems.append(gettext("A step adds the tag that triggers this automation: it would start itself again."))
     if automation.trigger_kind == kinds.SEGMENT_JOINED and automation.reentry != Automation.Reentry.NEVER:
         problems.append(
             gettext(

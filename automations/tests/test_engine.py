@@ -441,6 +441,17 @@ def test_activation_is_refused_with_a_broken_reference(tag):
     assert not automation.versions.exists()
 
 
+def test_a_step_that_would_retrigger_its_own_automation_is_refused(tag):
+    automation = Automation.objects.create(
+        name="Loop",
+        trigger_kind="tag_added",
+        trigger_params={"tag": tag.pk},
+        steps=[{"kind": "tag_add", "tag": tag.pk}],
+    )
+    with pytest.raises(ValidationError, match="start itself again"):
+        services.automation_activate(automation=automation)
+
+
 def test_activation_is_refused_with_a_deleted_trigger_list(mailing_list):
     automation = Automation.objects.create(
         name="L", trigger_kind="subscription_confirmed", trigger_params={"list": mailing_list.pk}, steps=[]
