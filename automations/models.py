@@ -83,8 +83,9 @@ class Journey(models.Model):
     automation = models.ForeignKey(
         Automation, verbose_name=_("automation"), on_delete=models.CASCADE, related_name="journeys"
     )
+    # CASCADE, not PROTECT: versions go only with their automation, which takes its journeys too.
     version = models.ForeignKey(
-        AutomationVersion, verbose_name=_("version"), on_delete=models.PROTECT, related_name="journeys"
+        AutomationVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="journeys"
     )
     subscriber = models.ForeignKey(
         Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="journeys"

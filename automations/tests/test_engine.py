@@ -476,3 +476,21 @@ def test_outline_counts_per_step(tag, other_tag):
 
     outline = automation_outline(automation=automation)
     assert [(row["entered"], row["waiting"], row["exited"]) for row in outline] == [(3, 0, 0), (3, 0, 0), (2, 0, 3)]
+
+
+def test_deleting_an_automation_takes_its_versions_and_journeys(tag, subscriber):
+    automation = active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "exit"}])
+    subscriber.tags.add(tag)
+    run_due()
+    automation.delete()
+    assert not Journey.objects.exists()
+    assert not JourneyStepRun.objects.exists()
+
+
+def test_an_entry_segment_in_use_cannot_be_deleted(tag):
+    from django.db.models import ProtectedError
+
+    segment = SegmentFactory()
+    active_automation(trigger_params={"tag": tag.pk}, entry_segment=segment, steps=[])
+    with pytest.raises(ProtectedError):
+        segment.delete()
