@@ -99,7 +99,7 @@ class AutomationAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description=_("Activate the selected automations"))
+    @admin.action(description=_("Activate the selected automations"), permissions=["change"])
     def activate(self, request, queryset):
         for automation in queryset:
             try:
@@ -109,7 +109,7 @@ class AutomationAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, gettext("“%(name)s” is active.") % {"name": automation.name})
 
-    @admin.action(description=_("Pause the selected automations"))
+    @admin.action(description=_("Pause the selected automations"), permissions=["change"])
     def pause(self, request, queryset):
         for automation in queryset:
             services.automation_pause(automation=automation)

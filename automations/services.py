@@ -234,8 +234,9 @@ def _end(journey: Journey, *, status: str, reason: str = "") -> None:
 def _step_once(*, journey_id: int, token: str) -> bool:
     """Run the journey's current step, if due, in one transaction; returns whether to look again."""
     with transaction.atomic():
+        # Lock the journey only: locking the joined automation row would make every worker wait for the others.
         journey = (
-            Journey.objects.select_for_update()
+            Journey.objects.select_for_update(of=("self",))
             .select_related("subscriber", "version", "automation")
             .filter(pk=journey_id, claim=token, status=Journey.Status.ACTIVE)
             .first()

@@ -90,3 +90,17 @@ def test_journeys_are_read_only(admin_client, tag, subscriber):
     page = admin_client.get(reverse("admin:automations_journey_change", args=[journey.pk])).content.decode()
     assert 'name="step_index"' not in page
     assert admin_client.get(reverse("admin:automations_journey_add")).status_code == 403
+
+
+def test_staff_who_may_only_view_cannot_activate(client, tag):
+    from django.contrib.auth.models import Permission, User
+
+    viewer = User.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_automation"))
+    client.force_login(viewer)
+    automation = Automation.objects.create(name="A", trigger_kind="tag_added", trigger_params={"tag": tag.pk})
+    url = reverse("admin:automations_automation_changelist")
+    assert client.get(url).status_code == 200
+    client.post(url, {"action": "activate", "_selected_action": [automation.pk]})
+    automation.refresh_from_db()
+    assert automation.status == Automation.Status.DRAFT
