@@ -80,7 +80,7 @@ class AutomationAdmin(admin.ModelAdmin):
             "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>",
             gettext("step"),
-            gettext("ran"),
+            gettext("reached"),
             gettext("waiting here"),
             gettext("exited here"),
             format_html_join(

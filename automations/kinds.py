@@ -100,11 +100,11 @@ def _segment_problems(params: dict) -> list[str]:
 
 def _no_params(params: dict, *_args) -> dict:
     if params:
-        raise ValidationError(gettext("This kind takes no parameters."))
+        raise ValidationError(gettext("This step takes no parameters."))
     return {}
 
 
-WAIT_UNITS = ("days", "hours", "minutes", "seconds")
+WAIT_UNITS = {"days": _("days"), "hours": _("hours"), "minutes": _("minutes"), "seconds": _("seconds")}
 
 
 def _wait_clean(params: dict, *_args) -> dict:
@@ -115,7 +115,9 @@ def _wait_clean(params: dict, *_args) -> dict:
     for unit in WAIT_UNITS:
         value = params.get(unit, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationError(gettext("A wait's %(unit)s must be a whole number of zero or more.") % {"unit": unit})
+            raise ValidationError(
+                gettext("A wait's “%(unit)s” must be a whole number of zero or more.") % {"unit": WAIT_UNITS[unit]}
+            )
         if value:
             cleaned[unit] = value
     if not cleaned:
