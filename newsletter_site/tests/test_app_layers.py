@@ -87,3 +87,12 @@ def test_tasks_import_services_inside_the_function(app):
     tree = ast.parse((ROOT / app / "tasks.py").read_text())
     services = [names for _line, names in _module_level_imports(tree) if any(".services" in name for name in names)]
     assert services == []
+
+
+def test_every_app_with_tests_is_in_the_suite():
+    """pytest collects only its testpaths: an app left out there has tests that never run in CI."""
+    import tomllib
+
+    testpaths = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"])
+    apps_with_tests = {path.relative_to(ROOT).parts[0] for path in ROOT.glob("*/tests/__init__.py")}
+    assert apps_with_tests <= testpaths, apps_with_tests - testpaths
