@@ -9,8 +9,10 @@ class AutomationsConfig(AppConfig):
     def ready(self):
         from automations import kinds, signals  # noqa: F401  (connects the trigger receivers)
         from automations.selectors import subscriber_journeys_export
+        from automations.triggers import register_behaviour_triggers
         from subscribers.services import gdpr
 
         kinds.register_builtin_kinds()
+        register_behaviour_triggers()
         if subscriber_journeys_export not in gdpr.EXPORT_SECTIONS:
             gdpr.EXPORT_SECTIONS.append(subscriber_journeys_export)

@@ -35,6 +35,8 @@ class TriggerKind:
     label: str
     clean: Callable[[dict], dict]
     problems: Callable[[dict], list[str]]
+    # Behavioural triggers: only subscribers who allow individual tracking at the moment of entry enter.
+    needs_tracking_consent: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,24 +5,27 @@ journey's advance commit together, under the claim the runner took with one UPDA
 docs/architecture.md, Automations.
 """
 
+import calendar
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from audience.models import Segment
 from audience.selectors import segment_members, segment_problems
-from automations import kinds
+from automations import kinds, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
-from subscribers.models import Subscriber
-from subscribers.selectors import address_is_suppressed, subscribers_not_suppressed
+from subscribers.models import CustomField, Subscriber, Subscription
+from subscribers.selectors import address_is_suppressed, custom_field_q, subscribers_not_suppressed
+from tracking.selectors.audience import subscribers_individually_tracked
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +41,12 @@ def automation_problems(*, automation: Automation) -> list[str]:
             gettext("Entry segment: %(problem)s") % {"problem": problem}
             for problem in segment_problems(automation.entry_segment)
         ]
-    trigger_tag = automation.trigger_params.get("tag") if isinstance(automation.trigger_params, dict) else None
-    if automation.trigger_kind == kinds.TAG_ADDED and any(
-        isinstance(step, dict) and step.get("kind") == "tag_add" and step.get("tag") == trigger_tag
-        for step in automation.steps or []
-    ):
-        problems.append(gettext("A step adds the tag that triggers this automation: it would start itself again."))
+    loop = _loop(automation)
+    if loop:
+        problems.append(
+            gettext("Its steps would start it again: %(loop)s.")
+            % {"loop": " → ".join(f"“{member.name}”" for member in loop)}
+        )
     if automation.trigger_kind == kinds.SEGMENT_JOINED and automation.reentry != Automation.Reentry.NEVER:
         problems.append(
             gettext(
@@ -52,6 +55,44 @@ def automation_problems(*, automation: Automation) -> list[str]:
             )
         )
     return problems
+
+
+def _params_include(params, match: dict) -> bool:
+    return isinstance(params, dict) and all(params.get(key) == value for key, value in match.items())
+
+
+def _loop(automation: Automation) -> list[Automation]:
+    """A chain of automations, from this one back to it, each started by a step of the one before
+    (``triggers.STEP_STARTS``); the others counted are the active ones. Empty when there is none."""
+    others = Automation.objects.filter(status=Automation.Status.ACTIVE)
+    if automation.pk is not None:
+        others = others.exclude(pk=automation.pk)
+    nodes = [automation, *others]
+
+    def started_by(source: Automation) -> list[Automation]:
+        fired = triggers.steps_start(source.steps)
+        return [
+            target
+            for target in nodes
+            if any(kind == target.trigger_kind and _params_include(target.trigger_params, on) for kind, on in fired)
+        ]
+
+    parents: dict[int, int] = {}
+    queue, seen = [0], {0}
+    while queue:
+        current = queue.pop(0)
+        for target in started_by(nodes[current]):
+            index = nodes.index(target)
+            if index == 0:
+                chain = [current]
+                while chain[-1] != 0:
+                    chain.append(parents[chain[-1]])
+                return [nodes[i] for i in reversed(chain)] + [automation]
+            if index not in seen:
+                seen.add(index)
+                parents[index] = current
+                queue.append(index)
+    return []
 
 
 def _version_current(automation: Automation) -> AutomationVersion | None:
@@ -108,6 +149,9 @@ def automation_pause(*, automation: Automation) -> Automation:
 def _eligible(automation: Automation, candidates: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
     """The candidates that may enter now: consenting, in the entry segment, and allowed by the re-entry rule."""
     eligible = candidates.filter(status=Subscriber.Status.ACTIVE)
+    trigger = kinds.TRIGGERS.get(automation.trigger_kind)
+    if trigger is not None and trigger.needs_tracking_consent:
+        eligible = subscribers_individually_tracked(eligible)
     if automation.entry_segment_id is not None:
         eligible = segment_members(automation.entry_segment, base=eligible)
     journeys = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk"))
@@ -155,14 +199,18 @@ def _queue_tick() -> None:
     tasks.tick.delay()
 
 
-def trigger_fire(*, trigger_kind: str, match: dict, subscriber_ids: list[int]) -> int:
-    """Enter the subscribers into every active automation with this trigger whose parameters include ``match``.
+def trigger_fire(
+    *, trigger_kind: str, match: dict, subscriber_ids: list[int], when: Callable[[dict], bool] | None = None
+) -> int:
+    """Enter the subscribers into every active automation with this trigger whose parameters include
+    ``match`` and, if given, for whose parameters ``when`` is true. The hook for every event trigger:
+    a new one registers its TriggerKind and calls this from a receiver of its app's signal.
 
     Matched in Python: there are few automations, and SQLite has no JSON containment lookup.
     """
     started = 0
     for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind):
-        if all(automation.trigger_params.get(key) == value for key, value in match.items()):
+        if _params_include(automation.trigger_params, match) and (when is None or when(automation.trigger_params)):
             candidates = Subscriber.objects.filter(pk__in=subscriber_ids)
             started += journeys_enter(automation=automation, candidates=candidates)
     return started
@@ -177,6 +225,65 @@ def segment_triggers_evaluate() -> int:
             logger.warning("Automation %s: its trigger segment is unusable; nobody enters", automation.pk)
             continue
         started += journeys_enter(automation=automation, candidates=segment_members(segment))
+    return started
+
+
+def inactivity_triggers_evaluate(*, now: datetime | None = None) -> int:
+    """Enter subscribers without a human open or click for the trigger's days (beat).
+
+    Candidates were subscribed (to the list, if the trigger names one) longer than that, and their
+    last human open or click (``SubscriberEngagement``, kept by the batcher) is older or missing.
+    Once entered, a subscriber is taken again only after new human activity since that entry;
+    the automation's re-entry rule applies on top.
+    """
+    now = now or timezone.now()
+    started = 0
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=triggers.INACTIVE):
+        params = automation.trigger_params
+        since = now - timedelta(days=params["days"])
+        candidates = Subscriber.objects.exclude(engagement__last_interaction_at__gte=since)
+        if "list" in params:
+            candidates = candidates.filter(
+                subscriptions__mailing_list=params["list"],
+                subscriptions__status=Subscription.Status.ACTIVE,
+                subscriptions__confirmed_at__lt=since,
+            )
+        else:
+            candidates = candidates.filter(created_at__lt=since)
+        entered_since_activity = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk")).filter(
+            Q(subscriber__engagement__last_interaction_at__isnull=True)
+            | Q(entered_at__gt=F("subscriber__engagement__last_interaction_at"))
+        )
+        started += journeys_enter(automation=automation, candidates=candidates.exclude(Exists(entered_since_activity)))
+    return started
+
+
+def date_triggers_evaluate(*, today: date | None = None) -> int:
+    """Enter subscribers whose date field plus the trigger's offset is today in the site's time zone (beat).
+
+    Yearly triggers compare month and day (29 February counts on 28 February in other years). Any
+    number of runs a day enter a subscriber once: journeys entered since today began are left out.
+    """
+    today = today or timezone.localdate()
+    began = timezone.make_aware(datetime.combine(today, time.min))
+    started = 0
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=triggers.DATE_REACHED):
+        params = automation.trigger_params
+        field = CustomField.objects.filter(pk=params["field"], kind=CustomField.Kind.DATE).first()
+        if field is None:
+            logger.warning("Automation %s: its date field is gone or not a date; nobody enters", automation.pk)
+            continue
+        target = today - timedelta(days=params["offset_days"])
+        if params["yearly"]:
+            reached = custom_field_q(field=field, operator="anniversary_within_next_days", value=0, today=target)
+            if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year):
+                leap_day = date(2000, 2, 29)
+                reached |= custom_field_q(field=field, operator="anniversary_within_next_days", value=0, today=leap_day)
+        else:
+            reached = custom_field_q(field=field, operator="on", value=target.isoformat())
+        entered_today = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk"), entered_at__gte=began)
+        candidates = Subscriber.objects.filter(reached).exclude(Exists(entered_today))
+        started += journeys_enter(automation=automation, candidates=candidates)
     return started
 
 

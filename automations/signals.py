@@ -1,16 +1,24 @@
 """Receivers that turn what happens in the lower apps into automation entries.
 
-Behavioural triggers (clicked, answered) will listen to tracking and surveys the same way, and
-must take only human events: their receiver drops any event with ``Event.is_machine`` set before
-calling ``trigger_fire``, so a mail scanner's click never starts a journey.
+Behavioural triggers take only what people did: tracking sends ``human_events_counted`` with the
+human events of a counted batch only (final machine labels, tracking consent), and surveys send
+their signals only for stored answers, which machines cannot make. Tracking consent is checked
+again at entry (``services.journeys_enter``).
 """
+
+from collections import defaultdict
+from functools import partial
 
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
-from automations import kinds, services
+from automations import kinds, services, triggers
 from subscribers.models import Subscriber
 from subscribers.signals import subscription_confirmed
+from surveys.models import Answer
+from surveys.signals import answers_recorded, article_feedback_recorded
+from tracking.models import Event
+from tracking.signals import human_events_counted
 
 
 @receiver(subscription_confirmed, dispatch_uid="automations.subscription_confirmed")
@@ -32,3 +40,52 @@ def tags_were_added(sender, instance, action, reverse, pk_set, **kwargs):
         return
     for tag_id in pk_set:
         services.trigger_fire(trigger_kind=kinds.TAG_ADDED, match={"tag": tag_id}, subscriber_ids=[instance.pk])
+
+
+@receiver(human_events_counted, dispatch_uid="automations.human_events_counted")
+def human_events_were_counted(sender, events, **kwargs):
+    """One trigger_fire per campaign, link and article of the batch, with every subscriber in it."""
+    clicks: dict[tuple, set[int]] = defaultdict(set)
+    opens: dict[int, set[int]] = defaultdict(set)
+    for event in events:
+        if event.kind == Event.Kind.CLICK:
+            clicks[(event.campaign_id, event.link_id, event.article_id)].add(event.subscriber_id)
+        elif event.kind == Event.Kind.OPEN:
+            opens[event.campaign_id].add(event.subscriber_id)
+    for (campaign_id, link_id, article_id), subscriber_ids in clicks.items():
+        services.trigger_fire(
+            trigger_kind=triggers.CLICKED,
+            match={"campaign": campaign_id},
+            subscriber_ids=sorted(subscriber_ids),
+            when=partial(triggers.clicked_matches, link_id=link_id, article_id=article_id),
+        )
+        # A click means the mail was opened, even when its images stayed blocked.
+        opens[campaign_id].update(subscriber_ids)
+    for campaign_id, subscriber_ids in opens.items():
+        services.trigger_fire(
+            trigger_kind=triggers.OPENED, match={"campaign": campaign_id}, subscriber_ids=sorted(subscriber_ids)
+        )
+
+
+@receiver(answers_recorded, dispatch_uid="automations.answers_recorded")
+def answers_were_recorded(sender, subscriber_id, answer_ids, **kwargs):
+    for answer in Answer.objects.filter(pk__in=answer_ids).prefetch_related("choices"):
+        services.trigger_fire(
+            trigger_kind=triggers.ANSWERED,
+            match={"question": answer.question_id},
+            subscriber_ids=[subscriber_id],
+            when=partial(
+                triggers.answer_meets, value=answer.value, choice_ids={choice.pk for choice in answer.choices.all()}
+            ),
+        )
+
+
+@receiver(article_feedback_recorded, dispatch_uid="automations.article_feedback_recorded")
+def article_feedback_was_recorded(sender, feedback, **kwargs):
+    if feedback.subscriber_id is None:
+        return
+    services.trigger_fire(
+        trigger_kind=triggers.FEEDBACK,
+        match={"article": feedback.article_id, "useful": feedback.useful},
+        subscriber_ids=[feedback.subscriber_id],
+    )

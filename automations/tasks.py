@@ -22,3 +22,17 @@ def evaluate_segment_triggers() -> None:
     from automations import services
 
     services.segment_triggers_evaluate()
+
+
+@shared_task(acks_late=True)
+def evaluate_date_triggers() -> None:
+    from automations import services
+
+    services.date_triggers_evaluate()
+
+
+@shared_task(acks_late=True)
+def evaluate_inactivity_triggers() -> None:
+    from automations import services
+
+    services.inactivity_triggers_evaluate()

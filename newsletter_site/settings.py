@@ -207,6 +207,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "automations.tasks.evaluate_segment_triggers",
         "schedule": float(env_int("KANAL_AUTOMATION_SEGMENT_SECONDS", 300)),
     },
+    # Date and re-engagement triggers look at days; hourly runs enter each subscriber once a day.
+    "automations-date-triggers": {"task": "automations.tasks.evaluate_date_triggers", "schedule": 3600.0},
+    "automations-inactivity-triggers": {"task": "automations.tasks.evaluate_inactivity_triggers", "schedule": 3600.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

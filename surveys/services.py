@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Article
 from subscribers.models import Subscriber
+from surveys import signals
 from surveys.models import FREE_TEXT_MAX_LENGTH, Answer, ArticleFeedback, Question, Response, Survey
 
 
@@ -111,9 +112,19 @@ def response_submit(
             survey=survey, subscriber=subscriber, respondent_key=respondent_key, source=source, delivery_id=delivery_id
         )
         response.answers.all().delete()
-        for question, value in cleaned.items():
-            _answer_store(response=response, question=question, value=value)
+        stored = [_answer_store(response=response, question=q, value=value) for q, value in cleaned.items()]
+        _answers_announce(subscriber=subscriber, answers=stored)
     return response
+
+
+def _answers_announce(*, subscriber: Subscriber | None, answers: list[Answer]) -> None:
+    if subscriber is None or not answers:
+        return
+    answer_ids = [answer.pk for answer in answers]
+    transaction.on_commit(
+        lambda: signals.answers_recorded.send(sender=Answer, subscriber_id=subscriber.pk, answer_ids=answer_ids),
+        robust=True,
+    )
 
 
 def _response_locked(
@@ -186,7 +197,8 @@ def response_answer_record(
             survey=question.survey, subscriber=subscriber, respondent_key=None, source=source, delivery_id=delivery_id
         )
         response.answers.filter(question=question).delete()
-        _answer_store(response=response, question=question, value=value)
+        answer = _answer_store(response=response, question=question, value=value)
+        _answers_announce(subscriber=subscriber, answers=[answer])
     return response
 
 
@@ -205,6 +217,9 @@ def article_feedback_record(
             if delivery_id is not None:
                 feedback.delivery_id = delivery_id
             feedback.save(update_fields=["useful", "delivery_id", "updated_at"])
+        transaction.on_commit(
+            lambda: signals.article_feedback_recorded.send(sender=ArticleFeedback, feedback=feedback), robust=True
+        )
     return feedback
 
 

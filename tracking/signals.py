@@ -1,14 +1,36 @@
-"""Receivers for signals from other packages: Anymail's ESP webhooks, for delivery reports."""
+"""Signals this app sends, and receivers for signals from other packages (Anymail's ESP webhooks,
+for delivery reports)."""
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from anymail.signals import tracking
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from subscribers.services.feedback import esp_bounce_type
 from tracking.services import reports
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HumanEvent:
+    """A person's open or click, linked to the subscriber who agreed to individual tracking."""
+
+    kind: str
+    campaign_id: int
+    link_id: int | None
+    article_id: int | None
+    subscriber_id: int
+    occurred_at: datetime
+
+
+# Sent by the batcher once per counted batch, after it commits, with ``events``: a list of
+# HumanEvent. The batch's labels are final then (burst and honeypot labels come at counting), and
+# machine events, anonymous events and subscribers without tracking consent are left out.
+# Automations listen (automations.signals).
+human_events_counted = Signal()
 
 
 @receiver(tracking, dispatch_uid="tracking.delivery_reports")

@@ -1,6 +1,7 @@
 import pytest
 
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, TagFactory
+from tracking.tests.conftest import campaign, private_reader, reader  # noqa: F401  (a sent campaign with its links)
 
 
 @pytest.fixture

@@ -448,7 +448,7 @@ def test_a_step_that_would_retrigger_its_own_automation_is_refused(tag):
         trigger_params={"tag": tag.pk},
         steps=[{"kind": "tag_add", "tag": tag.pk}],
     )
-    with pytest.raises(ValidationError, match="start itself again"):
+    with pytest.raises(ValidationError, match="would start it again: “Loop” → “Loop”"):
         services.automation_activate(automation=automation)
 
 

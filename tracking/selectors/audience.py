@@ -58,6 +58,14 @@ def engagement_group_q(group: str, *, now: datetime | None = None) -> Q:
     }[group]
 
 
+def subscribers_individually_tracked(subscribers: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
+    """The subscribers whose opens and clicks may be linked to them now: the installation allows
+    individual tracking and they agreed (the rule of ``tracking.services.links.individual_tracking``)."""
+    if not settings.KANAL_INDIVIDUAL_TRACKING:
+        return subscribers.none()
+    return subscribers.filter(tracking_consent=True)
+
+
 def _segment_filters(now: datetime | None) -> dict[str, Q]:
     if not settings.KANAL_INDIVIDUAL_TRACKING:
         return {ENGAGED: Q(pk=None), DORMANT: Q(pk=None), NEVER: Q(pk=None), UNTRACKED: Q()}

@@ -47,6 +47,7 @@ from tracking.models import (
     SubscriberEngagement,
     TrackedLink,
 )
+from tracking.signals import HumanEvent, human_events_counted
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,34 @@ def events_count(*, cutoff: datetime, limit: int) -> int:
         _label_bursts(batch)
         _counters_add(batch)
         Event.objects.filter(pk__in=[event.pk for event in batch]).update(counted=True)
+        people = _human_events(batch)
+        if people:
+            transaction.on_commit(lambda: human_events_counted.send(sender=Event, events=people), robust=True)
     return len(batch)
+
+
+def _human_events(batch: list[_Counted]) -> list[HumanEvent]:
+    """The batch's human opens and clicks of subscribers who allow individual tracking now."""
+    human = [event for event in batch if event.delivery_id and not event.is_machine and event.kind != Kind.HONEYPOT]
+    if not human or not settings.KANAL_INDIVIDUAL_TRACKING:
+        return []
+    subscribers = dict(
+        Delivery.objects.filter(
+            pk__in={event.delivery_id for event in human}, subscriber__tracking_consent=True
+        ).values_list("pk", "subscriber_id")
+    )
+    return [
+        HumanEvent(
+            kind=event.kind,
+            campaign_id=event.campaign_id,
+            link_id=event.link_id,
+            article_id=event.article_id,
+            subscriber_id=subscribers[event.delivery_id],
+            occurred_at=event.occurred_at,
+        )
+        for event in human
+        if event.delivery_id in subscribers
+    ]
 
 
 def events_forget_addresses(*, cutoff: datetime) -> int:

@@ -1,0 +1,228 @@
+"""The behavioural and date trigger kinds, how an event matches them, and which steps start which triggers.
+
+Registered by ``register_behaviour_triggers`` from ``AutomationsConfig.ready``. The receivers that
+fire them are in ``automations.signals``, the beat evaluations in ``automations.services``. See
+docs/architecture.md, Automations, Behavioural and date triggers.
+"""
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from automations import kinds
+from campaigns.models import Article, Campaign
+from subscribers.models import CustomField, MailingList
+from surveys.models import Choice, Question
+from tracking.models import TrackedLink
+
+CLICKED, OPENED = "campaign_clicked", "campaign_opened"
+ANSWERED, FEEDBACK = "question_answered", "article_feedback"
+INACTIVE, DATE_REACHED = "no_engagement", "date_reached"
+
+NPS_GROUPS = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
+ANSWER_CONDITIONS = ("any", *NPS_GROUPS, "rating_at_most", "rating_at_least", "choice")
+
+CAMPAIGN_GONE = _("The campaign %(id)s no longer exists.")
+ARTICLE_GONE = _("The article %(id)s no longer exists.")
+QUESTION_GONE = _("The survey question %(id)s no longer exists.")
+FIELD_GONE = _("The custom field %(id)s no longer exists.")
+
+
+def _whole(params: dict, name: str) -> int:
+    value = params.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(gettext("“%(name)s” must be a whole number of zero or more.") % {"name": name})
+    return value
+
+
+def _bool(params: dict, name: str) -> bool:
+    value = params.get(name)
+    if not isinstance(value, bool):
+        raise ValidationError(gettext("“%(name)s” must be true or false.") % {"name": name})
+    return value
+
+
+def _only(params: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValidationError(gettext("Unknown parameters: %(names)s.") % {"names": ", ".join(unknown)})
+
+
+def _gone(model, pk, message) -> list[str]:
+    return [] if model.objects.filter(pk=pk).exists() else [str(message) % {"id": pk}]
+
+
+# Clicked or opened a campaign
+
+
+def _clicked_clean(params: dict) -> dict:
+    _only(params, {"campaign", "link", "article"})
+    cleaned = {"campaign": kinds._ref(params, "campaign")}
+    if params.get("link") is not None and params.get("article") is not None:
+        raise ValidationError(gettext("Choose a link or an article, not both."))
+    for name in ("link", "article"):
+        if params.get(name) is not None:
+            cleaned[name] = kinds._ref(params, name)
+    return cleaned
+
+
+def _clicked_problems(params: dict) -> list[str]:
+    problems = _gone(Campaign, params["campaign"], CAMPAIGN_GONE)
+    if "link" in params and not TrackedLink.objects.filter(pk=params["link"], campaign=params["campaign"]).exists():
+        problems.append(gettext("The link %(id)s is not a link of this campaign any more.") % {"id": params["link"]})
+    if "article" in params and not Article.objects.filter(pk=params["article"], campaign=params["campaign"]).exists():
+        problems.append(str(ARTICLE_GONE) % {"id": params["article"]})
+    return problems
+
+
+def clicked_matches(params: dict, *, link_id: int | None, article_id: int | None) -> bool:
+    """Whether a click on ``link_id`` (in ``article_id``) is one the trigger waits for; the campaign is
+    matched by ``trigger_fire``."""
+    return params.get("link") in (None, link_id) and params.get("article") in (None, article_id)
+
+
+def _opened_clean(params: dict) -> dict:
+    _only(params, {"campaign"})
+    return {"campaign": kinds._ref(params, "campaign")}
+
+
+def _opened_problems(params: dict) -> list[str]:
+    return _gone(Campaign, params["campaign"], CAMPAIGN_GONE)
+
+
+# Answered a survey question
+
+
+def _answered_clean(params: dict) -> dict:
+    _only(params, {"question", "condition", "value"})
+    cleaned = {"question": kinds._ref(params, "question"), "condition": params.get("condition")}
+    if cleaned["condition"] not in ANSWER_CONDITIONS:
+        raise ValidationError(
+            gettext("The condition must be one of: %(names)s.") % {"names": ", ".join(ANSWER_CONDITIONS)}
+        )
+    if cleaned["condition"] in ("rating_at_most", "rating_at_least"):
+        cleaned["value"] = _whole(params, "value")
+    elif cleaned["condition"] == "choice":
+        cleaned["value"] = kinds._ref(params, "value")
+    elif params.get("value") is not None:
+        raise ValidationError(gettext("This condition takes no value."))
+    return cleaned
+
+
+def _answered_problems(params: dict) -> list[str]:
+    question = Question.objects.filter(pk=params["question"]).first()
+    if question is None:
+        return [str(QUESTION_GONE) % {"id": params["question"]}]
+    condition = params["condition"]
+    if condition in NPS_GROUPS and question.kind != Question.Kind.NPS:
+        return [gettext("Detractor, passive and promoter need a recommendation question (0–10).")]
+    if condition in ("rating_at_most", "rating_at_least") and not question.score_range:
+        return [gettext("A score condition needs a question answered with a number.")]
+    if condition == "choice" and not Choice.objects.filter(pk=params["value"], question=question).exists():
+        return [gettext("The option %(id)s is no longer an option of this question.") % {"id": params["value"]}]
+    return []
+
+
+def answer_meets(params: dict, *, value: int | None, choice_ids: set[int]) -> bool:
+    """Whether a stored answer (a score, or the chosen options) meets the trigger's condition."""
+    condition = params.get("condition")
+    if condition == "any":
+        return True
+    if condition == "choice":
+        return params.get("value") in choice_ids
+    if value is None:
+        return False
+    if condition in NPS_GROUPS:
+        low, high = NPS_GROUPS[condition]
+        return low <= value <= high
+    if condition == "rating_at_most":
+        return value <= params["value"]
+    if condition == "rating_at_least":
+        return value >= params["value"]
+    return False
+
+
+# Said an article was (not) useful
+
+
+def _feedback_clean(params: dict) -> dict:
+    _only(params, {"article", "useful"})
+    return {"article": kinds._ref(params, "article"), "useful": _bool(params, "useful")}
+
+
+def _feedback_problems(params: dict) -> list[str]:
+    return _gone(Article, params["article"], ARTICLE_GONE)
+
+
+# No human open or click for N days
+
+
+def _inactive_clean(params: dict) -> dict:
+    _only(params, {"days", "list"})
+    days = params.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+        raise ValidationError(gettext("“days” must be a whole number from 1 to 3650."))
+    cleaned = {"days": days}
+    if params.get("list") is not None:
+        cleaned["list"] = kinds._ref(params, "list")
+    return cleaned
+
+
+def _inactive_problems(params: dict) -> list[str]:
+    return _gone(MailingList, params["list"], kinds.LIST_GONE) if "list" in params else []
+
+
+# A custom date field reached
+
+
+def _date_clean(params: dict) -> dict:
+    _only(params, {"field", "offset_days", "yearly"})
+    offset = params.get("offset_days", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not -3650 <= offset <= 3650:
+        raise ValidationError(gettext("“offset_days” must be a whole number from -3650 to 3650."))
+    return {"field": kinds._ref(params, "field"), "offset_days": offset, "yearly": _bool(params, "yearly")}
+
+
+def _date_problems(params: dict) -> list[str]:
+    field = CustomField.objects.filter(pk=params["field"]).first()
+    if field is None:
+        return [str(FIELD_GONE) % {"id": params["field"]}]
+    if field.kind != CustomField.Kind.DATE:
+        return [gettext("The custom field “%(key)s” is not a date field.") % {"key": field.key}]
+    return []
+
+
+# Steps that start triggers: the edges of the loop check in services.automation_problems. A step
+# kind maps to the (trigger kind, parameters the trigger must include) it can fire.
+STEP_STARTS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {}
+
+
+def step_starts_register(step_kind: str, starts: Callable[[dict], list[tuple[str, dict]]]) -> None:
+    STEP_STARTS[step_kind] = starts
+
+
+def steps_start(steps) -> list[tuple[str, dict]]:
+    """Every (trigger kind, match) the steps can fire."""
+    fired = []
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and step.get("kind") in STEP_STARTS:
+            fired.extend(STEP_STARTS[step["kind"]](step))
+    return fired
+
+
+def register_behaviour_triggers() -> None:
+    for trigger in (
+        kinds.TriggerKind(
+            CLICKED, _("clicked a link or article of a campaign"), _clicked_clean, _clicked_problems, True
+        ),
+        kinds.TriggerKind(OPENED, _("opened a campaign"), _opened_clean, _opened_problems, True),
+        kinds.TriggerKind(ANSWERED, _("answered a survey question"), _answered_clean, _answered_problems, True),
+        kinds.TriggerKind(FEEDBACK, _("said an article was (not) useful"), _feedback_clean, _feedback_problems, True),
+        kinds.TriggerKind(INACTIVE, _("no human open or click for days"), _inactive_clean, _inactive_problems, True),
+        kinds.TriggerKind(DATE_REACHED, _("custom date field reached"), _date_clean, _date_problems),
+    ):
+        kinds.trigger_register(trigger)
+    step_starts_register("tag_add", lambda step: [(kinds.TAG_ADDED, {"tag": step.get("tag")})])
+    step_starts_register("list_subscribe", lambda step: [(kinds.SUBSCRIPTION_CONFIRMED, {"list": step.get("list")})])
