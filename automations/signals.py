@@ -13,6 +13,7 @@ from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
 from automations import kinds, services, triggers
+from automations.models import Automation
 from subscribers.models import Subscriber
 from subscribers.signals import subscription_confirmed
 from surveys.models import Answer
@@ -45,6 +46,11 @@ def tags_were_added(sender, instance, action, reverse, pk_set, **kwargs):
 @receiver(human_events_counted, dispatch_uid="automations.human_events_counted")
 def human_events_were_counted(sender, events, **kwargs):
     """One trigger_fire per campaign, link and article of the batch, with every subscriber in it."""
+    waiting = Automation.objects.filter(
+        status=Automation.Status.ACTIVE, trigger_kind__in=[triggers.CLICKED, triggers.OPENED]
+    )
+    if not waiting.exists():
+        return
     clicks: dict[tuple, set[int]] = defaultdict(set)
     opens: dict[int, set[int]] = defaultdict(set)
     for event in events:

@@ -213,16 +213,15 @@ def steps_start(steps) -> list[tuple[str, dict]]:
 
 
 def register_behaviour_triggers() -> None:
-    for trigger in (
-        kinds.TriggerKind(
-            CLICKED, _("clicked a link or article of a campaign"), _clicked_clean, _clicked_problems, True
-        ),
-        kinds.TriggerKind(OPENED, _("opened a campaign"), _opened_clean, _opened_problems, True),
-        kinds.TriggerKind(ANSWERED, _("answered a survey question"), _answered_clean, _answered_problems, True),
-        kinds.TriggerKind(FEEDBACK, _("said an article was (not) useful"), _feedback_clean, _feedback_problems, True),
-        kinds.TriggerKind(INACTIVE, _("no human open or click for days"), _inactive_clean, _inactive_problems, True),
-        kinds.TriggerKind(DATE_REACHED, _("custom date field reached"), _date_clean, _date_problems),
-    ):
-        kinds.trigger_register(trigger)
+    behavioural = (
+        (CLICKED, _("clicked a link or article of a campaign"), _clicked_clean, _clicked_problems),
+        (OPENED, _("opened a campaign"), _opened_clean, _opened_problems),
+        (ANSWERED, _("answered a survey question"), _answered_clean, _answered_problems),
+        (FEEDBACK, _("said an article was (not) useful"), _feedback_clean, _feedback_problems),
+        (INACTIVE, _("no human open or click for days"), _inactive_clean, _inactive_problems),
+    )
+    for key, label, clean, problems in behavioural:
+        kinds.trigger_register(kinds.TriggerKind(key, label, clean, problems, needs_tracking_consent=True))
+    kinds.trigger_register(kinds.TriggerKind(DATE_REACHED, _("custom date field reached"), _date_clean, _date_problems))
     step_starts_register("tag_add", lambda step: [(kinds.TAG_ADDED, {"tag": step.get("tag")})])
     step_starts_register("list_subscribe", lambda step: [(kinds.SUBSCRIPTION_CONFIRMED, {"list": step.get("list")})])
