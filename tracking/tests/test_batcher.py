@@ -11,6 +11,7 @@ from django.utils import timezone
 from tracking import event_queue, tasks
 from tracking.models import ArticleHourStats, CampaignHourStats, Event, LinkHourStats
 from tracking.services import events as event_services
+from tracking.signals import human_events_counted
 from tracking.tests.conftest import BROWSER, hit, process, queued, urls_for
 from tracking.tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
 
@@ -276,3 +277,33 @@ def test_batchers_running_at_once_store_and_count_every_event_once(settings):
     assert Event.objects.count() == 300 and not Event.objects.filter(counted=False).exists()
     figures = totals()
     assert figures["opens"] == 300 and figures["unique_opens"] == 20
+
+
+def test_the_batcher_announces_only_peoples_identified_events_once_per_batch(
+    client, campaign, reader, private_reader, django_capture_on_commit_callbacks
+):
+    pixel, click_urls = urls_for(campaign, reader)
+    _anonymous_pixel, anonymous_clicks = urls_for(campaign, private_reader)
+    hit(client, pixel)
+    hit(client, click_urls[2])
+    hit(client, click_urls[0], user_agent="curl/8.0")  # a machine
+    hit(client, anonymous_clicks[0])  # no consent: stored without the delivery
+    announced = []
+
+    def receive(sender, events, **kwargs):
+        announced.append(events)
+
+    human_events_counted.connect(receive)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            process()
+            process()  # nothing new: nothing announced
+    finally:
+        human_events_counted.disconnect(receive)
+    (events,) = announced
+    second_article = campaign.campaign.articles.get(position=1)
+    assert sorted((event.kind, event.link_id, event.article_id) for event in events) == [
+        ("click", campaign.link_ids[2], second_article.pk),
+        ("open", None, None),
+    ]
+    assert {event.subscriber_id for event in events} == {reader.subscriber_id}
