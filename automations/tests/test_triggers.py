@@ -398,15 +398,17 @@ def test_a_yearly_date_trigger_enters_on_the_day_once_per_year(birthday):
     automation = active_automation(
         trigger_kind="date_reached",
         trigger_params={"field": birthday.pk, "offset_days": 0, "yearly": True},
-        reentry=Automation.Reentry.AFTER_FINISHED,
+        reentry=Automation.Reentry.WHEN_NOT_IN_IT,
         steps=EXIT,
     )
     assert services.date_triggers_evaluate(today=date(2026, 12, 1)) == 1
     run_due()
-    assert services.date_triggers_evaluate(today=date(2026, 12, 1)) == 0  # run again the same day
+    assert services.date_triggers_evaluate(today=date(2026, 12, 1)) == 0  # run again the same day, journey over
     assert _entered(automation) == {today_born.pk}
     assert services.date_triggers_evaluate(today=date(2027, 2, 28)) == 1  # no 29 February in 2027
+    run_due()
     assert services.date_triggers_evaluate(today=date(2028, 2, 28)) == 0  # 2028 has one
+    assert services.date_triggers_evaluate(today=date(2028, 2, 29)) == 1
     assert _entered(automation) == {today_born.pk, leap_born.pk}
     assert other_day.pk not in _entered(automation)
 
