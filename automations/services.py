@@ -276,7 +276,7 @@ def _step_once(*, journey_id: int, token: str) -> bool:
             _end(journey, status=Journey.Status.EXITED, reason=result.exit_reason)
             return False
         journey.step_index = result.next_index if result.next_index is not None else index + 1
-        journey.due_at = timezone.now() + (result.wait or timedelta())
+        journey.due_at = result.until or timezone.now() + (result.wait or timedelta())
         journey.attempts = 0
         journey.save(update_fields=["step_index", "due_at", "attempts"])
         return True
