@@ -1,12 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from automations import kinds, selectors, services
+from automations.forms import JourneysMoveForm, VersionChoiceForm
 from automations.models import Automation, Journey
+from newsletter_site import permissions
 
 
 class AutomationForm(forms.ModelForm):
@@ -98,6 +104,68 @@ class AutomationAdmin(admin.ModelAdmin):
                 ),
             ),
         )
+
+    def get_urls(self):
+        move = permissions.admin_path(
+            self,
+            "<int:pk>/move-journeys/",
+            self.move_journeys_view,
+            "automations.change_automation",
+            name="automations_automation_move_journeys",
+        )
+        return [move, *super().get_urls()]
+
+    def move_journeys_view(self, request, pk):
+        """Pick an older version, a new step for each of its steps, preview the counts, then move (POST)."""
+        automation = get_object_or_404(Automation, pk=pk)
+        change_url = reverse("admin:automations_automation_change", args=[automation.pk])
+        versions = list(automation.versions.order_by("-number"))
+        if len(versions) < 2:
+            self.message_user(request, gettext("There is no older version to move journeys from."), messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        to_version, older = versions[0], versions[1:]
+        data = request.POST if request.method == "POST" else request.GET
+        version_form = VersionChoiceForm(data if "version" in data else None, versions=older)
+        from_version = older[0]
+        if version_form.is_bound and version_form.is_valid():
+            from_version = next(v for v in older if v.number == version_form.cleaned_data["version"])
+        elif not version_form.is_bound:
+            version_form = VersionChoiceForm(initial={"version": from_version.number}, versions=older)
+        waiting = selectors.journeys_at_steps(automation=automation, version=from_version)
+        form = JourneysMoveForm(
+            request.POST if request.method == "POST" else None,
+            from_version=from_version,
+            to_version=to_version,
+            initial_map=selectors.journeys_move_default_map(from_version=from_version, to_version=to_version),
+            waiting=waiting,
+        )
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            step_map = form.step_map()
+            if "confirm" in request.POST:
+                try:
+                    moved = services.journeys_move(
+                        automation=automation, from_version=from_version, to_version=to_version, step_map=step_map
+                    )
+                except ValidationError as error:
+                    form.add_error(None, error)
+                else:
+                    text = ngettext("%(count)d journey moved.", "%(count)d journeys moved.", moved)
+                    self.message_user(request, text % {"count": moved}, messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+            preview = sum(waiting.get(index, 0) for index in step_map)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": automation,
+            "title": gettext("Move journeys of %(name)s") % {"name": automation.name},
+            "version_form": version_form,
+            "form": form,
+            "from_version": from_version,
+            "to_version": to_version,
+            "preview": preview,
+        }
+        return TemplateResponse(request, "admin/automations/automation/move_journeys.html", context)
 
     @admin.action(description=_("Activate the selected automations"), permissions=["change"])
     def activate(self, request, queryset):
