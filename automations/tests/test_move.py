@@ -55,7 +55,7 @@ def test_journeys_at_a_mapped_step_move_and_the_others_stay(two_versions):
 
 
 def test_moving_to_a_step_index_the_journey_ran_in_its_old_version_runs_it(two_versions):
-    automation, old, new, _readers = two_versions
+    automation, old, _new, _readers = two_versions
     automation.steps = automation.steps[1:]  # version 3: the three steps of version 1 again
     services.automation_save(automation=automation)
     third = automation.versions.get(number=3)
@@ -90,7 +90,7 @@ def test_moves_go_only_to_a_newer_version_and_existing_steps(two_versions):
 
 
 def test_the_admin_page_previews_then_moves(admin_client, two_versions):
-    automation, old, new, _readers = two_versions
+    automation, _old, new, _readers = two_versions
     url = reverse("admin:automations_automation_move_journeys", args=[automation.pk])
     page = admin_client.get(url).content.decode()
     assert "3 journeys wait here." in page
