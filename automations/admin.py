@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from automations import kinds, selectors, services
+from automations import editor, kinds, selectors, services
 from automations.forms import JourneysMoveForm, VersionChoiceForm
 from automations.models import Automation, Journey
 from newsletter_site import permissions
@@ -32,9 +32,17 @@ class AutomationForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["trigger_kind"].choices = [(kind.key, kind.label) for kind in kinds.TRIGGERS.values()]
         self.fields["steps"].help_text = self.fields["steps"].help_text % {"kinds": ", ".join(kinds.STEPS)}
+        self.fields["trigger_kind"].widget.attrs["data-automation-trigger-kind"] = ""
+        self.fields["trigger_params"].widget.attrs["data-automation-trigger-params"] = ""
+        self.fields["steps"].widget.attrs["data-automation-steps"] = ""
+        # Messages by step index for the editor, which shows each under its step.
+        self.step_errors: dict[int, list[str]] = {}
 
     def clean_steps(self):
-        return kinds.steps_clean(self.cleaned_data["steps"])
+        cleaned, self.step_errors = kinds.steps_errors(self.cleaned_data["steps"])
+        if self.step_errors:
+            kinds.steps_clean(self.cleaned_data["steps"])
+        return cleaned
 
     def clean(self):
         cleaned = super().clean()
@@ -48,6 +56,7 @@ class AutomationForm(forms.ModelForm):
             edited = Automation(pk=self.instance.pk, **{field: cleaned.get(field) for field in fields})
             problems = services.automation_problems(automation=edited)
             if problems:
+                self.step_errors = kinds.steps_problems_by_step(edited.steps)
                 raise ValidationError(problems)
         return cleaned
 
@@ -62,6 +71,18 @@ class AutomationAdmin(admin.ModelAdmin):
     fields = ["name", "status", "state", "trigger_kind", "trigger_params", "entry_segment", "reentry", "steps"]
     fields += ["outline"]
     actions = ["activate", "pause"]
+    change_form_template = "admin/automations/automation/change_form.html"
+
+    class Media:
+        js = ["automations/step_editor.js"]
+        css = {"all": ["automations/step_editor.css"]}
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["automation_editor"] = editor.editor_schema()
+        context["automation_texts"] = editor.editor_texts()
+        form = context["adminform"].form
+        context["automation_step_errors"] = {str(index): errors for index, errors in form.step_errors.items()}
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         services.automation_save(automation=obj)
@@ -82,27 +103,12 @@ class AutomationAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "–"
         rows = selectors.automation_outline(automation=obj)
+        if not rows:
+            return "–"
+        targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") == "branch"}
         return format_html(
-            "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            gettext("step"),
-            gettext("reached"),
-            gettext("waiting here"),
-            gettext("exited here"),
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        row["index"],
-                        _step_label(row["step"]),
-                        row["entered"],
-                        row["waiting"],
-                        row["exited"],
-                    )
-                    for row in rows
-                ),
-            ),
+            '<ol class="automation-outline" data-outline>{}</ol>',
+            format_html_join("", "{}", ((_outline_item(row, len(rows), targets),) for row in rows)),
         )
 
     def get_urls(self):
@@ -184,10 +190,45 @@ class AutomationAdmin(admin.ModelAdmin):
         self.message_user(request, gettext("Paused."))
 
 
-def _step_label(step: dict) -> str:
-    kind = kinds.STEPS.get(step.get("kind"))
-    params = ", ".join(f"{key}={value}" for key, value in step.items() if key != "kind")
-    return f"{kind.label if kind else step.get('kind')} ({params})" if params else str(kind.label if kind else "?")
+FIGURE_LABELS = {
+    "entered": _("reached"),
+    "waiting": _("waiting here"),
+    "exited": _("exited here"),
+    "sent": _("sent"),
+    "opened": _("opened"),
+    "clicked": _("clicked"),
+    "answered": _("answered"),
+}
+
+
+def _outline_item(row: dict, count: int, targets: set) -> str:
+    """One step of the outline: its number, what it does, its figures, and for a branch where it leads."""
+    index, step = row["index"], row["step"]
+    figures = format_html_join(
+        " · ",
+        '{}: <span data-figure="{}">{}</span>',
+        ((FIGURE_LABELS.get(key, key), key, value) for key, value in row.items() if key not in ("index", "step")),
+    )
+    branch = ""
+    if step.get("kind") == "branch":
+        goto = step.get("goto")
+        target = gettext("the end") if goto == count else gettext("step %(number)s") % {"number": goto}
+        branch = format_html(
+            '<div class="automation-branch">↳ {}</div><div class="automation-branch">↓ {}</div>',
+            gettext("member: go to %(target)s") % {"target": target},
+            gettext("otherwise: the next step"),
+        )
+    return format_html(
+        '<li id="outline-step-{}" class="{}" data-outline-step="{}"><strong>{}.</strong> {}{}'
+        '<div class="automation-figures">{}</div></li>',
+        index,
+        "automation-target" if index in targets else "",
+        index,
+        index,
+        kinds.step_describe(step),
+        branch,
+        figures,
+    )
 
 
 @admin.register(Journey)

@@ -351,39 +351,58 @@ def _exit_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(exit_reason="exit step")
 
 
-def steps_clean(steps) -> list[dict]:
-    """The steps list with each step's parameters checked; ValidationError naming every bad step."""
+def steps_errors(steps) -> tuple[list[dict], dict[int, list[str]]]:
+    """The steps with each one's parameters checked, and what is wrong, by step index (-1: the whole list)."""
     if not isinstance(steps, list):
-        raise ValidationError(gettext("The steps must be a list."))
-    cleaned, errors = [], []
+        return [], {-1: [gettext("The steps must be a list.")]}
+    cleaned, errors = [], {}
     for index, step in enumerate(steps):
         kind = STEPS.get(step.get("kind")) if isinstance(step, dict) else None
         if kind is None:
-            errors.append(gettext("Step %(number)s: unknown kind.") % {"number": index})
+            errors[index] = [gettext("unknown kind.")]
             continue
         params = {key: value for key, value in step.items() if key != "kind"}
         try:
             cleaned.append({"kind": kind.key, **kind.clean(params, index, len(steps))})
         except ValidationError as error:
-            errors.extend(gettext("Step %(number)s: %(error)s") % {"number": index, "error": m} for m in error.messages)
+            errors[index] = list(error.messages)
+    return cleaned, errors
+
+
+def steps_clean(steps) -> list[dict]:
+    """The steps list with each step's parameters checked; ValidationError naming every bad step."""
+    cleaned, errors = steps_errors(steps)
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError(
+            [
+                message if index < 0 else gettext("Step %(number)s: %(error)s") % {"number": index, "error": message}
+                for index, messages in errors.items()
+                for message in messages
+            ]
+        )
     return cleaned
 
 
-def steps_problems(steps: list[dict]) -> list[str]:
-    try:
-        steps = steps_clean(steps)
-    except ValidationError as error:
-        return list(error.messages)
-    problems = []
-    for index, step in enumerate(steps):
+def steps_problems_by_step(steps: list[dict]) -> dict[int, list[str]]:
+    """What is wrong with each step, malformed or broken now, by step index (-1: the whole list)."""
+    cleaned, errors = steps_errors(steps)
+    if errors:
+        return errors
+    problems = {}
+    for index, step in enumerate(cleaned):
         params = {key: value for key, value in step.items() if key != "kind"}
-        problems.extend(
-            gettext("Step %(number)s: %(problem)s") % {"number": index, "problem": problem}
-            for problem in STEPS[step["kind"]].problems(params)
-        )
+        found = STEPS[step["kind"]].problems(params)
+        if found:
+            problems[index] = found
     return problems
+
+
+def steps_problems(steps: list[dict]) -> list[str]:
+    return [
+        problem if index < 0 else gettext("Step %(number)s: %(problem)s") % {"number": index, "problem": problem}
+        for index, problems in steps_problems_by_step(steps).items()
+        for problem in problems
+    ]
 
 
 def trigger_clean(kind_key: str, params) -> dict:
