@@ -107,8 +107,11 @@ class AutomationAdmin(admin.ModelAdmin):
             return "–"
         targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") == "branch"}
         return format_html(
-            '<ol class="automation-outline" data-outline>{}</ol>',
+            '<ol class="automation-outline" data-outline>{}<li id="outline-step-{}" class="{}">{}</li></ol>',
             format_html_join("", "{}", ((_outline_item(row, len(rows), targets),) for row in rows)),
+            len(rows),
+            "automation-target" if len(rows) in targets else "",
+            gettext("End"),
         )
 
     def get_urls(self):

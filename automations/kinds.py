@@ -341,10 +341,7 @@ def _describe_with(message, model, name: str) -> Callable[[dict], str]:
 
 
 def _branch_describe(params: dict) -> str:
-    return gettext("If in the segment “%(name)s”: go to step %(goto)s") % {
-        "name": _name(Segment, params.get("segment")),
-        "goto": params.get("goto"),
-    }
+    return gettext("Branch on the segment “%(name)s”") % {"name": _name(Segment, params.get("segment"))}
 
 
 def _exit_run(journey, params: dict, index: int) -> StepResult:

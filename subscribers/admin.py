@@ -311,6 +311,7 @@ MAPPING_LABELS = {
     "first_name": _("First name"),
     "last_name": _("Last name"),
     "language": _("Language"),
+    "time_zone": _("Time zone"),
 }
 
 

@@ -492,6 +492,7 @@ class ImportProblem(models.Model):
         LEFT_LIST = "left_list", _("unsubscribed from this list before")
         PENDING_ON_LIST = "pending_on_list", _("already on this list, waiting for confirmation")
         ON_LIST = "on_list", _("already on this list")
+        UNKNOWN_TIME_ZONE = "unknown_time_zone", _("not a known time zone")
 
     subscriber_import = models.ForeignKey(
         SubscriberImport, verbose_name=_("subscriber import"), on_delete=models.CASCADE, related_name="problems"

@@ -117,7 +117,7 @@ def test_the_outline_draws_where_a_branch_leads(admin_client, tag, other_tag):
         steps=[{"kind": "branch", "segment": segment.pk, "goto": 2}, {"kind": "exit"}, {"kind": "wait", "days": 2}],
     )
     page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
-    assert "<strong>0.</strong> If in the segment “Fans”: go to step 2" in page
+    assert "<strong>0.</strong> Branch on the segment “Fans”" in page
     assert "↳ member: go to step 2" in page
     assert '<li id="outline-step-2" class="automation-target"' in page
 
