@@ -1,14 +1,16 @@
 """In Chromium: staff build an automation in the step editor, activate it, and watch the outline's
 figures change as a real worker runs it and the clock moves two days on."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from audience.tests.factories import SegmentFactory, leaf
-from automations import tasks
+from automations import kinds, tasks
 from automations.models import Automation, Journey
 from newsletter_site.testing import wait_until
 from subscribers.tests.factories import SubscriberFactory, TagFactory
@@ -87,3 +89,68 @@ def test_staff_build_an_automation_in_the_editor_and_watch_it_run(page, live_ser
     assert (_figure(page, 1, "entered"), _figure(page, 1, "waiting"), _figure(page, 2, "entered")) == ("2", "0", "1")
     assert set(ben.tags.values_list("name", flat=True)) == {"new", "welcomed"}
     assert set(anna.tags.values_list("name", flat=True)) == {"new", "vip"}
+
+
+def test_the_editor_reorders_keeps_branch_targets_and_shows_each_steps_errors(
+    page, live_server, transactional_db, monkeypatch
+):
+    """A kind registered without field descriptions is edited as JSON; the server's message for a
+    step appears under that step."""
+
+    def note_clean(params, *_args):
+        if set(params) != {"text"}:
+            raise ValidationError("A note takes only a text.")
+        return params
+
+    monkeypatch.setitem(
+        kinds.STEPS, "note", kinds.StepKind("note", "note", note_clean, lambda params: [], lambda *args: None)
+    )
+    tag, vip = TagFactory(name="new"), TagFactory(name="vip")
+    vips = SegmentFactory(name="VIPs", rules=leaf("tags", tags=[vip.pk]))
+    automation = Automation.objects.create(
+        name="Notiz",
+        trigger_kind="tag_added",
+        trigger_params={"tag": tag.pk},
+        steps=[
+            {"kind": "branch", "segment": vips.pk, "goto": 2},
+            {"kind": "tag_add", "tag": vip.pk},
+            {"kind": "note", "text": "hi"},
+        ],
+    )
+    get_user_model().objects.create_superuser("chefin", "chefin@example.org", "correct horse battery")
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/automations/automation/{automation.pk}/change/")
+    page.locator("#id_username").fill("chefin")
+    page.locator("#id_password").fill("correct horse battery")
+    page.locator("input[type=submit]").click()
+
+    editor = page.locator("#automation-step-editor")
+    note = editor.locator("[data-step='2'] [data-param-json]")
+    assert json.loads(note.input_value()) == {"text": "hi"}
+    note.fill('{"text": "bye", "bad": 1}')
+    note.dispatch_event("change")
+    editor.locator("[data-step='2'] [data-action=up]").click()  # the note goes before the tag step
+    assert editor.locator("[data-step='0'] [data-param=goto]").input_value() == "1"  # the branch follows it
+    editor.locator("[data-step='2'] [data-action=remove]").click()
+    editor.locator("[data-add-step]").click()
+    editor.locator("[data-step='2'] [data-step-kind]").select_option("wait_until")
+    moment = editor.locator("[data-step='2'] [data-param=time]")
+    moment.fill("09:30")
+    moment.dispatch_event("change")
+    editor.locator("[data-step='2'] [data-weekday='0']").check()
+    editor.locator("[data-step='2'] [data-weekday='4']").check()
+    page.locator("input[name=_continue]").click()
+    page.wait_for_load_state()
+    assert editor.locator("[data-step='1'] [data-step-errors]").text_content() == "A note takes only a text."
+    assert editor.locator("[data-step='0'] [data-step-errors]").text_content() == ""
+
+    note = editor.locator("[data-step='1'] [data-param-json]")
+    note.fill('{"text": "bye"}')
+    note.dispatch_event("change")
+    page.locator("input[name=_continue]").click()
+    page.wait_for_load_state()
+    automation.refresh_from_db()
+    assert automation.steps == [
+        {"kind": "branch", "segment": vips.pk, "goto": 1},
+        {"kind": "note", "text": "bye"},
+        {"kind": "wait_until", "time": "09:30", "weekdays": [0, 4]},
+    ]

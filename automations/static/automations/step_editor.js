@@ -78,7 +78,8 @@
       });
     }
     input.setAttribute("data-param", field.name);
-    return el("label", {"class": "automation-field"}, [el("span", {text: field.label + " "}), input]);
+    // The weekdays are labelled checkboxes of their own, and a label must not hold labels.
+    return el(field.type === "weekdays" ? "div" : "label", {"class": "automation-field"}, [el("span", {text: field.label + " "}), input]);
   }
 
   /* Parameters of a kind without field descriptions: a JSON object in a text area. */
