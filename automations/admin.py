@@ -1,12 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from automations import kinds, selectors, services
+from automations import editor, kinds, selectors, services
+from automations.forms import JourneysMoveForm, VersionChoiceForm
 from automations.models import Automation, Journey
+from newsletter_site import permissions
 
 
 class AutomationForm(forms.ModelForm):
@@ -26,9 +32,17 @@ class AutomationForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["trigger_kind"].choices = [(kind.key, kind.label) for kind in kinds.TRIGGERS.values()]
         self.fields["steps"].help_text = self.fields["steps"].help_text % {"kinds": ", ".join(kinds.STEPS)}
+        self.fields["trigger_kind"].widget.attrs["data-automation-trigger-kind"] = ""
+        self.fields["trigger_params"].widget.attrs["data-automation-trigger-params"] = ""
+        self.fields["steps"].widget.attrs["data-automation-steps"] = ""
+        # Messages by step index for the editor, which shows each under its step.
+        self.step_errors: dict[int, list[str]] = {}
 
     def clean_steps(self):
-        return kinds.steps_clean(self.cleaned_data["steps"])
+        cleaned, self.step_errors = kinds.steps_errors(self.cleaned_data["steps"])
+        if self.step_errors:
+            kinds.steps_clean(self.cleaned_data["steps"])
+        return cleaned
 
     def clean(self):
         cleaned = super().clean()
@@ -42,6 +56,7 @@ class AutomationForm(forms.ModelForm):
             edited = Automation(pk=self.instance.pk, **{field: cleaned.get(field) for field in fields})
             problems = services.automation_problems(automation=edited)
             if problems:
+                self.step_errors = kinds.steps_problems_by_step(edited.steps)
                 raise ValidationError(problems)
         return cleaned
 
@@ -56,6 +71,18 @@ class AutomationAdmin(admin.ModelAdmin):
     fields = ["name", "status", "state", "trigger_kind", "trigger_params", "entry_segment", "reentry", "steps"]
     fields += ["outline"]
     actions = ["activate", "pause"]
+    change_form_template = "admin/automations/automation/change_form.html"
+
+    class Media:
+        js = ["automations/step_editor.js"]
+        css = {"all": ["automations/step_editor.css"]}
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["automation_editor"] = editor.editor_schema()
+        context["automation_texts"] = editor.editor_texts()
+        form = context["adminform"].form
+        context["automation_step_errors"] = {str(index): errors for index, errors in form.step_errors.items()}
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         services.automation_save(automation=obj)
@@ -76,28 +103,78 @@ class AutomationAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "–"
         rows = selectors.automation_outline(automation=obj)
+        if not rows:
+            return "–"
+        targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") == "branch"}
         return format_html(
-            "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            gettext("step"),
-            gettext("reached"),
-            gettext("waiting here"),
-            gettext("exited here"),
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        row["index"],
-                        _step_label(row["step"]),
-                        row["entered"],
-                        row["waiting"],
-                        row["exited"],
-                    )
-                    for row in rows
-                ),
-            ),
+            '<ol class="automation-outline" data-outline>{}<li id="outline-step-{}" class="{}">{}</li></ol>',
+            format_html_join("", "{}", ((_outline_item(row, len(rows), targets),) for row in rows)),
+            len(rows),
+            "automation-target" if len(rows) in targets else "",
+            gettext("End"),
         )
+
+    def get_urls(self):
+        move = permissions.admin_path(
+            self,
+            "<int:pk>/move-journeys/",
+            self.move_journeys_view,
+            "automations.change_automation",
+            name="automations_automation_move_journeys",
+        )
+        return [move, *super().get_urls()]
+
+    def move_journeys_view(self, request, pk):
+        """Pick an older version, a new step for each of its steps, preview the counts, then move (POST)."""
+        automation = get_object_or_404(Automation, pk=pk)
+        change_url = reverse("admin:automations_automation_change", args=[automation.pk])
+        versions = list(automation.versions.order_by("-number"))
+        if len(versions) < 2:
+            self.message_user(request, gettext("There is no older version to move journeys from."), messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        to_version, older = versions[0], versions[1:]
+        data = request.POST if request.method == "POST" else request.GET
+        version_form = VersionChoiceForm(data if "version" in data else None, versions=older)
+        from_version = older[0]
+        if version_form.is_bound and version_form.is_valid():
+            from_version = next(v for v in older if v.number == version_form.cleaned_data["version"])
+        elif not version_form.is_bound:
+            version_form = VersionChoiceForm(initial={"version": from_version.number}, versions=older)
+        waiting = selectors.journeys_at_steps(automation=automation, version=from_version)
+        form = JourneysMoveForm(
+            request.POST if request.method == "POST" else None,
+            from_version=from_version,
+            to_version=to_version,
+            initial_map=selectors.journeys_move_default_map(from_version=from_version, to_version=to_version),
+            waiting=waiting,
+        )
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            step_map = form.step_map()
+            if "confirm" in request.POST:
+                try:
+                    moved = services.journeys_move(
+                        automation=automation, from_version=from_version, to_version=to_version, step_map=step_map
+                    )
+                except ValidationError as error:
+                    form.add_error(None, error)
+                else:
+                    text = ngettext("%(count)d journey moved.", "%(count)d journeys moved.", moved)
+                    self.message_user(request, text % {"count": moved}, messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+            preview = sum(waiting.get(index, 0) for index in step_map)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": automation,
+            "title": gettext("Move journeys of %(name)s") % {"name": automation.name},
+            "version_form": version_form,
+            "form": form,
+            "from_version": from_version,
+            "to_version": to_version,
+            "preview": preview,
+        }
+        return TemplateResponse(request, "admin/automations/automation/move_journeys.html", context)
 
     @admin.action(description=_("Activate the selected automations"), permissions=["change"])
     def activate(self, request, queryset):
@@ -116,10 +193,45 @@ class AutomationAdmin(admin.ModelAdmin):
         self.message_user(request, gettext("Paused."))
 
 
-def _step_label(step: dict) -> str:
-    kind = kinds.STEPS.get(step.get("kind"))
-    params = ", ".join(f"{key}={value}" for key, value in step.items() if key != "kind")
-    return f"{kind.label if kind else step.get('kind')} ({params})" if params else str(kind.label if kind else "?")
+FIGURE_LABELS = {
+    "entered": _("reached"),
+    "waiting": _("waiting here"),
+    "exited": _("exited here"),
+    "sent": _("sent"),
+    "opened": _("opened"),
+    "clicked": _("clicked"),
+    "answered": _("answered"),
+}
+
+
+def _outline_item(row: dict, count: int, targets: set) -> str:
+    """One step of the outline: its number, what it does, its figures, and for a branch where it leads."""
+    index, step = row["index"], row["step"]
+    figures = format_html_join(
+        " · ",
+        '{}: <span data-figure="{}">{}</span>',
+        ((FIGURE_LABELS.get(key, key), key, value) for key, value in row.items() if key not in ("index", "step")),
+    )
+    branch = ""
+    if step.get("kind") == "branch":
+        goto = step.get("goto")
+        target = gettext("the end") if goto == count else gettext("step %(number)s") % {"number": goto}
+        branch = format_html(
+            '<div class="automation-branch">↳ {}</div><div class="automation-branch">↓ {}</div>',
+            gettext("member: go to %(target)s") % {"target": target},
+            gettext("otherwise: the next step"),
+        )
+    return format_html(
+        '<li id="outline-step-{}" class="{}" data-outline-step="{}"><strong>{}.</strong> {}{}'
+        '<div class="automation-figures">{}</div></li>',
+        index,
+        "automation-target" if index in targets else "",
+        index,
+        index,
+        kinds.step_describe(step),
+        branch,
+        figures,
+    )
 
 
 @admin.register(Journey)

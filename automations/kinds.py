@@ -5,17 +5,20 @@ lists what is wrong with well-formed ones now (a deleted tag, list or segment). 
 problems cannot be activated, and a step whose reference broke later exits its journeys.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audience.models import Segment
 from audience.selectors import segment_problems
-from subscribers.models import MailingList, Tag
+from subscribers.models import CustomField, MailingList, Tag
+from subscribers.selectors import subscriber_zone
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,25 @@ class StepResult:
 
     next_index: int | None = None
     wait: timedelta | None = None
+    until: datetime | None = None  # a due moment of its own; wins over ``wait``
     exit_reason: str = ""
     detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One parameter as the structured step editor shows it.
+
+    ``type``: int, text, time ("HH:MM"), weekdays (a list of 0–6, Monday 0), bool, choice (``choices``
+    gives the (value, label) pairs, asked when the editor is built), step (a later step's number, or
+    the end), or ref:<app.Model> (an object's id, chosen by its name).
+    """
+
+    name: str
+    label: str
+    type: str
+    required: bool = True
+    choices: Callable[[], list[tuple]] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,8 @@ class TriggerKind:
     clean: Callable[[dict], dict]
     problems: Callable[[dict], list[str]]
     # Behavioural triggers: only subscribers who allow individual tracking at the moment of entry enter.
-    needs_tracking_consent: bool = False
+    needs_tracking_consent: bool = field(default=False, kw_only=True)
+    form_fields: tuple[FormField, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,10 @@ class StepKind:
     problems: Callable[[dict], list[str]]
     # (journey, params, own index) -> StepResult; runs inside the transaction that records the run.
     run: Callable[..., StepResult]
+    # Empty: the editor offers the parameters as JSON.
+    form_fields: tuple[FormField, ...] = ()
+    # (params) -> what the step does, in words ("Wait 2 days"); None: the kind's label.
+    describe: Callable[[dict], str] | None = None
 
 
 TRIGGERS: dict[str, TriggerKind] = {}
@@ -131,6 +156,124 @@ def _wait_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(wait=timedelta(**params))
 
 
+def _wait_describe(params: dict) -> str:
+    parts = []
+    for unit, count in params.items():
+        if unit == "days":
+            parts.append(ngettext("%(count)s day", "%(count)s days", count) % {"count": count})
+        elif unit == "hours":
+            parts.append(ngettext("%(count)s hour", "%(count)s hours", count) % {"count": count})
+        elif unit == "minutes":
+            parts.append(ngettext("%(count)s minute", "%(count)s minutes", count) % {"count": count})
+        elif unit == "seconds":
+            parts.append(ngettext("%(count)s second", "%(count)s seconds", count) % {"count": count})
+    return gettext("Wait %(duration)s") % {"duration": ", ".join(parts)}
+
+
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\Z")
+WEEKDAY_NAMES = (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday"))
+
+
+def _wait_until_clean(params: dict, *_args) -> dict:
+    if set(params) - {"time", "weekdays"}:
+        raise ValidationError(gettext("A wait until takes only a time and weekdays."))
+    moment = params.get("time")
+    if not isinstance(moment, str) or not TIME_RE.match(moment):
+        raise ValidationError(gettext("Give the time of day as HH:MM, e.g. 09:30."))
+    cleaned = {"time": moment}
+    weekdays = params.get("weekdays")
+    if weekdays:
+        if not isinstance(weekdays, list) or any(
+            isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6 for day in weekdays
+        ):
+            raise ValidationError(gettext("Weekdays are numbers from 0 (Monday) to 6 (Sunday)."))
+        cleaned["weekdays"] = sorted(set(weekdays))
+    return cleaned
+
+
+def wait_until_due(*, params: dict, zone, now: datetime) -> datetime:
+    """The first moment after ``now`` at the step's time of day, on one of its weekdays, in ``zone``.
+
+    A local time that does not exist that day (clocks go forward) comes as late as the gap is long;
+    one that happens twice (clocks go back) is taken the first time.
+    """
+    hour, minute = (int(part) for part in params["time"].split(":"))
+    weekdays = params.get("weekdays") or range(7)
+    today = now.astimezone(zone).date()
+    for offset in range(8):
+        day = today + timedelta(days=offset)
+        if day.weekday() not in weekdays:
+            continue
+        # fold=0: an ambiguous time is the first; a missing one takes the offset before the gap.
+        # Through UTC: comparisons of a local time in a gap or a fold would ignore the offset.
+        candidate = datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+        if candidate > now:
+            return candidate
+    raise AssertionError("every week has each weekday")  # pragma: no cover
+
+
+def _wait_until_run(journey, params: dict, index: int) -> StepResult:
+    return StepResult(until=wait_until_due(params=params, zone=subscriber_zone(journey.subscriber), now=timezone.now()))
+
+
+def _wait_until_describe(params: dict) -> str:
+    if not params.get("weekdays"):
+        return gettext("Wait until %(time)s") % {"time": params["time"]}
+    days = ", ".join(str(WEEKDAY_NAMES[day]) for day in params["weekdays"])
+    return gettext("Wait until %(time)s on %(days)s") % {"time": params["time"], "days": days}
+
+
+def _field_value_clean(field: CustomField, value):
+    try:
+        return field.clean_value(value)
+    except ValidationError as error:
+        raise ValidationError(
+            gettext("The value for the field “%(key)s” does not fit: %(error)s")
+            % {"key": field.key, "error": " ".join(error.messages)}
+        ) from None
+
+
+def _set_field_clean(params: dict, *_args) -> dict:
+    if set(params) - {"field", "value"} or "field" not in params:
+        raise ValidationError(gettext("Setting a field takes a field key and a value."))
+    field = CustomField.objects.filter(key=params["field"]).first() if isinstance(params["field"], str) else None
+    if field is None:
+        raise ValidationError(gettext("There is no custom field “%(key)s”.") % {"key": params["field"]})
+    return {"field": field.key, "value": _field_value_clean(field, params.get("value"))}
+
+
+def _set_field_problems(params: dict) -> list[str]:
+    field = CustomField.objects.filter(key=params.get("field")).first()
+    if field is None:
+        return [gettext("The custom field “%(key)s” no longer exists.") % {"key": params.get("field")}]
+    try:
+        _field_value_clean(field, params.get("value"))
+    except ValidationError as error:
+        return list(error.messages)
+    return []
+
+
+def _set_field_run(journey, params: dict, index: int) -> StepResult:
+    from subscribers.services.custom_fields import subscriber_field_set
+
+    field = CustomField.objects.get(key=params["field"])
+    subscriber_field_set(subscriber=journey.subscriber, field=field, value=params["value"])
+    return StepResult()
+
+
+def _set_field_describe(params: dict) -> str:
+    field = CustomField.objects.filter(key=params.get("field")).first()
+    name = field.label() if field else params.get("field")
+    if params.get("value") is None:
+        return gettext("Clear the field “%(field)s”") % {"field": name}
+    value = field.display_format().text(params["value"], (get_language() or "de")[:2]) if field else params["value"]
+    return gettext("Set “%(field)s” to “%(value)s”") % {"field": name, "value": value}
+
+
+def _custom_field_choices() -> list[tuple]:
+    return [(field.key, field.label()) for field in CustomField.objects.all()]
+
+
 def _tag_add_run(journey, params: dict, index: int) -> StepResult:
     journey.subscriber.tags.add(params["tag"])
     return StepResult()
@@ -187,43 +330,78 @@ def _branch_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(next_index=params["goto"] if member else None, detail={"member": member})
 
 
+def _name(model, pk) -> str:
+    found = model.objects.filter(pk=pk).first()
+    return str(found) if found is not None else f"#{pk}"
+
+
+def _describe_with(message, model, name: str) -> Callable[[dict], str]:
+    def describe(params: dict) -> str:
+        return str(message) % {"name": _name(model, params.get(name))}
+
+    return describe
+
+
+def _branch_describe(params: dict) -> str:
+    return gettext("Branch on the segment “%(name)s”") % {"name": _name(Segment, params.get("segment"))}
+
+
 def _exit_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(exit_reason="exit step")
 
 
-def steps_clean(steps) -> list[dict]:
-    """The steps list with each step's parameters checked; ValidationError naming every bad step."""
+def steps_errors(steps) -> tuple[list[dict], dict[int, list[str]]]:
+    """The steps with each one's parameters checked, and what is wrong, by step index (-1: the whole list)."""
     if not isinstance(steps, list):
-        raise ValidationError(gettext("The steps must be a list."))
-    cleaned, errors = [], []
+        return [], {-1: [gettext("The steps must be a list.")]}
+    cleaned, errors = [], {}
     for index, step in enumerate(steps):
         kind = STEPS.get(step.get("kind")) if isinstance(step, dict) else None
         if kind is None:
-            errors.append(gettext("Step %(number)s: unknown kind.") % {"number": index})
+            errors[index] = [gettext("unknown kind.")]
             continue
         params = {key: value for key, value in step.items() if key != "kind"}
         try:
             cleaned.append({"kind": kind.key, **kind.clean(params, index, len(steps))})
         except ValidationError as error:
-            errors.extend(gettext("Step %(number)s: %(error)s") % {"number": index, "error": m} for m in error.messages)
+            errors[index] = list(error.messages)
+    return cleaned, errors
+
+
+def steps_clean(steps) -> list[dict]:
+    """The steps list with each step's parameters checked; ValidationError naming every bad step."""
+    cleaned, errors = steps_errors(steps)
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError(
+            [
+                message if index < 0 else gettext("Step %(number)s: %(error)s") % {"number": index, "error": message}
+                for index, messages in errors.items()
+                for message in messages
+            ]
+        )
     return cleaned
 
 
-def steps_problems(steps: list[dict]) -> list[str]:
-    try:
-        steps = steps_clean(steps)
-    except ValidationError as error:
-        return list(error.messages)
-    problems = []
-    for index, step in enumerate(steps):
+def steps_problems_by_step(steps: list[dict]) -> dict[int, list[str]]:
+    """What is wrong with each step, malformed or broken now, by step index (-1: the whole list)."""
+    cleaned, errors = steps_errors(steps)
+    if errors:
+        return errors
+    problems = {}
+    for index, step in enumerate(cleaned):
         params = {key: value for key, value in step.items() if key != "kind"}
-        problems.extend(
-            gettext("Step %(number)s: %(problem)s") % {"number": index, "problem": problem}
-            for problem in STEPS[step["kind"]].problems(params)
-        )
+        found = STEPS[step["kind"]].problems(params)
+        if found:
+            problems[index] = found
     return problems
+
+
+def steps_problems(steps: list[dict]) -> list[str]:
+    return [
+        problem if index < 0 else gettext("Step %(number)s: %(problem)s") % {"number": index, "problem": problem}
+        for index, problems in steps_problems_by_step(steps).items()
+        for problem in problems
+    ]
 
 
 def trigger_clean(kind_key: str, params) -> dict:
@@ -251,6 +429,12 @@ def _nothing(params: dict) -> list[str]:
 SUBSCRIPTION_CONFIRMED, TAG_ADDED, SEGMENT_JOINED = "subscription_confirmed", "tag_added", "segment_joined"
 
 
+TAG_FIELD = FormField("tag", _("tag"), "ref:subscribers.Tag")
+LIST_FIELD = FormField("list", _("mailing list"), "ref:subscribers.MailingList")
+SEGMENT_FIELD = FormField("segment", _("segment"), "ref:audience.Segment")
+WAIT_FIELDS = tuple(FormField(unit, label, "int", required=False) for unit, label in WAIT_UNITS.items())
+
+
 def register_builtin_kinds() -> None:
     for trigger in (
         TriggerKind(
@@ -258,21 +442,72 @@ def register_builtin_kinds() -> None:
             _("subscription confirmed"),
             _ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
+            form_fields=(LIST_FIELD,),
         ),
-        TriggerKind(TAG_ADDED, _("tag added"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE)),
-        TriggerKind(SEGMENT_JOINED, _("joined a segment"), _ref_clean("segment"), _segment_problems),
+        TriggerKind(
+            TAG_ADDED, _("tag added"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), form_fields=(TAG_FIELD,)
+        ),
+        TriggerKind(
+            SEGMENT_JOINED,
+            _("joined a segment"),
+            _ref_clean("segment"),
+            _segment_problems,
+            form_fields=(SEGMENT_FIELD,),
+        ),
     ):
         trigger_register(trigger)
     for step in (
-        StepKind("wait", _("wait"), _wait_clean, _nothing, _wait_run),
-        StepKind("tag_add", _("add tag"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_add_run),
-        StepKind("tag_remove", _("remove tag"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_remove_run),
+        StepKind("wait", _("wait"), _wait_clean, _nothing, _wait_run, WAIT_FIELDS, _wait_describe),
+        StepKind(
+            "wait_until",
+            _("wait until a time of day"),
+            _wait_until_clean,
+            _nothing,
+            _wait_until_run,
+            (
+                FormField("time", _("time of day"), "time"),
+                FormField("weekdays", _("on these weekdays (none: any day)"), "weekdays", required=False),
+            ),
+            _wait_until_describe,
+        ),
+        StepKind(
+            "tag_add",
+            _("add tag"),
+            _ref_clean("tag"),
+            _missing(Tag, "tag", TAG_GONE),
+            _tag_add_run,
+            (TAG_FIELD,),
+            _describe_with(_("Add the tag “%(name)s”"), Tag, "tag"),
+        ),
+        StepKind(
+            "tag_remove",
+            _("remove tag"),
+            _ref_clean("tag"),
+            _missing(Tag, "tag", TAG_GONE),
+            _tag_remove_run,
+            (TAG_FIELD,),
+            _describe_with(_("Remove the tag “%(name)s”"), Tag, "tag"),
+        ),
+        StepKind(
+            "set_field",
+            _("set a field"),
+            _set_field_clean,
+            _set_field_problems,
+            _set_field_run,
+            (
+                FormField("field", _("custom field"), "choice", choices=_custom_field_choices),
+                FormField("value", _("value (empty: clear it)"), "text", required=False),
+            ),
+            _set_field_describe,
+        ),
         StepKind(
             "list_subscribe",
             _("subscribe to list"),
             _ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_subscribe_run,
+            (LIST_FIELD,),
+            _describe_with(_("Subscribe to “%(name)s”"), MailingList, "list"),
         ),
         StepKind(
             "list_unsubscribe",
@@ -280,8 +515,32 @@ def register_builtin_kinds() -> None:
             _ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_unsubscribe_run,
+            (LIST_FIELD,),
+            _describe_with(_("Unsubscribe from “%(name)s”"), MailingList, "list"),
         ),
-        StepKind("branch", _("branch on a segment"), _branch_clean, _segment_problems, _branch_run),
-        StepKind("exit", _("exit"), _no_params, _nothing, _exit_run),
+        StepKind(
+            "branch",
+            _("branch on a segment"),
+            _branch_clean,
+            _segment_problems,
+            _branch_run,
+            (SEGMENT_FIELD, FormField("goto", _("if a member, go to step"), "step")),
+            _branch_describe,
+        ),
+        StepKind("exit", _("exit"), _no_params, _nothing, _exit_run, (), lambda params: gettext("Exit")),
     ):
         step_register(step)
+
+
+def step_describe(step: dict) -> str:
+    """What a stored step does, in words, for the outline."""
+    kind = STEPS.get(step.get("kind")) if isinstance(step, dict) else None
+    if kind is None:
+        return gettext("unknown step kind")
+    params = {key: value for key, value in step.items() if key != "kind"}
+    if kind.describe is None:
+        return str(kind.label)
+    try:
+        return kind.describe(params)
+    except (KeyError, TypeError, ValueError):
+        return str(kind.label)

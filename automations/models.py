@@ -126,6 +126,10 @@ class JourneyStepRun(models.Model):
         SKIPPED = "skipped", _("skipped")
 
     journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="step_runs")
+    # A journey moved to a newer version runs that version's steps afresh (services.journeys_move).
+    version = models.ForeignKey(
+        AutomationVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="step_runs"
+    )
     step_index = models.PositiveIntegerField(_("step"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DONE)
     ran_at = models.DateTimeField(_("ran at"), auto_now_add=True)
@@ -136,7 +140,7 @@ class JourneyStepRun(models.Model):
         verbose_name_plural = _("step runs")
         ordering = ["journey", "step_index"]
         constraints = [
-            models.UniqueConstraint(fields=["journey", "step_index"], name="one_run_per_journey_step"),
+            models.UniqueConstraint(fields=["journey", "version", "step_index"], name="one_run_per_journey_step"),
         ]
 
     def __str__(self):

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q
 
-from automations.models import Automation, Journey, JourneyStepRun
+from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
 
 
 def automation_outline(*, automation: Automation) -> list[dict]:
@@ -41,6 +41,31 @@ def automation_outline(*, automation: Automation) -> list[dict]:
             }
         )
     return outline
+
+
+def journeys_move_default_map(*, from_version: AutomationVersion, to_version: AutomationVersion) -> dict[int, int]:
+    """Each old step's suggested place in the new version: the same step (kind and parameters; its
+    n-th copy for the n-th, else the first), else the same position, else the new version's last step."""
+    new_steps = to_version.steps
+    suggested = {}
+    for index, step in enumerate(from_version.steps):
+        same = [new_index for new_index, new_step in enumerate(new_steps) if new_step == step]
+        copy = from_version.steps[:index].count(step)
+        if same:
+            suggested[index] = same[copy] if copy < len(same) else same[0]
+        elif new_steps:
+            suggested[index] = min(index, len(new_steps) - 1)
+    return suggested
+
+
+def journeys_at_steps(*, automation: Automation, version: AutomationVersion) -> dict[int, int]:
+    """How many active journeys wait at each step of ``version``, by step index."""
+    return dict(
+        Journey.objects.filter(automation=automation, version=version, status=Journey.Status.ACTIVE)
+        .values_list("step_index")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
 
 
 def subscriber_journeys_export(subscriber) -> tuple[str, object]:

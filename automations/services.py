@@ -146,6 +146,47 @@ def automation_pause(*, automation: Automation) -> Automation:
     return automation
 
 
+@transaction.atomic
+def journeys_move(
+    *,
+    automation: Automation,
+    from_version: AutomationVersion,
+    to_version: AutomationVersion,
+    step_map: dict[int, int],
+) -> int:
+    """Move the active journeys at old step i to new step ``step_map[i]``; returns how many moved.
+
+    Journeys at unmapped steps stay. Only to a newer version, so no journey meets a version twice
+    and its step runs (unique per version and step) never collide. A journey a runner has claimed is
+    skipped, and the rows are locked first, so no journey changes version in the middle of a step.
+    """
+    if from_version.automation_id != automation.pk or to_version.automation_id != automation.pk:
+        raise ValidationError(gettext("Both versions must belong to this automation."))
+    if to_version.number <= from_version.number:
+        raise ValidationError(gettext("Journeys can only move to a newer version."))
+    for old_index, new_index in step_map.items():
+        if not 0 <= old_index < len(from_version.steps):
+            raise ValidationError(
+                gettext("Version %(number)s has no step %(step)s.") % {"number": from_version.number, "step": old_index}
+            )
+        if not 0 <= new_index <= len(to_version.steps):
+            raise ValidationError(
+                gettext("Version %(number)s has no step %(step)s.") % {"number": to_version.number, "step": new_index}
+            )
+    moved = 0
+    for old_index, new_index in step_map.items():
+        candidates = Journey.objects.filter(
+            automation=automation, version=from_version, status=Journey.Status.ACTIVE, claim="", step_index=old_index
+        )
+        if db_connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        ids = list(candidates.values_list("pk", flat=True))
+        moved += Journey.objects.filter(pk__in=ids, claim="", version=from_version, step_index=old_index).update(
+            version=to_version, step_index=new_index
+        )
+    return moved
+
+
 def _eligible(automation: Automation, candidates: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
     """The candidates that may enter now: consenting, in the entry segment, and allowed by the re-entry rule."""
     eligible = candidates.filter(status=Subscriber.Status.ACTIVE)
@@ -368,13 +409,17 @@ def _step_once(*, journey_id: int, token: str) -> bool:
         problems = kind.problems(params) if kind else [gettext("unknown step kind")]
         if problems:
             JourneyStepRun.objects.create(
-                journey=journey, step_index=index, status=JourneyStepRun.Status.SKIPPED, detail={"problems": problems}
+                journey=journey,
+                version_id=journey.version_id,
+                step_index=index,
+                status=JourneyStepRun.Status.SKIPPED,
+                detail={"problems": problems},
             )
             _end(journey, status=Journey.Status.EXITED, reason="broken step")
             return False
         # The unique (journey, step_index) row first: should a run for this step exist already, the
         # IntegrityError rolls back the effect with it.
-        run = JourneyStepRun.objects.create(journey=journey, step_index=index)
+        run = JourneyStepRun.objects.create(journey=journey, version_id=journey.version_id, step_index=index)
         result = kind.run(journey, params, index)
         if result.detail:
             run.detail = result.detail
@@ -383,7 +428,7 @@ def _step_once(*, journey_id: int, token: str) -> bool:
             _end(journey, status=Journey.Status.EXITED, reason=result.exit_reason)
             return False
         journey.step_index = result.next_index if result.next_index is not None else index + 1
-        journey.due_at = timezone.now() + (result.wait or timedelta())
+        journey.due_at = result.until or timezone.now() + (result.wait or timedelta())
         journey.attempts = 0
         journey.save(update_fields=["step_index", "due_at", "attempts"])
         return True

@@ -142,7 +142,7 @@ class SubscriberAdminForm(forms.ModelForm):
     class Meta:
         model = Subscriber
         # Subscriber.fields is edited through one form field per custom field instead.
-        fields = ["email", "first_name", "last_name", "language", "status", "tracking_consent", "tags"]
+        fields = ["email", "first_name", "last_name", "language", "time_zone", "status", "tracking_consent", "tags"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -311,6 +311,7 @@ MAPPING_LABELS = {
     "first_name": _("First name"),
     "last_name": _("Last name"),
     "language": _("Language"),
+    "time_zone": _("Time zone"),
 }
 
 

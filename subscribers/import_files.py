@@ -18,7 +18,7 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
-TARGET_FIELDS = ("email", "first_name", "last_name", "language")
+TARGET_FIELDS = ("email", "first_name", "last_name", "language", "time_zone")
 # Header names as _header_key() spells them: lower case, letters and digits only.
 HEADER_GUESSES = {
     "email": {
@@ -35,6 +35,7 @@ HEADER_GUESSES = {
     "first_name": {"firstname", "givenname", "forename", "vorname", "rufname"},
     "last_name": {"lastname", "surname", "familyname", "nachname", "familienname", "name"},
     "language": {"language", "lang", "locale", "sprache", "languagecode"},
+    "time_zone": {"timezone", "tz", "zeitzone"},
 }
 PREVIEW_ROWS = 10
 SNIFF_BYTES = 64 * 1024

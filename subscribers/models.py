@@ -1,5 +1,6 @@
 import hashlib
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,6 +20,18 @@ def normalise_email(email: str) -> str:
 def email_hash(email: str) -> str:
     """The suppression-list key of an address: its SHA-256, so an erased address is not kept."""
     return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA zone name that zoneinfo knows ("Europe/Berlin"); blank means the site's TIME_ZONE."""
+    if not value:
+        return
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            _("“%(zone)s” is not a known time zone; use a name such as Europe/Berlin."), params={"zone": value}
+        ) from None
 
 
 class Language(models.TextChoices):
@@ -73,6 +86,15 @@ class Subscriber(models.Model):
     language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     tracking_consent = models.BooleanField(_("consents to individual open and click tracking"), default=False)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_time_zone],
+        help_text=_("An IANA name such as Europe/Berlin; empty: the site's time zone."),
+    )
     # Part of every link token made for this subscriber; raising it revokes all their links at once.
     token_version = models.PositiveIntegerField(_("link version"), default=0, db_default=0, editable=False)
     # Part of the one-time data links; set when one is used, which spends every other one.
@@ -470,6 +492,7 @@ class ImportProblem(models.Model):
         LEFT_LIST = "left_list", _("unsubscribed from this list before")
         PENDING_ON_LIST = "pending_on_list", _("already on this list, waiting for confirmation")
         ON_LIST = "on_list", _("already on this list")
+        UNKNOWN_TIME_ZONE = "unknown_time_zone", _("not a known time zone")
 
     subscriber_import = models.ForeignKey(
         SubscriberImport, verbose_name=_("subscriber import"), on_delete=models.CASCADE, related_name="problems"

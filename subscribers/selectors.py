@@ -1,7 +1,9 @@
 import json
+import zoneinfo
 from collections.abc import Iterator
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import NotSupportedError
 from django.db.models import BooleanField, Expression, F, FloatField, Q, QuerySet, TextField
@@ -34,6 +36,14 @@ from subscribers.models import (
     SuppressedAddress,
     email_hash,
 )
+
+
+def subscriber_zone(subscriber: Subscriber) -> zoneinfo.ZoneInfo:
+    """The subscriber's time zone, or the site's TIME_ZONE when none is set (or the stored one is unknown)."""
+    try:
+        return zoneinfo.ZoneInfo(subscriber.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def public_list_get(*, slug: str) -> MailingList:

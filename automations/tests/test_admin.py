@@ -3,6 +3,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from audience.tests.factories import SegmentFactory, leaf
 from automations.models import Automation, Journey
 from automations.tests.factories import active_automation, run_due
 from subscribers.tests.factories import SubscriberFactory, TagFactory
@@ -32,8 +33,11 @@ def test_change_page_shows_the_outline_with_counts(admin_client, tag, other_tag)
     page = response.content.decode()
     assert response.status_code == 200
     assert "can be activated" in page
-    assert "<td>add tag (tag=" in page
-    assert "<td>1</td><td>wait (days=1)</td><td>2</td><td>0</td><td>0</td>" in page
+    assert "<strong>0.</strong> Add the tag “welcomed”" in page
+    assert (
+        '<strong>1.</strong> Wait 1 day<div class="automation-figures">reached: <span data-figure="entered">2</span>'
+        ' · waiting here: <span data-figure="waiting">0</span> · exited here: <span data-figure="exited">0</span>'
+    ) in page
 
 
 def test_malformed_steps_are_refused_by_the_form(admin_client, tag):
@@ -104,3 +108,29 @@ def test_staff_who_may_only_view_cannot_activate(client, tag):
     client.post(url, {"action": "activate", "_selected_action": [automation.pk]})
     automation.refresh_from_db()
     assert automation.status == Automation.Status.DRAFT
+
+
+def test_the_outline_draws_where_a_branch_leads(admin_client, tag, other_tag):
+    segment = SegmentFactory(name="Fans", rules=leaf("tags", tags=[tag.pk]))
+    automation = active_automation(
+        trigger_params={"tag": tag.pk},
+        steps=[{"kind": "branch", "segment": segment.pk, "goto": 2}, {"kind": "exit"}, {"kind": "wait", "days": 2}],
+    )
+    page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert "<strong>0.</strong> Branch on the segment “Fans”" in page
+    assert "↳ member: go to step 2" in page
+    assert '<li id="outline-step-2" class="automation-target"' in page
+
+
+def test_the_editor_gets_the_kinds_and_each_steps_errors(admin_client, tag):
+    automation = Automation.objects.create(name="W", trigger_kind="tag_added", trigger_params={"tag": tag.pk})
+    url = reverse("admin:automations_automation_change", args=[automation.pk])
+    steps = [{"kind": "exit"}, {"kind": "wait_until", "time": "25:00"}]
+    response = admin_client.post(url, _form(automation, steps=json.dumps(steps)))
+    editor = response.context["automation_editor"]
+    wait_until = next(kind for kind in editor["steps"] if kind["key"] == "wait_until")
+    assert [field["type"] for field in wait_until["fields"]] == ["time", "weekdays"]
+    tag_added = next(kind for kind in editor["triggers"] if kind["key"] == "tag_added")
+    assert tag_added["fields"][0]["choices"] == [(tag.pk, "new")]
+    assert response.context["automation_step_errors"] == {"1": ["Give the time of day as HH:MM, e.g. 09:30."]}
+    assert 'id="automation-step-errors"' in response.content.decode()

@@ -36,6 +36,26 @@ class _WithoutKey(Expression):
 
 
 @transaction.atomic
+def subscriber_field_set(*, subscriber: Subscriber, field: CustomField, value) -> Subscriber:
+    """Store one custom field value (cleaned here by ``CustomField.clean_value``; None removes it).
+
+    Raises ValidationError when the value does not fit the field. Locks the subscriber row so that
+    two writers of different fields do not overwrite each other's JSON.
+    """
+    cleaned = field.clean_value(value)
+    subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+    values = dict(subscriber.fields)
+    if cleaned is None:
+        values.pop(field.key, None)
+    else:
+        values[field.key] = cleaned
+    if values != subscriber.fields:
+        subscriber.fields = values
+        subscriber.save(update_fields=["fields", "updated_at"])
+    return subscriber
+
+
+@transaction.atomic
 def custom_field_delete(*, field: CustomField) -> int:
     """Delete a field and every subscriber's value of it; returns how many subscribers held one.
 

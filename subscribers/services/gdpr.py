@@ -26,6 +26,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             "first_name": subscriber.first_name,
             "last_name": subscriber.last_name,
             "language": subscriber.language,
+            "time_zone": subscriber.time_zone,
             "status": subscriber.status,
             "tracking_consent": subscriber.tracking_consent,
             "created_at": _iso(subscriber.created_at),

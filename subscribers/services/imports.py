@@ -44,6 +44,7 @@ from subscribers.models import (
     SuppressedAddress,
     email_hash,
     normalise_email,
+    validate_time_zone,
 )
 from subscribers.services import optin
 
@@ -337,6 +338,12 @@ def _valid_rows(
         if problem:
             tally.error(row_number, raw_email, problem)
             continue
+        time_zone = _cell(row, columns, "time_zone")
+        try:
+            validate_time_zone(time_zone)
+        except ValidationError:
+            tally.error(row_number, raw_email, Reason.UNKNOWN_TIME_ZONE)
+            continue
         if email in seen:
             tally.skip(row_number, raw_email, Reason.DUPLICATE)
             continue
@@ -349,6 +356,7 @@ def _valid_rows(
             "first_name": first_name,
             "last_name": last_name,
             "language": language if language in LANGUAGES else default_language,
+            "time_zone": time_zone,
             "fields": fields,
         }
     return valid
@@ -415,13 +423,14 @@ def _insert_subscribers(
     """
     insert_rows(
         Subscriber,
-        columns=("email", "first_name", "last_name", "language", "public_id", "fields"),
+        columns=("email", "first_name", "last_name", "language", "time_zone", "public_id", "fields"),
         rows=[
             (
                 email,
                 entry["first_name"],
                 entry["last_name"],
                 entry["language"],
+                entry["time_zone"],
                 db_value(Subscriber, "public_id", uuid4()),
                 db_value(Subscriber, "fields", entry["fields"]),
             )

@@ -418,3 +418,16 @@ def test_bytes_no_windows_encoding_knows_fall_back_to_latin_1(mailing_list):
     assert imports.parsed_file_of(subscriber_import).encoding == "latin-1"
     run(subscriber_import)
     assert Subscriber.objects.get(email="a@example.org").first_name == "Jürgen"
+
+
+def test_a_time_zone_column_is_stored_and_an_unknown_zone_rejects_the_row(mailing_list):
+    text = "email,zeitzone\na@example.org,America/New_York\nb@example.org,\nc@example.org,Mars/Olympus\n"
+    subscriber_import = run(create(mailing_list, text))
+    assert subscriber_import.column_mapping["time_zone"] == "zeitzone"
+    assert dict(Subscriber.objects.values_list("email", "time_zone")) == {
+        "a@example.org": "America/New_York",
+        "b@example.org": "",
+    }
+    assert [(row.email, row.reason) for row in subscriber_import.problems.all()] == [
+        ("c@example.org", "unknown_time_zone")
+    ]
