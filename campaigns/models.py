@@ -62,12 +62,23 @@ class Campaign(models.Model):
         SENT = "sent", _("sent")
         CANCELLED = "cancelled", _("cancelled")
 
+    class Kind(models.TextChoices):
+        NEWSLETTER = "newsletter", _("newsletter")
+        AUTOMATION = "automation", _("automation mail")
+
     # Content and audience may change only before the first mail leaves.
     EDITABLE_STATUSES = (Status.DRAFT, Status.SCHEDULED)
     # A public archive page exists only for campaigns that went out.
     ARCHIVED_STATUSES = (Status.SENDING, Status.SENT)
 
     name = models.CharField(_("internal name"), max_length=200)
+    kind = models.CharField(
+        _("kind"),
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.NEWSLETTER,
+        help_text=_("An automation mail has no audience of its own: automations send it, one subscriber at a time."),
+    )
     subject = models.CharField(
         _("subject"),
         max_length=255,
@@ -163,7 +174,14 @@ class Campaign(models.Model):
         return self.name
 
     @property
+    def is_automation(self) -> bool:
+        return self.kind == self.Kind.AUTOMATION
+
+    @property
     def is_editable(self) -> bool:
+        # An automation mail stays editable while automations send it: each send compiles the current text.
+        if self.is_automation:
+            return self.status in (self.Status.DRAFT, self.Status.SENDING)
         return self.status in self.EDITABLE_STATUSES
 
     @property

@@ -1,0 +1,91 @@
+"""Campaigns of kind "automation": authored like newsletters, sent one delivery at a time by automations."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import Campaign, Delivery
+from campaigns.services import lifecycle, sending
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def automation_mail():
+    campaign = CampaignFactory(name="Willkommen", kind=Campaign.Kind.AUTOMATION, mailing_lists=[])
+    ArticleFactory(campaign=campaign, headline="Schön, dass du da bist")
+    return campaign
+
+
+def test_an_automation_mail_is_ready_without_mailing_lists(automation_mail):
+    lifecycle.campaign_check_ready(campaign=automation_mail)
+
+
+def test_an_automation_mail_without_articles_is_not_ready(in_english):
+    campaign = CampaignFactory(kind=Campaign.Kind.AUTOMATION, mailing_lists=[])
+    with pytest.raises(ValidationError) as error:
+        lifecycle.campaign_check_ready(campaign=campaign)
+    assert error.value.messages == ["Add at least one article."]
+
+
+def test_an_automation_mail_is_never_started_or_scheduled_as_a_whole(automation_mail, in_english):
+    with pytest.raises(lifecycle.CampaignStateError, match="automation mail"):
+        sending.campaign_start(campaign=automation_mail)
+    with pytest.raises(lifecycle.CampaignStateError, match="automation mail"):
+        lifecycle.campaign_schedule(campaign=automation_mail, scheduled_at=timezone.now() + timedelta(days=1))
+    automation_mail.refresh_from_db()
+    assert automation_mail.status == Campaign.Status.DRAFT
+    assert not Delivery.objects.exists()
+
+
+def test_use_by_an_automation_makes_it_sending_and_it_never_finishes(automation_mail):
+    lifecycle.campaign_automation_use(campaign=automation_mail)
+    automation_mail.refresh_from_db()
+    assert automation_mail.status == Campaign.Status.SENDING
+    assert automation_mail.started_at is not None
+    assert not sending.campaign_finish_if_done(campaign_id=automation_mail.pk)
+    sending.deliveries_sweep()
+    automation_mail.refresh_from_db()
+    assert automation_mail.status == Campaign.Status.SENDING
+    assert automation_mail.is_editable
+
+
+def test_a_newsletter_cannot_be_used_by_an_automation():
+    with pytest.raises(lifecycle.CampaignStateError):
+        lifecycle.campaign_automation_use(campaign=CampaignFactory())
+
+
+def test_the_sweeper_queues_senders_only_for_automation_mails_with_queued_deliveries(
+    automation_mail, settings, monkeypatch
+):
+    from campaigns import tasks
+
+    settings.KANAL_SEND_PARALLEL_BATCHES = 1
+    idle = CampaignFactory(kind=Campaign.Kind.AUTOMATION, mailing_lists=[])
+    for campaign in (automation_mail, idle):
+        lifecycle.campaign_automation_use(campaign=campaign)
+    Delivery.objects.create(campaign=automation_mail, subscriber=SubscriberFactory())
+    queued = []
+    monkeypatch.setattr(tasks.send_campaign_batch, "delay_on_commit", queued.append)
+    sending.deliveries_sweep()
+    assert queued == [automation_mail.pk]
+
+
+def test_admin_lists_campaigns_by_kind_and_keeps_an_automation_mail_in_use_editable(
+    admin_client, automation_mail, in_english
+):
+    newsletter = CampaignFactory(name="Oktober-Ausgabe")
+    response = admin_client.get(reverse("admin:campaigns_campaign_changelist"), {"kind__exact": "automation"})
+    assert automation_mail.name in response.content.decode()
+    assert newsletter.name not in response.content.decode()
+
+    lifecycle.campaign_automation_use(campaign=automation_mail)
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[automation_mail.pk])).content.decode()
+    assert 'name="subject"' in page
+    assert 'name="articles-0-headline"' in page
+    assert 'name="mailing_lists"' not in page
+    assert 'form="campaign-send-now"' not in page
