@@ -252,7 +252,7 @@ class Article(models.Model):
 
 
 class Delivery(models.Model):
-    """One campaign to one subscriber: the row that makes sending exactly-once and resumable."""
+    """One campaign to one subscriber (once per occurrence): the row that makes sending exactly-once and resumable."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -267,6 +267,9 @@ class Delivery(models.Model):
     subscriber = models.ForeignKey(
         Subscriber, verbose_name=_("subscriber"), on_delete=models.SET_NULL, null=True, related_name="deliveries"
     )
+    # 0 for a newsletter; for an automation mail, the journey that sends it, so a subscriber who enters
+    # again gets it again, once per journey. A plain number: campaigns know nothing of automations.
+    occurrence = models.PositiveBigIntegerField(_("occurrence"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     claim = models.CharField(max_length=32, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -279,7 +282,9 @@ class Delivery(models.Model):
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "subscriber"], name="one_delivery_per_campaign_and_subscriber")
+            models.UniqueConstraint(
+                fields=["campaign", "subscriber", "occurrence"], name="one_delivery_per_campaign_subscriber_occurrence"
+            )
         ]
         indexes = [
             models.Index(fields=["campaign", "status"]),

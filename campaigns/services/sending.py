@@ -75,13 +75,13 @@ def deliveries_snapshot(*, campaign: Campaign) -> int:
     audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign))
     select_sql, select_params = audience.order_by().values("pk").query.sql_with_params()
     quote = db_connection.ops.quote_name
-    columns = ("campaign_id", "subscriber_id", "status", "claim", "claimed_at", "attempts", "sent_at")
+    columns = ("campaign_id", "subscriber_id", "occurrence", "status", "claim", "claimed_at", "attempts", "sent_at")
     columns += ("esp_message_id", "error")
     # Only quoted names from the model's metadata and the ORM's own compiled SELECT reach the SQL text;
     # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
     sql = (
         f"INSERT INTO {quote(Delivery._meta.db_table)} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
-        f"SELECT %s, audience.{quote('pk')}, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
+        f"SELECT %s, audience.{quote('pk')}, 0, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
         "WHERE true ON CONFLICT DO NOTHING"
     )
     with db_connection.cursor() as cursor:

@@ -89,3 +89,26 @@ def test_admin_lists_campaigns_by_kind_and_keeps_an_automation_mail_in_use_edita
     assert 'name="articles-0-headline"' in page
     assert 'name="mailing_lists"' not in page
     assert 'form="campaign-send-now"' not in page
+
+
+def test_one_delivery_per_campaign_subscriber_and_occurrence(automation_mail):
+    from django.db import IntegrityError, transaction
+
+    reader = SubscriberFactory()
+    Delivery.objects.create(campaign=automation_mail, subscriber=reader, occurrence=7)
+    Delivery.objects.create(campaign=automation_mail, subscriber=reader, occurrence=8)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(campaign=automation_mail, subscriber=reader, occurrence=7)
+    assert Delivery.objects.filter(subscriber=reader).count() == 2
+
+
+def test_a_newsletter_snapshot_writes_occurrence_zero_and_repeats_add_nothing():
+    from campaigns.tests.factories import MailingListFactory, SubscriptionFactory
+
+    news = MailingListFactory()
+    campaign = CampaignFactory(mailing_lists=[news])
+    for _ in range(3):
+        SubscriptionFactory(mailing_list=news, subscriber=SubscriberFactory())
+    assert sending.deliveries_snapshot(campaign=campaign) == 3
+    assert sending.deliveries_snapshot(campaign=campaign) == 0
+    assert set(Delivery.objects.values_list("occurrence", flat=True)) == {0}
