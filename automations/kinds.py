@@ -21,12 +21,13 @@ from subscribers.models import MailingList, Tag
 @dataclass(frozen=True)
 class StepResult:
     """What the runner does after a step: go on at ``next_index`` (None: the next step), when ``due_at``
-    (None: now), or end the journey with ``exit_reason``."""
+    (None: now), or end the journey with ``exit_reason``; ``delivery_id`` is the mail the step queued."""
 
     next_index: int | None = None
     wait: timedelta | None = None
     exit_reason: str = ""
     detail: dict = field(default_factory=dict)
+    delivery_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class StepKind:
     problems: Callable[[dict], list[str]]
     # (journey, params, own index) -> StepResult; runs inside the transaction that records the run.
     run: Callable[..., StepResult]
+    # A step kind that must come before this one (a branch on the latest mail needs a mail).
+    needs_earlier: str = ""
 
 
 TRIGGERS: dict[str, TriggerKind] = {}
@@ -66,7 +69,7 @@ def _ref(params: dict, name: str) -> int:
     return value
 
 
-def _ref_clean(name: str) -> Callable:
+def ref_clean(name: str) -> Callable:
     def clean(params: dict, *_args) -> dict:
         return {name: _ref(params, name)}
 
@@ -165,8 +168,7 @@ def _list_unsubscribe_run(journey, params: dict, index: int) -> StepResult:
     return StepResult()
 
 
-def _branch_clean(params: dict, index: int, count: int) -> dict:
-    segment = _ref(params, "segment")
+def goto_clean(params: dict, index: int, count: int) -> int:
     goto = params.get("goto")
     # Only forward: a journey runs each step at most once (JourneyStepRun is unique per step).
     if isinstance(goto, bool) or not isinstance(goto, int) or not index < goto <= count:
@@ -174,7 +176,12 @@ def _branch_clean(params: dict, index: int, count: int) -> dict:
             gettext("A branch must go to a later step: a step number from %(low)s to %(high)s (the end).")
             % {"low": index + 1, "high": count}
         )
-    return {"segment": segment, "goto": goto}
+    return goto
+
+
+def _branch_clean(params: dict, index: int, count: int) -> dict:
+    segment = _ref(params, "segment")
+    return {"segment": segment, "goto": goto_clean(params, index, count)}
 
 
 def _branch_run(journey, params: dict, index: int) -> StepResult:
@@ -201,6 +208,12 @@ def steps_clean(steps) -> list[dict]:
             continue
         params = {key: value for key, value in step.items() if key != "kind"}
         try:
+            if kind.needs_earlier and not any(
+                isinstance(earlier, dict) and earlier.get("kind") == kind.needs_earlier for earlier in steps[:index]
+            ):
+                raise ValidationError(
+                    gettext("a “%(kind)s” step must come before it.") % {"kind": STEPS[kind.needs_earlier].label}
+                )
             cleaned.append({"kind": kind.key, **kind.clean(params, index, len(steps))})
         except ValidationError as error:
             errors.extend(gettext("Step %(number)s: %(error)s") % {"number": index, "error": m} for m in error.messages)
@@ -254,28 +267,28 @@ def register_builtin_kinds() -> None:
         TriggerKind(
             SUBSCRIPTION_CONFIRMED,
             _("subscription confirmed"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
         ),
-        TriggerKind(TAG_ADDED, _("tag added"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE)),
-        TriggerKind(SEGMENT_JOINED, _("joined a segment"), _ref_clean("segment"), _segment_problems),
+        TriggerKind(TAG_ADDED, _("tag added"), ref_clean("tag"), _missing(Tag, "tag", TAG_GONE)),
+        TriggerKind(SEGMENT_JOINED, _("joined a segment"), ref_clean("segment"), _segment_problems),
     ):
         trigger_register(trigger)
     for step in (
         StepKind("wait", _("wait"), _wait_clean, _nothing, _wait_run),
-        StepKind("tag_add", _("add tag"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_add_run),
-        StepKind("tag_remove", _("remove tag"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_remove_run),
+        StepKind("tag_add", _("add tag"), ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_add_run),
+        StepKind("tag_remove", _("remove tag"), ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), _tag_remove_run),
         StepKind(
             "list_subscribe",
             _("subscribe to list"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_subscribe_run,
         ),
         StepKind(
             "list_unsubscribe",
             _("unsubscribe from list"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_unsubscribe_run,
         ),

@@ -277,6 +277,14 @@ def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     return released
 
 
+def delivery_add(*, campaign: Campaign, subscriber_id: int, occurrence: int) -> Delivery:
+    """Queue one mail of an automation mail to one subscriber; the caller's transaction makes it
+    exactly once (the unique occurrence), and ``deliveries_added`` gets it sent."""
+    if not campaign.is_automation:
+        raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
+    return Delivery.objects.create(campaign=campaign, subscriber_id=subscriber_id, occurrence=occurrence)
+
+
 def deliveries_added(*, campaign_ids: Iterable[int]) -> None:
     """Queued deliveries were added to these campaigns (inside the caller's transaction): senders
     start once it commits, one set per campaign however many deliveries were added."""
