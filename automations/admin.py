@@ -76,23 +76,32 @@ class AutomationAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "–"
         rows = selectors.automation_outline(automation=obj)
-        return format_html(
-            "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+        headings = [
             gettext("step"),
             gettext("reached"),
             gettext("waiting here"),
             gettext("exited here"),
+            gettext("sent"),
+            gettext("opened"),
+            gettext("clicked"),
+            gettext("answered"),
+        ]
+        columns = ("entered", "waiting", "exited", *selectors.MAIL_FIGURES)
+        return format_html(
+            "<table><thead><tr><th>#</th>{}</tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<th>{}</th>", ((heading,) for heading in headings)),
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td>{}</tr>",
                 (
                     (
                         row["index"],
                         _step_label(row["step"]),
-                        row["entered"],
-                        row["waiting"],
-                        row["exited"],
+                        format_html_join(
+                            "",
+                            "<td>{}</td>",
+                            (("–" if row[column] is None else row[column],) for column in columns),
+                        ),
                     )
                     for row in rows
                 ),

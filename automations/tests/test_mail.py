@@ -235,3 +235,41 @@ def test_branch_mail_follows_a_persons_click_never_a_machines(
     assert journey.status == Journey.Status.FINISHED
     assert JourneyStepRun.objects.get(step_index=2).detail == {event: jumped}
     assert reader.tags.filter(pk=other_tag.pk).exists() is not jumped
+
+
+def test_outline_counts_mails_sent_opened_clicked_and_answered_by_people(tag, welcome, admin_client):
+    from django.urls import reverse
+
+    from automations.selectors import automation_outline
+    from campaigns.rendering import compile_campaign
+    from surveys.models import Response
+    from surveys.tests.factories import SurveyFactory
+    from tracking.services import campaign_links_register
+
+    link_ids = campaign_links_register(campaign=welcome, compiled=compile_campaign(welcome))
+    automation = active_automation(
+        trigger_params={"tag": tag.pk}, steps=[{"kind": "mail", "campaign": welcome.pk}, {"kind": "wait", "days": 1}]
+    )
+    clicker, scanned, answerer, unsent = SubscriberFactory.create_batch(4, tracking_consent=True)
+    tag.subscribers.add(clicker, scanned, answerer, unsent)
+    run_due()
+    Delivery.objects.exclude(subscriber=unsent).update(status="sent", sent_at=timezone.now() - timedelta(hours=1))
+    deliveries = {delivery.subscriber_id: delivery for delivery in Delivery.objects.all()}
+    _click(delivery=deliveries[clicker.pk], link_id=link_ids[0], user_agent=BROWSER)
+    _click(delivery=deliveries[scanned.pk], link_id=link_ids[0], user_agent=SCANNER)
+    Response.objects.create(
+        survey=SurveyFactory(), subscriber=answerer, source=Response.Source.MAIL, delivery_id=deliveries[answerer.pk].pk
+    )
+
+    mail_row, wait_row = automation_outline(automation=automation)
+    assert {name: mail_row[name] for name in ("entered", "sent", "opened", "clicked", "answered")} == {
+        "entered": 4,
+        "sent": 3,
+        "opened": 1,
+        "clicked": 1,
+        "answered": 1,
+    }
+    assert wait_row["sent"] is None
+    page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert "<th>answered</th>" in page
+    assert "<td>4</td><td>0</td><td>0</td><td>3</td><td>1</td><td>1</td><td>1</td>" in page
