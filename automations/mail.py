@@ -7,6 +7,7 @@ See docs/architecture.md, Automations, "The mail step".
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
@@ -18,28 +19,37 @@ from campaigns.services import lifecycle, sending
 
 MAIL, BRANCH_MAIL = "mail", "branch_mail"
 
-# Set while one advance_journeys task runs: the campaigns whose senders to queue once, at its end.
-_senders_wanted: ContextVar[set[int] | None] = ContextVar("senders_wanted", default=None)
+
+@dataclass
+class _Batch:
+    """What one advance_journeys task gathers: the campaigns whose senders to queue once, at its end,
+    and each automation mail's problems, checked once per task rather than once per journey."""
+
+    senders_wanted: set[int] = field(default_factory=set)
+    problems: dict[int, list[str]] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("automation_mail_batch", default=None)
 
 
 @contextmanager
 def senders_batched() -> Iterator[None]:
-    wanted: set[int] = set()
-    token = _senders_wanted.set(wanted)
+    batch = _Batch()
+    token = _batch.set(batch)
     try:
         yield
     finally:
-        _senders_wanted.reset(token)
-        if wanted:
-            sending.deliveries_added(campaign_ids=wanted)
+        _batch.reset(token)
+        if batch.senders_wanted:
+            sending.deliveries_added(campaign_ids=batch.senders_wanted)
 
 
 def _senders_want(campaign_id: int) -> None:
-    wanted = _senders_wanted.get()
-    if wanted is None:
+    batch = _batch.get()
+    if batch is None:
         sending.deliveries_added(campaign_ids=[campaign_id])
     else:
-        wanted.add(campaign_id)
+        batch.senders_wanted.add(campaign_id)
 
 
 def _frequency_cap_allows(subscriber_id: int) -> bool:
@@ -51,6 +61,15 @@ def _frequency_cap_allows(subscriber_id: int) -> bool:
 
 
 def _mail_problems(params: dict) -> list[str]:
+    batch = _batch.get()
+    if batch is None:
+        return _mail_problems_now(params)
+    if params.get("campaign") not in batch.problems:
+        batch.problems[params.get("campaign")] = _mail_problems_now(params)
+    return batch.problems[params.get("campaign")]
+
+
+def _mail_problems_now(params: dict) -> list[str]:
     campaign = Campaign.objects.filter(pk=params.get("campaign")).first()
     if campaign is None:
         return [gettext("The automation mail %(id)s no longer exists.") % {"id": params.get("campaign")}]

@@ -273,3 +273,19 @@ def test_outline_counts_mails_sent_opened_clicked_and_answered_by_people(tag, we
     page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
     assert "<th>answered</th>" in page
     assert "<td>4</td><td>0</td><td>0</td><td>3</td><td>1</td><td>1</td><td>1</td>" in page
+
+
+def test_a_batch_of_journeys_checks_its_automation_mail_once(tag, welcome, monkeypatch):
+    active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "mail", "campaign": welcome.pk}])
+    tag.subscribers.add(*SubscriberFactory.create_batch(5))
+    checks = []
+    check_ready = mail.lifecycle.campaign_check_ready
+
+    def counted(*, campaign):
+        checks.append(campaign.pk)
+        check_ready(campaign=campaign)
+
+    monkeypatch.setattr(mail.lifecycle, "campaign_check_ready", counted)
+    run_due()
+    assert Delivery.objects.count() == 5
+    assert checks == [welcome.pk]

@@ -37,6 +37,7 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
     """A new draft with the same content and audience; its articles get new public ids."""
     copy = Campaign(
         name=_("Copy of %(name)s") % {"name": campaign.name},
+        kind=campaign.kind,
         subject=campaign.subject,
         preheader=campaign.preheader,
         from_name=campaign.from_name,

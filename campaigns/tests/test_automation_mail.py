@@ -112,3 +112,9 @@ def test_a_newsletter_snapshot_writes_occurrence_zero_and_repeats_add_nothing():
     assert sending.deliveries_snapshot(campaign=campaign) == 3
     assert sending.deliveries_snapshot(campaign=campaign) == 0
     assert set(Delivery.objects.values_list("occurrence", flat=True)) == {0}
+
+
+def test_a_duplicate_of_an_automation_mail_is_an_automation_mail_draft(automation_mail):
+    lifecycle.campaign_automation_use(campaign=automation_mail)
+    copy = lifecycle.campaign_duplicate(campaign=automation_mail)
+    assert (copy.kind, copy.status) == (Campaign.Kind.AUTOMATION, Campaign.Status.DRAFT)
