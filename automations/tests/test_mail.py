@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 SCANNER = "Mimecast-Link-Scanner/1.0"
+APPLE_PROXY = "Mozilla/5.0"
 
 
 def automation_mail(name="Willkommen", **fields) -> Campaign:
@@ -177,14 +178,15 @@ def test_malformed_mail_branches_are_refused(steps, message):
     assert error.value.messages == [message]
 
 
-def _click(*, delivery, link_id, user_agent):
+def _event(*, delivery, link_id, user_agent, kind="c"):
+    """An open ("o") or click ("c") stored the way the endpoints and the batcher store it."""
     from tracking import event_queue, tokens
     from tracking.services.events import events_ingest
 
     events_ingest(
         lines=[
             event_queue.event_line(
-                kind=event_queue.CLICK,
+                kind=kind,
                 delivery_id=delivery.pk,
                 campaign_id=delivery.campaign_id,
                 link_id=link_id,
@@ -197,17 +199,20 @@ def _click(*, delivery, link_id, user_agent):
 
 
 @pytest.mark.parametrize(
-    ("event", "user_agent", "consent", "jumped"),
+    ("event", "kind", "user_agent", "consent", "jumped"),
     [
-        ("clicked", BROWSER, True, True),
-        ("clicked", SCANNER, True, False),
-        ("opened", BROWSER, True, True),
-        ("clicked", BROWSER, False, False),
-        ("clicked", None, True, False),
+        ("clicked", "c", BROWSER, True, True),
+        ("clicked", "c", SCANNER, True, False),
+        ("opened", "c", BROWSER, True, True),
+        ("opened", "o", BROWSER, True, True),
+        ("opened", "o", APPLE_PROXY, True, False),
+        ("clicked", "o", BROWSER, True, False),
+        ("clicked", "c", BROWSER, False, False),
+        ("clicked", None, None, True, False),
     ],
 )
-def test_branch_mail_follows_a_persons_click_never_a_machines(
-    tag, other_tag, welcome, event, user_agent, consent, jumped
+def test_branch_mail_follows_a_persons_open_or_click_never_a_machines(
+    tag, other_tag, welcome, event, kind, user_agent, consent, jumped
 ):
     from campaigns.rendering import compile_campaign
     from tracking.services import campaign_links_register
@@ -227,8 +232,8 @@ def test_branch_mail_follows_a_persons_click_never_a_machines(
     run_due()
     delivery = Delivery.objects.get()
     Delivery.objects.filter(pk=delivery.pk).update(status="sent", sent_at=timezone.now() - timedelta(hours=1))
-    if user_agent is not None:
-        _click(delivery=delivery, link_id=link_ids[0], user_agent=user_agent)
+    if kind is not None:
+        _event(delivery=delivery, link_id=link_ids[0] if kind == "c" else 0, user_agent=user_agent, kind=kind)
     _come_due()
     run_due()
     journey = Journey.objects.get()
@@ -255,8 +260,8 @@ def test_outline_counts_mails_sent_opened_clicked_and_answered_by_people(tag, we
     run_due()
     Delivery.objects.exclude(subscriber=unsent).update(status="sent", sent_at=timezone.now() - timedelta(hours=1))
     deliveries = {delivery.subscriber_id: delivery for delivery in Delivery.objects.all()}
-    _click(delivery=deliveries[clicker.pk], link_id=link_ids[0], user_agent=BROWSER)
-    _click(delivery=deliveries[scanned.pk], link_id=link_ids[0], user_agent=SCANNER)
+    _event(delivery=deliveries[clicker.pk], link_id=link_ids[0], user_agent=BROWSER)
+    _event(delivery=deliveries[scanned.pk], link_id=link_ids[0], user_agent=SCANNER)
     Response.objects.create(
         survey=SurveyFactory(), subscriber=answerer, source=Response.Source.MAIL, delivery_id=deliveries[answerer.pk].pk
     )

@@ -118,3 +118,22 @@ def test_a_duplicate_of_an_automation_mail_is_an_automation_mail_draft(automatio
     lifecycle.campaign_automation_use(campaign=automation_mail)
     copy = lifecycle.campaign_duplicate(campaign=automation_mail)
     assert (copy.kind, copy.status) == (Campaign.Kind.AUTOMATION, Campaign.Status.DRAFT)
+
+
+def test_an_automation_mail_in_use_is_edited_in_the_admin_and_the_next_send_compiles_the_new_text(
+    admin_client, automation_mail
+):
+    from campaigns.tests.test_admin import inline_data
+
+    lifecycle.campaign_automation_use(campaign=automation_mail)
+    automation_mail.refresh_from_db()
+    before, _skeleton = sending.compiled_campaign(automation_mail)
+    article = automation_mail.articles.get()
+    data = inline_data(automation_mail, [article], subject="Neu: Willkommen", **{"articles-0-headline": "Neu hier"})
+    data.pop("mailing_lists")
+    response = admin_client.post(reverse("admin:campaigns_campaign_change", args=[automation_mail.pk]), data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    automation_mail.refresh_from_db()
+    assert (automation_mail.subject, automation_mail.status) == ("Neu: Willkommen", Campaign.Status.SENDING)
+    after, _skeleton = sending.compiled_campaign(automation_mail)
+    assert after is not before
