@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from automations import editor, kinds, selectors, services
+from automations import editor, kinds, mail, selectors, services
 from automations.forms import JourneysMoveForm, VersionChoiceForm
 from automations.models import Automation, Journey
 from newsletter_site import permissions
@@ -105,7 +105,7 @@ class AutomationAdmin(admin.ModelAdmin):
         rows = selectors.automation_outline(automation=obj)
         if not rows:
             return "–"
-        targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") == "branch"}
+        targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") in BRANCH_KINDS}
         return format_html(
             '<ol class="automation-outline" data-outline>{}<li id="outline-step-{}" class="{}">{}</li></ol>',
             format_html_join("", "{}", ((_outline_item(row, len(rows), targets),) for row in rows)),
@@ -204,21 +204,33 @@ FIGURE_LABELS = {
 }
 
 
+BRANCH_KINDS = ("branch", mail.BRANCH_MAIL)
+
+
 def _outline_item(row: dict, count: int, targets: set) -> str:
     """One step of the outline: its number, what it does, its figures, and for a branch where it leads."""
     index, step = row["index"], row["step"]
     figures = format_html_join(
         " · ",
         '{}: <span data-figure="{}">{}</span>',
-        ((FIGURE_LABELS.get(key, key), key, value) for key, value in row.items() if key not in ("index", "step")),
+        (
+            (FIGURE_LABELS.get(key, key), key, value)
+            for key, value in row.items()
+            if key not in ("index", "step") and value is not None
+        ),
     )
     branch = ""
-    if step.get("kind") == "branch":
+    if step.get("kind") in BRANCH_KINDS:
         goto = step.get("goto")
         target = gettext("the end") if goto == count else gettext("step %(number)s") % {"number": goto}
+        if step["kind"] == "branch":
+            taken = gettext("member: go to %(target)s") % {"target": target}
+        else:
+            event = FIGURE_LABELS.get(step.get("event"), step.get("event"))
+            taken = gettext("%(event)s by a person: go to %(target)s") % {"event": event, "target": target}
         branch = format_html(
             '<div class="automation-branch">↳ {}</div><div class="automation-branch">↓ {}</div>',
-            gettext("member: go to %(target)s") % {"target": target},
+            taken,
             gettext("otherwise: the next step"),
         )
     return format_html(

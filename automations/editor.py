@@ -9,9 +9,12 @@ from automations import kinds
 def _field_schema(form_field: kinds.FormField) -> dict:
     schema = {"name": form_field.name, "label": str(form_field.label), "required": form_field.required}
     if form_field.type.startswith("ref:"):
-        model = apps.get_model(form_field.type.removeprefix("ref:"))
+        model = apps.get_model(form_field.type.removeprefix("ref:"))  # choices, when given, narrow the objects
         schema["type"] = "ref"
-        schema["choices"] = [(obj.pk, str(obj)) for obj in model.objects.all()]
+        if form_field.choices:
+            schema["choices"] = [(pk, str(label)) for pk, label in form_field.choices()]
+        else:
+            schema["choices"] = [(obj.pk, str(obj)) for obj in model.objects.all()]
     else:
         schema["type"] = form_field.type
         schema["choices"] = [(value, str(label)) for value, label in form_field.choices()] if form_field.choices else []

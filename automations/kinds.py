@@ -24,13 +24,14 @@ from subscribers.selectors import subscriber_zone
 @dataclass(frozen=True)
 class StepResult:
     """What the runner does after a step: go on at ``next_index`` (None: the next step), when ``due_at``
-    (None: now), or end the journey with ``exit_reason``."""
+    (None: now), or end the journey with ``exit_reason``; ``delivery_id`` is the mail the step queued."""
 
     next_index: int | None = None
     wait: timedelta | None = None
     until: datetime | None = None  # a due moment of its own; wins over ``wait``
     exit_reason: str = ""
     detail: dict = field(default_factory=dict)
+    delivery_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class FormField:
 
     ``type``: int, text, time ("HH:MM"), weekdays (a list of 0–6, Monday 0), bool, choice (``choices``
     gives the (value, label) pairs, asked when the editor is built), step (a later step's number, or
-    the end), or ref:<app.Model> (an object's id, chosen by its name).
+    the end), or ref:<app.Model> (an object's id, chosen by its name; ``choices`` may narrow the objects).
     """
 
     name: str
@@ -72,6 +73,8 @@ class StepKind:
     form_fields: tuple[FormField, ...] = ()
     # (params) -> what the step does, in words ("Wait 2 days"); None: the kind's label.
     describe: Callable[[dict], str] | None = None
+    # A step kind that must come before this one (a branch on the latest mail needs a mail).
+    needs_earlier: str = field(default="", kw_only=True)
 
 
 TRIGGERS: dict[str, TriggerKind] = {}
@@ -86,16 +89,16 @@ def step_register(kind: StepKind) -> None:
     STEPS[kind.key] = kind
 
 
-def _ref(params: dict, name: str) -> int:
+def ref(params: dict, name: str) -> int:
     value = params.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError(gettext("“%(name)s” must be the id of an existing object.") % {"name": name})
     return value
 
 
-def _ref_clean(name: str) -> Callable:
+def ref_clean(name: str) -> Callable:
     def clean(params: dict, *_args) -> dict:
-        return {name: _ref(params, name)}
+        return {name: ref(params, name)}
 
     return clean
 
@@ -310,8 +313,7 @@ def _list_unsubscribe_run(journey, params: dict, index: int) -> StepResult:
     return StepResult()
 
 
-def _branch_clean(params: dict, index: int, count: int) -> dict:
-    segment = _ref(params, "segment")
+def goto_clean(params: dict, index: int, count: int) -> int:
     goto = params.get("goto")
     # Only forward: a journey runs each step at most once (JourneyStepRun is unique per step).
     if isinstance(goto, bool) or not isinstance(goto, int) or not index < goto <= count:
@@ -319,7 +321,12 @@ def _branch_clean(params: dict, index: int, count: int) -> dict:
             gettext("A branch must go to a later step: a step number from %(low)s to %(high)s (the end).")
             % {"low": index + 1, "high": count}
         )
-    return {"segment": segment, "goto": goto}
+    return goto
+
+
+def _branch_clean(params: dict, index: int, count: int) -> dict:
+    segment = ref(params, "segment")
+    return {"segment": segment, "goto": goto_clean(params, index, count)}
 
 
 def _branch_run(journey, params: dict, index: int) -> StepResult:
@@ -362,6 +369,12 @@ def steps_errors(steps) -> tuple[list[dict], dict[int, list[str]]]:
             continue
         params = {key: value for key, value in step.items() if key != "kind"}
         try:
+            if kind.needs_earlier and not any(
+                isinstance(earlier, dict) and earlier.get("kind") == kind.needs_earlier for earlier in steps[:index]
+            ):
+                raise ValidationError(
+                    gettext("a “%(kind)s” step must come before it.") % {"kind": STEPS[kind.needs_earlier].label}
+                )
             cleaned.append({"kind": kind.key, **kind.clean(params, index, len(steps))})
         except ValidationError as error:
             errors[index] = list(error.messages)
@@ -440,17 +453,17 @@ def register_builtin_kinds() -> None:
         TriggerKind(
             SUBSCRIPTION_CONFIRMED,
             _("subscription confirmed"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             form_fields=(LIST_FIELD,),
         ),
         TriggerKind(
-            TAG_ADDED, _("tag added"), _ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), form_fields=(TAG_FIELD,)
+            TAG_ADDED, _("tag added"), ref_clean("tag"), _missing(Tag, "tag", TAG_GONE), form_fields=(TAG_FIELD,)
         ),
         TriggerKind(
             SEGMENT_JOINED,
             _("joined a segment"),
-            _ref_clean("segment"),
+            ref_clean("segment"),
             _segment_problems,
             form_fields=(SEGMENT_FIELD,),
         ),
@@ -473,7 +486,7 @@ def register_builtin_kinds() -> None:
         StepKind(
             "tag_add",
             _("add tag"),
-            _ref_clean("tag"),
+            ref_clean("tag"),
             _missing(Tag, "tag", TAG_GONE),
             _tag_add_run,
             (TAG_FIELD,),
@@ -482,7 +495,7 @@ def register_builtin_kinds() -> None:
         StepKind(
             "tag_remove",
             _("remove tag"),
-            _ref_clean("tag"),
+            ref_clean("tag"),
             _missing(Tag, "tag", TAG_GONE),
             _tag_remove_run,
             (TAG_FIELD,),
@@ -503,7 +516,7 @@ def register_builtin_kinds() -> None:
         StepKind(
             "list_subscribe",
             _("subscribe to list"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_subscribe_run,
             (LIST_FIELD,),
@@ -512,7 +525,7 @@ def register_builtin_kinds() -> None:
         StepKind(
             "list_unsubscribe",
             _("unsubscribe from list"),
-            _ref_clean("list"),
+            ref_clean("list"),
             _missing(MailingList, "list", LIST_GONE),
             _list_unsubscribe_run,
             (LIST_FIELD,),

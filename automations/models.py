@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audience.models import Segment
+from campaigns.models import Delivery
 from subscribers.models import Subscriber
 
 
@@ -134,6 +135,10 @@ class JourneyStepRun(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DONE)
     ran_at = models.DateTimeField(_("ran at"), auto_now_add=True)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
+    # The mail a mail step queued; its opens, clicks and answers are the step's figures.
+    delivery = models.OneToOneField(
+        Delivery, verbose_name=_("delivery"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("step run")

@@ -1,12 +1,37 @@
 """Reads on automations: the step outline with its per-step figures."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
+from campaigns.models import Delivery
+from surveys.models import Response
+from tracking.selectors.campaigns import read_by_person
+
+MAIL_FIGURES = ("sent", "opened", "clicked", "answered")
+
+
+def _mail_figures(automation: Automation) -> dict[str, dict[int, int]]:
+    """Per mail step: mails sent, and how many of them a person opened, clicked, or answered a survey in.
+
+    One grouped query per figure over the step runs' deliveries; machine events never count.
+    """
+    runs = JourneyStepRun.objects.filter(journey__automation=automation, delivery__isnull=False)
+    delivery = OuterRef("delivery_id")
+    conditions = {
+        "sent": Q(delivery__status=Delivery.Status.SENT),
+        "opened": Q(read_by_person(action="opened", delivery=delivery)),
+        "clicked": Q(read_by_person(action="clicked", delivery=delivery)),
+        "answered": Q(Exists(Response.objects.filter(delivery_id=delivery))),
+    }
+    return {
+        name: dict(runs.filter(condition).values_list("step_index").annotate(n=Count("pk")).order_by())
+        for name, condition in conditions.items()
+    }
 
 
 def automation_outline(*, automation: Automation) -> list[dict]:
-    """The current version's steps, each with how many journeys ran it, wait at it, and left at it.
+    """The current version's steps, each with how many journeys ran it, wait at it, and left at it,
+    and for mail steps how many mails went out and were opened, clicked and answered (people only).
 
     Figures cover every version, by step position: a new version that reorders steps shifts them.
     """
@@ -28,6 +53,7 @@ def automation_outline(*, automation: Automation) -> list[dict]:
         )
         .order_by()
     }
+    mail_figures = _mail_figures(automation)
     outline = []
     for index, step in enumerate(steps):
         figures = at_step.get(index, {})
@@ -38,6 +64,10 @@ def automation_outline(*, automation: Automation) -> list[dict]:
                 "entered": ran.get(index, 0),
                 "waiting": figures.get("waiting", 0),
                 "exited": figures.get("exited", 0),
+                **{
+                    name: mail_figures[name].get(index, 0) if step.get("kind") == "mail" else None
+                    for name in MAIL_FIGURES
+                },
             }
         )
     return outline

@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 
 from audience.models import Segment
 from audience.selectors import segment_members, segment_problems
-from automations import kinds, triggers
+from automations import kinds, mail, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
 from subscribers.models import CustomField, Subscriber, Subscription
 from subscribers.selectors import address_is_suppressed, custom_field_q, subscribers_not_suppressed
@@ -122,7 +122,7 @@ def automation_save(*, automation: Automation) -> Automation:
             raise ValidationError(problems)
     automation.save()
     if automation.status == Automation.Status.ACTIVE:
-        _version_freeze(automation)
+        mail.campaigns_use(steps=_version_freeze(automation).steps)
     return automation
 
 
@@ -135,7 +135,7 @@ def automation_activate(*, automation: Automation) -> Automation:
         raise ValidationError([gettext("“%(name)s” cannot be activated:") % {"name": automation.name}, *problems])
     automation.status = Automation.Status.ACTIVE
     automation.save(update_fields=["status", "updated_at"])
-    _version_freeze(automation)
+    mail.campaigns_use(steps=_version_freeze(automation).steps)
     return automation
 
 
@@ -421,9 +421,10 @@ def _step_once(*, journey_id: int, token: str) -> bool:
         # IntegrityError rolls back the effect with it.
         run = JourneyStepRun.objects.create(journey=journey, version_id=journey.version_id, step_index=index)
         result = kind.run(journey, params, index)
-        if result.detail:
+        if result.detail or result.delivery_id:
             run.detail = result.detail
-            run.save(update_fields=["detail"])
+            run.delivery_id = result.delivery_id
+            run.save(update_fields=["detail", "delivery"])
         if result.exit_reason:
             _end(journey, status=Journey.Status.EXITED, reason=result.exit_reason)
             return False
@@ -453,10 +454,12 @@ def journey_advance(*, journey_id: int, token: str) -> None:
 
 
 def journeys_advance(*, token: str) -> int:
-    """Advance every journey a claim took; returns how many."""
+    """Advance every journey a claim took; returns how many. The mails they queued get their
+    senders once, at the end (a sender lost with a killed worker is the sweeper's to queue)."""
     ids = list(Journey.objects.filter(claim=token).values_list("pk", flat=True))
-    for journey_id in ids:
-        journey_advance(journey_id=journey_id, token=token)
+    with mail.senders_batched():
+        for journey_id in ids:
+            journey_advance(journey_id=journey_id, token=token)
     return len(ids)
 
 

@@ -59,12 +59,12 @@ def _gone(model, pk, message) -> list[str]:
 
 def _clicked_clean(params: dict) -> dict:
     _only(params, {"campaign", "link", "article"})
-    cleaned = {"campaign": kinds._ref(params, "campaign")}
+    cleaned = {"campaign": kinds.ref(params, "campaign")}
     if params.get("link") is not None and params.get("article") is not None:
         raise ValidationError(gettext("Choose a link or an article, not both."))
     for name in ("link", "article"):
         if params.get(name) is not None:
-            cleaned[name] = kinds._ref(params, name)
+            cleaned[name] = kinds.ref(params, name)
     return cleaned
 
 
@@ -85,7 +85,7 @@ def clicked_matches(params: dict, *, link_id: int | None, article_id: int | None
 
 def _opened_clean(params: dict) -> dict:
     _only(params, {"campaign"})
-    return {"campaign": kinds._ref(params, "campaign")}
+    return {"campaign": kinds.ref(params, "campaign")}
 
 
 def _opened_problems(params: dict) -> list[str]:
@@ -97,7 +97,7 @@ def _opened_problems(params: dict) -> list[str]:
 
 def _answered_clean(params: dict) -> dict:
     _only(params, {"question", "condition", "value"})
-    cleaned = {"question": kinds._ref(params, "question"), "condition": params.get("condition")}
+    cleaned = {"question": kinds.ref(params, "question"), "condition": params.get("condition")}
     if cleaned["condition"] not in ANSWER_CONDITIONS:
         raise ValidationError(
             gettext("The condition must be one of: %(names)s.") % {"names": ", ".join(ANSWER_CONDITIONS)}
@@ -105,7 +105,7 @@ def _answered_clean(params: dict) -> dict:
     if cleaned["condition"] in ("rating_at_most", "rating_at_least"):
         cleaned["value"] = _whole(params, "value")
     elif cleaned["condition"] == "choice":
-        cleaned["value"] = kinds._ref(params, "value")
+        cleaned["value"] = kinds.ref(params, "value")
     elif params.get("value") is not None:
         raise ValidationError(gettext("This condition takes no value."))
     return cleaned
@@ -149,7 +149,7 @@ def answer_meets(params: dict, *, value: int | None, choice_ids: set[int]) -> bo
 
 def _feedback_clean(params: dict) -> dict:
     _only(params, {"article", "useful"})
-    return {"article": kinds._ref(params, "article"), "useful": _bool(params, "useful")}
+    return {"article": kinds.ref(params, "article"), "useful": _bool(params, "useful")}
 
 
 def _feedback_problems(params: dict) -> list[str]:
@@ -166,7 +166,7 @@ def _inactive_clean(params: dict) -> dict:
         raise ValidationError(gettext("“days” must be a whole number from 1 to 3650."))
     cleaned = {"days": days}
     if params.get("list") is not None:
-        cleaned["list"] = kinds._ref(params, "list")
+        cleaned["list"] = kinds.ref(params, "list")
     return cleaned
 
 
@@ -182,7 +182,7 @@ def _date_clean(params: dict) -> dict:
     offset = params.get("offset_days", 0)
     if isinstance(offset, bool) or not isinstance(offset, int) or not -3650 <= offset <= 3650:
         raise ValidationError(gettext("“offset_days” must be a whole number from -3650 to 3650."))
-    return {"field": kinds._ref(params, "field"), "offset_days": offset, "yearly": _bool(params, "yearly")}
+    return {"field": kinds.ref(params, "field"), "offset_days": offset, "yearly": _bool(params, "yearly")}
 
 
 def _date_problems(params: dict) -> list[str]:
@@ -212,6 +212,53 @@ def steps_start(steps) -> list[tuple[str, dict]]:
     return fired
 
 
+CAMPAIGN_FIELD = kinds.FormField("campaign", _("campaign"), "ref:campaigns.Campaign")
+CONDITION_LABELS = {
+    "any": _("any answer"),
+    "detractor": _("detractor (0–6)"),
+    "passive": _("passive (7–8)"),
+    "promoter": _("promoter (9–10)"),
+    "rating_at_most": _("score at most"),
+    "rating_at_least": _("score at least"),
+    "choice": _("chose the option"),
+}
+TRIGGER_FIELDS = {
+    CLICKED: (
+        CAMPAIGN_FIELD,
+        kinds.FormField("link", _("only this link (its number; empty: any)"), "int", required=False),
+        kinds.FormField("article", _("only this article (empty: any)"), "ref:campaigns.Article", required=False),
+    ),
+    OPENED: (CAMPAIGN_FIELD,),
+    ANSWERED: (
+        kinds.FormField("question", _("survey question"), "ref:surveys.Question"),
+        kinds.FormField("condition", _("condition"), "choice", choices=lambda: list(CONDITION_LABELS.items())),
+        kinds.FormField("value", _("score or option number"), "int", required=False),
+    ),
+    FEEDBACK: (
+        kinds.FormField("article", _("article"), "ref:campaigns.Article"),
+        kinds.FormField("useful", _("useful (unticked: not useful)"), "bool"),
+    ),
+    INACTIVE: (
+        kinds.FormField("days", _("days without a human open or click"), "int"),
+        kinds.FormField(
+            "list", _("only subscribers of this list (empty: all)"), "ref:subscribers.MailingList", required=False
+        ),
+    ),
+    DATE_REACHED: (
+        kinds.FormField(
+            "field",
+            _("date field"),
+            "ref:subscribers.CustomField",
+            choices=lambda: list(
+                CustomField.objects.filter(kind=CustomField.Kind.DATE).order_by("key").values_list("pk", "key")
+            ),
+        ),
+        kinds.FormField("offset_days", _("days after (negative: before)"), "int", required=False),
+        kinds.FormField("yearly", _("every year (birthdays, anniversaries)"), "bool"),
+    ),
+}
+
+
 def register_behaviour_triggers() -> None:
     behavioural = (
         (CLICKED, _("clicked a link or article of a campaign"), _clicked_clean, _clicked_problems),
@@ -221,7 +268,19 @@ def register_behaviour_triggers() -> None:
         (INACTIVE, _("no human open or click for days"), _inactive_clean, _inactive_problems),
     )
     for key, label, clean, problems in behavioural:
-        kinds.trigger_register(kinds.TriggerKind(key, label, clean, problems, needs_tracking_consent=True))
-    kinds.trigger_register(kinds.TriggerKind(DATE_REACHED, _("custom date field reached"), _date_clean, _date_problems))
+        kinds.trigger_register(
+            kinds.TriggerKind(
+                key, label, clean, problems, needs_tracking_consent=True, form_fields=TRIGGER_FIELDS.get(key, ())
+            )
+        )
+    kinds.trigger_register(
+        kinds.TriggerKind(
+            DATE_REACHED,
+            _("custom date field reached"),
+            _date_clean,
+            _date_problems,
+            form_fields=TRIGGER_FIELDS[DATE_REACHED],
+        )
+    )
     step_starts_register("tag_add", lambda step: [(kinds.TAG_ADDED, {"tag": step.get("tag")})])
     step_starts_register("list_subscribe", lambda step: [(kinds.SUBSCRIPTION_CONFIRMED, {"list": step.get("list")})])

@@ -242,7 +242,8 @@ def build(args, started):
             # Delivery id = index × subscribers + subscriber id, so events can name it without a lookup.
             g.run(
                 "INSERT INTO campaigns_delivery (id, status, claim, attempts, sent_at, esp_message_id, error, "
-                f"campaign_id, subscriber_id) SELECT {index * n_subscribers} + n, %s, '', 1, %s, '', '', %s, n "
+                "campaign_id, subscriber_id, occurrence) "
+                f"SELECT {index * n_subscribers} + n, %s, '', 1, %s, '', '', %s, n, 0 "
                 "FROM bench_n WHERE n <= %s",
                 (Delivery.Status.SENT, g.value(Delivery, "sent_at", campaign.started_at), campaign.pk, n_subscribers),
             )

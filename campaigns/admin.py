@@ -67,8 +67,9 @@ class ArticleInline(admin.StackedInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "subject", "status_badge", "scheduled_at", "started_at", "finished_at", "updated_at"]
-    list_filter = ["status", "language", "mailing_lists"]
+    list_display = ["name", "subject", "kind", "status_badge", "scheduled_at", "started_at", "finished_at"]
+    list_display += ["updated_at"]
+    list_filter = ["kind", "status", "language", "mailing_lists"]
     search_fields = ["name", "subject"]
     autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags", "segment", "exclusion_segment"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -76,7 +77,7 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["duplicate_action", "schedule_action", "cancel_action"]
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "status_badge", "subject", "preheader", "language"]}),
+        (None, {"fields": ["name", "kind", "status_badge", "subject", "preheader", "language"]}),
         (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
         (
             _("Audience"),
@@ -99,9 +100,16 @@ class CampaignAdmin(admin.ModelAdmin):
     ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
     ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.is_automation:
+            return [fieldset for fieldset in self.fieldsets if "mailing_lists" not in fieldset[1]["fields"]]
+        return self.fieldsets
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not obj.is_editable:
             return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return [*self.ALWAYS_READ_ONLY, "kind"]
         return self.ALWAYS_READ_ONLY
 
     @admin.display(description=_("status"), ordering="status")

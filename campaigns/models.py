@@ -62,12 +62,23 @@ class Campaign(models.Model):
         SENT = "sent", _("sent")
         CANCELLED = "cancelled", _("cancelled")
 
+    class Kind(models.TextChoices):
+        NEWSLETTER = "newsletter", _("newsletter")
+        AUTOMATION = "automation", _("automation mail")
+
     # Content and audience may change only before the first mail leaves.
     EDITABLE_STATUSES = (Status.DRAFT, Status.SCHEDULED)
     # A public archive page exists only for campaigns that went out.
     ARCHIVED_STATUSES = (Status.SENDING, Status.SENT)
 
     name = models.CharField(_("internal name"), max_length=200)
+    kind = models.CharField(
+        _("kind"),
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.NEWSLETTER,
+        help_text=_("An automation mail has no audience of its own: automations send it, one subscriber at a time."),
+    )
     subject = models.CharField(
         _("subject"),
         max_length=255,
@@ -163,7 +174,14 @@ class Campaign(models.Model):
         return self.name
 
     @property
+    def is_automation(self) -> bool:
+        return self.kind == self.Kind.AUTOMATION
+
+    @property
     def is_editable(self) -> bool:
+        # An automation mail stays editable while automations send it: each send compiles the current text.
+        if self.is_automation:
+            return self.status in (self.Status.DRAFT, self.Status.SENDING)
         return self.status in self.EDITABLE_STATUSES
 
     @property
@@ -234,7 +252,7 @@ class Article(models.Model):
 
 
 class Delivery(models.Model):
-    """One campaign to one subscriber: the row that makes sending exactly-once and resumable."""
+    """One campaign to one subscriber (once per occurrence): the row that makes sending exactly-once and resumable."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -249,6 +267,9 @@ class Delivery(models.Model):
     subscriber = models.ForeignKey(
         Subscriber, verbose_name=_("subscriber"), on_delete=models.SET_NULL, null=True, related_name="deliveries"
     )
+    # 0 for a newsletter; for an automation mail, the journey that sends it, so a subscriber who enters
+    # again gets it again, once per journey. A plain number: campaigns know nothing of automations.
+    occurrence = models.PositiveBigIntegerField(_("occurrence"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     claim = models.CharField(max_length=32, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -261,7 +282,9 @@ class Delivery(models.Model):
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "subscriber"], name="one_delivery_per_campaign_and_subscriber")
+            models.UniqueConstraint(
+                fields=["campaign", "subscriber", "occurrence"], name="one_delivery_per_campaign_subscriber_occurrence"
+            )
         ]
         indexes = [
             models.Index(fields=["campaign", "status"]),

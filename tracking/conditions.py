@@ -35,7 +35,7 @@ def _events(params: dict, **filters) -> Q:
 
 def _campaign_read(action: str):
     def q(params: dict) -> Q:
-        # The delivery's campaign as well: the (campaign, subscriber) key finds the one delivery.
+        # The delivery's campaign as well: the (campaign, subscriber, occurrence) key finds its deliveries.
         campaign = params["campaign"]
         return _events(params, delivery__campaign_id=campaign, campaign_id=campaign, kind__in=READ_KINDS[action])
 

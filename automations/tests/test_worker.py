@@ -1,3 +1,5 @@
+from email import message_from_bytes, policy
+
 import pytest
 from django.utils import timezone
 
@@ -37,3 +39,28 @@ def test_welcome_automation_runs_end_to_end_in_a_real_worker(celery_worker_threa
     wait_until(lambda: Journey.objects.filter(status=Journey.Status.FINISHED).exists(), timeout=20)
     assert names() == {"signed-up", "A", "B"}
     assert list(JourneyStepRun.objects.order_by("step_index").values_list("step_index", flat=True)) == [0, 1, 2]
+
+
+@pytest.mark.worker
+def test_the_mail_step_sends_through_a_real_worker_into_an_smtp_sink(celery_worker_thread, smtp_sink):
+    """Entering queues a tick; the worker runs the mail step, which queues the delivery and, once the
+    batch of journeys is done, the campaign's senders; the sending pipeline delivers it over SMTP."""
+    from campaigns.models import Campaign, Delivery
+    from campaigns.tests.factories import ArticleFactory, CampaignFactory
+
+    welcome = CampaignFactory(name="Willkommen", kind=Campaign.Kind.AUTOMATION, mailing_lists=[])
+    ArticleFactory(campaign=welcome, headline="Schön, dass du da bist")
+    signed_up = TagFactory(name="signed-up")
+    active_automation(trigger_params={"tag": signed_up.pk}, steps=[{"kind": "mail", "campaign": welcome.pk}])
+    readers = SubscriberFactory.create_batch(3)
+    for reader in readers:
+        reader.tags.add(signed_up)
+
+    wait_until(lambda: len(smtp_sink.messages) == 3, timeout=30, message="the three welcome mails at the sink")
+    assert sorted(smtp_sink.recipients()) == sorted(reader.email for reader in readers)
+    message = message_from_bytes(smtp_sink.messages[0][1], policy=policy.default)
+    assert "Schön, dass du da bist" in message.get_body(("plain",)).get_content()
+    wait_until(lambda: set(Delivery.objects.values_list("status", flat=True)) == {"sent"}, timeout=10)
+    welcome.refresh_from_db()
+    assert welcome.status == Campaign.Status.SENDING
+    assert Journey.objects.filter(status=Journey.Status.FINISHED).count() == 3

@@ -37,6 +37,7 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
     """A new draft with the same content and audience; its articles get new public ids."""
     copy = Campaign(
         name=_("Copy of %(name)s") % {"name": campaign.name},
+        kind=campaign.kind,
         subject=campaign.subject,
         preheader=campaign.preheader,
         from_name=campaign.from_name,
@@ -134,11 +135,12 @@ def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Ca
 def campaign_check_ready(*, campaign: Campaign) -> None:
     """Raise ValidationError listing what keeps the campaign from being sent."""
     problems = []
-    if not campaign.mailing_lists.exists():
+    if not campaign.is_automation and not campaign.mailing_lists.exists():
         problems.append(_("Choose at least one mailing list."))
     if not campaign.articles.exists():
         problems.append(_("Add at least one article."))
-    problems += selectors.campaign_segment_problems(campaign=campaign)
+    if not campaign.is_automation:
+        problems += selectors.campaign_segment_problems(campaign=campaign)
     problems += selectors.campaign_article_segment_problems(campaign=campaign)
     try:
         compile_campaign(campaign)
@@ -146,6 +148,27 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
         problems.append(str(error))
     if problems:
         raise ValidationError(problems)
+
+
+def refuse_automation_mail(campaign: Campaign) -> None:
+    if campaign.is_automation:
+        raise CampaignStateError(
+            _("“%(name)s” is an automation mail: automations send it, it is never sent or scheduled as a whole.")
+            % {"name": campaign.name}
+        )
+
+
+@transaction.atomic
+def campaign_automation_use(*, campaign: Campaign) -> Campaign:
+    """An automation that sends this automation mail was activated: its deliveries may go out from now on."""
+    campaign = _locked(campaign)
+    if not campaign.is_automation:
+        raise CampaignStateError(_("Only an automation mail can be sent by an automation."))
+    if campaign.status == Status.DRAFT:
+        campaign.status = Status.SENDING
+        campaign.started_at = campaign.started_at or timezone.now()
+        campaign.save(update_fields=["status", "started_at", "updated_at"])
+    return campaign
 
 
 @transaction.atomic
@@ -156,6 +179,7 @@ def campaign_schedule(*, campaign: Campaign, scheduled_at: datetime) -> Campaign
     if scheduled_at <= timezone.now():
         raise ValidationError(_("Choose a time in the future."))
     campaign = _locked(campaign)
+    refuse_automation_mail(campaign)
     if campaign.status not in SCHEDULABLE:
         raise CampaignStateError(
             _("A campaign that is %(status)s cannot be scheduled.") % {"status": campaign.get_status_display()}

@@ -8,6 +8,7 @@ re-delivered tasks only ever act on what the rows say.
 
 import logging
 import secrets
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +27,7 @@ from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
 from campaigns.services import transports
-from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready
+from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready, refuse_automation_mail
 from subscribers import links
 from subscribers.selectors import subscribers_not_suppressed
 
@@ -49,6 +51,7 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     """Snapshot the audience and start sending now (also used for scheduled campaigns that are due)."""
     with transaction.atomic():
         campaign = _locked(campaign)
+        refuse_automation_mail(campaign)
         if campaign.status not in STARTABLE:
             raise CampaignStateError(
                 _("A campaign that is %(status)s cannot be sent.") % {"status": campaign.get_status_display()}
@@ -72,13 +75,13 @@ def deliveries_snapshot(*, campaign: Campaign) -> int:
     audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign))
     select_sql, select_params = audience.order_by().values("pk").query.sql_with_params()
     quote = db_connection.ops.quote_name
-    columns = ("campaign_id", "subscriber_id", "status", "claim", "claimed_at", "attempts", "sent_at")
+    columns = ("campaign_id", "subscriber_id", "occurrence", "status", "claim", "claimed_at", "attempts", "sent_at")
     columns += ("esp_message_id", "error")
     # Only quoted names from the model's metadata and the ORM's own compiled SELECT reach the SQL text;
     # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
     sql = (
         f"INSERT INTO {quote(Delivery._meta.db_table)} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
-        f"SELECT %s, audience.{quote('pk')}, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
+        f"SELECT %s, audience.{quote('pk')}, 0, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
         "WHERE true ON CONFLICT DO NOTHING"
     )
     with db_connection.cursor() as cursor:
@@ -230,9 +233,13 @@ def _fast_commits():
 
 
 def campaign_finish_if_done(*, campaign_id: int) -> bool:
-    """A campaign is sent only when no delivery is queued or in flight."""
+    """A campaign is sent only when no delivery is queued or in flight; an automation mail never is."""
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id, status=Status.SENDING).first()
+        campaign = (
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign_id, status=Status.SENDING, kind=Campaign.Kind.NEWSLETTER)
+            .first()
+        )
         if campaign is None:
             return False
         if Delivery.objects.filter(
@@ -254,11 +261,35 @@ def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     ).update(status=Delivery.Status.QUEUED, claim="", claimed_at=None)
     if released:
         logger.warning("Re-queued %d deliveries whose worker stopped", released)
-    for campaign_id in Campaign.objects.filter(status=Status.SENDING).values_list("pk", flat=True):
+    for campaign_id in Campaign.objects.filter(status=Status.SENDING, kind=Campaign.Kind.NEWSLETTER).values_list(
+        "pk", flat=True
+    ):
         if not campaign_finish_if_done(campaign_id=campaign_id):
             with transaction.atomic():
                 _queue_senders(campaign_id=campaign_id)
+    # Automation mails stay "sending" while idle, and there can be many: only those with work get senders.
+    waiting = Delivery.objects.filter(campaign=OuterRef("pk"), status=Delivery.Status.QUEUED)
+    for campaign_id in Campaign.objects.filter(
+        Exists(waiting), status=Status.SENDING, kind=Campaign.Kind.AUTOMATION
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            _queue_senders(campaign_id=campaign_id)
     return released
+
+
+def delivery_add(*, campaign: Campaign, subscriber_id: int, occurrence: int) -> Delivery:
+    """Queue one mail of an automation mail to one subscriber; the caller's transaction makes it
+    exactly once (the unique occurrence), and ``deliveries_added`` gets it sent."""
+    if not campaign.is_automation:
+        raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
+    return Delivery.objects.create(campaign=campaign, subscriber_id=subscriber_id, occurrence=occurrence)
+
+
+def deliveries_added(*, campaign_ids: Iterable[int]) -> None:
+    """Queued deliveries were added to these campaigns (inside the caller's transaction): senders
+    start once it commits, one set per campaign however many deliveries were added."""
+    for campaign_id in sorted(set(campaign_ids)):
+        _queue_senders(campaign_id=campaign_id)
 
 
 def campaigns_start_due() -> int:

@@ -58,6 +58,7 @@ def inline_data(campaign, articles, **changes):
         "language": campaign.language,
         "from_name": campaign.from_name,
         "from_email": campaign.from_email,
+        "kind": campaign.kind,
         "reply_to": "",
         "mailing_lists": [ml.pk for ml in campaign.mailing_lists.all()],
         "articles-TOTAL_FORMS": str(len(articles)),

@@ -578,3 +578,16 @@ def subscriber_events_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
         }
         for event in events
     ]
+
+
+def read_by_person(*, action: str, delivery) -> Exists:
+    """Whether a person, not a machine, opened (a click counts as an open) or clicked the delivery
+    (an id or an ``OuterRef``). Events name their delivery only while the subscriber agreed to
+    individual tracking, and withdrawing consent unlinks them, so this respects tracking consent."""
+    from tracking.conditions import READ_KINDS
+
+    return Exists(Event.objects.filter(delivery=delivery, kind__in=READ_KINDS[action], is_machine=False))
+
+
+def delivery_read_by_person(*, delivery_id: int, action: str) -> bool:
+    return Delivery.objects.filter(pk=delivery_id).filter(read_by_person(action=action, delivery=delivery_id)).exists()

@@ -36,6 +36,7 @@
     if (field.type === "bool") {
       input = el("input", {type: "checkbox"});
       input.checked = value === true;
+      if (value === undefined || value === null) { set(false); }
       input.addEventListener("change", function () { set(input.checked); });
     } else if (field.type === "weekdays") {
       input = el("span", {"class": "automation-weekdays"});
@@ -68,11 +69,10 @@
     } else {
       var type = field.type === "int" ? "number" : field.type === "time" ? "time" : "text";
       input = el("input", {type: type});
-      if (field.type === "int") { input.min = "0"; }
       input.value = value === null || value === undefined ? "" : value;
       input.addEventListener("change", function () {
         var raw = input.value.trim();
-        if (field.type === "int") { set(raw === "" ? undefined : /^\d+$/.test(raw) ? Number(raw) : raw); }
+        if (field.type === "int") { set(raw === "" ? undefined : /^-?\d+$/.test(raw) ? Number(raw) : raw); }
         else if (field.type === "text") { set(raw); }
         else { set(raw === "" ? undefined : raw); }
       });
