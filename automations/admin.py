@@ -61,16 +61,47 @@ class AutomationForm(forms.ModelForm):
         return cleaned
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The status filter, whose default leaves archived automations out."""
+
+    title = _("status")
+    parameter_name = "status"
+    EVERY = "every"
+
+    def lookups(self, request, model_admin):
+        return [(self.EVERY, _("all, archived included")), *Automation.Status.choices]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("all but archived"),
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset.exclude(status=Automation.Status.ARCHIVED)
+        if self.value() == self.EVERY:
+            return queryset
+        return queryset.filter(status=self.value())
+
+
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
     form = AutomationForm
     list_display = ["name", "status", "trigger_kind", "reentry", "updated_at"]
-    list_filter = ["status"]
+    list_filter = [StatusFilter]
     search_fields = ["name"]
     readonly_fields = ["status", "state", "outline"]
     fields = ["name", "status", "state", "trigger_kind", "trigger_params", "entry_segment", "reentry", "steps"]
     fields += ["outline"]
-    actions = ["activate", "pause"]
+    actions = ["activate", "pause", "archive", "unarchive"]
     change_form_template = "admin/automations/automation/change_form.html"
 
     class Media:
@@ -188,9 +219,33 @@ class AutomationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Pause the selected automations"), permissions=["change"])
     def pause(self, request, queryset):
+        paused = 0
         for automation in queryset:
-            services.automation_pause(automation=automation)
-        self.message_user(request, gettext("Paused."))
+            try:
+                services.automation_pause(automation=automation)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            else:
+                paused += 1
+        if paused:
+            self.message_user(request, gettext("Paused."))
+
+    @admin.action(description=_("Archive the selected automations"), permissions=["change"])
+    def archive(self, request, queryset):
+        for automation in queryset:
+            ended = services.automation_archive(automation=automation)
+            text = ngettext(
+                "“%(name)s” is archived; %(count)d journey ended.",
+                "“%(name)s” is archived; %(count)d journeys ended.",
+                ended,
+            )
+            self.message_user(request, text % {"name": automation.name, "count": ended})
+
+    @admin.action(description=_("Un-archive the selected automations (as drafts)"), permissions=["change"])
+    def unarchive(self, request, queryset):
+        for automation in queryset.filter(status=Automation.Status.ARCHIVED):
+            services.automation_unarchive(automation=automation)
+            self.message_user(request, gettext("“%(name)s” is a draft again.") % {"name": automation.name})
 
 
 FIGURE_LABELS = {

@@ -4,6 +4,7 @@ See docs/architecture.md, Automations.
 """
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audience.models import Segment
@@ -150,3 +151,24 @@ class JourneyStepRun(models.Model):
 
     def __str__(self):
         return f"{self.journey} #{self.step_index}"
+
+
+class SegmentTriggerMember(models.Model):
+    """That a subscriber was in the trigger segment of a "joined a segment" automation at its last
+    evaluation; a member now who has no row has joined since (``services.segment_triggers_evaluate``)."""
+
+    automation = models.ForeignKey(
+        Automation, verbose_name=_("automation"), on_delete=models.CASCADE, related_name="segment_members"
+    )
+    subscriber = models.ForeignKey(Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("segment trigger member")
+        verbose_name_plural = _("segment trigger members")
+        constraints = [
+            models.UniqueConstraint(fields=["automation", "subscriber"], name="one_segment_member_per_automation")
+        ]
+
+    def __str__(self):
+        return f"{self.subscriber} in {self.automation}"

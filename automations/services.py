@@ -22,7 +22,8 @@ from django.utils.translation import gettext
 from audience.models import Segment
 from audience.selectors import segment_members, segment_problems
 from automations import kinds, mail, triggers
-from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
+from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun, SegmentTriggerMember
+from newsletter_site.bulk import db_value
 from subscribers.models import CustomField, Subscriber, Subscription
 from subscribers.selectors import address_is_suppressed, custom_field_q, subscribers_not_suppressed
 from tracking.selectors.audience import subscribers_individually_tracked
@@ -34,7 +35,10 @@ ENTRY_CHUNK = 2000
 
 def automation_problems(*, automation: Automation) -> list[str]:
     """Everything that keeps the automation from running, in words; empty when it may be activated."""
-    problems = kinds.trigger_problems(automation.trigger_kind, automation.trigger_params)
+    problems = []
+    if automation.status == Automation.Status.ARCHIVED:
+        problems.append(gettext("It is archived: un-archive it first."))
+    problems += kinds.trigger_problems(automation.trigger_kind, automation.trigger_params)
     problems += kinds.steps_problems(automation.steps)
     if automation.entry_segment_id is not None:
         problems += [
@@ -46,13 +50,6 @@ def automation_problems(*, automation: Automation) -> list[str]:
         problems.append(
             gettext("Its steps would start it again: %(loop)s.")
             % {"loop": " → ".join(f"“{member.name}”" for member in loop)}
-        )
-    if automation.trigger_kind == kinds.SEGMENT_JOINED and automation.reentry != Automation.Reentry.NEVER:
-        problems.append(
-            gettext(
-                "A segment trigger would take everyone still in the segment again after each journey: "
-                "choose re-entry “never”."
-            )
         )
     return problems
 
@@ -139,10 +136,39 @@ def automation_activate(*, automation: Automation) -> Automation:
     return automation
 
 
+@transaction.atomic
 def automation_pause(*, automation: Automation) -> Automation:
-    """Stop entries and steps; journeys stay where they are and go on when it is activated again."""
+    """Stop entries and steps; journeys stay where they are and go on when it is activated again.
+    An archived automation is refused: pausing must not be a way around un-archiving."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.status == Automation.Status.ARCHIVED:
+        raise ValidationError(gettext("“%(name)s” is archived and cannot be paused.") % {"name": automation.name})
     automation.status = Automation.Status.PAUSED
     automation.save(update_fields=["status", "updated_at"])
+    return automation
+
+
+@transaction.atomic
+def automation_archive(*, automation: Automation) -> int:
+    """Archive: no more entries or steps, every active journey ends (exited, reason "archived") in one
+    UPDATE, and a segment trigger's membership snapshot goes. Returns how many journeys ended."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    automation.status = Automation.Status.ARCHIVED
+    automation.save(update_fields=["status", "updated_at"])
+    ended = Journey.objects.filter(automation=automation, status=Journey.Status.ACTIVE).update(
+        status=Journey.Status.EXITED, exited_reason="archived", ended_at=timezone.now(), claim="", claimed_at=None
+    )
+    SegmentTriggerMember.objects.filter(automation=automation).delete()
+    return ended
+
+
+@transaction.atomic
+def automation_unarchive(*, automation: Automation) -> Automation:
+    """Make an archived automation a draft again; it takes entries only once activated."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.status == Automation.Status.ARCHIVED:
+        automation.status = Automation.Status.DRAFT
+        automation.save(update_fields=["status", "updated_at"])
     return automation
 
 
@@ -258,15 +284,51 @@ def trigger_fire(
 
 
 def segment_triggers_evaluate() -> int:
-    """Enter the members of each segment-triggered automation's segment who are not in it yet (beat)."""
+    """Enter the subscribers who joined each segment-triggered automation's segment since its last
+    evaluation, under the automation's re-entry rule (beat); returns how many journeys started.
+
+    Joined means a member now with no row in the automation's ``SegmentTriggerMember`` snapshot. The
+    first evaluation after activation has no snapshot, so everyone in the segment joins then.
+    """
     started = 0
-    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=kinds.SEGMENT_JOINED):
-        segment = Segment.objects.filter(pk=automation.trigger_params.get("segment")).first()
-        if segment is None or segment_problems(segment):
-            logger.warning("Automation %s: its trigger segment is unusable; nobody enters", automation.pk)
-            continue
-        started += journeys_enter(automation=automation, candidates=segment_members(segment))
+    automation_ids = Automation.objects.filter(
+        status=Automation.Status.ACTIVE, trigger_kind=kinds.SEGMENT_JOINED
+    ).values_list("pk", flat=True)
+    for automation_id in automation_ids:
+        started += _segment_trigger_evaluate(automation_id)
     return started
+
+
+@transaction.atomic
+def _segment_trigger_evaluate(automation_id: int) -> int:
+    """Update one automation's snapshot set-based and enter those it gained, in one transaction under
+    the automation's row lock (archiving waits for it, and two runs do not overlap)."""
+    automation = (
+        Automation.objects.select_for_update().filter(pk=automation_id, status=Automation.Status.ACTIVE).first()
+    )
+    if automation is None:
+        return 0
+    segment = Segment.objects.filter(pk=automation.trigger_params.get("segment")).first()
+    if segment is None or segment_problems(segment):
+        logger.warning("Automation %s: its trigger segment is unusable; nobody enters", automation.pk)
+        return 0
+    members = segment_members(segment)
+    snapshot = SegmentTriggerMember.objects.filter(automation=automation)
+    snapshot.filter(~Exists(members.filter(pk=OuterRef("subscriber_id")))).delete()
+    now = timezone.now()
+    new_members = members.exclude(Exists(snapshot.filter(subscriber=OuterRef("pk"))))
+    select_sql, select_params = new_members.order_by().values("pk").query.sql_with_params()
+    quote = db_connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in ("automation_id", "subscriber_id", "joined_at"))
+    # As in campaigns' deliveries_snapshot: only quoted names and the ORM's compiled SELECT reach the text.
+    sql = (
+        f"INSERT INTO {quote(SegmentTriggerMember._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT %s, new_members.{quote('pk')}, %s FROM ({select_sql}) new_members WHERE true ON CONFLICT DO NOTHING"
+    )
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, (automation.pk, db_value(SegmentTriggerMember, "joined_at", now), *select_params))
+    joined = Subscriber.objects.filter(Exists(snapshot.filter(subscriber=OuterRef("pk"), joined_at=now)))
+    return journeys_enter(automation=automation, candidates=joined)
 
 
 def inactivity_triggers_evaluate(*, now: datetime | None = None) -> int:

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from audience.tests.factories import SegmentFactory, leaf
@@ -134,3 +136,42 @@ def test_the_editor_gets_the_kinds_and_each_steps_errors(admin_client, tag):
     assert tag_added["fields"][0]["choices"] == [(tag.pk, "new")]
     assert response.context["automation_step_errors"] == {"1": ["Give the time of day as HH:MM, e.g. 09:30."]}
     assert 'id="automation-step-errors"' in response.content.decode()
+
+
+def test_the_list_hides_archived_automations_unless_asked(admin_client, tag):
+    Automation.objects.create(name="Running", trigger_kind="tag_added", trigger_params={"tag": tag.pk})
+    Automation.objects.create(
+        name="Old series", trigger_kind="tag_added", trigger_params={"tag": tag.pk}, status=Automation.Status.ARCHIVED
+    )
+    url = reverse("admin:automations_automation_changelist")
+    page = admin_client.get(url).content.decode()
+    assert "Running" in page and "Old series" not in page
+    assert "all but archived" in page
+    assert "Old series" in admin_client.get(url, {"status": "archived"}).content.decode()
+    page = admin_client.get(url, {"status": "every"}).content.decode()
+    assert "Running" in page and "Old series" in page
+
+
+def _archive(client, automation):
+    url = reverse("admin:automations_automation_changelist")
+    return client.post(url, {"action": "archive", "_selected_action": [automation.pk]}, follow=True)
+
+
+def test_the_archive_action_ends_the_journeys(admin_client, tag):
+    automation = active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "wait", "days": 2}])
+    tag.subscribers.add(*SubscriberFactory.create_batch(2))
+    response = _archive(admin_client, automation)
+    assert "“Welcome” is archived; 2 journeys ended." in response.content.decode()
+    assert Automation.objects.get().status == Automation.Status.ARCHIVED
+    assert set(Journey.objects.values_list("exited_reason", flat=True)) == {"archived"}
+
+
+def test_archiving_needs_the_change_permission(client, tag):
+    automation = active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "wait", "days": 2}])
+    tag.subscribers.add(SubscriberFactory())
+    user = get_user_model().objects.create_user("viewer", "viewer@example.org", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_automation"))
+    client.force_login(user)
+    _archive(client, automation)
+    assert Automation.objects.get().status == Automation.Status.ACTIVE
+    assert Journey.objects.get().status == Journey.Status.ACTIVE

@@ -82,19 +82,6 @@ def test_segment_trigger_enters_members_in_one_go_and_only_once(tag):
     assert not Journey.objects.filter(subscriber=outsider).exists()
 
 
-def test_segment_trigger_refuses_any_reentry_but_never(tag):
-    segment = SegmentFactory(rules=leaf("tags", tags=[tag.pk]))
-    automation = Automation.objects.create(
-        name="S",
-        trigger_kind="segment_joined",
-        trigger_params={"segment": segment.pk},
-        reentry=Automation.Reentry.WHEN_NOT_IN_IT,
-        steps=[],
-    )
-    with pytest.raises(ValidationError, match="re-entry"):
-        services.automation_activate(automation=automation)
-
-
 def test_entry_respects_the_entry_segment_and_consent(tag, other_tag):
     segment = SegmentFactory(rules=leaf("tags", tags=[other_tag.pk]))
     active_automation(trigger_params={"tag": tag.pk}, entry_segment=segment, steps=[{"kind": "exit"}])
