@@ -279,7 +279,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["status", "claimed_at"]),
-            models.Index(fields=["subscriber", "sent_at"], name="delivery_subscriber_sent_at"),
+            models.Index(fields=["subscriber", "status", "sent_at"], name="delivery_subscriber_recent"),
         ]
 
     def __str__(self):

@@ -213,17 +213,20 @@ def _mails_toward_cap(*, since: datetime) -> QuerySet[Delivery]:
     """The mails of ``OuterRef("pk")`` (a subscriber) that count toward a cap whose window starts at
     ``since``: sent since then, or queued or in flight (about to be sent), of campaigns that do not
     bypass the cap. Skipped and failed deliveries never count."""
+    subscriber = OuterRef("pk")
     return Delivery.objects.filter(
-        Q(sent_at__gte=since) | Q(status__in=WAITING),
-        subscriber=OuterRef("pk"),
+        # The subscriber in both arms, so each arm is one range of the (subscriber, status, sent_at) index.
+        Q(subscriber=subscriber, status=Delivery.Status.SENT, sent_at__gte=since)
+        | Q(subscriber=subscriber, status__in=WAITING),
         campaign__bypasses_frequency_cap=False,
     ).order_by()
 
 
 def subscribers_over_frequency_cap_q(*, now: datetime | None = None) -> Q | None:
     """For ``Subscriber`` querysets: whoever has reached any frequency cap, as ``Exists`` subqueries
-    (one per cap: "the cap's n-th counted mail exists", which stops reading after n rows and seeks
-    the (subscriber, sent_at) index). None when no cap is set."""
+    (one per cap: "the cap's n-th counted mail exists", which stops reading after n rows; each arm
+    of its OR is a range of the (subscriber, status, sent_at) index, so old mails are never read).
+    None when no cap is set."""
     now = now or timezone.now()
     over = None
     for cap in FrequencyCap.objects.all():

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='delivery',
-            index=models.Index(fields=['subscriber', 'sent_at'], name='delivery_subscriber_sent_at'),
+            index=models.Index(fields=['subscriber', 'status', 'sent_at'], name='delivery_subscriber_recent'),
         ),
         migrations.AddConstraint(
             model_name='frequencycap',
