@@ -212,21 +212,24 @@ def campaign_delivery_figures(*, campaign: Campaign) -> dict:
 def _mails_toward_cap(*, since: datetime) -> QuerySet[Delivery]:
     """The mails of ``OuterRef("pk")`` (a subscriber) that count toward a cap whose window starts at
     ``since``: sent since then, or queued or in flight (about to be sent), of campaigns that do not
-    bypass the cap. Skipped and failed deliveries never count."""
+    bypass the cap. Skipped and failed deliveries never count.
+
+    Only ``sent_at`` (set when a mail is sent, empty until then) tells the two arms apart, so each
+    is one range of the (subscriber, sent_at) index; a status condition inside an arm would let
+    PostgreSQL read that arm from the (status, claimed_at) index instead, every queued row of a
+    running campaign for every subscriber."""
     subscriber = OuterRef("pk")
     return Delivery.objects.filter(
-        # The subscriber in both arms, so each arm is one range of the (subscriber, status, sent_at) index.
-        Q(subscriber=subscriber, status=Delivery.Status.SENT, sent_at__gte=since)
-        | Q(subscriber=subscriber, status__in=WAITING),
+        Q(subscriber=subscriber, sent_at__gte=since) | Q(subscriber=subscriber, sent_at__isnull=True),
+        status__in=(Delivery.Status.SENT, *WAITING),
         campaign__bypasses_frequency_cap=False,
     ).order_by()
 
 
 def subscribers_over_frequency_cap_q(*, now: datetime | None = None) -> Q | None:
     """For ``Subscriber`` querysets: whoever has reached any frequency cap, as ``Exists`` subqueries
-    (one per cap: "the cap's n-th counted mail exists", which stops reading after n rows; each arm
-    of its OR is a range of the (subscriber, status, sent_at) index, so old mails are never read).
-    None when no cap is set."""
+    (one per cap: "the cap's n-th counted mail exists", which stops reading after n rows and never
+    reads a subscriber's older mails). None when no cap is set."""
     now = now or timezone.now()
     over = None
     for cap in FrequencyCap.objects.all():
