@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from audience.models import Segment
 from campaigns.merge_tags import validate_merge_tags
@@ -312,7 +313,8 @@ class FrequencyCap(models.Model):
         constraints = [models.CheckConstraint(condition=models.Q(max_mails__gte=1), name="frequency_cap_at_least_one")]
 
     def __str__(self):
-        return _("at most %(count)d mails %(period)s") % {"count": self.max_mails, "period": self.get_period_display()}
+        text = ngettext("at most %(count)d mail %(period)s", "at most %(count)d mails %(period)s", self.max_mails)
+        return text % {"count": self.max_mails, "period": self.get_period_display()}
 
     @property
     def window(self) -> timedelta:
