@@ -256,6 +256,7 @@ FIGURE_LABELS = {
     "opened": _("opened"),
     "clicked": _("clicked"),
     "answered": _("answered"),
+    "capped": _("held back by the frequency cap"),
 }
 
 

@@ -14,10 +14,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from automations.kinds import FormField, StepKind, StepResult, goto_clean, ref_clean, step_register
+from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign
 from campaigns.services import lifecycle, sending
 
 MAIL, BRANCH_MAIL = "mail", "branch_mail"
+CAPPED = "frequency cap"
 
 
 @dataclass
@@ -52,12 +54,11 @@ def _senders_want(campaign_id: int) -> None:
         batch.senders_wanted.add(campaign_id)
 
 
-def _frequency_cap_allows(subscriber_id: int) -> bool:
-    """Whether the frequency cap across campaigns and automations lets this subscriber get one more mail now.
-
-    The hook for ``campaigns.selectors``' cap check, which is still being built: until then, always.
-    """
-    return True
+def _frequency_cap_allows(*, campaign: Campaign, subscriber_id: int) -> bool:
+    """Whether the frequency cap across campaigns and automations lets this subscriber get this mail now."""
+    if campaign.bypasses_frequency_cap:
+        return True
+    return subscriber_id not in campaign_selectors.subscribers_over_frequency_cap([subscriber_id])
 
 
 def _mail_problems(params: dict) -> list[str]:
@@ -91,9 +92,9 @@ def _mail_problems_now(params: dict) -> list[str]:
 
 
 def _mail_run(journey, params: dict, index: int) -> StepResult:
-    if not _frequency_cap_allows(journey.subscriber_id):
-        return StepResult(detail={"skipped": "frequency cap"})
     campaign = Campaign.objects.get(pk=params["campaign"])
+    if not _frequency_cap_allows(campaign=campaign, subscriber_id=journey.subscriber_id):
+        return StepResult(detail={"skipped": CAPPED})
     # The journey is the occurrence: once per journey, and again on a later journey.
     delivery = sending.delivery_add(campaign=campaign, subscriber_id=journey.subscriber_id, occurrence=journey.pk)
     _senders_want(campaign.pk)

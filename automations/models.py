@@ -114,7 +114,13 @@ class Journey(models.Model):
                 name="one_active_journey_per_subscriber",
             )
         ]
-        indexes = [models.Index(fields=["status", "due_at"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            # Only claimed journeys: the sweep reads a handful of rows instead of every waiting journey.
+            models.Index(
+                fields=["claimed_at"], condition=models.Q(claimed_at__isnull=False), name="journey_claimed_at"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.subscriber} in {self.automation}"

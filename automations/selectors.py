@@ -2,18 +2,20 @@
 
 from django.db.models import Count, Exists, OuterRef, Q
 
+from automations.mail import CAPPED
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
 from campaigns.models import Delivery
 from surveys.models import Response
 from tracking.selectors.campaigns import read_by_person
 
-MAIL_FIGURES = ("sent", "opened", "clicked", "answered")
+MAIL_FIGURES = ("sent", "opened", "clicked", "answered", "capped")
 
 
 def _mail_figures(automation: Automation) -> dict[str, dict[int, int]]:
     """Per mail step: mails sent, and how many of them a person opened, clicked, or answered a survey in.
 
-    One grouped query per figure over the step runs' deliveries; machine events never count.
+    One grouped query per figure over the step runs' deliveries; machine events never count. "capped"
+    counts the mails the frequency cap held back.
     """
     runs = JourneyStepRun.objects.filter(journey__automation=automation, delivery__isnull=False)
     delivery = OuterRef("delivery_id")
@@ -23,10 +25,13 @@ def _mail_figures(automation: Automation) -> dict[str, dict[int, int]]:
         "clicked": Q(read_by_person(action="clicked", delivery=delivery)),
         "answered": Q(Exists(Response.objects.filter(delivery_id=delivery))),
     }
-    return {
+    figures = {
         name: dict(runs.filter(condition).values_list("step_index").annotate(n=Count("pk")).order_by())
         for name, condition in conditions.items()
     }
+    capped = JourneyStepRun.objects.filter(journey__automation=automation, detail__skipped=CAPPED)
+    figures["capped"] = dict(capped.values_list("step_index").annotate(n=Count("pk")).order_by())
+    return figures
 
 
 def automation_outline(*, automation: Automation) -> list[dict]:

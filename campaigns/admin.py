@@ -15,7 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from campaigns import extensions, previews
 from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
-from campaigns.models import Article, Campaign
+from campaigns.models import Article, Campaign, FrequencyCap
 from campaigns.selectors import (
     campaign_article_segment_problems,
     campaign_audience,
@@ -89,6 +89,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "include_tags",
                     "exclude_tags",
                     "min_engagement_score",
+                    "bypasses_frequency_cap",
                     "audience_size",
                 ]
             },
@@ -391,3 +392,9 @@ class CampaignAdmin(admin.ModelAdmin):
             "time_zone": timezone.get_current_timezone_name(),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/schedule.html", context)
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    list_display = ["period", "max_mails"]
+    fields = ["period", "max_mails"]

@@ -1,12 +1,14 @@
 import uuid
+from datetime import timedelta
 from email.utils import formataddr
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from audience.models import Segment
 from campaigns.merge_tags import validate_merge_tags
@@ -156,6 +158,14 @@ class Campaign(models.Model):
         default=False,
         help_text=_("Readers answer yes or no with one click; the answers appear per article."),
     )
+    bypasses_frequency_cap = models.BooleanField(
+        _("bypasses the frequency cap"),
+        default=False,
+        help_text=_(
+            "For service announcements: sent to everyone regardless of the frequency cap, and not counted "
+            "toward it. Otherwise subscribers who reached the cap are skipped."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -259,13 +269,23 @@ class Delivery(models.Model):
         SENDING = "sending", _("sending")
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
+        # Never sent: the subscriber had reached the frequency cap when the delivery was made.
+        SKIPPED = "skipped", _("skipped (frequency cap)")
+
+    FREQUENCY_CAP_ERROR = "frequency cap"
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="deliveries"
     )
     # Erasing a subscriber keeps the (anonymous) row, so campaign figures stay right.
+    # Indexed by (subscriber, sent_at) below, which also serves every lookup by subscriber.
     subscriber = models.ForeignKey(
-        Subscriber, verbose_name=_("subscriber"), on_delete=models.SET_NULL, null=True, related_name="deliveries"
+        Subscriber,
+        verbose_name=_("subscriber"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="deliveries",
+        db_index=False,
     )
     # 0 for a newsletter; for an automation mail, the journey that sends it, so a subscriber who enters
     # again gets it again, once per journey. A plain number: campaigns know nothing of automations.
@@ -289,7 +309,59 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["status", "claimed_at"]),
+            models.Index(fields=["subscriber", "sent_at"], name="delivery_subscriber_sent_at"),
         ]
 
     def __str__(self):
         return f"{self.campaign_id}/{self.subscriber_id} {self.status}"
+
+
+class FrequencyCap(models.Model):
+    """At most ``max_mails`` mails per subscriber in a rolling day or week, newsletters and
+    automation mails together. No row for a period: no cap for it."""
+
+    class Period(models.TextChoices):
+        DAY = "day", _("per day (rolling 24 hours)")
+        WEEK = "week", _("per week (rolling 7 days)")
+
+    WINDOWS = {Period.DAY: timedelta(days=1), Period.WEEK: timedelta(days=7)}
+
+    period = models.CharField(_("period"), max_length=8, choices=Period.choices, unique=True)
+    max_mails = models.PositiveSmallIntegerField(_("at most this many mails"), validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("frequency cap")
+        verbose_name_plural = _("frequency caps")
+        ordering = ["period"]
+        constraints = [models.CheckConstraint(condition=models.Q(max_mails__gte=1), name="frequency_cap_at_least_one")]
+
+    def __str__(self):
+        text = ngettext("at most %(count)d mail %(period)s", "at most %(count)d mails %(period)s", self.max_mails)
+        return text % {"count": self.max_mails, "period": self.get_period_display()}
+
+    @property
+    def window(self) -> timedelta:
+        return self.WINDOWS[self.period]
+
+    def clean(self):
+        if not self.max_mails:
+            return
+        others = FrequencyCap.objects.exclude(pk=self.pk)
+        if self.period == self.Period.DAY:
+            week = others.filter(period=self.Period.WEEK).first()
+            if week and self.max_mails > week.max_mails:
+                raise ValidationError(
+                    {
+                        "max_mails": _("The daily cap cannot be higher than the weekly cap (%(week)d).")
+                        % {"week": week.max_mails}
+                    }
+                )
+        elif self.period == self.Period.WEEK:
+            day = others.filter(period=self.Period.DAY).first()
+            if day and self.max_mails < day.max_mails:
+                raise ValidationError(
+                    {
+                        "max_mails": _("The weekly cap cannot be lower than the daily cap (%(day)d).")
+                        % {"day": day.max_mails}
+                    }
+                )

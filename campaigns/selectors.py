@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from audience.models import Segment
 from audience.rules import SegmentError
 from audience.selectors import segment_count, segment_members, segment_problems, segment_q
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, FrequencyCap
 from campaigns.services.transports.ledger import HEARTBEAT_EVERY
 from subscribers.models import Subscriber, Subscription
 
@@ -203,9 +203,47 @@ def campaign_delivery_figures(*, campaign: Campaign) -> dict:
         sending=Count("pk", filter=Q(status=Delivery.Status.SENDING)),
         sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
         failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+        skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
         last_claimed_at=Max("claimed_at"),
         last_sent_at=Max("sent_at"),
     )
+
+
+def _mails_toward_cap(*, since: datetime) -> QuerySet[Delivery]:
+    """The mails of ``OuterRef("pk")`` (a subscriber) that count toward a cap whose window starts at
+    ``since``: sent since then, or queued or in flight (about to be sent), of campaigns that do not
+    bypass the cap. Skipped and failed deliveries never count.
+
+    Only ``sent_at`` (set when a mail is sent, empty until then) tells the two arms apart, so each
+    is one range of the (subscriber, sent_at) index; a status condition inside an arm would let
+    PostgreSQL read that arm from the (status, claimed_at) index instead, every queued row of a
+    running campaign for every subscriber."""
+    subscriber = OuterRef("pk")
+    return Delivery.objects.filter(
+        Q(subscriber=subscriber, sent_at__gte=since) | Q(subscriber=subscriber, sent_at__isnull=True),
+        status__in=(Delivery.Status.SENT, *WAITING),
+        campaign__bypasses_frequency_cap=False,
+    ).order_by()
+
+
+def subscribers_over_frequency_cap_q(*, now: datetime | None = None) -> Q | None:
+    """For ``Subscriber`` querysets: whoever has reached any frequency cap, as ``Exists`` subqueries
+    (one per cap: "the cap's n-th counted mail exists", which stops reading after n rows and never
+    reads a subscriber's older mails). None when no cap is set."""
+    now = now or timezone.now()
+    over = None
+    for cap in FrequencyCap.objects.all():
+        counted = _mails_toward_cap(since=now - cap.window).values("pk")[cap.max_mails - 1 : cap.max_mails]
+        over = Exists(counted) if over is None else over | Exists(counted)
+    return None if over is None else Q(over)
+
+
+def subscribers_over_frequency_cap(subscriber_ids: Collection[int], *, now: datetime | None = None) -> set[int]:
+    """Which of these subscribers may get no more capped mail now: one query (none without caps)."""
+    over = subscribers_over_frequency_cap_q(now=now)
+    if over is None or not subscriber_ids:
+        return set()
+    return set(Subscriber.objects.filter(over, pk__in=list(subscriber_ids)).values_list("pk", flat=True))
 
 
 def send_stall_seconds() -> float:

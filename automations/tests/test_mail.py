@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from automations import kinds, mail, services
 from automations.models import Automation, Journey, JourneyStepRun
+from automations.selectors import automation_outline
 from automations.tests.factories import active_automation, run_due
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, FrequencyCap
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory
@@ -102,17 +103,42 @@ def test_unsubscribed_mid_journey_gets_no_mail(tag, subscriber, welcome):
     assert not Delivery.objects.exists()
 
 
-def test_the_frequency_cap_hook_skips_the_mail_and_goes_on(tag, other_tag, subscriber, welcome, monkeypatch):
-    monkeypatch.setattr(mail, "_frequency_cap_allows", lambda subscriber_id: False)
-    active_automation(
+def test_the_frequency_cap_holds_back_the_mail_of_whoever_reached_it_and_the_journey_goes_on(tag, other_tag, welcome):
+    FrequencyCap.objects.create(period=FrequencyCap.Period.DAY, max_mails=1)
+    newsletter = CampaignFactory(name="Heute")
+    reached, fresh = SubscriberFactory.create_batch(2)
+    Delivery.objects.create(
+        campaign=newsletter,
+        subscriber=reached,
+        status=Delivery.Status.SENT,
+        sent_at=timezone.now() - timedelta(hours=3),
+    )
+    automation = active_automation(
         trigger_params={"tag": tag.pk},
         steps=[{"kind": "mail", "campaign": welcome.pk}, {"kind": "tag_add", "tag": other_tag.pk}],
     )
+    tag.subscribers.add(reached, fresh)
+    run_due()
+    assert set(Delivery.objects.filter(campaign=welcome).values_list("subscriber", flat=True)) == {fresh.pk}
+    held_back = JourneyStepRun.objects.get(step_index=0, journey__subscriber=reached)
+    assert held_back.detail == {"skipped": "frequency cap"} and held_back.delivery_id is None
+    assert set(Journey.objects.values_list("status", flat=True)) == {Journey.Status.FINISHED}
+    assert set(other_tag.subscribers.all()) == {reached, fresh}
+    mail_row = automation_outline(automation=automation)[0]
+    assert (mail_row["entered"], mail_row["capped"]) == (2, 1)
+
+
+def test_an_automation_mail_that_bypasses_the_cap_goes_out_anyway(tag, subscriber, welcome):
+    FrequencyCap.objects.create(period=FrequencyCap.Period.WEEK, max_mails=1)
+    welcome.bypasses_frequency_cap = True
+    welcome.save()
+    Delivery.objects.create(
+        campaign=CampaignFactory(), subscriber=subscriber, status=Delivery.Status.SENT, sent_at=timezone.now()
+    )
+    active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "mail", "campaign": welcome.pk}])
     subscriber.tags.add(tag)
     run_due()
-    assert not Delivery.objects.exists()
-    assert JourneyStepRun.objects.get(step_index=0).detail == {"skipped": "frequency cap"}
-    assert Journey.objects.get().status == Journey.Status.FINISHED
+    assert Delivery.objects.filter(campaign=welcome, subscriber=subscriber).exists()
 
 
 def test_activation_is_refused_for_a_newsletter_a_missing_or_an_unready_mail(tag):

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, Exists, OuterRef, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -66,26 +66,34 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
 
 
 def deliveries_snapshot(*, campaign: Campaign) -> int:
-    """One queued delivery per targeted subscriber, suppressed addresses left out; returns how many
-    it added (none when repeated).
+    """One delivery per targeted subscriber, suppressed addresses left out; returns how many it
+    added (none when repeated). Queued, or skipped with the error "frequency cap" for subscribers
+    who reached a frequency cap (unless the campaign bypasses it): those rows stay visible in the
+    campaign's figures and are never sent.
 
     One INSERT … SELECT: the audience never travels through Python, except to match it against
     the suppression list (kept as hashes) when that list is not empty.
     """
-    audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign))
-    select_sql, select_params = audience.order_by().values("pk").query.sql_with_params()
+    audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign)).order_by()
+    over_cap = None if campaign.bypasses_frequency_cap else selectors.subscribers_over_frequency_cap_q()
+    status = Value(Delivery.Status.QUEUED)
+    if over_cap is not None:
+        status = Case(When(over_cap, then=Value(Delivery.Status.SKIPPED)), default=status)
+    audience = audience.annotate(delivery_status=status)
+    select_sql, select_params = audience.values_list("pk", "delivery_status").query.sql_with_params()
     quote = db_connection.ops.quote_name
-    columns = ("campaign_id", "subscriber_id", "occurrence", "status", "claim", "claimed_at", "attempts", "sent_at")
-    columns += ("esp_message_id", "error")
+    columns = ("campaign_id", "subscriber_id", "status", "error", "occurrence", "claim", "claimed_at", "attempts")
+    columns += ("sent_at", "esp_message_id")
     # Only quoted names from the model's metadata and the ORM's own compiled SELECT reach the SQL text;
     # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
     sql = (
         f"INSERT INTO {quote(Delivery._meta.db_table)} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
-        f"SELECT %s, audience.{quote('pk')}, 0, %s, '', NULL, 0, NULL, '', '' FROM ({select_sql}) audience "
-        "WHERE true ON CONFLICT DO NOTHING"
+        "SELECT %s, audience.*, CASE audience.delivery_status WHEN %s THEN %s ELSE '' END, 0, '', NULL, 0, NULL, '' "
+        f"FROM ({select_sql}) audience WHERE true ON CONFLICT DO NOTHING"
     )
+    params = (campaign.pk, Delivery.Status.SKIPPED, Delivery.FREQUENCY_CAP_ERROR, *select_params)
     with db_connection.cursor() as cursor:
-        cursor.execute(sql, (campaign.pk, Delivery.Status.QUEUED, *select_params))
+        cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
 
 
@@ -309,14 +317,14 @@ def campaigns_start_due() -> int:
 def campaign_progress(*, campaign: Campaign) -> dict:
     figures = selectors.campaign_delivery_figures(campaign=campaign)
     stall = selectors.campaign_stall(campaign=campaign, figures=figures)
-    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed")}
+    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed", "skipped")}
     window = 60
     recent = Delivery.objects.filter(
         campaign=campaign, status=Delivery.Status.SENT, sent_at__gte=timezone.now() - timedelta(seconds=window)
     ).count()
     rate = recent / window
     remaining = counts["queued"] + counts["sending"]
-    done = counts["sent"] + counts["failed"]
+    done = counts["sent"] + counts["failed"] + counts["skipped"]
     return {
         **counts,
         "status": campaign.status,

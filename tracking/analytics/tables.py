@@ -155,6 +155,7 @@ def summary_table(summary: selectors.CampaignSummary, *, machines: bool) -> Tabl
         (_("Bounces"), funnel.bounced, INT),
         (_("Soft bounces"), funnel.soft_bounced, INT),
         (_("Spam complaints"), funnel.complained, INT),
+        (_("Skipped (frequency cap)"), funnel.skipped_frequency_cap, INT),
     ]
     return Table(
         slug="summary",

@@ -56,6 +56,7 @@ def _rate(part: int, whole: int) -> float | None:
 @dataclass(frozen=True)
 class Funnel:
     sent: int
+    skipped_frequency_cap: int
     delivered: int
     bounced: int
     soft_bounced: int
@@ -96,13 +97,17 @@ def campaign_funnel(*, campaign: Campaign, machines: bool = False) -> Funnel:
 
 def campaign_funnels(*, campaign_ids: list[int], machines: bool = False) -> dict[int, Funnel]:
     """``campaign_funnel`` for many campaigns in three grouped queries (the campaign list)."""
-    sent = dict(
-        Delivery.objects.filter(campaign_id__in=campaign_ids, status=Delivery.Status.SENT)
+    sent, skipped = {}, {}
+    for campaign_id, status, count in (
+        Delivery.objects.filter(
+            campaign_id__in=campaign_ids, status__in=(Delivery.Status.SENT, Delivery.Status.SKIPPED)
+        )
         .order_by()
-        .values("campaign")
+        .values("campaign", "status")
         .annotate(n=Count("pk"))
-        .values_list("campaign", "n")
-    )
+        .values_list("campaign", "status", "n")
+    ):
+        (sent if status == Delivery.Status.SENT else skipped)[campaign_id] = count
     reports: dict[int, dict[str, int]] = {pk: {} for pk in campaign_ids}
     for campaign_id, kind, deliveries in (
         DeliveryReport.objects.filter(campaign_id__in=campaign_ids)
@@ -133,6 +138,7 @@ def campaign_funnels(*, campaign_ids: list[int], machines: bool = False) -> dict
         openers = max(_estimate(total["unique_opens"], opens, total["anonymous_opens"]), clickers)
         funnels[pk] = Funnel(
             sent=sent_count,
+            skipped_frequency_cap=skipped.get(pk, 0),
             delivered=found.get(Kind.DELIVERED) or max(0, sent_count - undelivered),
             bounced=found.get(Kind.BOUNCED, 0),
             soft_bounced=found.get(Kind.SOFT_BOUNCED, 0),
