@@ -184,7 +184,9 @@ def test_welcome_mail_then_a_reminder_for_those_who_did_not_click(
     assert set(_mails(smtp_sink, "Schon gesehen?")) == {"ben@example.org"}
 
     page.goto(f"{live_server.url}{reverse('admin:automations_automation_change', args=[automation.pk])}")
-    assert (_figure(page, 0, "sent"), _figure(page, 0, "clicked")) == ("2", "1")
+    assert (_figure(page, 0, "sent"), _figure(page, 0, "opened"), _figure(page, 0, "clicked")) == ("2", "1", "1")
+    assert page.locator("[data-outline-step='2'] .automation-branch").count() == 2  # clicked, otherwise
+    assert "automation-target" in page.locator("#outline-step-4").get_attribute("class")  # the end
     assert (_figure(page, 2, "entered"), _figure(page, 3, "entered")) == ("2", "1")
     assert (_figure(page, 3, "sent"), _figure(page, 3, "clicked")) == ("1", "0")
     assert set(_mails(smtp_sink, "Willkommen!")) == {"anna@example.org", "ben@example.org"}, "nobody got it twice"
