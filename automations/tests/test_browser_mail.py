@@ -190,3 +190,34 @@ def test_welcome_mail_then_a_reminder_for_those_who_did_not_click(
     assert (_figure(page, 2, "entered"), _figure(page, 3, "entered")) == ("2", "1")
     assert (_figure(page, 3, "sent"), _figure(page, 3, "clicked")) == ("1", "0")
     assert set(_mails(smtp_sink, "Willkommen!")) == {"anna@example.org", "ben@example.org"}, "nobody got it twice"
+
+
+def test_a_step_keeps_showing_its_cancelled_mail_rather_than_another_one(page, live_server, transactional_db):
+    """The editor offers only mails that can still send; a step that names another keeps it, shown by its id."""
+    from campaigns.services import lifecycle
+    from campaigns.tests.factories import ArticleFactory, CampaignFactory
+
+    gone, other = (CampaignFactory(name=name, kind=Campaign.Kind.AUTOMATION, mailing_lists=[]) for name in "AB")
+    ArticleFactory(campaign=gone)
+    lifecycle.campaign_cancel(campaign=gone)
+    news = MailingListFactory()
+    automation = Automation.objects.create(
+        name="Alt",
+        trigger_kind="subscription_confirmed",
+        trigger_params={"list": news.pk},
+        steps=[{"kind": "mail", "campaign": gone.pk}],
+    )
+    get_user_model().objects.create_superuser("chefin", "chefin@example.org", PASSWORD)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/automations/automation/{automation.pk}/change/")
+    page.locator("#id_username").fill("chefin")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
+
+    choice = page.locator("#automation-step-editor [data-step='0'] [data-param=campaign]")
+    assert choice.input_value() == str(gone.pk)
+    assert choice.locator("option:checked").text_content() == f"#{gone.pk}"
+    assert str(other.pk) in choice.locator("option").evaluate_all("options => options.map(o => o.value)")
+    page.locator("input[name=_continue]").click()
+    page.wait_for_load_state()
+    automation.refresh_from_db()
+    assert automation.steps == [{"kind": "mail", "campaign": gone.pk}]
