@@ -57,6 +57,11 @@
       if (!field.required || value === null || value === undefined || value === "") {
         input.appendChild(el("option", {value: "", text: "–"}));
       }
+      var offered = choices.some(function (choice) { return String(value) === String(choice[0]); });
+      if (!offered && value !== null && value !== undefined && value !== "") {
+        // No longer offered (a cancelled mail, a deleted tag): shown by its id rather than as the first choice.
+        choices = [[value, "#" + value]].concat(choices);
+      }
       choices.forEach(function (choice) {
         var option = el("option", {value: String(choice[0]), text: choice[1]});
         option.selected = String(value) === String(choice[0]);
