@@ -137,12 +137,29 @@ class AutomationAdmin(admin.ModelAdmin):
         if not rows:
             return "–"
         targets = {row["step"].get("goto") for row in rows if row["step"].get("kind") in BRANCH_KINDS}
+        older = format_html_join(
+            "",
+            '<p class="help" data-older-version="{}">{}</p>',
+            (
+                (
+                    number,
+                    ngettext(
+                        "Version %(number)s: %(count)s journey still runs there (its figures are not shown here).",
+                        "Version %(number)s: %(count)s journeys still run there (their figures are not shown here).",
+                        count,
+                    )
+                    % {"number": number, "count": count},
+                )
+                for number, count in selectors.older_versions_running(automation=obj)
+            ),
+        )
         return format_html(
-            '<ol class="automation-outline" data-outline>{}<li id="outline-step-{}" class="{}">{}</li></ol>',
+            '<ol class="automation-outline" data-outline>{}<li id="outline-step-{}" class="{}">{}</li></ol>{}',
             format_html_join("", "{}", ((_outline_item(row, len(rows), targets),) for row in rows)),
             len(rows),
             "automation-target" if len(rows) in targets else "",
             gettext("End"),
+            older,
         )
 
     def get_urls(self):

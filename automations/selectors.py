@@ -11,13 +11,13 @@ from tracking.selectors.campaigns import read_by_person
 MAIL_FIGURES = ("sent", "opened", "clicked", "answered", "capped")
 
 
-def _mail_figures(automation: Automation) -> dict[str, dict[int, int]]:
+def _mail_figures(automation: Automation, version: AutomationVersion | None) -> dict[str, dict[int, int]]:
     """Per mail step: mails sent, and how many of them a person opened, clicked, or answered a survey in.
 
     One grouped query per figure over the step runs' deliveries; machine events never count. "capped"
     counts the mails the frequency cap held back.
     """
-    runs = JourneyStepRun.objects.filter(journey__automation=automation, delivery__isnull=False)
+    runs = JourneyStepRun.objects.filter(journey__automation=automation, version=version, delivery__isnull=False)
     delivery = OuterRef("delivery_id")
     conditions = {
         "sent": Q(delivery__status=Delivery.Status.SENT),
@@ -29,28 +29,27 @@ def _mail_figures(automation: Automation) -> dict[str, dict[int, int]]:
         name: dict(runs.filter(condition).values_list("step_index").annotate(n=Count("pk")).order_by())
         for name, condition in conditions.items()
     }
-    capped = JourneyStepRun.objects.filter(journey__automation=automation, detail__skipped=CAPPED)
+    capped = JourneyStepRun.objects.filter(journey__automation=automation, version=version, detail__skipped=CAPPED)
     figures["capped"] = dict(capped.values_list("step_index").annotate(n=Count("pk")).order_by())
     return figures
 
 
 def automation_outline(*, automation: Automation) -> list[dict]:
-    """The current version's steps, each with how many journeys ran it, wait at it, and left at it,
-    and for mail steps how many mails went out and were opened, clicked and answered (people only).
-
-    Figures cover every version, by step position: a new version that reorders steps shifts them.
-    """
+    """The newest version's steps, each with how many of its journeys ran it, wait at it, and left at
+    it, and for mail steps how many mails went out and were opened, clicked and answered (people
+    only) or held back by the frequency cap. Older versions' figures stay with them
+    (``older_versions_running`` tells how many journeys still run there)."""
     version = automation.versions.order_by("-number").first()
     steps = version.steps if version else automation.steps
     ran = dict(
-        JourneyStepRun.objects.filter(journey__automation=automation)
+        JourneyStepRun.objects.filter(journey__automation=automation, version=version)
         .values_list("step_index")
         .annotate(n=Count("pk"))
         .order_by()
     )
     at_step = {
         row["step_index"]: row
-        for row in Journey.objects.filter(automation=automation)
+        for row in Journey.objects.filter(automation=automation, version=version)
         .values("step_index")
         .annotate(
             waiting=Count("pk", filter=Q(status=Journey.Status.ACTIVE)),
@@ -58,7 +57,7 @@ def automation_outline(*, automation: Automation) -> list[dict]:
         )
         .order_by()
     }
-    mail_figures = _mail_figures(automation)
+    mail_figures = _mail_figures(automation, version)
     outline = []
     for index, step in enumerate(steps):
         figures = at_step.get(index, {})
@@ -76,6 +75,18 @@ def automation_outline(*, automation: Automation) -> list[dict]:
             }
         )
     return outline
+
+
+def older_versions_running(*, automation: Automation) -> list[tuple[int, int]]:
+    """(version number, active journeys) for every version but the newest that still has journeys running."""
+    newest = automation.versions.order_by("-number").values_list("number", flat=True).first()
+    return list(
+        Journey.objects.filter(automation=automation, status=Journey.Status.ACTIVE)
+        .exclude(version__number=newest)
+        .values_list("version__number")
+        .annotate(n=Count("pk"))
+        .order_by("version__number")
+    )
 
 
 def journeys_move_default_map(*, from_version: AutomationVersion, to_version: AutomationVersion) -> dict[int, int]:

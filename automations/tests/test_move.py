@@ -111,3 +111,19 @@ def test_the_admin_page_needs_the_change_permission(client, django_user_model, t
     url = reverse("admin:automations_automation_move_journeys", args=[automation.pk])
     assert client.post(url, {"version": "1", "step_1": "2", "confirm": "1"}).status_code == 403
     assert Journey.objects.filter(version__number=2).count() == 0
+
+
+def test_the_outline_counts_the_newest_version_and_names_the_older_ones_still_running(admin_client, two_versions):
+    automation, old, new, _readers = two_versions
+    rows = selectors.automation_outline(automation=automation)
+    assert [row["step"]["kind"] for row in rows] == ["exit", "wait", "tag_add", "wait"]
+    # Version 1's three journeys ran its first wait (index 0), which is the exit step at index 0 now.
+    assert [(row["entered"], row["waiting"]) for row in rows] == [(0, 0), (0, 0), (0, 0), (0, 0)]
+    assert selectors.older_versions_running(automation=automation) == [(1, 3)]
+    page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert "Version 1: 3 journeys still run there" in page
+
+    services.journeys_move(automation=automation, from_version=old, to_version=new, step_map={1: 2})
+    rows = selectors.automation_outline(automation=automation)
+    assert rows[2]["waiting"] == 3
+    assert selectors.older_versions_running(automation=automation) == []
