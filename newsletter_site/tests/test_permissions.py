@@ -20,11 +20,12 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from automations.models import Automation, AutomationVersion
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from subscribers import links
 from subscribers.models import ConsentRecord, SubscriberImport
 from subscribers.services import imports
-from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
 from surveys.models import Question
 from surveys.services import response_submit
 from surveys.tests.factories import QuestionFactory, SurveyFactory
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.django_db
 ADDRESS = "geheim.leserin@example.org"
 FIRST_NAME = "Walburga"
 ANSWER = "Meine private Antwort"
+WAIT_A_DAY = [{"kind": "wait", "days": 1}]
 
 
 @dataclasses.dataclass
@@ -44,6 +46,7 @@ class World:
     survey: object
     subscriber_import: object
     other_user: object
+    automation: object
 
 
 @pytest.fixture
@@ -69,7 +72,12 @@ def world():
         created_by=None,
     )
     other_user = get_user_model().objects.create_user("colleague", "colleague@example.org", is_staff=True)
-    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user)
+    automation = Automation.objects.create(
+        name="Willkommen", trigger_kind="tag_added", trigger_params={"tag": TagFactory().pk}, steps=WAIT_A_DAY
+    )
+    for number in (1, 2):  # moving journeys needs an older version
+        AutomationVersion.objects.create(automation=automation, number=number, steps=WAIT_A_DAY)
+    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user, automation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +120,12 @@ VIEW_IMPORT = "subscribers.view_subscriberimport"
 PERSONALISED = f"?subscriber={ADDRESS}"
 
 STAFF_PAGES = [
+    # Moving running journeys between versions changes the automation.
+    StaffPage(
+        "admin:automations_automation_move_journeys",
+        lambda w: reverse("admin:automations_automation_move_journeys", args=[w.automation.pk]),
+        ("automations.change_automation",),
+    ),
     # Campaign admin: a preview with placeholders needs view; a real subscriber needs view_subscriber.
     campaign_admin("preview", VIEW_CAMPAIGN),
     campaign_admin("preview", VIEW_CAMPAIGN, VIEW_SUBSCRIBER, query=PERSONALISED),
