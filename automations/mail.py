@@ -100,6 +100,23 @@ def _mail_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(delivery_id=delivery.pk)
 
 
+def _mail_run_many(journeys, params: dict, index: int) -> list[StepResult]:
+    allowed = [journey for journey in journeys if _frequency_cap_allows(journey.subscriber_id)]
+    campaign = Campaign.objects.get(pk=params["campaign"])
+    deliveries = sending.deliveries_add(
+        campaign=campaign, occurrences=[(journey.subscriber_id, journey.pk) for journey in allowed]
+    )
+    delivery_ids = {journey.pk: delivery.pk for journey, delivery in zip(allowed, deliveries, strict=True)}
+    if delivery_ids:
+        _senders_want(campaign.pk)
+    return [
+        StepResult(delivery_id=delivery_ids[journey.pk])
+        if journey.pk in delivery_ids
+        else StepResult(detail={"skipped": "frequency cap"})
+        for journey in journeys
+    ]
+
+
 def campaigns_use(*, steps: list[dict]) -> None:
     """The automation mails of these steps may send from now on (an automation using them became active)."""
     ids = {step["campaign"] for step in steps if step.get("kind") == MAIL}
@@ -174,6 +191,7 @@ def register_mail_kinds() -> None:
             _mail_run,
             (FormField("campaign", _("automation mail"), "ref:campaigns.Campaign", choices=_automation_mail_choices),),
             _mail_describe,
+            run_many=_mail_run_many,
         )
     )
     step_register(

@@ -8,7 +8,7 @@ re-delivered tasks only ever act on what the rows say.
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -282,7 +282,16 @@ def delivery_add(*, campaign: Campaign, subscriber_id: int, occurrence: int) -> 
     exactly once (the unique occurrence), and ``deliveries_added`` gets it sent."""
     if not campaign.is_automation:
         raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
-    return Delivery.objects.create(campaign=campaign, subscriber_id=subscriber_id, occurrence=occurrence)
+    return deliveries_add(campaign=campaign, occurrences=[(subscriber_id, occurrence)])[0]
+
+
+def deliveries_add(*, campaign: Campaign, occurrences: Sequence[tuple[int, int]]) -> list[Delivery]:
+    """``delivery_add`` for many (subscriber id, occurrence) pairs in one INSERT, in their order."""
+    if not campaign.is_automation:
+        raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
+    return Delivery.objects.bulk_create(
+        [Delivery(campaign=campaign, subscriber_id=pk, occurrence=occurrence) for pk, occurrence in occurrences]
+    )
 
 
 def deliveries_added(*, campaign_ids: Iterable[int]) -> None:
