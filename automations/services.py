@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -24,7 +24,7 @@ from audience.selectors import segment_members, segment_problems
 from automations import kinds, mail, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun
 from subscribers.models import CustomField, Subscriber, Subscription
-from subscribers.selectors import addresses_suppressed, custom_field_q, subscribers_not_suppressed
+from subscribers.selectors import addresses_suppressed, custom_field_q
 from tracking.selectors.audience import subscribers_individually_tracked
 
 logger = logging.getLogger(__name__)
@@ -218,14 +218,19 @@ def journeys_enter(*, automation: Automation, candidates: QuerySet[Subscriber]) 
     version = _version_current(automation)
     if version is None:
         return 0
+    return _journeys_start(automation=automation, version_id=version.pk, candidates=candidates)
+
+
+def _journeys_start(*, automation: Automation, version_id: int, candidates: QuerySet[Subscriber]) -> int:
     now = timezone.now()
-    eligible = subscribers_not_suppressed(_eligible(automation, candidates))
+    eligible = list(_eligible(automation, candidates).order_by().values_list("pk", "email"))
+    suppressed = addresses_suppressed(emails=[email for _pk, email in eligible])
+    ids = [pk for pk, email in eligible if email not in suppressed]
     started = 0
-    ids = list(eligible.order_by().values_list("pk", flat=True))
     for start in range(0, len(ids), ENTRY_CHUNK):
         created = Journey.objects.bulk_create(
             [
-                Journey(automation=automation, version=version, subscriber_id=pk, due_at=now)
+                Journey(automation=automation, version_id=version_id, subscriber_id=pk, due_at=now)
                 for pk in ids[start : start + ENTRY_CHUNK]
             ],
             ignore_conflicts=True,
@@ -251,11 +256,16 @@ def trigger_fire(
 
     Matched in Python: there are few automations, and SQLite has no JSON containment lookup.
     """
+    latest = AutomationVersion.objects.filter(automation=OuterRef("pk")).order_by("-number").values("pk")[:1]
     started = 0
-    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind):
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind).annotate(
+        version_id=Subquery(latest)
+    ):
+        if automation.version_id is None:
+            continue
         if _params_include(automation.trigger_params, match) and (when is None or when(automation.trigger_params)):
             candidates = Subscriber.objects.filter(pk__in=subscriber_ids)
-            started += journeys_enter(automation=automation, candidates=candidates)
+            started += _journeys_start(automation=automation, version_id=automation.version_id, candidates=candidates)
     return started
 
 

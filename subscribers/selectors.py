@@ -66,9 +66,13 @@ def address_is_suppressed(*, email: str) -> bool:
 
 
 def addresses_suppressed(*, emails: Iterable[str]) -> set[str]:
-    """Those of ``emails`` on the suppression list, in one query."""
+    """Those of ``emails`` on the suppression list, one query per 500 addresses."""
     by_hash = {email_hash(email): email for email in emails}
-    found = SuppressedAddress.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
+    hashes = list(by_hash)
+    found = set()
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        found |= set(SuppressedAddress.objects.filter(email_hash__in=chunk).values_list("email_hash", flat=True))
     return {by_hash[hashed] for hashed in found}
 
 
