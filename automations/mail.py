@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +19,7 @@ from campaigns.models import Campaign
 from campaigns.services import lifecycle, sending
 
 MAIL, BRANCH_MAIL = "mail", "branch_mail"
+SENDERS_SECONDS = 1
 
 
 @dataclass
@@ -41,15 +43,28 @@ def senders_batched() -> Iterator[None]:
     finally:
         _batch.reset(token)
         if batch.senders_wanted:
-            sending.deliveries_added(campaign_ids=batch.senders_wanted)
+            _senders_start(batch.senders_wanted)
 
 
 def _senders_want(campaign_id: int) -> None:
     batch = _batch.get()
     if batch is None:
-        sending.deliveries_added(campaign_ids=[campaign_id])
+        _senders_start({campaign_id})
     else:
         batch.senders_wanted.add(campaign_id)
+
+
+def _senders_start(campaign_ids: set[int]) -> None:
+    """Queue the senders of these automation mails, once a second per mail at most.
+
+    A chain of senders goes on while the mail has queued deliveries (``send_campaign_batch``), so
+    a steady stream of advance tasks need not start chains of its own each: with one set per task
+    the chains, not the journeys, filled the workers' queue. A delivery added just after every
+    chain ended goes with the next task's senders or, at the latest, the send sweep's.
+    """
+    wanted = [pk for pk in sorted(campaign_ids) if cache.add(f"automations:senders:{pk}", 1, timeout=SENDERS_SECONDS)]
+    if wanted:
+        sending.deliveries_added(campaign_ids=wanted)
 
 
 def _frequency_cap_allows(subscriber_id: int) -> bool:
