@@ -86,3 +86,26 @@ def test_a_round_exits_the_journeys_without_consent_and_runs_the_others(welcome)
         people[3].pk: "",
     }
     assert set(Delivery.objects.values_list("subscriber_id", flat=True)) == {people[2].pk, people[3].pk}
+
+
+def test_a_burst_of_entries_queues_one_tick_a_second_later(tag, monkeypatch, django_capture_on_commit_callbacks):
+    from automations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.tick, "apply_async", lambda **options: queued.append(options))
+    active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "wait", "days": 1}])
+    with django_capture_on_commit_callbacks(execute=True):
+        for person in SubscriberFactory.create_batch(3):
+            person.tags.add(tag)
+    assert Journey.objects.count() == 3
+    assert queued == [{"countdown": services.ENTRY_TICK_SECONDS}]
+
+
+def test_advance_tasks_in_a_row_queue_the_mail_senders_once(welcome, monkeypatch):
+    wanted = []
+    monkeypatch.setattr(mail.sending, "_queue_senders", lambda *, campaign_id: wanted.append(campaign_id))
+    _enter(welcome, 2)
+    services.journeys_advance(token=services.journeys_claim(limit=1))
+    services.journeys_advance(token=services.journeys_claim(limit=1))
+    assert Delivery.objects.count() == 2
+    assert wanted == [welcome.steps[0]["campaign"]]
