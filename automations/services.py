@@ -606,6 +606,9 @@ def journeys_advance(*, token: str) -> int:
                 one_by_one += alone
             for journey_id in one_by_one:
                 journey_advance(journey_id=journey_id, token=token)
+    if len(ids) >= settings.KANAL_AUTOMATION_BATCH_SIZE:
+        # A full batch: more may be due than one tick claims; claim again soon rather than at beat's next.
+        _queue_tick()
     return len(ids)
 
 

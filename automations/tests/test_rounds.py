@@ -109,3 +109,16 @@ def test_advance_tasks_in_a_row_queue_the_mail_senders_once(welcome, monkeypatch
     services.journeys_advance(token=services.journeys_claim(limit=1))
     assert Delivery.objects.count() == 2
     assert wanted == [welcome.steps[0]["campaign"]]
+
+
+def test_a_full_batch_queues_another_tick(welcome, settings, monkeypatch):
+    from automations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.tick, "apply_async", lambda **options: queued.append(options))
+    settings.KANAL_AUTOMATION_BATCH_SIZE = 2
+    _enter(welcome, 3)
+    services.journeys_advance(token=services.journeys_claim(limit=1))
+    assert queued == []
+    services.journeys_advance(token=services.journeys_claim(limit=2))
+    assert queued == [{"countdown": services.ENTRY_TICK_SECONDS}]
