@@ -75,6 +75,9 @@ class StepKind:
     describe: Callable[[dict], str] | None = None
     # A step kind that must come before this one (a branch on the latest mail needs a mail).
     needs_earlier: str = field(default="", kw_only=True)
+    # (journeys, params, own index) -> one StepResult per journey, in their order: ``run`` for many
+    # journeys at the same step at once, in the runner's transaction. None: ``run``, one by one.
+    run_many: Callable[..., list[StepResult]] | None = field(default=None, kw_only=True)
 
 
 TRIGGERS: dict[str, TriggerKind] = {}
@@ -159,6 +162,10 @@ def _wait_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(wait=timedelta(**params))
 
 
+def _wait_run_many(journeys, params: dict, index: int) -> list[StepResult]:
+    return [StepResult(wait=timedelta(**params))] * len(journeys)
+
+
 def _wait_describe(params: dict) -> str:
     parts = []
     for unit, count in params.items():
@@ -217,6 +224,10 @@ def wait_until_due(*, params: dict, zone, now: datetime) -> datetime:
 
 def _wait_until_run(journey, params: dict, index: int) -> StepResult:
     return StepResult(until=wait_until_due(params=params, zone=subscriber_zone(journey.subscriber), now=timezone.now()))
+
+
+def _wait_until_run_many(journeys, params: dict, index: int) -> list[StepResult]:
+    return [_wait_until_run(journey, params, index) for journey in journeys]
 
 
 def _wait_until_describe(params: dict) -> str:
@@ -285,6 +296,17 @@ def _tag_add_run(journey, params: dict, index: int) -> StepResult:
 def _tag_remove_run(journey, params: dict, index: int) -> StepResult:
     journey.subscriber.tags.remove(params["tag"])
     return StepResult()
+
+
+def _tag_add_run_many(journeys, params: dict, index: int) -> list[StepResult]:
+    # Through the tag's side, so the tag trigger still hears of it (m2m_changed, reverse).
+    Tag.objects.get(pk=params["tag"]).subscribers.add(*{journey.subscriber_id for journey in journeys})
+    return [StepResult()] * len(journeys)
+
+
+def _tag_remove_run_many(journeys, params: dict, index: int) -> list[StepResult]:
+    Tag.objects.get(pk=params["tag"]).subscribers.remove(*{journey.subscriber_id for journey in journeys})
+    return [StepResult()] * len(journeys)
 
 
 def _list_subscribe_run(journey, params: dict, index: int) -> StepResult:
@@ -470,7 +492,9 @@ def register_builtin_kinds() -> None:
     ):
         trigger_register(trigger)
     for step in (
-        StepKind("wait", _("wait"), _wait_clean, _nothing, _wait_run, WAIT_FIELDS, _wait_describe),
+        StepKind(
+            "wait", _("wait"), _wait_clean, _nothing, _wait_run, WAIT_FIELDS, _wait_describe, run_many=_wait_run_many
+        ),
         StepKind(
             "wait_until",
             _("wait until a time of day"),
@@ -482,6 +506,7 @@ def register_builtin_kinds() -> None:
                 FormField("weekdays", _("on these weekdays (none: any day)"), "weekdays", required=False),
             ),
             _wait_until_describe,
+            run_many=_wait_until_run_many,
         ),
         StepKind(
             "tag_add",
@@ -491,6 +516,7 @@ def register_builtin_kinds() -> None:
             _tag_add_run,
             (TAG_FIELD,),
             _describe_with(_("Add the tag “%(name)s”"), Tag, "tag"),
+            run_many=_tag_add_run_many,
         ),
         StepKind(
             "tag_remove",
@@ -500,6 +526,7 @@ def register_builtin_kinds() -> None:
             _tag_remove_run,
             (TAG_FIELD,),
             _describe_with(_("Remove the tag “%(name)s”"), Tag, "tag"),
+            run_many=_tag_remove_run_many,
         ),
         StepKind(
             "set_field",

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -20,6 +21,7 @@ from campaigns.services import lifecycle, sending
 
 MAIL, BRANCH_MAIL = "mail", "branch_mail"
 CAPPED = "frequency cap"
+SENDERS_SECONDS = 1
 
 
 @dataclass
@@ -43,22 +45,35 @@ def senders_batched() -> Iterator[None]:
     finally:
         _batch.reset(token)
         if batch.senders_wanted:
-            sending.deliveries_added(campaign_ids=batch.senders_wanted)
+            _senders_start(batch.senders_wanted)
 
 
 def _senders_want(campaign_id: int) -> None:
     batch = _batch.get()
     if batch is None:
-        sending.deliveries_added(campaign_ids=[campaign_id])
+        _senders_start({campaign_id})
     else:
         batch.senders_wanted.add(campaign_id)
 
 
-def _frequency_cap_allows(*, campaign: Campaign, subscriber_id: int) -> bool:
-    """Whether the frequency cap across campaigns and automations lets this subscriber get this mail now."""
+def _senders_start(campaign_ids: set[int]) -> None:
+    """Queue the senders of these automation mails, once a second per mail at most.
+
+    A chain of senders goes on while the mail has queued deliveries (``send_campaign_batch``), so
+    a steady stream of advance tasks need not start chains of its own each: with one set per task
+    the chains, not the journeys, filled the workers' queue. A delivery added just after every
+    chain ended goes with the next task's senders or, at the latest, the send sweep's.
+    """
+    wanted = [pk for pk in sorted(campaign_ids) if cache.add(f"automations:senders:{pk}", 1, timeout=SENDERS_SECONDS)]
+    if wanted:
+        sending.deliveries_added(campaign_ids=wanted)
+
+
+def _frequency_cap_holds_back(*, campaign: Campaign, subscriber_ids: list[int]) -> set[int]:
+    """Which of these subscribers the frequency cap across campaigns and automations keeps from this mail now."""
     if campaign.bypasses_frequency_cap:
-        return True
-    return subscriber_id not in campaign_selectors.subscribers_over_frequency_cap([subscriber_id])
+        return set()
+    return campaign_selectors.subscribers_over_frequency_cap(subscriber_ids)
 
 
 def _mail_problems(params: dict) -> list[str]:
@@ -92,13 +107,26 @@ def _mail_problems_now(params: dict) -> list[str]:
 
 
 def _mail_run(journey, params: dict, index: int) -> StepResult:
+    return _mail_run_many([journey], params, index)[0]
+
+
+def _mail_run_many(journeys, params: dict, index: int) -> list[StepResult]:
     campaign = Campaign.objects.get(pk=params["campaign"])
-    if not _frequency_cap_allows(campaign=campaign, subscriber_id=journey.subscriber_id):
-        return StepResult(detail={"skipped": CAPPED})
+    held_back = _frequency_cap_holds_back(campaign=campaign, subscriber_ids=[j.subscriber_id for j in journeys])
+    allowed = [journey for journey in journeys if journey.subscriber_id not in held_back]
     # The journey is the occurrence: once per journey, and again on a later journey.
-    delivery = sending.delivery_add(campaign=campaign, subscriber_id=journey.subscriber_id, occurrence=journey.pk)
-    _senders_want(campaign.pk)
-    return StepResult(delivery_id=delivery.pk)
+    deliveries = sending.deliveries_add(
+        campaign=campaign, occurrences=[(journey.subscriber_id, journey.pk) for journey in allowed]
+    )
+    delivery_ids = {journey.pk: delivery.pk for journey, delivery in zip(allowed, deliveries, strict=True)}
+    if delivery_ids:
+        _senders_want(campaign.pk)
+    return [
+        StepResult(delivery_id=delivery_ids[journey.pk])
+        if journey.pk in delivery_ids
+        else StepResult(detail={"skipped": CAPPED})
+        for journey in journeys
+    ]
 
 
 def campaigns_use(*, steps: list[dict]) -> None:
@@ -175,6 +203,7 @@ def register_mail_kinds() -> None:
             _mail_run,
             (FormField("campaign", _("automation mail"), "ref:campaigns.Campaign", choices=_automation_mail_choices),),
             _mail_describe,
+            run_many=_mail_run_many,
         )
     )
     step_register(

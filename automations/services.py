@@ -12,10 +12,11 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -25,12 +26,15 @@ from automations import kinds, mail, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun, SegmentTriggerMember
 from newsletter_site.bulk import db_value
 from subscribers.models import CustomField, Subscriber, Subscription
-from subscribers.selectors import address_is_suppressed, custom_field_q, subscribers_not_suppressed
+from subscribers.selectors import addresses_suppressed, custom_field_q
 from tracking.selectors.audience import subscribers_individually_tracked
 
 logger = logging.getLogger(__name__)
 
 ENTRY_CHUNK = 2000
+# Journeys per round: below SQLite's 999 query parameters.
+ROUND_SIZE = 500
+ENTRY_TICK_SECONDS = 1
 
 
 def automation_problems(*, automation: Automation) -> list[str]:
@@ -242,14 +246,19 @@ def journeys_enter(*, automation: Automation, candidates: QuerySet[Subscriber]) 
     version = _version_current(automation)
     if version is None:
         return 0
+    return _journeys_start(automation=automation, version_id=version.pk, candidates=candidates)
+
+
+def _journeys_start(*, automation: Automation, version_id: int, candidates: QuerySet[Subscriber]) -> int:
     now = timezone.now()
-    eligible = subscribers_not_suppressed(_eligible(automation, candidates))
+    eligible = list(_eligible(automation, candidates).order_by().values_list("pk", "email"))
+    suppressed = addresses_suppressed(emails=[email for _pk, email in eligible])
+    ids = [pk for pk, email in eligible if email not in suppressed]
     started = 0
-    ids = list(eligible.order_by().values_list("pk", flat=True))
     for start in range(0, len(ids), ENTRY_CHUNK):
         created = Journey.objects.bulk_create(
             [
-                Journey(automation=automation, version=version, subscriber_id=pk, due_at=now)
+                Journey(automation=automation, version_id=version_id, subscriber_id=pk, due_at=now)
                 for pk in ids[start : start + ENTRY_CHUNK]
             ],
             ignore_conflicts=True,
@@ -261,9 +270,13 @@ def journeys_enter(*, automation: Automation, candidates: QuerySet[Subscriber]) 
 
 
 def _queue_tick() -> None:
+    """A tick in a second, one for every entry of that second: a burst of confirmations queues a
+    few ticks, not one each ahead of the work they are for. An entry that finds the key set
+    committed before the tick it stands for runs, as the key lasts no longer than the countdown."""
     from automations import tasks
 
-    tasks.tick.delay()
+    if cache.add("automations:tick-queued", 1, timeout=ENTRY_TICK_SECONDS):
+        tasks.tick.apply_async(countdown=ENTRY_TICK_SECONDS)
 
 
 def trigger_fire(
@@ -275,11 +288,16 @@ def trigger_fire(
 
     Matched in Python: there are few automations, and SQLite has no JSON containment lookup.
     """
+    latest = AutomationVersion.objects.filter(automation=OuterRef("pk")).order_by("-number").values("pk")[:1]
     started = 0
-    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind):
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=trigger_kind).annotate(
+        version_id=Subquery(latest)
+    ):
+        if automation.version_id is None:
+            continue
         if _params_include(automation.trigger_params, match) and (when is None or when(automation.trigger_params)):
             candidates = Subscriber.objects.filter(pk__in=subscriber_ids)
-            started += journeys_enter(automation=automation, candidates=candidates)
+            started += _journeys_start(automation=automation, version_id=automation.version_id, candidates=candidates)
     return started
 
 
@@ -425,11 +443,23 @@ def journeys_sweep(*, stale_after: timedelta | None = None) -> int:
 
 def consent_exit_reason(subscriber: Subscriber) -> str:
     """Why this subscriber may not go on in any journey, or "" when they may."""
-    if subscriber.status != Subscriber.Status.ACTIVE:
-        return f"consent: {subscriber.status}"
-    if address_is_suppressed(email=subscriber.email):
-        return "consent: suppressed"
-    return ""
+    return consent_exit_reasons([subscriber]).get(subscriber.pk, "")
+
+
+def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:
+    """``consent_exit_reason`` for many subscribers in one query: by id, those who may not go on."""
+    reasons = {
+        subscriber.pk: f"consent: {subscriber.status}"
+        for subscriber in subscribers
+        if subscriber.status != Subscriber.Status.ACTIVE
+    }
+    suppressed = addresses_suppressed(
+        emails=[subscriber.email for subscriber in subscribers if subscriber.pk not in reasons]
+    )
+    reasons.update(
+        {subscriber.pk: "consent: suppressed" for subscriber in subscribers if subscriber.email in suppressed}
+    )
+    return reasons
 
 
 def _end(journey: Journey, *, status: str, reason: str = "") -> None:
@@ -515,13 +545,132 @@ def journey_advance(*, journey_id: int, token: str) -> None:
             return
 
 
+def _journeys_end(journeys: list[Journey], *, status: str, reason: str = "") -> None:
+    Journey.objects.filter(pk__in=[journey.pk for journey in journeys]).update(
+        status=status, exited_reason=reason, ended_at=timezone.now(), claim="", claimed_at=None
+    )
+
+
+def _round(*, ids: list[int], token: str) -> tuple[list[int], list[int]]:
+    """Run the current step of many claimed journeys in one transaction, the same rules as
+    ``_step_once``: each step kind with a ``run_many`` runs once for all its journeys at that step.
+
+    Returns the journeys to look at again (a step ran and the next is due now) and those whose
+    step has no ``run_many``, for ``journey_advance`` one by one.
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        journeys = list(
+            Journey.objects.select_for_update(of=("self",))
+            .select_related("subscriber", "version", "automation")
+            .filter(pk__in=ids, claim=token, status=Journey.Status.ACTIVE)
+            .order_by("pk")
+        )
+        waiting = {j.pk for j in journeys if j.due_at > now or j.automation.status != Automation.Status.ACTIVE}
+        Journey.objects.filter(pk__in=waiting).update(claim="", claimed_at=None)
+        journeys = [journey for journey in journeys if journey.pk not in waiting]
+
+        reasons = consent_exit_reasons([journey.subscriber for journey in journeys])
+        by_reason: dict[str, list[Journey]] = {}
+        for journey in journeys:
+            if journey.subscriber_id in reasons:
+                by_reason.setdefault(reasons[journey.subscriber_id], []).append(journey)
+        for reason, leaving in by_reason.items():
+            _journeys_end(leaving, status=Journey.Status.EXITED, reason=reason)
+        journeys = [journey for journey in journeys if journey.subscriber_id not in reasons]
+
+        finished = [journey for journey in journeys if journey.step_index >= len(journey.version.steps)]
+        _journeys_end(finished, status=Journey.Status.FINISHED)
+        at_step: dict[tuple[int, int], list[Journey]] = {}
+        for journey in journeys:
+            if journey.step_index < len(journey.version.steps):
+                at_step.setdefault((journey.version_id, journey.step_index), []).append(journey)
+
+        again, one_by_one = [], []
+        for (version_id, index), group in at_step.items():
+            step = group[0].version.steps[index]
+            kind = kinds.STEPS.get(step["kind"])
+            if kind is None or kind.run_many is None:
+                one_by_one += [journey.pk for journey in group]
+                continue
+            params = {key: value for key, value in step.items() if key != "kind"}
+            problems = kind.problems(params)
+            if problems:
+                JourneyStepRun.objects.bulk_create(
+                    JourneyStepRun(
+                        journey=journey,
+                        version_id=version_id,
+                        step_index=index,
+                        status=JourneyStepRun.Status.SKIPPED,
+                        detail={"problems": problems},
+                    )
+                    for journey in group
+                )
+                _journeys_end(group, status=Journey.Status.EXITED, reason="broken step")
+                continue
+            results = kind.run_many(group, params, index)
+            # The unique (journey, version, step_index) rows: should one exist already, the
+            # IntegrityError rolls back the whole round, effects included.
+            JourneyStepRun.objects.bulk_create(
+                JourneyStepRun(
+                    journey=journey,
+                    version_id=version_id,
+                    step_index=index,
+                    detail=result.detail,
+                    delivery_id=result.delivery_id,
+                )
+                for journey, result in zip(group, results, strict=True)
+            )
+            again += _journeys_move_on(group, results, index=index, now=now)
+    return again, one_by_one
+
+
+def _journeys_move_on(journeys: list[Journey], results: list[kinds.StepResult], *, index: int, now) -> list[int]:
+    """Apply the step results to the journeys with one UPDATE per outcome; returns the ids due now."""
+    exits: dict[str, list[Journey]] = {}
+    moves: dict[tuple[int, datetime], list[int]] = {}
+    for journey, result in zip(journeys, results, strict=True):
+        if result.exit_reason:
+            exits.setdefault(result.exit_reason, []).append(journey)
+            continue
+        next_index = result.next_index if result.next_index is not None else index + 1
+        due_at = result.until or now + (result.wait or timedelta())
+        moves.setdefault((next_index, due_at), []).append(journey.pk)
+    for reason, leaving in exits.items():
+        _journeys_end(leaving, status=Journey.Status.EXITED, reason=reason)
+    again = []
+    for (next_index, due_at), moved in moves.items():
+        # Due later: hand the claim back now rather than in another round.
+        later = {"claim": "", "claimed_at": None} if due_at > now else {}
+        Journey.objects.filter(pk__in=moved).update(step_index=next_index, due_at=due_at, attempts=0, **later)
+        if not later:
+            again += moved
+    return again
+
+
 def journeys_advance(*, token: str) -> int:
     """Advance every journey a claim took; returns how many. The mails they queued get their
-    senders once, at the end (a sender lost with a killed worker is the sweeper's to queue)."""
+    senders once, at the end (a sender lost with a killed worker is the sweeper's to queue).
+
+    Rounds first (``_round``): one transaction per step for the whole batch. Should a round fail,
+    its journeys go on one by one (``journey_advance``), so one bad journey holds up only itself.
+    """
     ids = list(Journey.objects.filter(claim=token).values_list("pk", flat=True))
     with mail.senders_batched():
-        for journey_id in ids:
-            journey_advance(journey_id=journey_id, token=token)
+        for start in range(0, len(ids), ROUND_SIZE):
+            pending, one_by_one = ids[start : start + ROUND_SIZE], []
+            while pending:
+                try:
+                    pending, alone = _round(ids=pending, token=token)
+                except Exception:
+                    logger.exception("A round of %d journeys failed; they go on one by one", len(pending))
+                    pending, alone = [], pending
+                one_by_one += alone
+            for journey_id in one_by_one:
+                journey_advance(journey_id=journey_id, token=token)
+    if len(ids) >= settings.KANAL_AUTOMATION_BATCH_SIZE:
+        # A full batch: more may be due than one tick claims; claim again soon rather than at beat's next.
+        _queue_tick()
     return len(ids)
 
 

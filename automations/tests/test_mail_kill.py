@@ -177,13 +177,13 @@ def test_a_worker_dying_inside_the_mail_step_leaves_nothing_and_the_swept_claim_
     class Killed(BaseException):
         pass
 
-    add = mail.sending.delivery_add
+    add = mail.sending.deliveries_add
 
     def add_then_die(**kwargs):
         add(**kwargs)
         raise Killed
 
-    monkeypatch.setattr(mail.sending, "delivery_add", add_then_die)
+    monkeypatch.setattr(mail.sending, "deliveries_add", add_then_die)
     token = services.journeys_claim(limit=10)
     with pytest.raises(Killed):
         services.journeys_advance(token=token)
@@ -191,7 +191,7 @@ def test_a_worker_dying_inside_the_mail_step_leaves_nothing_and_the_swept_claim_
     assert not Delivery.objects.exists()
     assert run_due() == 0, "the dead worker's claim holds the journey until the sweeper"
 
-    monkeypatch.setattr(mail.sending, "delivery_add", add)
+    monkeypatch.setattr(mail.sending, "deliveries_add", add)
     Journey.objects.update(claimed_at=timezone.now() - timedelta(hours=1))
     services.journeys_sweep()
     run_due()

@@ -8,7 +8,7 @@ re-delivered tasks only ever act on what the rows say.
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -285,12 +285,15 @@ def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     return released
 
 
-def delivery_add(*, campaign: Campaign, subscriber_id: int, occurrence: int) -> Delivery:
-    """Queue one mail of an automation mail to one subscriber; the caller's transaction makes it
-    exactly once (the unique occurrence), and ``deliveries_added`` gets it sent."""
+def deliveries_add(*, campaign: Campaign, occurrences: Sequence[tuple[int, int]]) -> list[Delivery]:
+    """Queue an automation mail to these (subscriber id, occurrence) pairs in one INSERT, returning the
+    rows in their order; the caller's transaction makes each exactly once (the unique occurrence), and
+    ``deliveries_added`` gets them sent."""
     if not campaign.is_automation:
         raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
-    return Delivery.objects.create(campaign=campaign, subscriber_id=subscriber_id, occurrence=occurrence)
+    return Delivery.objects.bulk_create(
+        [Delivery(campaign=campaign, subscriber_id=pk, occurrence=occurrence) for pk, occurrence in occurrences]
+    )
 
 
 def deliveries_added(*, campaign_ids: Iterable[int]) -> None:
