@@ -66,7 +66,7 @@ class SegmentAdmin(admin.ModelAdmin):
     change_form_template = "admin/audience/segment/change_form.html"
 
     class Media:
-        js = ["audience/segment_editor.js"]
+        js = ["kanal/editor_dom.js", "audience/segment_editor.js"]
         css = {"all": ["audience/segment_editor.css"]}
 
     @admin.display(description=_("state"))

@@ -105,7 +105,7 @@ class AutomationAdmin(admin.ModelAdmin):
     change_form_template = "admin/automations/automation/change_form.html"
 
     class Media:
-        js = ["automations/step_editor.js"]
+        js = ["kanal/editor_dom.js", "automations/step_editor.js"]
         css = {"all": ["automations/step_editor.css"]}
 
     def render_change_form(self, request, context, *args, **kwargs):

@@ -36,7 +36,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from benchenv import bench_database, setup_django
+from benchenv import bench_database, say, setup_django
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "analytics"
@@ -79,10 +79,6 @@ AGENTS = [
     ("Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0) Proofpoint URL Defense", 0, 12),
     ("python-requests/2.32", 2, 8),
 ]
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 def weighted(rng: random.Random, pairs):

@@ -36,7 +36,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from benchenv import bench_database, setup_django
+from benchenv import bench_database, say, setup_django
+from rowgen import Generator
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "automations"
@@ -47,70 +48,6 @@ STEPS = [
     {"kind": "wait", "days": 3},
     {"kind": "exit"},
 ]
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-class Generator:
-    """Rows made by the database itself; nothing per row in Python."""
-
-    def __init__(self, connection):
-        self.connection = connection
-        self.postgres = connection.vendor == "postgresql"
-
-    def run(self, sql: str, params=()) -> int:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
-
-    def value(self, model, field: str, value):
-        return model._meta.get_field(field).get_db_prep_save(value, self.connection)
-
-    def hex_id(self, expression: str) -> str:
-        if self.postgres:
-            return f"lpad(to_hex({expression}), 32, '0')::uuid"
-        return f"printf('%%032x', {expression})"
-
-    def seconds_after(self, moment, expression: str) -> str:
-        """A timestamp ``expression`` seconds after the parameter ``moment`` (one %s)."""
-        if self.postgres:
-            return f"(%s::timestamptz + ({expression}) * interval '1 second')"
-        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', %s, '+' || ({expression}) || ' seconds')"
-
-    def numbers(self, count: int) -> None:
-        self.run("CREATE TABLE bench_n (n bigint PRIMARY KEY)")
-        if self.postgres:
-            self.run("INSERT INTO bench_n SELECT generate_series(1, %s)", (count,))
-        else:
-            self.run(
-                "INSERT INTO bench_n WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < %s) "
-                "SELECT n FROM c",
-                (count,),
-            )
-
-    def secondary_indexes(self, table: str) -> list[tuple[str, str]]:
-        with self.connection.cursor() as cursor:
-            if self.postgres:
-                cursor.execute(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-                    "(SELECT conname FROM pg_constraint)",
-                    (table,),
-                )
-            else:
-                cursor.execute(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
-                    (table,),
-                )
-            return cursor.fetchall()
-
-    def reset_sequences(self, models) -> None:
-        from django.core.management.color import no_style
-
-        with self.connection.cursor() as cursor:
-            for sql in self.connection.ops.sequence_reset_sql(no_style(), models):
-                cursor.execute(sql)
 
 
 def build(args) -> None:
@@ -196,7 +133,7 @@ def build_newsletter(g: Generator, *, now, history: int) -> None:
         every_third = "" if days_ago else " WHERE n %% 3 = 0"
         g.run(
             "INSERT INTO campaigns_delivery (status, claim, attempts, sent_at, esp_message_id, error, campaign_id, "
-            f"subscriber_id) SELECT %s, '', 1, %s, '', '', %s, n FROM bench_n{every_third}",
+            f"subscriber_id, occurrence) SELECT %s, '', 1, %s, '', '', %s, n, 0 FROM bench_n{every_third}",
             (Delivery.Status.SENT, g.value(Delivery, "sent_at", now - timedelta(days=days_ago, hours=2)), campaign.pk),
         )
     for _name, sql in indexes:

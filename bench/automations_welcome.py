@@ -35,21 +35,12 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import benchenv
+from benchenv import free_port, say
 
 REPO = benchenv.REPO
 BENCH_DIR = REPO / "var" / "bench" / "automations"
 WELCOME_WAIT_SECONDS = 20
 TARGET_SECONDS = 60
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class DumpingSink:

@@ -5,6 +5,7 @@ Imported by scripts run as ``python bench/<script>.py`` (this directory is then 
 
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -53,3 +54,13 @@ def setup_django() -> None:
 
         redis_server.ensure_running_until_exit(settings.REDIS_SOCKET)
     call_command("migrate", verbosity=0)
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

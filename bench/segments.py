@@ -37,14 +37,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from benchenv import bench_database, setup_django
+from benchenv import bench_database, say, setup_django
+from rowgen import Generator
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "segments"
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 def timed(label: str):
@@ -61,80 +58,6 @@ def timed(label: str):
 # Pseudo-random but the same on both databases: a multiplicative hash of a row number into 0..99.
 def pct(expression: str, salt: int) -> str:
     return f"((({expression}) * {2654435761 + 2 * salt} + {salt * 7919}) %% 1000003 %% 100)"
-
-
-class Generator:
-    """Rows made by the database itself (INSERT … SELECT over a numbers table), nothing per row in Python."""
-
-    def __init__(self, connection):
-        self.connection = connection
-        self.postgres = connection.vendor == "postgresql"
-
-    def run(self, sql: str, params=()) -> int:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
-
-    def value(self, model, field: str, value):
-        return model._meta.get_field(field).get_db_prep_save(value, self.connection)
-
-    def hex_id(self, expression: str) -> str:
-        """A 32-digit hex id (UUID column) from a number: unique and ascending."""
-        if self.postgres:
-            return f"lpad(to_hex({expression}), 32, '0')::uuid"
-        return f"printf('%%032x', {expression})"
-
-    def json(self, expression: str) -> str:
-        return f"({expression})::jsonb" if self.postgres else expression
-
-    def numbers(self, count: int) -> None:
-        self.run("CREATE TABLE bench_n (n bigint PRIMARY KEY)")
-        if self.postgres:
-            self.run("INSERT INTO bench_n SELECT generate_series(1, %s)", (count,))
-        else:
-            self.run(
-                "INSERT INTO bench_n WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < %s) "
-                "SELECT n FROM c",
-                (count,),
-            )
-
-    def without_indexes(self, table: str):
-        """Drop the table's secondary indexes for a bulk insert and build them again afterwards
-        (constraint indexes stay)."""
-        generator = self
-
-        class Dropped:
-            def __enter__(self):
-                with generator.connection.cursor() as cursor:
-                    if generator.postgres:
-                        cursor.execute(
-                            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-                            "(SELECT conname FROM pg_constraint)",
-                            (table,),
-                        )
-                    else:
-                        cursor.execute(
-                            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
-                            "AND sql IS NOT NULL",
-                            (table,),
-                        )
-                    self.indexes = cursor.fetchall()
-                    for name, _sql in self.indexes:
-                        cursor.execute(f'DROP INDEX "{name}"')
-
-            def __exit__(self, *exc):
-                with generator.connection.cursor() as cursor:
-                    for _name, sql in self.indexes:
-                        cursor.execute(sql)
-
-        return Dropped()
-
-    def reset_sequences(self, models) -> None:
-        from django.core.management.color import no_style
-
-        with self.connection.cursor() as cursor:
-            for sql in self.connection.ops.sequence_reset_sql(no_style(), models):
-                cursor.execute(sql)
 
 
 CITIES = ["berlin", "koeln", "wien", "hamburg", "graz"]

@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchenv import free_port, say
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "var" / "bench" / "send"
 ARTICLE_TEXT = (
@@ -44,16 +46,6 @@ ARTICLE_TEXT = (
     "Dieser Absatz steht für einen typischen Artikeltext mit **Hervorhebungen**, einer Liste und "
     "[einem Link](https://example.org/mehr?utm_source=newsletter).\n\n- Erstens\n- Zweitens\n- Drittens\n\n"
 ) * 3
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- environment -------------------------------------------------------------------------

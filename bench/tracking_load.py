@@ -62,6 +62,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchenv import free_port, say
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_SOURCES = REPO / "bench"
 BENCH_DIR = REPO / "var" / "bench" / "tracking"
@@ -164,16 +166,6 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- tools and environment -------------------------------------------------------------------

@@ -5,18 +5,8 @@
 (function () {
   "use strict";
 
-  function ready(fn) {
-    if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      if (name === "text") { node.textContent = attrs[name]; } else { node.setAttribute(name, attrs[name]); }
-    });
-    (children || []).forEach(function (child) { if (child) { node.appendChild(child); } });
-    return node;
-  }
+  var ready = window.KanalDom.ready;
+  var el = window.KanalDom.el;
 
   function data(id) { return JSON.parse(document.getElementById(id).textContent); }
 
