@@ -441,13 +441,8 @@ def journeys_sweep(*, stale_after: timedelta | None = None) -> int:
     return released
 
 
-def consent_exit_reason(subscriber: Subscriber) -> str:
-    """Why this subscriber may not go on in any journey, or "" when they may."""
-    return consent_exit_reasons([subscriber]).get(subscriber.pk, "")
-
-
 def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:
-    """``consent_exit_reason`` for many subscribers in one query: by id, those who may not go on."""
+    """Why each of these subscribers may not go on in any journey, by id (one query); absent: they may."""
     reasons = {
         subscriber.pk: f"consent: {subscriber.status}"
         for subscriber in subscribers
@@ -462,76 +457,13 @@ def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:
     return reasons
 
 
-def _end(journey: Journey, *, status: str, reason: str = "") -> None:
-    journey.status = status
-    journey.exited_reason = reason
-    journey.ended_at = timezone.now()
-    journey.claim = ""
-    journey.claimed_at = None
-    journey.save(update_fields=["status", "exited_reason", "ended_at", "claim", "claimed_at"])
-
-
-def _step_once(*, journey_id: int, token: str) -> bool:
-    """Run the journey's current step, if due, in one transaction; returns whether to look again."""
-    with transaction.atomic():
-        # Lock the journey only: locking the joined automation row would make every worker wait for the others.
-        journey = (
-            Journey.objects.select_for_update(of=("self",))
-            .select_related("subscriber", "version", "automation")
-            .filter(pk=journey_id, claim=token, status=Journey.Status.ACTIVE)
-            .first()
-        )
-        if journey is None:
-            return False
-        if journey.due_at > timezone.now() or journey.automation.status != Automation.Status.ACTIVE:
-            Journey.objects.filter(pk=journey.pk).update(claim="", claimed_at=None)
-            return False
-        reason = consent_exit_reason(journey.subscriber)
-        if reason:
-            _end(journey, status=Journey.Status.EXITED, reason=reason)
-            return False
-        steps = journey.version.steps
-        index = journey.step_index
-        if index >= len(steps):
-            _end(journey, status=Journey.Status.FINISHED)
-            return False
-        step = steps[index]
-        kind = kinds.STEPS.get(step["kind"])
-        params = {key: value for key, value in step.items() if key != "kind"}
-        problems = kind.problems(params) if kind else [gettext("unknown step kind")]
-        if problems:
-            JourneyStepRun.objects.create(
-                journey=journey,
-                version_id=journey.version_id,
-                step_index=index,
-                status=JourneyStepRun.Status.SKIPPED,
-                detail={"problems": problems},
-            )
-            _end(journey, status=Journey.Status.EXITED, reason="broken step")
-            return False
-        # The unique (journey, step_index) row first: should a run for this step exist already, the
-        # IntegrityError rolls back the effect with it.
-        run = JourneyStepRun.objects.create(journey=journey, version_id=journey.version_id, step_index=index)
-        result = kind.run(journey, params, index)
-        if result.detail or result.delivery_id:
-            run.detail = result.detail
-            run.delivery_id = result.delivery_id
-            run.save(update_fields=["detail", "delivery"])
-        if result.exit_reason:
-            _end(journey, status=Journey.Status.EXITED, reason=result.exit_reason)
-            return False
-        journey.step_index = result.next_index if result.next_index is not None else index + 1
-        journey.due_at = result.until or timezone.now() + (result.wait or timedelta())
-        journey.attempts = 0
-        journey.save(update_fields=["step_index", "due_at", "attempts"])
-        return True
-
-
 def journey_advance(*, journey_id: int, token: str) -> None:
-    """Run every step the claimed journey is due for, then hand the claim back."""
-    while True:
+    """Run every step the claimed journey is due for, alone, then hand the claim back; a step that
+    raises is retried after KANAL_AUTOMATION_RETRY_SECONDS (``attempts`` counts)."""
+    pending = [journey_id]
+    while pending:
         try:
-            again = _step_once(journey_id=journey_id, token=token)
+            pending = _round(ids=pending, token=token)
         except Exception:
             logger.exception("Journey %s: the step failed; it runs again later", journey_id)
             retry_in = timedelta(seconds=settings.KANAL_AUTOMATION_RETRY_SECONDS)
@@ -541,8 +473,6 @@ def journey_advance(*, journey_id: int, token: str) -> None:
                     claim="", claimed_at=None, attempts=journey.attempts + 1, due_at=timezone.now() + retry_in
                 )
             return
-        if not again:
-            return
 
 
 def _journeys_end(journeys: list[Journey], *, status: str, reason: str = "") -> None:
@@ -551,12 +481,12 @@ def _journeys_end(journeys: list[Journey], *, status: str, reason: str = "") -> 
     )
 
 
-def _round(*, ids: list[int], token: str) -> tuple[list[int], list[int]]:
-    """Run the current step of many claimed journeys in one transaction, the same rules as
-    ``_step_once``: each step kind with a ``run_many`` runs once for all its journeys at that step.
-
-    Returns the journeys to look at again (a step ran and the next is due now) and those whose
-    step has no ``run_many``, for ``journey_advance`` one by one.
+def _round(*, ids: list[int], token: str) -> list[int]:
+    """Run the current step of these claimed journeys in one transaction: those not due, or whose
+    automation is paused, hand their claim back; those without consent exit; those past the last
+    step finish; the others run their step, grouped by (version, step), a kind's ``run_many`` once
+    per group (else its ``run`` per journey), with their unique JourneyStepRun rows in the same
+    transaction. Returns the journeys whose next step is due now.
     """
     with transaction.atomic():
         now = timezone.now()
@@ -586,15 +516,12 @@ def _round(*, ids: list[int], token: str) -> tuple[list[int], list[int]]:
             if journey.step_index < len(journey.version.steps):
                 at_step.setdefault((journey.version_id, journey.step_index), []).append(journey)
 
-        again, one_by_one = [], []
+        again = []
         for (version_id, index), group in at_step.items():
             step = group[0].version.steps[index]
             kind = kinds.STEPS.get(step["kind"])
-            if kind is None or kind.run_many is None:
-                one_by_one += [journey.pk for journey in group]
-                continue
             params = {key: value for key, value in step.items() if key != "kind"}
-            problems = kind.problems(params)
+            problems = kind.problems(params) if kind else [gettext("unknown step kind")]
             if problems:
                 JourneyStepRun.objects.bulk_create(
                     JourneyStepRun(
@@ -608,7 +535,10 @@ def _round(*, ids: list[int], token: str) -> tuple[list[int], list[int]]:
                 )
                 _journeys_end(group, status=Journey.Status.EXITED, reason="broken step")
                 continue
-            results = kind.run_many(group, params, index)
+            if kind.run_many is not None:
+                results = kind.run_many(group, params, index)
+            else:
+                results = [kind.run(journey, params, index) for journey in group]
             # The unique (journey, version, step_index) rows: should one exist already, the
             # IntegrityError rolls back the whole round, effects included.
             JourneyStepRun.objects.bulk_create(
@@ -622,7 +552,7 @@ def _round(*, ids: list[int], token: str) -> tuple[list[int], list[int]]:
                 for journey, result in zip(group, results, strict=True)
             )
             again += _journeys_move_on(group, results, index=index, now=now)
-    return again, one_by_one
+    return again
 
 
 def _journeys_move_on(journeys: list[Journey], results: list[kinds.StepResult], *, index: int, now) -> list[int]:
@@ -658,16 +588,15 @@ def journeys_advance(*, token: str) -> int:
     ids = list(Journey.objects.filter(claim=token).values_list("pk", flat=True))
     with mail.senders_batched():
         for start in range(0, len(ids), ROUND_SIZE):
-            pending, one_by_one = ids[start : start + ROUND_SIZE], []
+            pending = ids[start : start + ROUND_SIZE]
             while pending:
                 try:
-                    pending, alone = _round(ids=pending, token=token)
+                    pending = _round(ids=pending, token=token)
                 except Exception:
                     logger.exception("A round of %d journeys failed; they go on one by one", len(pending))
-                    pending, alone = [], pending
-                one_by_one += alone
-            for journey_id in one_by_one:
-                journey_advance(journey_id=journey_id, token=token)
+                    for journey_id in pending:
+                        journey_advance(journey_id=journey_id, token=token)
+                    pending = []
     if len(ids) >= settings.KANAL_AUTOMATION_BATCH_SIZE:
         # A full batch: more may be due than one tick claims; claim again soon rather than at beat's next.
         _queue_tick()
