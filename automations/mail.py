@@ -26,7 +26,7 @@ SENDERS_SECONDS = 1
 
 @dataclass
 class _Batch:
-    """What one advance_journeys task gathers: the campaigns whose senders to queue once, at its end,
+    """What one advance_journeys task gathers: the campaigns whose senders to queue once per round,
     and each automation mail's problems, checked once per task rather than once per journey."""
 
     senders_wanted: set[int] = field(default_factory=set)
@@ -46,6 +46,14 @@ def senders_batched() -> Iterator[None]:
         _batch.reset(token)
         if batch.senders_wanted:
             _senders_start(batch.senders_wanted)
+
+
+def senders_flush() -> None:
+    """Queue the senders wanted so far in this batch now (after a round commits), not at its end."""
+    batch = _batch.get()
+    if batch is not None and batch.senders_wanted:
+        wanted, batch.senders_wanted = batch.senders_wanted, set()
+        _senders_start(wanted)
 
 
 def _senders_want(campaign_id: int) -> None:
@@ -115,10 +123,10 @@ def _mail_run_many(journeys, params: dict, index: int) -> list[StepResult]:
     held_back = _frequency_cap_holds_back(campaign=campaign, subscriber_ids=[j.subscriber_id for j in journeys])
     allowed = [journey for journey in journeys if journey.subscriber_id not in held_back]
     # The journey is the occurrence: once per journey, and again on a later journey.
-    deliveries = sending.deliveries_add(
+    added = sending.deliveries_add(
         campaign=campaign, occurrences=[(journey.subscriber_id, journey.pk) for journey in allowed]
     )
-    delivery_ids = {journey.pk: delivery.pk for journey, delivery in zip(allowed, deliveries, strict=True)}
+    delivery_ids = {journey.pk: delivery_id for journey, delivery_id in zip(allowed, added, strict=True)}
     if delivery_ids:
         _senders_want(campaign.pk)
     return [

@@ -95,9 +95,6 @@ class Journey(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     step_index = models.PositiveIntegerField(_("current step"), default=0)
     due_at = models.DateTimeField(_("due at"))
-    # Set by the runner's claim UPDATE, like Delivery.claim; the sweeper clears stale ones.
-    claim = models.CharField(max_length=32, blank=True, default="", editable=False)
-    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     attempts = models.PositiveIntegerField(_("failed attempts at the current step"), default=0)
     entered_at = models.DateTimeField(_("entered at"), auto_now_add=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
@@ -116,10 +113,6 @@ class Journey(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_at"]),
-            # Only claimed journeys: the sweep reads a handful of rows instead of every waiting journey.
-            models.Index(
-                fields=["claimed_at"], condition=models.Q(claimed_at__isnull=False), name="journey_claimed_at"
-            ),
         ]
 
     def __str__(self):

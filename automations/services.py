@@ -1,15 +1,15 @@
 """Automation writes: saving and activating, entering journeys, and the runner that advances them.
 
 Exactly once per (journey, step) by database state: a step's effect, its JourneyStepRun row and the
-journey's advance commit together, under the claim the runner took with one UPDATE. See
+journey's advance commit together, in the transaction that locked the journey. See
 docs/architecture.md, Automations.
 """
 
 import calendar
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from time import monotonic as time_monotonic
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,7 +24,7 @@ from audience.models import Segment
 from audience.selectors import segment_members, segment_problems
 from automations import kinds, mail, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun, SegmentTriggerMember
-from newsletter_site.bulk import db_value
+from newsletter_site.bulk import db_value, insert_rows
 from subscribers.models import CustomField, Subscriber, Subscription
 from subscribers.selectors import addresses_suppressed, custom_field_q
 from tracking.selectors.audience import subscribers_individually_tracked
@@ -34,7 +34,13 @@ logger = logging.getLogger(__name__)
 ENTRY_CHUNK = 2000
 # Journeys per round: below SQLite's 999 query parameters.
 ROUND_SIZE = 500
+# Steps one journey may take in one round; a longer run of steps due at once goes on next round.
+ROUND_STEPS = 20
 ENTRY_TICK_SECONDS = 1
+# How long one runner task goes on before it hands over to a fresh one (a queued tick).
+ADVANCE_SECONDS = 10
+# A runner slot's lease, renewed every round: a killed runner's slot frees after this.
+RUNNER_SLOT_SECONDS = 5
 
 
 def automation_problems(*, automation: Automation) -> list[str]:
@@ -160,7 +166,7 @@ def automation_archive(*, automation: Automation) -> int:
     automation.status = Automation.Status.ARCHIVED
     automation.save(update_fields=["status", "updated_at"])
     ended = Journey.objects.filter(automation=automation, status=Journey.Status.ACTIVE).update(
-        status=Journey.Status.EXITED, exited_reason="archived", ended_at=timezone.now(), claim="", claimed_at=None
+        status=Journey.Status.EXITED, exited_reason="archived", ended_at=timezone.now()
     )
     SegmentTriggerMember.objects.filter(automation=automation).delete()
     return ended
@@ -187,8 +193,8 @@ def journeys_move(
     """Move the active journeys at old step i to new step ``step_map[i]``; returns how many moved.
 
     Journeys at unmapped steps stay. Only to a newer version, so no journey meets a version twice
-    and its step runs (unique per version and step) never collide. A journey a runner has claimed is
-    skipped, and the rows are locked first, so no journey changes version in the middle of a step.
+    and its step runs (unique per version and step) never collide. A journey a runner holds is skipped
+    (its row is locked), so no journey changes version in the middle of a step.
     """
     if from_version.automation_id != automation.pk or to_version.automation_id != automation.pk:
         raise ValidationError(gettext("Both versions must belong to this automation."))
@@ -206,12 +212,12 @@ def journeys_move(
     moved = 0
     for old_index, new_index in step_map.items():
         candidates = Journey.objects.filter(
-            automation=automation, version=from_version, status=Journey.Status.ACTIVE, claim="", step_index=old_index
+            automation=automation, version=from_version, status=Journey.Status.ACTIVE, step_index=old_index
         )
         if db_connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         ids = list(candidates.values_list("pk", flat=True))
-        moved += Journey.objects.filter(pk__in=ids, claim="", version=from_version, step_index=old_index).update(
+        moved += Journey.objects.filter(pk__in=ids, version=from_version, step_index=old_index).update(
             version=to_version, step_index=new_index
         )
     return moved
@@ -255,15 +261,19 @@ def _journeys_start(*, automation: Automation, version_id: int, candidates: Quer
     suppressed = addresses_suppressed(emails=[email for _pk, email in eligible])
     ids = [pk for pk, email in eligible if email not in suppressed]
     started = 0
+    constants = {
+        "automation": automation.pk,
+        "version": version_id,
+        "due_at": now,
+        "entered_at": now,
+        "status": Journey.Status.ACTIVE,
+        "step_index": 0,
+        "attempts": 0,
+        "exited_reason": "",
+    }
     for start in range(0, len(ids), ENTRY_CHUNK):
-        created = Journey.objects.bulk_create(
-            [
-                Journey(automation=automation, version_id=version_id, subscriber_id=pk, due_at=now)
-                for pk in ids[start : start + ENTRY_CHUNK]
-            ],
-            ignore_conflicts=True,
-        )
-        started += len(created)
+        chunk = [(pk,) for pk in ids[start : start + ENTRY_CHUNK]]
+        started += insert_rows(Journey, columns=["subscriber"], rows=chunk, constants=constants, ignore_conflicts=True)
     if started:
         transaction.on_commit(_queue_tick)
     return started
@@ -408,37 +418,23 @@ def date_triggers_evaluate(*, today: date | None = None) -> int:
     return started
 
 
-def journeys_claim(*, limit: int) -> str | None:
-    """Claim up to ``limit`` due journeys of active automations with one UPDATE; returns the claim token."""
-    token = secrets.token_hex(16)
-    with transaction.atomic():
-        candidates = Journey.objects.filter(
-            status=Journey.Status.ACTIVE,
-            claim="",
-            due_at__lte=timezone.now(),
-            automation__status=Automation.Status.ACTIVE,
-        ).order_by("due_at", "pk")
-        if db_connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return None
-        Journey.objects.filter(pk__in=ids, claim="").update(claim=token, claimed_at=timezone.now())
-    return token
-
-
-def journeys_sweep(*, stale_after: timedelta | None = None) -> int:
-    """Hand back journeys whose worker died holding the claim; their step runs again from the last commit."""
-    if stale_after is None:
-        stale_after = timedelta(seconds=settings.KANAL_AUTOMATION_STALE_SECONDS)
-    released = (
-        Journey.objects.filter(status=Journey.Status.ACTIVE, claimed_at__lt=timezone.now() - stale_after)
-        .exclude(claim="")
-        .update(claim="", claimed_at=None)
+def _journeys_due(*, now: datetime, ids: list[int] | None = None) -> list[Journey]:
+    """Up to ROUND_SIZE due journeys of active automations, locked until the caller's transaction
+    ends: skipped by other runners on PostgreSQL (SKIP LOCKED), behind SQLite's one writer there."""
+    due = Journey.objects.filter(
+        status=Journey.Status.ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
     )
-    if released:
-        logger.warning("Released %d journeys whose worker stopped", released)
-    return released
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    if db_connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return list(due.select_related("subscriber").order_by("due_at", "pk")[:ROUND_SIZE])
+
+
+def journeys_due_exist() -> bool:
+    return Journey.objects.filter(
+        status=Journey.Status.ACTIVE, due_at__lte=timezone.now(), automation__status=Automation.Status.ACTIVE
+    ).exists()
 
 
 def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:
@@ -457,162 +453,198 @@ def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:
     return reasons
 
 
-def journey_advance(*, journey_id: int, token: str) -> None:
-    """Run every step the claimed journey is due for, alone, then hand the claim back; a step that
-    raises is retried after KANAL_AUTOMATION_RETRY_SECONDS (``attempts`` counts)."""
-    pending = [journey_id]
-    while pending:
-        try:
-            pending = _round(ids=pending, token=token)
-        except Exception:
-            logger.exception("Journey %s: the step failed; it runs again later", journey_id)
-            retry_in = timedelta(seconds=settings.KANAL_AUTOMATION_RETRY_SECONDS)
-            journey = Journey.objects.filter(pk=journey_id, claim=token).first()
-            if journey is not None:
-                Journey.objects.filter(pk=journey_id, claim=token).update(
-                    claim="", claimed_at=None, attempts=journey.attempts + 1, due_at=timezone.now() + retry_in
-                )
-            return
+def _attach_versions(journeys: list[Journey]) -> None:
+    """Each journey's version and automation from one query each, not one copy per journey row."""
+    versions = AutomationVersion.objects.in_bulk({journey.version_id for journey in journeys})
+    automations = Automation.objects.in_bulk({journey.automation_id for journey in journeys})
+    for journey in journeys:
+        journey.version = versions[journey.version_id]
+        journey.automation = automations[journey.automation_id]
 
 
-def _journeys_end(journeys: list[Journey], *, status: str, reason: str = "") -> None:
-    Journey.objects.filter(pk__in=[journey.pk for journey in journeys]).update(
-        status=status, exited_reason=reason, ended_at=timezone.now(), claim="", claimed_at=None
+def _round(*, now: datetime, ids: list[int] | None = None, taken: list[int] | None = None) -> int:
+    """Take up to ROUND_SIZE due journeys (or those of ``ids`` that are due) and, in one transaction,
+    run every step each is due for now: those without consent exit, those past the last step finish,
+    the others run their step grouped by (version, step) - a kind's ``run_many`` once per group,
+    else its ``run`` per journey - with their unique JourneyStepRun rows, again while the next step
+    is due too (at most ROUND_STEPS), and the journeys' new state is written with one UPDATE per
+    outcome at the end. Returns how many journeys it took; ``taken`` gets their ids.
+
+    Nothing is claimed beyond the transaction: a runner killed mid-round leaves every journey as it
+    was, due, for the next round, without any stale time.
+    """
+    with transaction.atomic():
+        journeys = _journeys_due(now=now, ids=ids)
+        if taken is not None:
+            taken += [journey.pk for journey in journeys]
+        if not journeys:
+            return 0
+        _attach_versions(journeys)
+        ended: dict[int, tuple[str, str]] = {}
+        reasons = consent_exit_reasons([journey.subscriber for journey in journeys])
+        for journey in journeys:
+            if journey.subscriber_id in reasons:
+                ended[journey.pk] = (Journey.Status.EXITED, reasons[journey.subscriber_id])
+        touched = [journey for journey in journeys if journey.pk not in ended]
+        running = touched
+        for _ in range(ROUND_STEPS):
+            running = _steps_run(running, ended=ended, now=now)
+            if not running:
+                break
+        _journeys_write(journeys, ended=ended, now=now)
+    return len(journeys)
+
+
+def _steps_run(journeys: list[Journey], *, ended: dict[int, tuple[str, str]], now: datetime) -> list[Journey]:
+    """Run the current step of each journey; returns those whose next step is due now."""
+    at_step: dict[tuple[int, int], list[Journey]] = {}
+    for journey in journeys:
+        if journey.step_index >= len(journey.version.steps):
+            ended[journey.pk] = (Journey.Status.FINISHED, "")
+        else:
+            at_step.setdefault((journey.version_id, journey.step_index), []).append(journey)
+    again = []
+    for (version_id, index), group in at_step.items():
+        step = group[0].version.steps[index]
+        kind = kinds.STEPS.get(step["kind"])
+        params = {key: value for key, value in step.items() if key != "kind"}
+        problems = kind.problems(params) if kind else [gettext("unknown step kind")]
+        if problems:
+            _runs_insert(group, version_id=version_id, index=index, skipped={"problems": problems})
+            for journey in group:
+                ended[journey.pk] = (Journey.Status.EXITED, "broken step")
+            continue
+        if kind.run_many is not None:
+            results = kind.run_many(group, params, index)
+        else:
+            results = [kind.run(journey, params, index) for journey in group]
+        # The unique (journey, version, step_index) rows: should one exist already, the
+        # IntegrityError rolls back the whole round, effects included.
+        _runs_insert(group, version_id=version_id, index=index, results=results)
+        for journey, result in zip(group, results, strict=True):
+            if result.exit_reason:
+                ended[journey.pk] = (Journey.Status.EXITED, result.exit_reason)
+                continue
+            journey.step_index = result.next_index if result.next_index is not None else index + 1
+            journey.due_at = result.until or now + (result.wait or timedelta())
+            journey.attempts = 0
+            if journey.due_at <= now:
+                again.append(journey)
+    return again
+
+
+def _runs_insert(
+    journeys: list[Journey],
+    *,
+    version_id: int,
+    index: int,
+    results: list[kinds.StepResult] | None = None,
+    skipped: dict | None = None,
+) -> None:
+    ran_at = timezone.now()
+    nothing = db_value(JourneyStepRun, "detail", {})
+    if skipped is not None:
+        rows = [(journey.pk, db_value(JourneyStepRun, "detail", skipped), None) for journey in journeys]
+        status = JourneyStepRun.Status.SKIPPED
+    else:
+        rows = [
+            (
+                journey.pk,
+                db_value(JourneyStepRun, "detail", result.detail) if result.detail else nothing,
+                result.delivery_id,
+            )
+            for journey, result in zip(journeys, results, strict=True)
+        ]
+        status = JourneyStepRun.Status.DONE
+    insert_rows(
+        JourneyStepRun,
+        columns=["journey", "detail", "delivery"],
+        rows=rows,
+        constants={"version": version_id, "step_index": index, "status": status, "ran_at": ran_at},
     )
 
 
-def _round(*, ids: list[int], token: str) -> list[int]:
-    """Run the current step of these claimed journeys in one transaction: those not due, or whose
-    automation is paused, hand their claim back; those without consent exit; those past the last
-    step finish; the others run their step, grouped by (version, step), a kind's ``run_many`` once
-    per group (else its ``run`` per journey), with their unique JourneyStepRun rows in the same
-    transaction. Returns the journeys whose next step is due now.
-    """
-    with transaction.atomic():
-        now = timezone.now()
-        journeys = list(
-            Journey.objects.select_for_update(of=("self",))
-            .select_related("subscriber", "version", "automation")
-            .filter(pk__in=ids, claim=token, status=Journey.Status.ACTIVE)
-            .order_by("pk")
+def _journeys_write(journeys: list[Journey], *, ended: dict[int, tuple[str, str]], now: datetime) -> None:
+    """Write the journeys' new step, due time and end, one UPDATE per distinct outcome."""
+    outcomes: dict[tuple, list[int]] = {}
+    for journey in journeys:
+        status, reason = ended.get(journey.pk, (Journey.Status.ACTIVE, ""))
+        outcomes.setdefault((journey.step_index, journey.due_at, journey.attempts, status, reason), []).append(
+            journey.pk
         )
-        waiting = {j.pk for j in journeys if j.due_at > now or j.automation.status != Automation.Status.ACTIVE}
-        Journey.objects.filter(pk__in=waiting).update(claim="", claimed_at=None)
-        journeys = [journey for journey in journeys if journey.pk not in waiting]
-
-        reasons = consent_exit_reasons([journey.subscriber for journey in journeys])
-        by_reason: dict[str, list[Journey]] = {}
-        for journey in journeys:
-            if journey.subscriber_id in reasons:
-                by_reason.setdefault(reasons[journey.subscriber_id], []).append(journey)
-        for reason, leaving in by_reason.items():
-            _journeys_end(leaving, status=Journey.Status.EXITED, reason=reason)
-        journeys = [journey for journey in journeys if journey.subscriber_id not in reasons]
-
-        finished = [journey for journey in journeys if journey.step_index >= len(journey.version.steps)]
-        _journeys_end(finished, status=Journey.Status.FINISHED)
-        at_step: dict[tuple[int, int], list[Journey]] = {}
-        for journey in journeys:
-            if journey.step_index < len(journey.version.steps):
-                at_step.setdefault((journey.version_id, journey.step_index), []).append(journey)
-
-        again = []
-        for (version_id, index), group in at_step.items():
-            step = group[0].version.steps[index]
-            kind = kinds.STEPS.get(step["kind"])
-            params = {key: value for key, value in step.items() if key != "kind"}
-            problems = kind.problems(params) if kind else [gettext("unknown step kind")]
-            if problems:
-                JourneyStepRun.objects.bulk_create(
-                    JourneyStepRun(
-                        journey=journey,
-                        version_id=version_id,
-                        step_index=index,
-                        status=JourneyStepRun.Status.SKIPPED,
-                        detail={"problems": problems},
-                    )
-                    for journey in group
-                )
-                _journeys_end(group, status=Journey.Status.EXITED, reason="broken step")
-                continue
-            if kind.run_many is not None:
-                results = kind.run_many(group, params, index)
-            else:
-                results = [kind.run(journey, params, index) for journey in group]
-            # The unique (journey, version, step_index) rows: should one exist already, the
-            # IntegrityError rolls back the whole round, effects included.
-            JourneyStepRun.objects.bulk_create(
-                JourneyStepRun(
-                    journey=journey,
-                    version_id=version_id,
-                    step_index=index,
-                    detail=result.detail,
-                    delivery_id=result.delivery_id,
-                )
-                for journey, result in zip(group, results, strict=True)
-            )
-            again += _journeys_move_on(group, results, index=index, now=now)
-    return again
+    for (step_index, due_at, attempts, status, reason), ids in outcomes.items():
+        ending = {} if status == Journey.Status.ACTIVE else {"exited_reason": reason, "ended_at": now}
+        Journey.objects.filter(pk__in=ids).update(
+            step_index=step_index, due_at=due_at, attempts=attempts, status=status, **ending
+        )
 
 
-def _journeys_move_on(journeys: list[Journey], results: list[kinds.StepResult], *, index: int, now) -> list[int]:
-    """Apply the step results to the journeys with one UPDATE per outcome; returns the ids due now."""
-    exits: dict[str, list[Journey]] = {}
-    moves: dict[tuple[int, datetime], list[int]] = {}
-    for journey, result in zip(journeys, results, strict=True):
-        if result.exit_reason:
-            exits.setdefault(result.exit_reason, []).append(journey)
-            continue
-        next_index = result.next_index if result.next_index is not None else index + 1
-        due_at = result.until or now + (result.wait or timedelta())
-        moves.setdefault((next_index, due_at), []).append(journey.pk)
-    for reason, leaving in exits.items():
-        _journeys_end(leaving, status=Journey.Status.EXITED, reason=reason)
-    again = []
-    for (next_index, due_at), moved in moves.items():
-        # Due later: hand the claim back now rather than in another round.
-        later = {"claim": "", "claimed_at": None} if due_at > now else {}
-        Journey.objects.filter(pk__in=moved).update(step_index=next_index, due_at=due_at, attempts=0, **later)
-        if not later:
-            again += moved
-    return again
+def journey_advance(*, journey_id: int) -> int:
+    """Run the steps this journey is due for, alone; a step that raises is tried again after
+    KANAL_AUTOMATION_RETRY_SECONDS (``attempts`` counts). Returns 1 if it was due, else 0."""
+    try:
+        return _round(now=timezone.now(), ids=[journey_id])
+    except Exception:
+        logger.exception("Journey %s: the step failed; it runs again later", journey_id)
+        retry_in = timedelta(seconds=settings.KANAL_AUTOMATION_RETRY_SECONDS)
+        Journey.objects.filter(pk=journey_id, status=Journey.Status.ACTIVE).update(
+            attempts=F("attempts") + 1, due_at=timezone.now() + retry_in
+        )
+        return 1
 
 
-def journeys_advance(*, token: str) -> int:
-    """Advance every journey a claim took; returns how many. The mails they queued get their
-    senders once, at the end (a sender lost with a killed worker is the sweeper's to queue).
+def journeys_advance(*, seconds: float | None = None, on_round: Callable[[], None] | None = None) -> int:
+    """Advance due journeys round after round until none is due or ``seconds`` have passed (then
+    another runner is queued); returns how many journeys the rounds took. The mails a round queued
+    get their senders once it commits.
 
-    Rounds first (``_round``): one transaction per step for the whole batch. Should a round fail,
-    its journeys go on one by one (``journey_advance``), so one bad journey holds up only itself.
+    Should a round fail, the journeys it took go on one by one (``journey_advance``), so one bad
+    journey holds up only itself.
     """
-    ids = list(Journey.objects.filter(claim=token).values_list("pk", flat=True))
+    deadline = time_monotonic() + (ADVANCE_SECONDS if seconds is None else seconds)
+    advanced = 0
     with mail.senders_batched():
-        for start in range(0, len(ids), ROUND_SIZE):
-            pending = ids[start : start + ROUND_SIZE]
-            while pending:
-                try:
-                    pending = _round(ids=pending, token=token)
-                except Exception:
-                    logger.exception("A round of %d journeys failed; they go on one by one", len(pending))
-                    for journey_id in pending:
-                        journey_advance(journey_id=journey_id, token=token)
-                    pending = []
-    if len(ids) >= settings.KANAL_AUTOMATION_BATCH_SIZE:
-        # A full batch: more may be due than one tick claims; claim again soon rather than at beat's next.
-        _queue_tick()
-    return len(ids)
+        while True:
+            taken: list[int] = []
+            try:
+                took = _round(now=timezone.now(), taken=taken)
+            except Exception:
+                logger.exception("A round of %d journeys failed; they go on one by one", len(taken))
+                took = sum(journey_advance(journey_id=journey_id) for journey_id in taken)
+            mail.senders_flush()
+            if on_round is not None:
+                on_round()
+            advanced += took
+            if not took:
+                return advanced
+            if time_monotonic() > deadline:
+                break
+    _queue_tick()
+    return advanced
 
 
 def automations_tick() -> int:
-    """Sweep stale claims and claim every due journey in batches, one task per batch (beat calls this)."""
+    """Queue a runner for each free runner slot while journeys are due (beat calls this, and an
+    entry a second later); returns how many were queued.
+
+    A slot only bounds how many runners work at once; runners claim nothing, so a slot held by a
+    killed runner costs a few seconds of parallelism, never a journey.
+    """
     from automations import tasks
 
-    journeys_sweep()
-    batches = 0
-    while batches < settings.KANAL_AUTOMATION_MAX_BATCHES_PER_TICK:
-        token = journeys_claim(limit=settings.KANAL_AUTOMATION_BATCH_SIZE)
-        if token is None:
-            break
-        tasks.advance_journeys.delay(token)
-        batches += 1
-    return batches
+    if not journeys_due_exist():
+        return 0
+    queued = 0
+    for slot in range(settings.KANAL_AUTOMATION_RUNNERS):
+        if cache.add(f"automations:runner:{slot}", 1, timeout=RUNNER_SLOT_SECONDS):
+            tasks.advance_journeys.apply_async(args=(slot,), expires=RUNNER_SLOT_SECONDS)
+            queued += 1
+    return queued
+
+
+def runner_slot_hold(slot: int) -> None:
+    cache.set(f"automations:runner:{slot}", 1, timeout=RUNNER_SLOT_SECONDS)
+
+
+def runner_slot_free(slot: int) -> None:
+    cache.delete(f"automations:runner:{slot}")

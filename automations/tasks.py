@@ -3,18 +3,22 @@ from celery import shared_task
 
 @shared_task(acks_late=True)
 def tick() -> None:
-    """Sweep stale claims and queue the due journeys (beat, every KANAL_AUTOMATION_TICK_SECONDS)."""
+    """Queue runners while journeys are due (beat, every KANAL_AUTOMATION_TICK_SECONDS)."""
     from automations import services
 
     services.automations_tick()
 
 
 @shared_task(acks_late=True)
-def advance_journeys(token: str) -> None:
-    """Advance the journeys one claim took; a lost message only delays them until the sweeper."""
+def advance_journeys(slot: int) -> None:
+    """Advance due journeys in runner slot ``slot``; a lost message only delays them until the next tick."""
     from automations import services
 
-    services.journeys_advance(token=token)
+    services.runner_slot_hold(slot)
+    try:
+        services.journeys_advance(on_round=lambda: services.runner_slot_hold(slot))
+    finally:
+        services.runner_slot_free(slot)
 
 
 @shared_task(acks_late=True)

@@ -7,17 +7,18 @@ What it builds, all by the database itself (INSERT … SELECT over a numbers tab
 indexes of journeys and deliveries dropped for the insert and built again): ``--journeys`` active
 subscribers, one active automation ("welcome": wait 2 days, tag, wait, exit) and one active
 journey per subscriber, waiting for a moment 1 hour to 30 days ahead, except ``--due`` of them
-that are due now. Every 50th waiting journey holds a live (recent) claim, as a worker's would.
+that are due now.
 All subscribers are on one list and got ``--history`` newsletters, a day apart, the last two days
 ago; every third got one more two hours ago.
 
-What it measures: ``automations.services.automations_tick`` as beat calls it (the sweep of stale
-claims, then the claims of due journeys in batches, one ``advance_journeys`` message each into
-the broker); no worker runs, so the tick's own time is what is counted. Before each timed tick
-the due journeys' claims are released again (not timed), so every tick finds the same work.
-Printed: the median (and min/max) of ``--ticks`` ticks with the due journeys, and of as many
-ticks with nothing due, the batches one tick queued, and the plans of the claim and sweep
-queries (PostgreSQL: ``EXPLAIN ANALYZE``, SQLite: ``EXPLAIN QUERY PLAN``). Target: < 1 s.
+What it measures: ``automations.services.automations_tick`` as beat calls it (is any journey
+due? then one ``advance_journeys`` message per free runner slot into the broker; the slots are
+freed again before each timed tick, not timed), and the selection a runner's round starts with
+(up to ROUND_SIZE due journeys with their subscribers, locked; in a transaction rolled back, so
+every round finds the same work); no worker runs. Printed: the median (and min/max) of
+``--ticks`` ticks and selections with the due journeys, and of as many with nothing due, and the
+plans of both queries (PostgreSQL: ``EXPLAIN ANALYZE``, SQLite: ``EXPLAIN QUERY PLAN``).
+Target: < 1 s.
 Then the frequency cap: the delivery snapshot of a newsletter to the whole list, with a cap of
 one mail a day (the third who got the earlier one are skipped) and bypassing the cap; median of
 ``--runs``, each rolled back.
@@ -80,21 +81,19 @@ def build(args) -> None:
     indexes = g.secondary_indexes(table)
     for name, _sql in indexes:
         g.run(f'DROP INDEX "{name}"')
-    # Waiting: due 1 hour to 30 days ahead (a multiplicative hash of n spreads them); every 50th
-    # holds a live claim. Due: the first --due subscribers, due a minute ago.
-    claimed = g.value(Journey, "claimed_at", now)
+    # Waiting: due 1 hour to 30 days ahead (a multiplicative hash of n spreads them). Due: the
+    # first --due subscribers, due a minute ago.
     g.run(
-        f"INSERT INTO {table} (automation_id, version_id, subscriber_id, status, step_index, due_at, claim, "
-        "claimed_at, attempts, entered_at, ended_at, exited_reason) "
+        f"INSERT INTO {table} (automation_id, version_id, subscriber_id, status, step_index, due_at, "
+        "attempts, entered_at, ended_at, exited_reason) "
         f"SELECT %s, %s, n, 'active', 0, {g.seconds_after(now, '3600 + (n * 2654435761) %% 2588400')}, "
-        "CASE WHEN n %% 50 = 0 THEN 'bench' ELSE '' END, CASE WHEN n %% 50 = 0 THEN %s ELSE NULL END, "
         "0, %s, NULL, '' FROM bench_n WHERE n > %s",
-        (automation.pk, version.pk, g.value(Journey, "due_at", now), claimed, created, args.due),
+        (automation.pk, version.pk, g.value(Journey, "due_at", now), created, args.due),
     )
     g.run(
-        f"INSERT INTO {table} (automation_id, version_id, subscriber_id, status, step_index, due_at, claim, "
-        "claimed_at, attempts, entered_at, ended_at, exited_reason) "
-        "SELECT %s, %s, n, 'active', 0, %s, '', NULL, 0, %s, NULL, '' FROM bench_n WHERE n <= %s",
+        f"INSERT INTO {table} (automation_id, version_id, subscriber_id, status, step_index, due_at, "
+        "attempts, entered_at, ended_at, exited_reason) "
+        "SELECT %s, %s, n, 'active', 0, %s, 0, %s, NULL, '' FROM bench_n WHERE n <= %s",
         (automation.pk, version.pk, g.value(Journey, "due_at", now - timedelta(minutes=1)), created, args.due),
     )
     for _name, sql in indexes:
@@ -141,28 +140,44 @@ def build_newsletter(g: Generator, *, now, history: int) -> None:
     g.reset_sequences([Subscription, Delivery])
 
 
-def release_due() -> None:
-    """Hand the due journeys back as if their batch had never been claimed (not timed)."""
-    from django.utils import timezone
+def slots_free() -> None:
+    """Free the runner slots the last tick took, as finished runners would (not timed)."""
+    from django.conf import settings
 
-    from automations.models import Journey
+    from automations import services
 
-    Journey.objects.filter(status=Journey.Status.ACTIVE, due_at__lte=timezone.now()).exclude(claim="").update(
-        claim="", claimed_at=None
-    )
+    for slot in range(settings.KANAL_AUTOMATION_RUNNERS):
+        services.runner_slot_free(slot)
 
 
-def timed_ticks(count: int, *, release: bool) -> tuple[list[float], int]:
+def timed_ticks(count: int) -> tuple[list[float], int]:
     from automations.services import automations_tick
 
-    times, batches = [], 0
+    times, queued = [], 0
     for _tick in range(count):
-        if release:
-            release_due()
+        slots_free()
         start = time.perf_counter()
-        batches = automations_tick()
+        queued = automations_tick()
         times.append(time.perf_counter() - start)
-    return times, batches
+    slots_free()
+    return times, queued
+
+
+def timed_selections(count: int) -> tuple[list[float], int]:
+    """The selection a round starts with, in a transaction rolled back."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from automations.services import _journeys_due
+
+    times, selected = [], 0
+    for _round in range(count):
+        with transaction.atomic():
+            start = time.perf_counter()
+            selected = len(_journeys_due(now=timezone.now()))
+            times.append(time.perf_counter() - start)
+            transaction.set_rollback(True)
+    return times, selected
 
 
 def explain(label: str, queryset) -> None:
@@ -175,19 +190,19 @@ def explain(label: str, queryset) -> None:
 
 
 def plans() -> None:
-    from django.conf import settings
     from django.utils import timezone
 
+    from automations import services
     from automations.models import Automation, Journey
 
     now = timezone.now()
-    claim = Journey.objects.filter(
-        status=Journey.Status.ACTIVE, claim="", due_at__lte=now, automation__status=Automation.Status.ACTIVE
-    ).order_by("due_at", "pk")
-    explain("claim", claim.values("pk")[: settings.KANAL_AUTOMATION_BATCH_SIZE])
-    stale = now - timedelta(seconds=settings.KANAL_AUTOMATION_STALE_SECONDS)
+    due = Journey.objects.filter(
+        status=Journey.Status.ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
+    )
+    explain("tick's question (any due?)", due.order_by().values("pk")[:1])
     explain(
-        "sweep", Journey.objects.filter(status=Journey.Status.ACTIVE, claimed_at__lt=stale).exclude(claim="").order_by()
+        "round's selection",
+        due.select_related("subscriber").order_by("due_at", "pk")[: services.ROUND_SIZE],
     )
 
 
@@ -199,28 +214,30 @@ def report(label: str, times: list[float]) -> None:
 
 
 def bench_tick(args) -> None:
-    """The scheduler: ticks with the due journeys, then ticks with nothing due."""
+    """The scheduler: ticks and round selections with the due journeys, then with nothing due."""
     from django.conf import settings
-
-    from automations.models import Journey
-
-    say(
-        f"batches of {settings.KANAL_AUTOMATION_BATCH_SIZE}, at most "
-        f"{settings.KANAL_AUTOMATION_MAX_BATCHES_PER_TICK} per tick"
-    )
     from django.utils import timezone
 
-    Journey.objects.filter(claim="bench").update(claimed_at=timezone.now())
-    timed_ticks(1, release=True)  # warm the caches
-    times, batches = timed_ticks(args.ticks, release=True)
-    report(f"tick with {args.due:,} due journeys ({batches} batches queued)", times)
-    # The due ones stay claimed (no worker runs), so the next ticks find nothing due.
-    times, batches = timed_ticks(args.ticks, release=False)
-    report(f"tick with nothing due ({batches} batches queued)", times)
+    from automations import services
+    from automations.models import Journey
+
+    say(f"{settings.KANAL_AUTOMATION_RUNNERS} runner slots, rounds of {services.ROUND_SIZE} journeys")
+    timed_ticks(1)  # warm the caches
+    times, queued = timed_ticks(args.ticks)
+    report(f"tick with {args.due:,} due journeys ({queued} runners queued)", times)
+    times, selected = timed_selections(args.ticks)
+    report(f"round's selection with {args.due:,} due ({selected} taken)", times)
+    plans()
+    due = Journey.objects.filter(status=Journey.Status.ACTIVE, due_at__lte=timezone.now())
+    due_ids = list(due.values_list("pk", flat=True))
+    due.update(due_at=timezone.now() + timedelta(days=31))
+    times, queued = timed_ticks(args.ticks)
+    report(f"tick with nothing due ({queued} runners queued)", times)
+    times, selected = timed_selections(args.ticks)
+    report(f"round's selection with nothing due ({selected} taken)", times)
+    Journey.objects.filter(pk__in=due_ids).update(due_at=timezone.now() - timedelta(minutes=1))
     waiting = Journey.objects.filter(status=Journey.Status.ACTIVE).count()
     say(f"active journeys: {waiting:,}")
-    plans()
-    release_due()
 
 
 def bench_cap_snapshot(args) -> None:

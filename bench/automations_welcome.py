@@ -360,13 +360,12 @@ def confirm_at_once(mailing_list) -> None:
 
 
 def process_settings() -> dict:
-    """What the worker and beat get besides production's defaults: claims of a killed worker come
-    back after 30 s rather than 5 minutes, so the run does not wait on the sweepers."""
+    """What the worker and beat get besides production's defaults: sending claims of a killed worker
+    come back after 30 s rather than 5 minutes, so the run does not wait on the send sweeper
+    (journeys hold no claims: a killed runner's round rolls back and the next tick goes on)."""
     return {
         "SITE_URL": "https://news.example.com",
         "KANAL_SEND_BATCH_SIZE": "500",
-        "KANAL_AUTOMATION_BATCH_SIZE": "500",
-        "KANAL_AUTOMATION_STALE_SECONDS": "30",
         "KANAL_SEND_STALE_SECONDS": "30",
     }
 

@@ -23,8 +23,9 @@ def insert_rows(
     rows: Iterable[Sequence],
     constants: dict | None = None,
     ignore_conflicts: bool = False,
-) -> None:
-    """INSERT ``rows`` (values in the order of ``columns``) plus the same ``constants`` in every row.
+) -> int:
+    """INSERT ``rows`` (values in the order of ``columns``) plus the same ``constants`` in every row;
+    returns how many rows the database took (fewer with ``ignore_conflicts``).
 
     ``columns`` and the keys of ``constants`` are field names; constants are prepared once here.
     """
@@ -41,3 +42,4 @@ def insert_rows(
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(*row, *constant_values) for row in rows])
+        return cursor.rowcount

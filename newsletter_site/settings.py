@@ -198,7 +198,7 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
     # Engagement scores decay with time: recompute them every hour.
     "tracking-engagement-refresh": {"task": "tracking.tasks.refresh_engagement", "schedule": 3600.0},
-    # Automations: sweep stale journey claims and queue every due journey; enter new segment members.
+    # Automations: queue runners while journeys are due; enter new segment members.
     "automations-tick": {
         "task": "automations.tasks.tick",
         "schedule": float(env_int("KANAL_AUTOMATION_TICK_SECONDS", 10)),
@@ -281,11 +281,9 @@ KANAL_SEND_RATE_PER_SECOND = env_int("KANAL_SEND_RATE_PER_SECOND", 0)
 KANAL_SEND_MAX_ATTEMPTS = env_int("KANAL_SEND_MAX_ATTEMPTS", 5)
 # A claim older than this belongs to a worker that died; its deliveries go back to the queue.
 KANAL_SEND_STALE_SECONDS = env_int("KANAL_SEND_STALE_SECONDS", 300)
-# Automations (docs/architecture.md, Automations): journeys claimed per batch, batches per tick,
-# how old a claim must be before the sweeper hands it back, and the pause before a failed step runs again.
-KANAL_AUTOMATION_BATCH_SIZE = env_int("KANAL_AUTOMATION_BATCH_SIZE", 200)
-KANAL_AUTOMATION_MAX_BATCHES_PER_TICK = env_int("KANAL_AUTOMATION_MAX_BATCHES_PER_TICK", 20)
-KANAL_AUTOMATION_STALE_SECONDS = env_int("KANAL_AUTOMATION_STALE_SECONDS", 300)
+# Automations (docs/architecture.md, Automations): runner tasks at work at once, and the pause
+# before a failed step runs again.
+KANAL_AUTOMATION_RUNNERS = env_int("KANAL_AUTOMATION_RUNNERS", 2)
 KANAL_AUTOMATION_RETRY_SECONDS = env_int("KANAL_AUTOMATION_RETRY_SECONDS", 60)
 # A sending campaign with messages waiting and no claim or send for this long is shown as stalled
 # (campaign page, admin index). campaigns.selectors.send_stall_seconds raises it to the longest

@@ -173,7 +173,6 @@ def test_wait_holds_the_journey_until_due(tag, other_tag, subscriber):
     journey = Journey.objects.get()
     assert journey.step_index == 1
     assert journey.due_at > timezone.now() + timedelta(hours=1)
-    assert journey.claim == ""
     run_due()
     assert _tags(subscriber) == {"new"}
     _come_due()
@@ -274,15 +273,11 @@ def test_running_twice_does_not_repeat_a_step(tag, subscriber):
     assert _tags(subscriber) == {"new"}
 
 
-def test_a_stale_claim_is_swept_back_and_the_step_runs_once(tag, other_tag, subscriber):
+def test_a_runner_task_delivered_twice_runs_each_step_once(tag, other_tag, subscriber):
     active_automation(trigger_params={"tag": tag.pk}, steps=[{"kind": "tag_add", "tag": other_tag.pk}])
     subscriber.tags.add(tag)
-    dead_worker_token = services.journeys_claim(limit=10)
-    assert run_due() == 0  # claimed by the dead worker
-    assert services.journeys_sweep(stale_after=timedelta(hours=1)) == 0
-    assert services.journeys_sweep(stale_after=timedelta(0)) == 1
-    run_due()
-    services.journeys_advance(token=dead_worker_token)  # the dead worker's task, delivered late
+    assert run_due() == 1
+    assert run_due() == 0  # the same task again, delivered late: nothing is due any more
     assert JourneyStepRun.objects.count() == 1
     assert Journey.objects.get().status == Journey.Status.FINISHED
 
@@ -299,7 +294,7 @@ def test_a_step_that_raises_is_retried_not_skipped(tag, other_tag, subscriber, m
     monkeypatch.setitem(kinds.STEPS, "tag_add", kinds.StepKind(real.key, real.label, real.clean, real.problems, broken))
     run_due()
     journey = Journey.objects.get()
-    assert (journey.status, journey.step_index, journey.attempts, journey.claim) == ("active", 0, 1, "")
+    assert (journey.status, journey.step_index, journey.attempts) == ("active", 0, 1)
     assert not JourneyStepRun.objects.exists()
     assert _tags(subscriber) == {"new"}  # the effect rolled back with the run
     monkeypatch.setitem(kinds.STEPS, "tag_add", real)

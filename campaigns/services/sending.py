@@ -28,6 +28,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
 from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready, refuse_automation_mail
+from newsletter_site.bulk import insert_rows
 from subscribers import links
 from subscribers.selectors import subscribers_not_suppressed
 
@@ -285,15 +286,34 @@ def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     return released
 
 
-def deliveries_add(*, campaign: Campaign, occurrences: Sequence[tuple[int, int]]) -> list[Delivery]:
+def deliveries_add(*, campaign: Campaign, occurrences: Sequence[tuple[int, int]]) -> list[int]:
     """Queue an automation mail to these (subscriber id, occurrence) pairs in one INSERT, returning the
-    rows in their order; the caller's transaction makes each exactly once (the unique occurrence), and
-    ``deliveries_added`` gets them sent."""
+    new rows' ids in their order; the caller's transaction makes each exactly once (the unique
+    occurrence), and ``deliveries_added`` gets them sent."""
     if not campaign.is_automation:
         raise CampaignStateError(_("Only an automation mail is sent one subscriber at a time."))
-    return Delivery.objects.bulk_create(
-        [Delivery(campaign=campaign, subscriber_id=pk, occurrence=occurrence) for pk, occurrence in occurrences]
+    if not occurrences:
+        return []
+    insert_rows(
+        Delivery,
+        columns=["subscriber", "occurrence"],
+        rows=occurrences,
+        constants={
+            "campaign": campaign.pk,
+            "status": Delivery.Status.QUEUED,
+            "claim": "",
+            "attempts": 0,
+            "esp_message_id": "",
+            "error": "",
+        },
     )
+    ids = {
+        (subscriber_id, occurrence): pk
+        for subscriber_id, occurrence, pk in Delivery.objects.filter(
+            campaign=campaign, occurrence__in=[occurrence for _subscriber_id, occurrence in occurrences]
+        ).values_list("subscriber_id", "occurrence", "pk")
+    }
+    return [ids[pair] for pair in occurrences]
 
 
 def deliveries_added(*, campaign_ids: Iterable[int]) -> None:
