@@ -41,6 +41,9 @@ ENTRY_TICK_SECONDS = 1
 ADVANCE_SECONDS = 10
 # A runner slot's lease, renewed every round: a killed runner's slot frees after this.
 RUNNER_SLOT_SECONDS = 5
+# A queued runner still starts after waiting this long for a worker (one restarting after a kill):
+# expiring with the slot's lease instead had every runner of a restart expire unstarted.
+RUNNER_EXPIRES_SECONDS = 120
 
 
 def automation_problems(*, automation: Automation) -> list[str]:
@@ -637,7 +640,7 @@ def automations_tick() -> int:
     queued = 0
     for slot in range(settings.KANAL_AUTOMATION_RUNNERS):
         if cache.add(f"automations:runner:{slot}", 1, timeout=RUNNER_SLOT_SECONDS):
-            tasks.advance_journeys.apply_async(args=(slot,), expires=RUNNER_SLOT_SECONDS)
+            tasks.advance_journeys.apply_async(args=(slot,), expires=RUNNER_EXPIRES_SECONDS)
             queued += 1
     return queued
 
