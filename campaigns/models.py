@@ -271,6 +271,9 @@ class Delivery(models.Model):
         FAILED = "failed", _("failed")
         # Never sent: the subscriber had reached the frequency cap when the delivery was made.
         SKIPPED = "skipped", _("skipped (frequency cap)")
+        # Never sent: the subscriber was no longer active, or the address suppressed, when the
+        # delivery's turn came (``error`` says which).
+        WITHDRAWN = "withdrawn", _("not sent (consent withdrawn)")
 
     FREQUENCY_CAP_ERROR = "frequency cap"
 

@@ -204,6 +204,7 @@ def campaign_delivery_figures(*, campaign: Campaign) -> dict:
         sent=Count("pk", filter=Q(status=Delivery.Status.SENT)),
         failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
         skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
+        withdrawn=Count("pk", filter=Q(status=Delivery.Status.WITHDRAWN)),
         last_claimed_at=Max("claimed_at"),
         last_sent_at=Max("sent_at"),
     )

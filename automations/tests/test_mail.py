@@ -12,6 +12,7 @@ from automations.models import Automation, Journey, JourneyStepRun
 from automations.selectors import automation_outline
 from automations.tests.factories import active_automation, run_due
 from campaigns.models import Campaign, Delivery, FrequencyCap
+from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from subscribers.models import Subscriber
 from subscribers.tests.factories import SubscriberFactory
@@ -101,6 +102,23 @@ def test_unsubscribed_mid_journey_gets_no_mail(tag, subscriber, welcome):
     run_due()
     assert Journey.objects.get().exited_reason == "consent: unsubscribed"
     assert not Delivery.objects.exists()
+
+
+def test_unsubscribed_between_the_mail_step_and_the_send_gets_no_mail_and_leaves(tag, subscriber, welcome, mailoutbox):
+    active_automation(
+        trigger_params={"tag": tag.pk},
+        steps=[{"kind": "mail", "campaign": welcome.pk}, {"kind": "wait", "days": 1}, {"kind": "exit"}],
+    )
+    subscriber.tags.add(tag)
+    run_due()
+    Subscriber.objects.filter(pk=subscriber.pk).update(status=Subscriber.Status.UNSUBSCRIBED)
+    while sending.delivery_batch_send(campaign_id=welcome.pk).more_to_send:
+        pass
+    assert mailoutbox == []
+    assert Delivery.objects.get().status == Delivery.Status.WITHDRAWN
+    _come_due()
+    run_due()
+    assert Journey.objects.get().exited_reason == "consent: unsubscribed"
 
 
 def test_the_frequency_cap_holds_back_the_mail_of_whoever_reached_it_and_the_journey_goes_on(tag, other_tag, welcome):

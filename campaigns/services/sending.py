@@ -30,7 +30,8 @@ from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready, refuse_automation_mail
 from newsletter_site.bulk import insert_rows
 from subscribers import links
-from subscribers.selectors import subscribers_not_suppressed
+from subscribers.models import Subscriber
+from subscribers.selectors import addresses_suppressed, subscribers_not_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +132,49 @@ def _queue_senders(*, campaign_id: int) -> None:
 
 
 def deliveries_claim(*, campaign_id: int, limit: int) -> str | None:
-    """Claim up to ``limit`` queued deliveries with one UPDATE; returns the claim token, or None."""
+    """Claim up to ``limit`` queued deliveries with one UPDATE; returns the claim token, or None.
+
+    Consent is checked here, at the moment of sending, not only at the snapshot or the automation
+    step: the deliveries of subscribers no longer active, or whose address was suppressed since,
+    become "withdrawn" instead (the reason in ``error``) and are never sent. Should that leave
+    nothing to send in this batch, the token still comes back, for an empty batch.
+    """
     token = secrets.token_hex(16)
     with transaction.atomic():
         candidates = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).order_by("pk")
         if db_connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        rows = list(candidates.values_list("pk", "subscriber__status", "subscriber__email")[:limit])
+        if not rows:
             return None
-        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now()
-        )
+        withdrawn = _consent_withdrawn(rows)
+        for reason, ids in withdrawn.items():
+            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+                status=Delivery.Status.WITHDRAWN, error=reason
+            )
+        gone = {pk for ids in withdrawn.values() for pk in ids}
+        Delivery.objects.filter(
+            pk__in=[row[0] for row in rows if row[0] not in gone], status=Delivery.Status.QUEUED
+        ).update(status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now())
     return token
+
+
+def _consent_withdrawn(rows: list[tuple[int, str | None, str | None]]) -> dict[str, list[int]]:
+    """Of these (delivery id, subscriber status, email) rows, the ids that may not be sent now, by
+    reason. A delivery whose subscriber was erased (no subscriber) is left to the transports."""
+    withdrawn: dict[str, list[int]] = {}
+    active = []
+    for pk, status, email in rows:
+        if status is None:
+            continue
+        if status != Subscriber.Status.ACTIVE:
+            withdrawn.setdefault(f"consent: {status}", []).append(pk)
+        else:
+            active.append((pk, email))
+    suppressed = addresses_suppressed(emails=[email for _pk, email in active])
+    if suppressed:
+        withdrawn["consent: suppressed"] = [pk for pk, email in active if email in suppressed]
+    return withdrawn
 
 
 _compiled_cache: dict[tuple[int, object], tuple[CompiledCampaign, MessageSkeleton]] = {}
@@ -340,14 +371,14 @@ def campaigns_start_due() -> int:
 def campaign_progress(*, campaign: Campaign) -> dict:
     figures = selectors.campaign_delivery_figures(campaign=campaign)
     stall = selectors.campaign_stall(campaign=campaign, figures=figures)
-    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed", "skipped")}
+    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed", "skipped", "withdrawn")}
     window = 60
     recent = Delivery.objects.filter(
         campaign=campaign, status=Delivery.Status.SENT, sent_at__gte=timezone.now() - timedelta(seconds=window)
     ).count()
     rate = recent / window
     remaining = counts["queued"] + counts["sending"]
-    done = counts["sent"] + counts["failed"] + counts["skipped"]
+    done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["withdrawn"]
     return {
         **counts,
         "status": campaign.status,

@@ -85,6 +85,37 @@ def test_snapshot_leaves_out_everyone_who_must_not_get_mail(campaign, news, djan
     assert Delivery.objects.count() == 3, "the snapshot is unique per campaign and subscriber"
 
 
+@pytest.mark.parametrize("transport", ["smtp", "esp_each", "esp_batches"])
+def test_consent_withdrawn_after_the_snapshot_is_checked_again_when_the_mail_is_sent(
+    transport, campaign, news, django_capture_on_commit_callbacks, settings
+):
+    if transport != "smtp":
+        settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    if transport == "esp_batches":
+        settings.KANAL_ESP_MERGE_FIELD_FORMAT = "%recipient.{}%"
+    stays, unsubscribes, bounces, suppressed = subscribe(news, 4)
+    start(campaign, django_capture_on_commit_callbacks)
+    Subscriber.objects.filter(pk=unsubscribes.pk).update(status=Subscriber.Status.UNSUBSCRIBED)
+    Subscriber.objects.filter(pk=bounces.pk).update(status=Subscriber.Status.BOUNCED)
+    SuppressedAddress.objects.create(email_hash=email_hash(suppressed.email), reason="manual")
+
+    send_all(campaign)
+
+    recipients = {parseaddr(to)[1] for message in mail.outbox for to in message.to}
+    assert recipients == {stays.email}
+    assert dict(Delivery.objects.values_list("subscriber_id", "error")) == {
+        stays.pk: "",
+        unsubscribes.pk: "consent: unsubscribed",
+        bounces.pk: "consent: bounced",
+        suppressed.pk: "consent: suppressed",
+    }
+    assert Delivery.objects.filter(status=Delivery.Status.WITHDRAWN).count() == 3
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
+    progress = sending.campaign_progress(campaign=campaign)
+    assert (progress["sent"], progress["withdrawn"], progress["percent"]) == (1, 3, 100)
+
+
 def test_each_recipient_gets_one_personal_message_with_one_click_unsubscribe(
     campaign, news, django_capture_on_commit_callbacks, settings
 ):
