@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -34,6 +35,11 @@ class OfferAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["pool", "public_link"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Codes may be in mails already: a pool does not turn into a shared code or back.
+        locked = ["code_source"] if obj is not None and obj.coupons.exists() else []
+        return [*self.readonly_fields, *locked]
+
     @admin.display(description=_("codes left"))
     def codes_left(self, obj):
         left = selectors.codes_left(offer=obj)
@@ -54,7 +60,7 @@ class OfferAdmin(admin.ModelAdmin):
         ]
         if obj.code_source == Offer.CodeSource.SHARED or figures["codes"] == 0:
             links.append((reverse("admin:offers_offer_shared", args=[obj.pk]), _("Set a shared code")))
-        summary = _("%(codes)s codes, %(left)s left, %(redeemed)s redeemed") % {
+        summary = _("codes: %(codes)s, left: %(left)s, redeemed: %(redeemed)s") % {
             "codes": figures["codes"],
             "left": "\u221e" if figures["left"] is None else figures["left"],
             "redeemed": figures["redeemed"],
@@ -182,9 +188,13 @@ class CouponAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, search_term.strip().upper())
 
-    @admin.display(description=_("redeemed"), boolean=True)
+    def get_queryset(self, request):
+        redeemed = Exists(Redemption.objects.filter(coupon=OuterRef("pk")))
+        return super().get_queryset(request).annotate(redeemed=redeemed)
+
+    @admin.display(description=_("redeemed"), boolean=True, ordering="redeemed")
     def is_redeemed(self, obj):
-        return obj.redemptions.exists()
+        return obj.redeemed
 
     @admin.action(description=_("Mark the selected codes as redeemed"), permissions=["redeem"])
     def redeem_manually(self, request, queryset):

@@ -3,6 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from offers.models import Coupon, Offer, Redemption
+from offers.services.redemption import offer_redeem
 from offers.tests.factories import CouponFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +13,7 @@ def test_the_offer_page_shows_codes_left_and_the_pool_pages(admin_client, in_eng
     offer = OfferFactory()
     CouponFactory(offer=offer)
     page = admin_client.get(reverse("admin:offers_offer_change", args=[offer.pk])).content.decode()
-    assert "1 codes, 1 left, 0 redeemed" in page
+    assert "codes: 1, left: 1, redeemed: 0" in page
     assert reverse("admin:offers_offer_generate", args=[offer.pk]) in page
     assert reverse("admin:offers_offer_upload", args=[offer.pk]) in page
 
@@ -70,3 +71,19 @@ def test_staff_upload_redemptions_and_read_the_report(admin_client, in_english):
     page = response.content.decode()
     assert "1 code redeemed." in page and "1 line not redeemed." in page and "Z-9" in page
     assert Redemption.objects.get().order_ref == "1001"
+
+
+def test_an_offer_with_codes_keeps_its_code_source(admin_client):
+    offer = OfferFactory()
+    CouponFactory(offer=offer)
+    page = admin_client.get(reverse("admin:offers_offer_change", args=[offer.pk])).content.decode()
+    assert 'name="code_source"' not in page
+    assert 'name="code_source"' in admin_client.get(reverse("admin:offers_offer_add")).content.decode()
+
+
+def test_the_coupon_list_shows_which_codes_are_redeemed(admin_client):
+    used = CouponFactory()
+    CouponFactory()
+    offer_redeem(code=used.code, source="manual")
+    listing = admin_client.get(reverse("admin:offers_coupon_changelist")).content.decode()
+    assert (listing.count('alt="True"'), listing.count('alt="False"')) == (1, 1)
