@@ -19,8 +19,8 @@ def test_a_real_worker_sends_the_low_pool_mail_once_per_crossing(offer_keeper, c
     offer = OfferFactory(low_pool_threshold=3)
     first, _second, _third = (CouponFactory(offer=offer) for _ in range(3))
     OfferFactory(low_pool_threshold=0)  # never looked at
-    tasks.check_pools.delay()  # the beat's task: 3 left is not below 3
-    offer_redeem(code=first.code, source="manual")  # queues check_pool after its commit
+    offer_redeem(code=first.code, source="manual")  # 2 left: below 3
+    tasks.check_pools.delay()  # what the beat runs
     wait_until(lambda: warned(offer), timeout=30)
     wait_until(lambda: len(low_pool_mails()) == 1, timeout=30)
 
