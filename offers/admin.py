@@ -62,7 +62,7 @@ class OfferAdmin(admin.ModelAdmin):
             links.append((reverse("admin:offers_offer_shared", args=[obj.pk]), _("Set a shared code")))
         summary = _("codes: %(codes)s, left: %(left)s, redeemed: %(redeemed)s") % {
             "codes": figures["codes"],
-            "left": "\u221e" if figures["left"] is None else figures["left"],
+            "left": "∞" if figures["left"] is None else figures["left"],
             "redeemed": figures["redeemed"],
         }
         buttons = format_html(
@@ -131,7 +131,7 @@ class OfferAdmin(admin.ModelAdmin):
                 form.add_error("csv_file", error.messages if isinstance(error, ValidationError) else str(error))
             else:
                 return _page(self, request, "admin/offers/code_report.html", title=title, report=report, offer=offer)
-        help_text = _("One code per line in the first column; a header line such as \u201ccode\u201d is skipped.")
+        help_text = _("One code per line in the first column; a header line such as “code” is skipped.")
         return _page(
             self,
             request,

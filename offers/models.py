@@ -33,7 +33,7 @@ class Offer(models.Model):
         null=True,
         blank=True,
         related_name="predecessors",
-        help_text=_("Shown on the \u201coffer ended\u201d page after the deadline."),
+        help_text=_("Shown on the “offer ended” page after the deadline."),
     )
     code_source = models.CharField(_("codes"), max_length=8, choices=CodeSource.choices, default=CodeSource.POOL)
     low_pool_threshold = models.PositiveIntegerField(

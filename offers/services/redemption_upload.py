@@ -46,7 +46,7 @@ def _columns(header: list[str]) -> dict[str, int]:
             if _key(column) in names and target not in found:
                 found[target] = index
     if "code" not in found:
-        raise ImportFileError(_("The first line must name a column \u201ccode\u201d."))
+        raise ImportFileError(_("The first line must name a column “code”."))
     return found
 
 
