@@ -43,11 +43,14 @@ def make_codes(pattern: str, count: int, *, check: bool = False) -> list[str]:
     other; the database decides whether they are new to the pool."""
     places = [index for index, char in enumerate(pattern) if char == PLACEHOLDER]
     parts = list(pattern)
+    width = len(places)
     codes: set[str] = set()
-    choice = secrets.choice
     while len(codes) < count:
-        for index in places:
-            parts[index] = choice(ALPHABET)
-        code = "".join(parts)
-        codes.add(code + check_character(code) if check else code)
+        # 256 is a multiple of 32: the low five bits of a random byte are an unbiased character.
+        randomness = secrets.token_bytes(width * (count - len(codes)))
+        for start in range(0, len(randomness), width):
+            for index, byte in zip(places, randomness[start : start + width], strict=True):
+                parts[index] = ALPHABET[byte & 31]
+            code = "".join(parts)
+            codes.add(code + check_character(code) if check else code)
     return list(codes)

@@ -15,13 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from newsletter_site import bulk
 from offers import codes
 from offers.models import CODE_MAX_LENGTH, Coupon, Offer, code_key
 from offers.tasks import check_pool
 from subscribers.import_files import ImportFileError, detect_encoding
 
 CHUNK = 5000
-MAX_GENERATE = 200_000
+MAX_GENERATE = 100_000
 # At most one code in this many possible ones is handed out, so codes cannot be guessed.
 SPARSENESS = 1000
 HEADER_NAMES = {"code", "codes", "coupon", "gutschein", "gutscheincode", "rabattcode", "voucher"}
@@ -45,15 +46,13 @@ def _locked_pool(offer: Offer) -> Offer:
 
 def _insert_new(offer: Offer, wanted: list[str]) -> list[str]:
     """Insert those of ``wanted`` (distinct lookups) that are not in the pool yet; returns them."""
-    existing = set(
-        Coupon.objects.filter(offer=offer, lookup__in=[code_key(c) for c in wanted]).values_list("lookup", flat=True)
+    keys = [code_key(code) for code in wanted]
+    existing = set(Coupon.objects.filter(offer=offer, lookup__in=keys).values_list("lookup", flat=True))
+    new = [(code, key) for code, key in zip(wanted, keys, strict=True) if key not in existing]
+    bulk.insert_rows(
+        Coupon, columns=["code", "lookup"], rows=new, constants={"offer": offer.pk, "created_at": timezone.now()}
     )
-    new = [c for c in wanted if code_key(c) not in existing]
-    now = timezone.now()
-    Coupon.objects.bulk_create(
-        [Coupon(offer=offer, code=c, lookup=code_key(c), created_at=now) for c in new], batch_size=1000
-    )
-    return new
+    return [code for code, _key in new]
 
 
 def validate_pattern(pattern: str, count: int) -> None:

@@ -115,7 +115,8 @@ def offer_redeem(
     offer = coupon.offer
     assignment = CouponAssignment.objects.select_related("delivery").filter(coupon=coupon).first()
     if assignment is not None:
-        subscriber = subscriber or assignment.delivery.subscriber
+        # The code went to this delivery's reader: that attribution beats an address from the shop.
+        subscriber = assignment.delivery.subscriber or subscriber
     existing = _existing(coupon, subscriber=subscriber, order_ref=order_ref)
     if existing is not None:
         return _replay_or_conflict(existing, order_ref=order_ref)
