@@ -25,6 +25,9 @@ MAY_IMPORT = {
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
     "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
+    # API keys know no app; offers sits on campaigns (its assignments name deliveries).
+    "api": set(),
+    "offers": {"subscribers", "audience", "campaigns", "api"},
 }
 
 

@@ -19,9 +19,11 @@ from django.contrib.auth.models import Permission
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from automations.models import Automation, AutomationVersion
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from offers.models import Offer
 from subscribers import links
 from subscribers.models import ConsentRecord, SubscriberImport
 from subscribers.services import imports
@@ -47,6 +49,7 @@ class World:
     subscriber_import: object
     other_user: object
     automation: object
+    offer: object
 
 
 @pytest.fixture
@@ -77,7 +80,8 @@ def world():
     )
     for number in (1, 2):  # moving journeys needs an older version
         AutomationVersion.objects.create(automation=automation, number=number, steps=WAIT_A_DAY)
-    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user, automation)
+    offer = Offer.objects.create(name="Rabatt", landing_url="https://shop.example.com/", expires_at=timezone.now())
+    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user, automation, offer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +106,14 @@ def campaign_admin(action, *permissions, allowed_status=200, query=""):
 def import_admin(action, *permissions, allowed_status=200):
     name = f"admin:subscribers_subscriberimport_{action}"
     return StaffPage(name, lambda w: reverse(name, args=[w.subscriber_import.pk]), permissions, allowed_status)
+
+
+def offer_admin(action, *permissions):
+    name = f"admin:offers_offer_{action}"
+    return StaffPage(name, lambda w: reverse(name, args=[w.offer.pk]), permissions)
+
+
+FILL_POOL = ("offers.change_offer", "offers.add_coupon")
 
 
 def analytics(name, *permissions, args=lambda w: []):
@@ -204,6 +216,15 @@ STAFF_PAGES = [
     analytics("analytics_audience"),
     analytics("analytics_audience_csv", args=lambda w: ["segments"]),
     analytics("analytics_audience_subscribers_csv", VIEW_SUBSCRIBER),
+    # Offers: filling a pool changes the offer and adds codes; the redemption upload redeems codes.
+    offer_admin("generate", *FILL_POOL),
+    offer_admin("upload", *FILL_POOL),
+    offer_admin("shared", *FILL_POOL),
+    StaffPage(
+        "admin:offers_redemption_upload",
+        lambda w: reverse("admin:offers_redemption_upload"),
+        ("offers.view_coupon", "offers.add_redemption"),
+    ),
 ]
 
 
