@@ -24,7 +24,8 @@ MAY_IMPORT = {
     "campaigns": {"subscribers", "audience"},
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
+    "referrals": {"subscribers", "audience", "campaigns"},
+    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
 }
 
 
