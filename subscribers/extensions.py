@@ -43,11 +43,11 @@ PREFERENCE_SECTIONS: list[Callable[[HttpRequest, object], PreferenceSection | No
 """Called as ``section(request, subscriber)`` on every preference page; None adds nothing."""
 
 
-def signup_hidden_fields(data: QueryDict) -> list[tuple[str, str, str]]:
+def signup_hidden_fields(data: QueryDict, *, first_view: bool) -> list[tuple[str, str, str]]:
     """(name, value, script) of the hidden inputs the sign-up form carries: from the query string on
-    GET, from the form itself when it is shown again after an error."""
+    GET (``first_view``, with the script), from the form itself when it is shown again after an error."""
     return [
-        (extra.field, data[extra.field][:MAX_HIDDEN_VALUE], extra.script)
+        (extra.field, data[extra.field][:MAX_HIDDEN_VALUE], extra.script if first_view else "")
         for extra in SIGNUP_EXTRAS
         if isinstance(data.get(extra.field), str) and data.get(extra.field)
     ]

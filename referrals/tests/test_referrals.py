@@ -291,3 +291,26 @@ def test_staff_page_shows_funnel_top_referrers_and_growth_share(
     assert (month["confirmed"], month["referred"], month["share"]) == (2, 1, "50.0")
     csv = admin_client.get(reverse("referrals:analytics_growth_csv"))
     assert b"50.0" in b"".join(csv.streaming_content)
+
+
+def test_a_form_shown_again_after_an_error_keeps_the_referral_but_counts_no_second_visit(
+    client, referrer, mailing_list
+):
+    token = token_of(referrer, mailing_list)
+    response = sign_up(client, mailing_list, email="not an address", ref=token)
+    assert response.status_code == 400
+    assert f'name="ref" value="{token}"' in response.text
+    assert "referrals/visit" not in response.text
+
+
+def test_top_referrers_show_addresses_only_to_staff_who_may_view_subscribers(client, referrer, mailing_list):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    credited_friend(client, referrer, mailing_list)
+    staff = get_user_model().objects.create_user("analyst", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_referral"))
+    client.force_login(staff)
+    page = client.get(reverse("referrals:analytics"))
+    assert referrer.email not in page.text
+    assert f"#{referrer.pk}" in page.text

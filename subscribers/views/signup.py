@@ -46,7 +46,11 @@ def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, statu
         "form_started": antispam.form_started_token(),
         "altcha_challenge_url": reverse("subscribers:altcha_challenge") if antispam.altcha_enabled() else "",
         "altcha_script": ALTCHA_SCRIPT,
-        "hidden_fields": extensions.signup_hidden_fields(request.POST if request.method == "POST" else request.GET),
+        "hidden_fields": (
+            extensions.signup_hidden_fields(request.POST, first_view=False)
+            if request.method == "POST"
+            else extensions.signup_hidden_fields(request.GET, first_view=True)
+        ),
         **extra,
     }
     return render(request, "subscribers/subscribe.html", context, status=status)

@@ -6,11 +6,16 @@
 (function () {
   "use strict";
   var input = document.querySelector("form input[name=ref]");
-  if (!input || !input.form || !input.form.elements.csrfmiddlewaretoken) {
+  // The form may hold the CSRF input twice (the page's and the form helper's): take the first.
+  var csrf = input && input.form && input.form.querySelector("input[name=csrfmiddlewaretoken]");
+  if (!csrf) {
     return;
   }
-  var body = new FormData();
-  body.append("ref", input.value);
-  body.append("csrfmiddlewaretoken", input.form.elements.csrfmiddlewaretoken.value);
-  fetch("/r/visit/", { method: "POST", body: body, credentials: "same-origin" }).catch(function () {});
+  var token = csrf.value;
+  fetch("/r/visit/", {
+    method: "POST",
+    body: new URLSearchParams({ ref: input.value }),
+    headers: { "X-CSRFToken": token },
+    credentials: "same-origin",
+  }).catch(function () {});
 })();
