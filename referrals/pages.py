@@ -79,11 +79,12 @@ def _uses_tag(compiled) -> bool:
 
 
 def campaign_referral_links(*, campaign, compiled):
-    """``{{ subscriber.referral_url }}`` per recipient: their link to the campaign's first list.
-    Nothing is signed for a campaign that does not use the tag."""
+    """``{{ subscriber.referral_url }}`` per recipient: their link to the campaign's first public list
+    (empty without one). Nothing is signed for a campaign that does not use the tag."""
     if campaign is None or not _uses_tag(compiled):
         return None
-    mailing_list_id = campaign.mailing_lists.order_by("pk").values_list("pk", flat=True).first()
+    public = campaign.mailing_lists.filter(is_public=True).order_by("pk")
+    mailing_list_id = public.values_list("pk", flat=True).first()
     if mailing_list_id is None:
         return None
     links = ReferralLinks(mailing_list_id=mailing_list_id)

@@ -38,3 +38,16 @@ def test_unregistered_names_are_still_refused():
     with pytest.raises(MergeTagError):
         parse("{{ subscriber.password_url }}")
     assert parse("{{ subscriber.referral_url }}")[0].field == "referral_url"
+
+
+def test_a_campaign_without_a_public_list_carries_no_referral_link(django_capture_on_commit_callbacks):
+    private = MailingListFactory(is_public=False)
+    campaign = CampaignFactory(subject="Hallo", mailing_lists=[private])
+    ArticleFactory(campaign=campaign, body="Link: [{{ subscriber.referral_url }}]")
+    SubscriptionFactory(mailing_list=private, subscriber=SubscriberFactory(email="intern@example.org"))
+    with django_capture_on_commit_callbacks():
+        sending.campaign_start(campaign=campaign)
+    while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
+        pass
+    (message,) = mail.outbox
+    assert "Link: []" in message.body
