@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +28,15 @@ class Milestone(models.Model):
 
     def __str__(self):
         return _("%(count)d referrals") % {"count": self.referrals}
+
+    def clean(self):
+        errors = {}
+        if self.reward == "tag" and self.tag_id is None:
+            errors["tag"] = _("Choose the tag this milestone gives.")
+        if self.referrals == 0:
+            errors["referrals"] = _("A milestone needs at least one credited referral.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class Referral(models.Model):

@@ -314,3 +314,12 @@ def test_top_referrers_show_addresses_only_to_staff_who_may_view_subscribers(cli
     page = client.get(reverse("referrals:analytics"))
     assert referrer.email not in page.text
     assert f"#{referrer.pk}" in page.text
+
+
+def test_a_tag_milestone_needs_its_tag_and_at_least_one_referral(in_english):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as error:
+        Milestone(referrals=0, reward="tag").full_clean()
+    assert set(error.value.message_dict) == {"tag", "referrals"}
+    Milestone(referrals=1, reward="tag", tag=TagFactory()).full_clean()
