@@ -323,3 +323,13 @@ def test_a_tag_milestone_needs_its_tag_and_at_least_one_referral(in_english):
         Milestone(referrals=0, reward="tag").full_clean()
     assert set(error.value.message_dict) == {"tag", "referrals"}
     Milestone(referrals=1, reward="tag", tag=TagFactory()).full_clean()
+
+
+def test_the_referral_list_in_the_admin_shows_status_and_reason_and_links_the_figures(
+    client, referrer, mailing_list, admin_client, in_english
+):
+    sign_up(client, mailing_list, email="kurz@mailinator.com", ref=token_of(referrer, mailing_list))
+    page = admin_client.get(reverse("admin:referrals_referral_changelist"))
+    assert "throwaway address domain" in page.text
+    assert "rejected" in page.text
+    assert reverse("referrals:analytics") in page.text
