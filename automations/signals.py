@@ -14,6 +14,7 @@ from django.dispatch import receiver
 
 from automations import kinds, services, triggers
 from automations.models import Automation
+from referrals.signals import milestone_reached
 from subscribers.models import Subscriber
 from subscribers.signals import subscription_confirmed
 from surveys.models import Answer
@@ -28,6 +29,13 @@ def subscription_was_confirmed(sender, subscription, **kwargs):
         trigger_kind=kinds.SUBSCRIPTION_CONFIRMED,
         match={"list": subscription.mailing_list_id},
         subscriber_ids=[subscription.subscriber_id],
+    )
+
+
+@receiver(milestone_reached, dispatch_uid="automations.milestone_reached")
+def milestone_was_reached(sender, referrer, milestone, **kwargs):
+    services.trigger_fire(
+        trigger_kind=triggers.MILESTONE_REACHED, match={"milestone": milestone.pk}, subscriber_ids=[referrer.pk]
     )
 
 

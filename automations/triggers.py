@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from automations import kinds
 from campaigns.models import Article, Campaign
+from referrals.models import Milestone
 from subscribers.models import CustomField, MailingList
 from surveys.models import Choice, Question
 from tracking.models import TrackedLink
@@ -20,6 +21,7 @@ from tracking.models import TrackedLink
 CLICKED, OPENED = "campaign_clicked", "campaign_opened"
 ANSWERED, FEEDBACK = "question_answered", "article_feedback"
 INACTIVE, DATE_REACHED = "no_engagement", "date_reached"
+MILESTONE_REACHED = "referral_milestone"
 
 NPS_GROUPS = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
 ANSWER_CONDITIONS = ("any", *NPS_GROUPS, "rating_at_most", "rating_at_least", "choice")
@@ -28,6 +30,7 @@ CAMPAIGN_GONE = _("The campaign %(id)s no longer exists.")
 ARTICLE_GONE = _("The article %(id)s no longer exists.")
 QUESTION_GONE = _("The survey question %(id)s no longer exists.")
 FIELD_GONE = _("The custom field %(id)s no longer exists.")
+MILESTONE_GONE = _("The referral milestone %(id)s no longer exists.")
 
 
 def _whole(params: dict, name: str) -> int:
@@ -194,6 +197,13 @@ def _date_problems(params: dict) -> list[str]:
     return []
 
 
+# Reached a referral milestone (referrals.signals.milestone_reached)
+
+
+def _milestone_problems(params: dict) -> list[str]:
+    return _gone(Milestone, params["milestone"], MILESTONE_GONE)
+
+
 # Steps that start triggers: the edges of the loop check in services.automation_problems. A step
 # kind maps to the (trigger kind, parameters the trigger must include) it can fire.
 STEP_STARTS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {}
@@ -244,6 +254,7 @@ TRIGGER_FIELDS = {
             "list", _("only subscribers of this list (empty: all)"), "ref:subscribers.MailingList", required=False
         ),
     ),
+    MILESTONE_REACHED: (kinds.FormField("milestone", _("referral milestone"), "ref:referrals.Milestone"),),
     DATE_REACHED: (
         kinds.FormField(
             "field",
@@ -280,6 +291,15 @@ def register_behaviour_triggers() -> None:
             _date_clean,
             _date_problems,
             form_fields=TRIGGER_FIELDS[DATE_REACHED],
+        )
+    )
+    kinds.trigger_register(
+        kinds.TriggerKind(
+            MILESTONE_REACHED,
+            _("reached a referral milestone"),
+            kinds.ref_clean("milestone"),
+            _milestone_problems,
+            form_fields=TRIGGER_FIELDS[MILESTONE_REACHED],
         )
     )
     step_starts_register("tag_add", lambda step: [(kinds.TAG_ADDED, {"tag": step.get("tag")})])

@@ -15,6 +15,11 @@ RECIPIENT_LINK_PROVIDERS: list[Callable[..., RecipientLinks | None]] = []
 work (storing tracked links, building signers); returns the per-recipient function, or None when
 it adds nothing to this campaign's mails."""
 
+RECIPIENT_VALUES: list[str] = []
+"""Names other apps add to the merge tags, used as ``{{ subscriber.<name> }}`` (e.g. ``referral_url``).
+A provider in RECIPIENT_LINK_PROVIDERS fills them per recipient as ``{"values": {name: text}}``; a
+mail without that provider (previews, test sends) shows them empty."""
+
 
 class AnswerBlocks(Protocol):
     """What a campaign's compiled mail needs from the app that owns survey answers (``surveys.mail``)."""

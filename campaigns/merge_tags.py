@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.extensions import RECIPIENT_VALUES
 from subscribers.field_values import FieldFormat
 
 ALLOWED_FIELDS = ("first_name", "last_name", "email", "language")
@@ -67,8 +68,11 @@ class MergeTag:
             fields = recipient.fields
             raw = fields.get(self.key) if fields else None
             value = "" if raw is None else self.format.text(raw, recipient.language)
-        else:
+        elif self.field in ALLOWED_FIELDS:
             value = getattr(recipient, self.field) or ""
+        else:  # a name another app registered (campaigns.extensions.RECIPIENT_VALUES)
+            values = recipient.values
+            value = (values.get(self.field) if values else None) or ""
         for name, arg in self.filters:
             value = FILTERS[name][0](value, arg)
         return value
@@ -101,11 +105,11 @@ def parse_tag(source: str, custom_fields: _CustomFields | None = None) -> MergeT
             _("“{{%(tag)s}}” is not a merge tag. Use {{ subscriber.first_name }} and the like.") % {"tag": source}
         )
     field, key = match.group(1), match.group(2) or ""
-    if (field == CUSTOM_FIELDS) != bool(key) or (not key and field not in ALLOWED_FIELDS):
+    if (field == CUSTOM_FIELDS) != bool(key) or (not key and field not in (*ALLOWED_FIELDS, *RECIPIENT_VALUES)):
         shown = f"{field}.{key}" if key else field
         raise MergeTagError(
             _("“subscriber.%(field)s” cannot be used. Allowed fields: %(allowed)s.")
-            % {"field": shown, "allowed": ", ".join([*ALLOWED_FIELDS, "fields.<key>"])}
+            % {"field": shown, "allowed": ", ".join([*ALLOWED_FIELDS, *RECIPIENT_VALUES, "fields.<key>"])}
         )
     field_format = (custom_fields or _CustomFields()).get(key) if key else None
     filters = []

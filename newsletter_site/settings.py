@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "campaigns",
     "surveys",
     "tracking",
+    "referrals",
     "automations",
     "api",
     "offers",
@@ -328,6 +329,15 @@ KANAL_TRACKING_BATCH_SIZE = env_int("KANAL_TRACKING_BATCH_SIZE", 2000)
 # Analytics: a subscriber who opened or clicked within this many days is "engaged"; it is also the
 # window of the engagement score (tracking/services/engagement.py).
 KANAL_ENGAGED_DAYS = env_int("KANAL_ENGAGED_DAYS", 90)
+
+# Referral programme (referrals): a sign-up or confirmation from an IP address the referrer's own
+# consent records came from within this many days, or from the browser that opened the referrer's
+# preference page within them, is a self-referral.
+KANAL_REFERRAL_SELF_WINDOW_DAYS = env_int("KANAL_REFERRAL_SELF_WINDOW_DAYS", 30)
+# At most this many credits per referrer in 24 hours; further confirmations earn nothing.
+KANAL_REFERRAL_CREDITS_PER_DAY = env_int("KANAL_REFERRAL_CREDITS_PER_DAY", 5)
+# An invitee who unsubscribes, bounces or complains within this many days of the credit takes it back.
+KANAL_REFERRAL_REVOKE_DAYS = env_int("KANAL_REFERRAL_REVOKE_DAYS", 30)
 
 # Deployment and trust: proxies, HTTPS, uploads, Content-Security-Policy, public endpoints' limits.
 

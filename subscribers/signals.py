@@ -9,6 +9,10 @@ from subscribers.services import feedback
 # receiver's writes commit or roll back with the confirmation. Automations listen (automations.signals).
 subscription_confirmed = Signal()
 
+# Sent with ``subscription`` and its new "signup" ``consent_record`` inside the transaction of
+# ``optin.subscriber_subscribe`` (not for an address already active on the list). Referrals listen.
+signup_recorded = Signal()
+
 
 @receiver(tracking, dispatch_uid="subscribers.esp_feedback")
 def esp_tracking_event_received(sender, event, esp_name, **kwargs):

@@ -32,6 +32,8 @@ class RecipientContext:
     # (surveys.mail.AnswerLinks); None renders the compiled preview links, which store nothing.
     survey_urls: Sequence[str] | None = None
     feedback_urls: Sequence[str] | None = None
+    # Values of the merge tags other apps register (campaigns.extensions.RECIPIENT_VALUES).
+    values: Mapping[str, str] | None = None
 
     @classmethod
     def for_subscriber(cls, subscriber, **urls) -> "RecipientContext":

@@ -7,6 +7,9 @@ tracking's machine detection and events); tracking's analytics shows survey figu
 a registry (``tracking.analytics.tables.CAMPAIGN_TABLES``), and campaigns asks registered
 providers for per-recipient links and the survey block (``campaigns.extensions``). A lower app
 that needs a higher one offers such a seam; the higher app registers in ``AppConfig.ready()``.
+Referrals sits beside them on campaigns (its referral link is a merge tag through
+``campaigns.extensions``; the sign-up form and preference page reach it through
+``subscribers.extensions``) and automations listens to its milestone signal.
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
 Django's m2m_changed for tags) and automations listens. Imports inside functions count too: a lazy
 import is still a dependency. Tests may import anything.
@@ -24,7 +27,8 @@ MAY_IMPORT = {
     "campaigns": {"subscribers", "audience"},
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
+    "referrals": {"subscribers", "audience", "campaigns"},
+    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
     # API keys know no app; offers sits on campaigns (its assignments name deliveries).
     "api": set(),
     "offers": {"subscribers", "audience", "campaigns", "api"},

@@ -198,6 +198,13 @@ STAFF_PAGES = [
         lambda w: reverse("surveys:results_csv", args=[w.survey.pk]),
         ("surveys.view_survey", VIEW_SUBSCRIBER),
     ),
+    # Referral figures; top referrers show addresses only to those who may also view subscribers.
+    StaffPage("referrals:analytics", lambda w: reverse("referrals:analytics"), ("referrals.view_referral",)),
+    StaffPage(
+        "referrals:analytics_growth_csv",
+        lambda w: reverse("referrals:analytics_growth_csv"),
+        ("referrals.view_referral",),
+    ),
     # Analytics: aggregates need view_campaign; the per-subscriber CSV also view_subscriber.
     analytics("analytics_campaigns"),
     analytics("analytics_campaigns_csv"),

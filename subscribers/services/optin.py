@@ -69,11 +69,13 @@ def subscriber_subscribe(
     ip_address: str | None = None,
     user_agent: str = "",
     source_url: str = "",
+    details: dict | None = None,
 ) -> SubscribeOutcome:
     """Record a sign-up and queue a confirmation mail, within the per-address daily cap.
 
     Signing up an address that is already active on the list changes nothing. ``fields`` are
     custom field values already cleaned (``CustomField.clean_value``); None values are left out.
+    ``details`` go into the sign-up's consent record (``subscribers.extensions.signup_details``).
     """
     email = normalise_email(email)
     given = {key: value for key, value in (fields or {}).items() if value is not None}
@@ -105,7 +107,7 @@ def subscriber_subscribe(
         subscription.confirmation_nonce = secrets.token_hex(16)
         subscription.save(update_fields=["status", "confirmation_nonce"])
 
-    consent_record_add(
+    consent_record = consent_record_add(
         subscriber=subscriber,
         action=ConsentRecord.Action.SIGNUP,
         mailing_list=mailing_list,
@@ -113,7 +115,9 @@ def subscriber_subscribe(
         user_agent=user_agent,
         source_url=source_url,
         consent_text=consent_text,
+        details=details,
     )
+    signals.signup_recorded.send(sender=Subscription, subscription=subscription, consent_record=consent_record)
     confirmation_mail = confirmation_mail_queue(subscription=subscription)
     return SubscribeOutcome(subscription=subscription, confirmation_mail=confirmation_mail, already_active=False)
 

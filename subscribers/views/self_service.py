@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from newsletter_site.i18n import activate_reader_language
-from subscribers import links, selectors, tokens
+from subscribers import extensions, links, selectors, tokens
 from subscribers.forms_self_service import PreferencesForm, UnsubscribeForm
 from subscribers.models import MailingList, Subscriber
 from subscribers.services import data_links, preferences
@@ -84,12 +84,17 @@ def preferences_view(request, token):
             {"subscriber": subscriber, "outcome": outcome, **_self_service_links(subscriber)},
         )
     status = 400 if request.method == "POST" else 200
-    return render(
+    sections = extensions.preference_sections(request, subscriber)
+    response = render(
         request,
         "subscribers/self_service/preferences.html",
-        {"form": form, "subscriber": subscriber, **_self_service_links(subscriber)},
+        {"form": form, "subscriber": subscriber, "sections": sections, **_self_service_links(subscriber)},
         status=status,
     )
+    for section in sections:
+        for name, (value, max_age) in section.cookies.items():
+            response.set_cookie(name, value, max_age=max_age, secure=request.is_secure(), httponly=True, samesite="Lax")
+    return response
 
 
 @require_http_methods(["GET", "POST"])

@@ -15,7 +15,7 @@ from django_ratelimit.core import is_ratelimited
 
 from newsletter_site.i18n import activate_reader_language
 from newsletter_site.permissions import staff_permission_required
-from subscribers import antispam, links, selectors
+from subscribers import antispam, extensions, links, selectors
 from subscribers.forms import CUSTOM_PREFIX, SubscribeForm, custom_values
 from subscribers.models import ConsentText, MailingList
 from subscribers.services import optin
@@ -46,6 +46,11 @@ def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, statu
         "form_started": antispam.form_started_token(),
         "altcha_challenge_url": reverse("subscribers:altcha_challenge") if antispam.altcha_enabled() else "",
         "altcha_script": ALTCHA_SCRIPT,
+        "hidden_fields": (
+            extensions.signup_hidden_fields(request.POST, first_view=False)
+            if request.method == "POST"
+            else extensions.signup_hidden_fields(request.GET, first_view=True)
+        ),
         **extra,
     }
     return render(request, "subscribers/subscribe.html", context, status=status)
@@ -101,6 +106,7 @@ def _signup_handle(request, *, mailing_list: MailingList, form: SubscribeForm, c
             consent_text=consent_text,
             language=form.language,
             source_url=_source_url(request),
+            details=extensions.signup_details(request, mailing_list),
             **request_evidence(request),
         )
     return redirect("subscribers:subscribe_thanks", slug=mailing_list.slug)

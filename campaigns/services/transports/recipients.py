@@ -58,7 +58,10 @@ class BatchContext:
         unsubscribe, preferences, list_unsubscribe = self.links.for_subscriber(subscriber)
         extra = {}
         for links_for in self.recipient_links:
-            extra.update(links_for(delivery.pk, subscriber))
+            given = links_for(delivery.pk, subscriber)
+            if "values" in given and "values" in extra:  # several apps' merge-tag values
+                given = {**given, "values": {**extra["values"], **given["values"]}}
+            extra.update(given)
         context = RecipientContext(
             email=subscriber.email,
             first_name=subscriber.first_name,

@@ -1,0 +1,44 @@
+"""Referrals for staff: every referral with its status and the reason a rule gave, the milestones
+(editable) and the rewards given (read-only)."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from referrals.models import Milestone, MilestoneReward, Referral
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "referrer", "invitee", "mailing_list", "status", "reason_shown", "credited_at"]
+    list_filter = ["status", "reason", "mailing_list"]
+    list_select_related = ["referrer", "invitee", "mailing_list"]
+    search_fields = ["referrer__email", "invitee__email"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_shown(self, obj):
+        return obj.get_reason_display() if obj.reason else ""
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    list_display = ["referrals", "reward", "tag", "is_active"]
+    list_editable = ["is_active"]
+
+
+@admin.register(MilestoneReward)
+class MilestoneRewardAdmin(ReadOnlyAdmin):
+    list_display = ["granted_at", "referrer", "milestone"]
+    list_select_related = ["referrer", "milestone"]
+    search_fields = ["referrer__email"]
