@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     path("", include("surveys.urls")),
     path("", include("tracking.urls")),
+    path("", include("sharing.urls")),
     path(settings.MEDIA_URL.strip("/") + "/<path:name>", media_serve, name="media"),
 ]
 # Without a secret Anymail would accept webhooks from anyone; newsletter_site.checks stops a

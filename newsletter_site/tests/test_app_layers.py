@@ -7,6 +7,8 @@ tracking's machine detection and events); tracking's analytics shows survey figu
 a registry (``tracking.analytics.tables.CAMPAIGN_TABLES``), and campaigns asks registered
 providers for per-recipient links and the survey block (``campaigns.extensions``). A lower app
 that needs a higher one offers such a seam; the higher app registers in ``AppConfig.ready()``.
+Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
+adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
 Django's m2m_changed for tags) and automations listens. Imports inside functions count too: a lazy
 import is still a dependency. Tests may import anything.
@@ -24,6 +26,7 @@ MAY_IMPORT = {
     "campaigns": {"subscribers", "audience"},
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
+    "sharing": {"subscribers", "audience", "campaigns", "tracking"},
     "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
 }
 
