@@ -191,6 +191,12 @@ class Campaign(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        if self.sharing_enabled and not self.archive_enabled:
+            raise ValidationError(
+                {"sharing_enabled": _("Forwarding and sharing send people to the public archive page: turn it on too.")}
+            )
+
     @property
     def is_automation(self) -> bool:
         return self.kind == self.Kind.AUTOMATION

@@ -10,8 +10,11 @@ class SharingConfig(AppConfig):
         from campaigns import extensions
         from sharing import mail
         from sharing.analytics import campaign_sharing_table
+        from sharing.selectors import subscriber_forwards_export
+        from subscribers.services import gdpr
         from tracking.analytics import tables
 
         extensions.register(extensions.SHARE_BLOCKS, mail)
         extensions.register(extensions.RECIPIENT_LINK_PROVIDERS, mail.campaign_share_links)
         extensions.register(tables.CAMPAIGN_TABLES, campaign_sharing_table)
+        extensions.register(gdpr.EXPORT_SECTIONS, subscriber_forwards_export)

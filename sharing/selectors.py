@@ -50,3 +50,17 @@ def campaign_sharing_counts(*, campaign: Campaign) -> SharingCounts:
         forwarded_mails=forward["mails"] or 0,
         shares=shares,
     )
+
+
+def subscriber_forwards_export(subscriber) -> tuple[str, list[dict]]:
+    """The forwards made with the links in a subscriber's mails, for their GDPR export: how many
+    mails went out, never to whom (Kanal does not know)."""
+    events = (
+        SharingEvent.objects.filter(kind=SharingEvent.Kind.FORWARD, delivery__subscriber=subscriber)
+        .select_related("campaign")
+        .order_by("pk")
+    )
+    return "forwards", [
+        {"campaign": event.campaign.name, "mails_sent": event.recipients, "at": event.occurred_at.isoformat()}
+        for event in events
+    ]

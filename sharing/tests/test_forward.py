@@ -207,3 +207,12 @@ def test_a_forged_or_foreign_token_finds_nothing(client, sent, campaign):
     campaign.sharing_enabled = False
     campaign.save(update_fields=["sharing_enabled"])
     assert client.get(path).status_code == 404
+
+
+def test_the_forwarders_export_lists_their_forwards_without_friends(client, sent, reader, campaign):
+    from subscribers.services import gdpr
+
+    post_forward(client, forward_path(sent), addresses="friend@example.net, other@example.com")
+    export = gdpr.subscriber_export(subscriber=reader)
+    assert [(row["campaign"], row["mails_sent"]) for row in export["forwards"]] == [(campaign.name, 2)]
+    assert "friend@example.net" not in str(export)

@@ -133,3 +133,13 @@ def test_forwards_and_human_shares_are_counted_on_the_analytics_page(client, sen
     assert rows["Shares: LinkedIn"] == "0"
     page = client.get(reverse("tracking:analytics_campaign", args=[campaign.pk])).content.decode()
     assert "Forwards and shares" in page
+
+
+def test_sharing_needs_the_archive_page(in_english):
+    from django.core.exceptions import ValidationError
+
+    campaign = CampaignFactory(sharing_enabled=True, archive_enabled=False)
+    with pytest.raises(ValidationError, match="public archive page"):
+        campaign.full_clean()
+    campaign.archive_enabled = True
+    campaign.full_clean()
