@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from newsletter_site.mail import header_text
 
@@ -32,10 +32,8 @@ class ForwardForm(forms.Form):
     def __init__(self, *args, max_recipients: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_recipients = max_recipients or settings.KANAL_FORWARD_MAX_RECIPIENTS
-        self.fields["addresses"].help_text = ngettext(
-            "One address, or several separated by commas or lines: at most %(count)d.",
-            "One address, or several separated by commas or lines: at most %(count)d.",
-            self.max_recipients,
+        self.fields["addresses"].help_text = gettext(
+            "One address, or several separated by commas or lines: at most %(count)d."
         ) % {"count": self.max_recipients}
 
     def clean_name(self) -> str:
