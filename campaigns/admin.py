@@ -94,7 +94,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Archive"), {"fields": ["archive_enabled", "archive_link"]}),
+        (_("Archive"), {"fields": ["archive_enabled", "archive_link", "sharing_enabled"]}),
         (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
         (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at"]}),
     ]

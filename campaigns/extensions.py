@@ -1,10 +1,11 @@
 """Seams through which the apps built on campaigns add to its mails; campaigns imports none of them.
 
-Tracking and surveys register here in their ``AppConfig.ready()``, the way every app registers
+Tracking, surveys and sharing register here in their ``AppConfig.ready()``, the way every app registers
 its GDPR export and erase hooks in ``subscribers.services.gdpr``.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 RecipientLinks = Callable[[int, Any], Mapping[str, object]]
@@ -39,6 +40,39 @@ ANSWER_BLOCKS: list[AnswerBlocks] = []
 """At most one entry; without it a campaign mail carries no survey and no "was this useful?" links."""
 
 
+@dataclass(frozen=True)
+class ShareLink:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ShareBlock:
+    """The "forward to a friend" and share block of one campaign's mail and archive page.
+
+    ``links`` hold the campaign's share URLs, the same for every reader (the archive page and
+    forwarded mails show these); a recipient may get their own (``RecipientContext.share_urls``,
+    same order). The forward link exists only per recipient (``RecipientContext.forward_url``);
+    without one the block shows none.
+    """
+
+    title: str
+    links: tuple[ShareLink, ...]
+    forward_label: str
+    page_label: str
+    page_url: str
+
+
+class ShareBlocks(Protocol):
+    """What a compiled mail needs from the app that owns forwarding and sharing (``sharing.mail``)."""
+
+    def share_block_for(self, campaign) -> ShareBlock | None: ...
+
+
+SHARE_BLOCKS: list[ShareBlocks] = []
+"""At most one entry; without it a campaign mail carries no forward and share block."""
+
+
 def recipient_links_prepare(*, campaign, compiled) -> list[RecipientLinks]:
     """The per-recipient link functions of every registered provider, prepared for one batch."""
     prepared = (provider(campaign=campaign, compiled=compiled) for provider in RECIPIENT_LINK_PROVIDERS)
@@ -47,6 +81,10 @@ def recipient_links_prepare(*, campaign, compiled) -> list[RecipientLinks]:
 
 def answer_blocks() -> AnswerBlocks | None:
     return ANSWER_BLOCKS[0] if ANSWER_BLOCKS else None
+
+
+def share_blocks() -> ShareBlocks | None:
+    return SHARE_BLOCKS[0] if SHARE_BLOCKS else None
 
 
 def register(registry: list, entry) -> None:

@@ -158,6 +158,14 @@ class Campaign(models.Model):
         default=False,
         help_text=_("Readers answer yes or no with one click; the answers appear per article."),
     )
+    sharing_enabled = models.BooleanField(
+        _("“Forward to a friend” and share links"),
+        default=False,
+        help_text=_(
+            "Adds a block to the mail and the archive page: a page that forwards the web version to "
+            "friends, and share links to the archive page. Needs the public archive page."
+        ),
+    )
     bypasses_frequency_cap = models.BooleanField(
         _("bypasses the frequency cap"),
         default=False,
@@ -182,6 +190,12 @@ class Campaign(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        if self.sharing_enabled and not self.archive_enabled:
+            raise ValidationError(
+                {"sharing_enabled": _("Forwarding and sharing send people to the public archive page: turn it on too.")}
+            )
 
     @property
     def is_automation(self) -> bool:

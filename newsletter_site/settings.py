@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "surveys",
     "tracking",
     "referrals",
+    "sharing",
     "automations",
     "api",
     "offers",
@@ -267,6 +268,10 @@ KANAL_SIGNUP_MIN_FILL_SECONDS = float(os.environ.get("KANAL_SIGNUP_MIN_FILL_SECO
 KANAL_CONFIRM_RATE_PER_IP = os.environ.get("KANAL_CONFIRM_RATE_PER_IP", "30/h")
 KANAL_SURVEY_RATE_PER_IP = os.environ.get("KANAL_SURVEY_RATE_PER_IP", "30/h")
 # "Mail me a link to my data" / "to delete my data": per client IP and per subscriber.
+# "Forward to a friend": addresses per form, and how often one mail's link and one client may send it.
+KANAL_FORWARD_MAX_RECIPIENTS = env_int("KANAL_FORWARD_MAX_RECIPIENTS", 5)
+KANAL_FORWARD_RATE_PER_FORWARDER = os.environ.get("KANAL_FORWARD_RATE_PER_FORWARDER", "5/d")
+KANAL_FORWARD_RATE_PER_IP = os.environ.get("KANAL_FORWARD_RATE_PER_IP", "20/h")
 KANAL_DATA_LINK_RATE = os.environ.get("KANAL_DATA_LINK_RATE", "5/h")
 KANAL_IMPORT_MAX_BYTES = env_int("KANAL_IMPORT_MAX_BYTES", 50_000_000)
 # Rows with a problem kept for an import's report; the counts per reason cover every row.

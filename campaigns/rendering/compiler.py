@@ -14,10 +14,12 @@ from campaigns import extensions, merge_tags
 from campaigns.rendering.markdown import render_markdown
 from campaigns.rendering.slots import (
     FEEDBACK,
+    FORWARD,
     HONEYPOT,
     LINK,
     PIXEL,
     PREFERENCES,
+    SHARE,
     SURVEY,
     UNSUBSCRIBE,
     CompiledCampaign,
@@ -142,6 +144,23 @@ def compile_campaign(
         }
         text_blocks.append(_survey_text(survey_context))
 
+    share, share_context = None, None
+    share_blocks = extensions.share_blocks()
+    if campaign.pk is not None and share_blocks is not None:
+        with translation.override(campaign.language):
+            share = share_blocks.share_block_for(campaign)
+    if share is not None:
+        share_context = {
+            "title": share.title,
+            "forward": slots.placeholder(FORWARD, str(share.forward_label)),
+            "links": [
+                {"label": link.label, "url": slots.placeholder(SHARE, index)} for index, link in enumerate(share.links)
+            ],
+            "page_label": share.page_label,
+            "page_url": share.page_url,
+        }
+        text_blocks.append(_share_text(share_context))
+
     subject = slots.with_merge_tags(campaign.subject)
     preheader = slots.with_merge_tags(campaign.preheader)
     unsubscribe = slots.placeholder(UNSUBSCRIBE)
@@ -157,6 +176,7 @@ def compile_campaign(
         "preferences_url": preferences,
         "archive_url": archive_url,
         "survey": survey_context,
+        "share": share_context,
         "open_pixel": slots.placeholder(PIXEL),
         "honeypot_link": slots.placeholder(HONEYPOT),
     }
@@ -208,6 +228,8 @@ def compile_campaign(
         feedback_article_ids=feedback_article_ids,
         survey_preview_urls=answer_blocks.preview_survey_urls(survey) if survey is not None else [],
         feedback_preview_urls=answer_blocks.preview_feedback_urls(feedback_article_ids) if feedback_enabled else [],
+        share=share,
+        share_default_urls=[link.url for link in share.links] if share is not None else [],
         conditional_articles=conditional,
         shown=shown,
         layout=layout if conditional else None,
@@ -225,6 +247,14 @@ def _survey_text(survey: dict) -> str:
         lines += [f"{number}. {button['label']}: {button['url']}" for number, button in enumerate(buttons, 1)]
     else:  # scores are numbers already; the single "answer the survey" link needs none
         lines += [f"{button['label']}: {button['url']}" for button in buttons]
+    return "\n".join(lines)
+
+
+def _share_text(share: dict) -> str:
+    """The share block of the plain-text part: the forward line (empty without one), then one line per link."""
+    lines = [share["title"], share["forward"]]
+    lines += [f"{link['label']}: {link['url']}" for link in share["links"]]
+    lines.append(f"{share['page_label']}: {share['page_url']}")
     return "\n".join(lines)
 
 

@@ -34,6 +34,10 @@ class RecipientContext:
     feedback_urls: Sequence[str] | None = None
     # Values of the merge tags other apps register (campaigns.extensions.RECIPIENT_VALUES).
     values: Mapping[str, str] | None = None
+    # The share block (campaigns.extensions.ShareBlock): one URL per share link, None renders the
+    # campaign's own; and the recipient's "forward to a friend" page, empty renders no forward link.
+    share_urls: Sequence[str] | None = None
+    forward_url: str = ""
 
     @classmethod
     def for_subscriber(cls, subscriber, **urls) -> "RecipientContext":
@@ -72,6 +76,9 @@ class CompiledLink:
 # (for SURVEY and FEEDBACK the index into the recipient's survey_urls and feedback_urls).
 MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL, HONEYPOT = "merge", "link", "unsubscribe", "preferences", "pixel", "trap"
 SURVEY, FEEDBACK = "survey", "feedback"
+# SHARE: an index into the recipient's share_urls. FORWARD: the whole forward link, its argument
+# the link's label, since a recipient without a forward URL gets no link at all.
+SHARE, FORWARD = "share", "forward"
 
 # How many layouts of one campaign for different sets of conditional articles stay compiled
 # (CompiledCampaign.variant): four conditional articles make at most 16.
@@ -108,6 +115,10 @@ class CompiledCampaign:
     feedback_article_ids: list[int] = field(default_factory=list)
     survey_preview_urls: list[str] = field(default_factory=list)
     feedback_preview_urls: list[str] = field(default_factory=list)
+    # The forward and share block (campaigns.extensions.ShareBlock), and its links for readers
+    # without their own share URLs.
+    share: object = None
+    share_default_urls: list[str] = field(default_factory=list)
     # Conditional content: article id -> segment id of every article shown only to a segment, in
     # mail order (empty for most campaigns); which of them these templates show; and the layout
     # function of compile_campaign that builds the templates for another choice.
@@ -179,6 +190,19 @@ class CompiledCampaign:
                 url = (urls if urls is not None else self.feedback_preview_urls)[argument]
                 html_values.append(escape(url))
                 text_values.append(url)
+            elif kind == SHARE:
+                urls = recipient.share_urls
+                url = (urls if urls is not None else self.share_default_urls)[argument]
+                html_values.append(escape(url))
+                text_values.append(url)
+            elif kind == FORWARD:
+                forward = recipient.forward_url
+                html_values.append(
+                    f'<a href="{escape(forward)}" style="color:#1d4ed8;font-weight:bold;">{escape(argument)}</a>'
+                    if forward
+                    else ""
+                )
+                text_values.append(f"{argument}: {forward}" if forward else "")
             elif kind == HONEYPOT:
                 trap = recipient.honeypot_url
                 html_values.append(

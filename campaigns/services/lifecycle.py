@@ -45,6 +45,7 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
         reply_to=campaign.reply_to,
         language=campaign.language,
         archive_enabled=campaign.archive_enabled,
+        sharing_enabled=campaign.sharing_enabled,
         article_feedback_enabled=campaign.article_feedback_enabled,
         min_engagement_score=campaign.min_engagement_score,
         segment=campaign.segment,

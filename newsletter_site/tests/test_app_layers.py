@@ -10,6 +10,8 @@ that needs a higher one offers such a seam; the higher app registers in ``AppCon
 Referrals sits beside them on campaigns (its referral link is a merge tag through
 ``campaigns.extensions``; the sign-up form and preference page reach it through
 ``subscribers.extensions``) and automations listens to its milestone signal.
+Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
+adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
 Django's m2m_changed for tags) and automations listens. Imports inside functions count too: a lazy
 import is still a dependency. Tests may import anything.
@@ -27,6 +29,7 @@ MAY_IMPORT = {
     "campaigns": {"subscribers", "audience"},
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
+    "sharing": {"subscribers", "audience", "campaigns", "tracking"},
     "referrals": {"subscribers", "audience", "campaigns"},
     "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
     # API keys know no app; offers sits on campaigns (its assignments name deliveries).

@@ -164,8 +164,13 @@ def _campaign_tables(request, campaign: Campaign) -> list[tables.Table]:
 @staff_permission_required("campaigns.view_campaign")
 def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign, pk=pk)
-    found = {table.slug: table for table in _campaign_tables(request, campaign)}
-    return _page(request, "tracking/analytics/campaign.html", {"campaign": campaign, "t": found})
+    all_tables = _campaign_tables(request, campaign)
+    # The tables of CAMPAIGN_TABLES come last; the page shows them in that order, after its own.
+    registered = all_tables[len(all_tables) - len(tables.CAMPAIGN_TABLES) :]
+    found = {table.slug: table for table in all_tables}
+    return _page(
+        request, "tracking/analytics/campaign.html", {"campaign": campaign, "t": found, "registered": registered}
+    )
 
 
 @staff_permission_required("campaigns.view_campaign")

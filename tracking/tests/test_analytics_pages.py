@@ -35,6 +35,7 @@ CAMPAIGN_TABLES = [
     "machines",
     "machine_reasons",
     "surveys",
+    "sharing",
 ]
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_frequency_cap'),
+        ('campaigns', '0011_campaign_sharing_enabled'),
     ]
 
     operations = [

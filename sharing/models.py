@@ -1,0 +1,50 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, Delivery
+
+
+class Network(models.TextChoices):
+    """Where a share link leads; the labels are brand names and stay as they are."""
+
+    MAIL = "mail", _("Mail")
+    LINKEDIN = "linkedin", "LinkedIn"
+    X = "x", "X"
+    WHATSAPP = "whatsapp", "WhatsApp"
+
+
+class SharingEvent(models.Model):
+    """One forward (a person's POST that sent the campaign to friends) or one share click a
+    person made. Nothing about the friends: not their addresses, not even per address, only how
+    many mails went out."""
+
+    class Kind(models.TextChoices):
+        FORWARD = "forward", _("forward")
+        SHARE = "share", _("share")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="sharing_events"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    network = models.CharField(_("network"), max_length=16, choices=Network.choices, blank=True)
+    # Forwards: how many mails went out, and the delivery whose forward link was used (to count
+    # forwarders); erasing its subscriber leaves the delivery without a person.
+    recipients = models.PositiveSmallIntegerField(_("mails sent"), default=0)
+    delivery = models.ForeignKey(
+        Delivery, verbose_name=_("delivery"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    occurred_at = models.DateTimeField(_("occurred at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("forward or share")
+        verbose_name_plural = _("forwards and shares")
+        indexes = [models.Index(fields=["campaign", "kind"], name="sharing_event_campaign_kind")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="forward", network="") | models.Q(kind="share", recipients=0, delivery=None),
+                name="sharing_event_kind_fields",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.network} {self.campaign_id}"

@@ -1,0 +1,32 @@
+"""The seam for referral tokens on share links: the app that owns referrals registers here.
+
+A share link in a subscriber's mail carries that subscriber's referral token when a source is
+registered and has one for them (``?ref=<token>`` on the share URL); the share redirect passes a
+token the source verifies on to the archive page as ``?<parameter>=<token>``. Without a source
+(the default) share links are the campaign's own, the same for everyone.
+"""
+
+from typing import Protocol
+
+
+class ReferralSource(Protocol):
+    parameter: str
+    """The query parameter the archive and sign-up pages read the token from."""
+
+    def token_for(self, recipient) -> str | None:
+        """The referral token of a campaign recipient (``campaigns.services.transports.Recipient``:
+        ``public_id``, ``email``, names), or None when they have none. Called once per message in
+        the sending loop, so it signs and does not query."""
+
+    def verify(self, token: str) -> bool:
+        """Whether ``token`` is a live referral token (the redirect passes on nothing else)."""
+
+
+REFERRAL_SOURCES: list[ReferralSource] = []
+"""At most one entry, registered in the referral app's ``AppConfig.ready()``."""
+
+SHARE_PARAMETER = "ref"
+
+
+def referral_source() -> ReferralSource | None:
+    return REFERRAL_SOURCES[0] if REFERRAL_SOURCES else None
