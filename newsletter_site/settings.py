@@ -216,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
     "automations-inactivity-triggers": {"task": "automations.tasks.evaluate_inactivity_triggers", "schedule": 3600.0},
     # Offers: a staff mail when a coupon pool falls below its threshold, whichever path used the codes.
     "offers-check-pools": {"task": "offers.tasks.check_pools", "schedule": 300.0},
+    # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.
+    "referrals-retry-rewards": {"task": "referrals.tasks.retry_pending_rewards", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -85,12 +85,27 @@ class Coupon(models.Model):
 
 
 class CouponAssignment(models.Model):
-    """A pool code given to one delivery: each delivery at most one code, each code at most one
-    delivery. Written by the sending path (a later part of issue 14); the pool counts it as used."""
+    """A pool code given away: each code at most once. Either to one delivery (each delivery at most
+    one code; written by the sending path) or, without a delivery, to one subscriber (a referral
+    reward, ``offers.services.claims.coupon_claim``). The pool counts it as used."""
 
     coupon = models.OneToOneField(Coupon, verbose_name=_("coupon"), on_delete=models.CASCADE, related_name="assignment")
     delivery = models.OneToOneField(
-        Delivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="coupon_assignment"
+        Delivery,
+        verbose_name=_("delivery"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="coupon_assignment",
+    )
+    # Set for codes given outside a mail (a referral reward); NULL once that person is erased.
+    subscriber = models.ForeignKey(
+        Subscriber,
+        verbose_name=_("subscriber"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="coupon_assignments",
     )
     assigned_at = models.DateTimeField(_("assigned at"), default=timezone.now)
 

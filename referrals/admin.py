@@ -33,12 +33,22 @@ class ReferralAdmin(ReadOnlyAdmin):
 
 @admin.register(Milestone)
 class MilestoneAdmin(admin.ModelAdmin):
-    list_display = ["referrals", "reward", "tag", "is_active"]
+    list_display = ["referrals", "reward", "tag", "offer", "is_active"]
     list_editable = ["is_active"]
+    list_select_related = ["tag", "offer"]
 
 
 @admin.register(MilestoneReward)
 class MilestoneRewardAdmin(ReadOnlyAdmin):
-    list_display = ["granted_at", "referrer", "milestone"]
-    list_select_related = ["referrer", "milestone"]
+    list_display = ["granted_at", "referrer", "milestone", "status", "reason_shown", "code", "given_at"]
+    list_filter = ["status", "reason"]
+    list_select_related = ["referrer", "milestone", "coupon_assignment__coupon"]
     search_fields = ["referrer__email"]
+
+    @admin.display(description=_("why pending"), ordering="reason")
+    def reason_shown(self, obj):
+        return obj.get_reason_display() if obj.reason else ""
+
+    @admin.display(description=_("code"))
+    def code(self, obj):
+        return obj.coupon_assignment.coupon.code if obj.coupon_assignment else ""

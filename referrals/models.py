@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from offers.models import CouponAssignment, Offer
 from subscribers.models import MailingList, Subscriber, Tag
 
 
@@ -19,6 +20,15 @@ class Milestone(models.Model):
     tag = models.ForeignKey(
         Tag, verbose_name=_("tag given"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    offer = models.ForeignKey(
+        Offer,
+        verbose_name=_("offer whose code is given"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For the reward “a coupon from a pool”: each referrer gets one unique code of this offer."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -33,6 +43,8 @@ class Milestone(models.Model):
         errors = {}
         if self.reward == "tag" and self.tag_id is None:
             errors["tag"] = _("Choose the tag this milestone gives.")
+        if self.reward == "coupon" and (self.offer is None or self.offer.code_source != Offer.CodeSource.POOL):
+            errors["offer"] = _("Choose an offer with a pool of unique codes.")
         if self.referrals == 0:
             errors["referrals"] = _("A milestone needs at least one credited referral.")
         if errors:
@@ -89,13 +101,40 @@ class Referral(models.Model):
 
 
 class MilestoneReward(models.Model):
-    """A milestone reached by a referrer: the row exists once, so the reward is given once."""
+    """A milestone reached by a referrer: the row exists once, so the reward is given once.
+
+    A reward that cannot be given yet (an empty pool) stays pending with its reason; the beat task
+    ``referrals.tasks.retry_pending_rewards`` tries again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        GIVEN = "given", _("given")
+
+    class Reason(models.TextChoices):
+        NONE = "", _("none")
+        POOL_EMPTY = "pool_empty", _("the offer's pool has no free code left; add codes and it is given")
+        OFFER_ENDED = "offer_ended", _("the offer has ended; choose a running offer for the milestone")
+        NO_OFFER = "no_offer", _("the milestone names no offer with a pool of codes")
 
     referrer = models.ForeignKey(
         Subscriber, verbose_name=_("referrer"), on_delete=models.CASCADE, related_name="referral_rewards"
     )
     milestone = models.ForeignKey(Milestone, verbose_name=_("milestone"), on_delete=models.PROTECT)
     granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(_("why pending"), max_length=16, choices=Reason.choices, blank=True, default="")
+    given_at = models.DateTimeField(_("given at"), null=True, blank=True)
+    # The code of a coupon reward: one column, so one code per reward; the assignment's unique
+    # coupon keeps the code from anyone else.
+    coupon_assignment = models.OneToOneField(
+        CouponAssignment,
+        verbose_name=_("coupon"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="milestone_reward",
+    )
 
     class Meta:
         verbose_name = _("referral reward")
@@ -104,6 +143,7 @@ class MilestoneReward(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["referrer", "milestone"], name="referrals_reward_once_per_milestone"),
         ]
+        indexes = [models.Index(fields=["status"], name="referrals_reward_status")]
 
     def __str__(self):
         return str(self.milestone)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from campaigns.rendering.slots import MERGE
+from offers.tokens import offer_url
 from referrals import selectors, tokens
 from referrals.links import ReferralLinks, referral_url
 from referrals.services import self_window
@@ -15,6 +16,7 @@ from subscribers.tokens import InvalidToken
 FIELD = "ref"
 DEVICE_COOKIE = "kanal_referrer_device"
 MERGE_TAG = "referral_url"
+REWARD_CODE_TAG = "referral_reward_code"
 
 
 def signup_details(request, value: str, mailing_list) -> dict | None:
@@ -60,6 +62,11 @@ def preference_section(request, subscriber) -> PreferenceSection | None:
                 for item in lists
             ],
             "count": selectors.credited_count(referrer=subscriber),
+            "rewards": [
+                {"reward": reward, "url": offer_url(offer_id=reward.offer_id)}
+                for reward in selectors.reward_codes(referrer=subscriber)
+            ],
+            "reward_pending": selectors.has_pending_reward(referrer=subscriber),
         },
         request=request,
     )
@@ -69,9 +76,9 @@ def preference_section(request, subscriber) -> PreferenceSection | None:
     )
 
 
-def _uses_tag(compiled) -> bool:
+def _uses_tag(compiled, name: str) -> bool:
     def is_ours(part):
-        return not isinstance(part, str) and part.field == MERGE_TAG and not part.key
+        return not isinstance(part, str) and part.field == name and not part.key
 
     return any(kind == MERGE and is_ours(argument) for kind, argument in compiled.slots) or any(
         is_ours(part) for part in compiled.subject_parts
@@ -81,7 +88,7 @@ def _uses_tag(compiled) -> bool:
 def campaign_referral_links(*, campaign, compiled):
     """``{{ subscriber.referral_url }}`` per recipient: their link to the campaign's first public list
     (empty without one). Nothing is signed for a campaign that does not use the tag."""
-    if campaign is None or not _uses_tag(compiled):
+    if campaign is None or not _uses_tag(compiled, MERGE_TAG):
         return None
     public = campaign.mailing_lists.filter(is_public=True).order_by("pk")
     mailing_list_id = public.values_list("pk", flat=True).first()
@@ -91,5 +98,18 @@ def campaign_referral_links(*, campaign, compiled):
 
     def values(delivery_id, subscriber):
         return {"values": {MERGE_TAG: links.for_subscriber(subscriber)}}
+
+    return values
+
+
+def campaign_reward_codes(*, campaign, compiled):
+    """``{{ subscriber.referral_reward_code }}`` per recipient: the code of their newest coupon reward
+    (empty without one), for the thank-you mail of the "reached a referral milestone" automation.
+    One query per message, and only for a mail that uses the tag."""
+    if campaign is None or not _uses_tag(compiled, REWARD_CODE_TAG):
+        return None
+
+    def values(delivery_id, subscriber):
+        return {"values": {REWARD_CODE_TAG: selectors.latest_reward_code(public_id=subscriber.public_id)}}
 
     return values

@@ -13,6 +13,58 @@ def credited_count(*, referrer: Subscriber) -> int:
     return Referral.objects.filter(referrer=referrer, status=Referral.Status.CREDITED).count()
 
 
+def pending_reward_ids() -> list[int]:
+    pending = MilestoneReward.objects.filter(status=MilestoneReward.Status.PENDING)
+    return list(pending.order_by("pk").values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class RewardCode:
+    code: str
+    offer_name: str
+    expires_at: object
+    offer_id: int
+    milestone: int
+
+
+def reward_codes(*, referrer: Subscriber) -> list[RewardCode]:
+    """The codes the referrer's milestones gave them, newest first."""
+    rewards = (
+        MilestoneReward.objects.filter(
+            referrer=referrer, status=MilestoneReward.Status.GIVEN, coupon_assignment__isnull=False
+        )
+        .select_related("milestone", "coupon_assignment__coupon__offer")
+        .order_by("-given_at", "-pk")
+    )
+    return [
+        RewardCode(
+            code=reward.coupon_assignment.coupon.code,
+            offer_name=reward.coupon_assignment.coupon.offer.name,
+            expires_at=reward.coupon_assignment.coupon.offer.expires_at,
+            offer_id=reward.coupon_assignment.coupon.offer_id,
+            milestone=reward.milestone.referrals,
+        )
+        for reward in rewards
+    ]
+
+
+def has_pending_reward(*, referrer: Subscriber) -> bool:
+    return MilestoneReward.objects.filter(referrer=referrer, status=MilestoneReward.Status.PENDING).exists()
+
+
+def latest_reward_code(*, public_id) -> str:
+    """The code of the referrer's newest given coupon reward, or "" (the mail merge tag)."""
+    code = (
+        MilestoneReward.objects.filter(
+            referrer__public_id=public_id, status=MilestoneReward.Status.GIVEN, coupon_assignment__isnull=False
+        )
+        .order_by("-given_at", "-pk")
+        .values_list("coupon_assignment__coupon__code", flat=True)
+        .first()
+    )
+    return code or ""
+
+
 def _iso(value):
     return value.isoformat() if value else None
 
@@ -34,7 +86,11 @@ def subscriber_referrals_export(subscriber: Subscriber) -> tuple[str, object]:
             "revoked_at": _iso(referral.revoked_at),
         }
 
-    rewards = MilestoneReward.objects.filter(referrer=subscriber).select_related("milestone").order_by("pk")
+    rewards = (
+        MilestoneReward.objects.filter(referrer=subscriber)
+        .select_related("milestone", "coupon_assignment__coupon")
+        .order_by("pk")
+    )
     return "referrals", {
         "made": [row(referral) for referral in made],
         "received": [row(referral) for referral in received],
@@ -43,6 +99,9 @@ def subscriber_referrals_export(subscriber: Subscriber) -> tuple[str, object]:
                 "milestone": reward.milestone.referrals,
                 "reward": reward.milestone.reward,
                 "granted_at": _iso(reward.granted_at),
+                "status": reward.status,
+                "given_at": _iso(reward.given_at),
+                "code": reward.coupon_assignment.coupon.code if reward.coupon_assignment else None,
             }
             for reward in rewards
         ],

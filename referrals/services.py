@@ -140,26 +140,53 @@ def referral_credit(*, subscription: Subscription) -> Referral | None:
 def milestones_grant(*, referrer: Subscriber) -> list[MilestoneReward]:
     """Give every active milestone the referrer's credited referrals have reached and that they have
     not had yet. The unique (referrer, milestone) row makes each reward happen once, also when two
-    credits race or a revoked credit is earned again."""
+    credits race or a revoked credit is earned again. A reward that cannot be given yet (an empty
+    pool) stays pending; ``reward_retry`` gives it later. Returns the rows created."""
     count = Referral.objects.filter(referrer=referrer, status=Referral.Status.CREDITED).count()
-    granted = []
+    reached = []
     due = Milestone.objects.filter(is_active=True, referrals__lte=count).exclude(
         pk__in=MilestoneReward.objects.filter(referrer=referrer).values("milestone_id")
     )
-    for milestone in due.order_by("referrals"):
+    for milestone in due.select_related("offer").order_by("referrals"):
         try:
             with transaction.atomic():
                 reward = MilestoneReward.objects.create(referrer=referrer, milestone=milestone)
         except IntegrityError:
             continue
-        handler = REWARDS.get(milestone.reward)
-        if handler is None:
-            logger.warning("Milestone %s names an unknown reward %r", milestone.pk, milestone.reward)
-        else:
-            handler.grant(referrer=referrer, milestone=milestone)
-        signals.milestone_reached.send(sender=MilestoneReward, referrer=referrer, milestone=milestone, reward=reward)
-        granted.append(reward)
-    return granted
+        _reward_give(reward, referrer=referrer, milestone=milestone)
+        reached.append(reward)
+    return reached
+
+
+def _reward_give(reward: MilestoneReward, *, referrer: Subscriber, milestone: Milestone) -> bool:
+    """Run the milestone's reward once more for a pending row; when it is given, mark the row and
+    send ``milestone_reached`` (so a thank-you mail can show what was given). Returns whether given."""
+    handler = REWARDS.get(milestone.reward)
+    if handler is None:
+        logger.warning("Milestone %s names an unknown reward %r", milestone.pk, milestone.reward)
+        reason = ""
+    else:
+        reason = handler.grant(referrer=referrer, milestone=milestone, reward=reward)
+    if reason:
+        if reward.reason != reason:
+            reward.reason = reason
+            reward.save(update_fields=["reason"])
+        return False
+    reward.status, reward.reason, reward.given_at = MilestoneReward.Status.GIVEN, "", timezone.now()
+    reward.save(update_fields=["status", "reason", "given_at"])
+    signals.milestone_reached.send(sender=MilestoneReward, referrer=referrer, milestone=milestone, reward=reward)
+    return True
+
+
+def reward_retry(*, reward_id: int) -> bool:
+    """Try a pending reward again (codes may have arrived); the row is locked, so two tries at once
+    give it once. Returns whether it is given now."""
+    with transaction.atomic():
+        reward = MilestoneReward.objects.select_for_update().filter(pk=reward_id).first()
+        if reward is None or reward.status != MilestoneReward.Status.PENDING:
+            return False
+        milestone = Milestone.objects.select_related("offer").get(pk=reward.milestone_id)
+        return _reward_give(reward, referrer=reward.referrer, milestone=milestone)
 
 
 def referrals_revoke(*, consent_record: ConsentRecord) -> int:

@@ -37,11 +37,12 @@ def campaign_share_links(*, campaign, compiled):
         return None
     signer = tokens.forward_signer(campaign_id=campaign.pk)
     source = referrals.referral_source()
+    token_for = source.tokens_for(campaign) if source is not None else None
     defaults = compiled.share_default_urls
 
     def links(delivery_id: int, recipient) -> dict:
         found = {"forward_url": signer.urls(delivery_id)[0] + "/"}
-        token = source.token_for(recipient) if source is not None else None
+        token = token_for(recipient) if token_for is not None else None
         if token:
             found["share_urls"] = [with_parameter(url, referrals.SHARE_PARAMETER, token) for url in defaults]
         return found

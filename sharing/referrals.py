@@ -6,6 +6,7 @@ token the source verifies on to the archive page as ``?<parameter>=<token>``. Wi
 (the default) share links are the campaign's own, the same for everyone.
 """
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -13,10 +14,11 @@ class ReferralSource(Protocol):
     parameter: str
     """The query parameter the archive and sign-up pages read the token from."""
 
-    def token_for(self, recipient) -> str | None:
-        """The referral token of a campaign recipient (``campaigns.services.transports.Recipient``:
-        ``public_id``, ``email``, names), or None when they have none. Called once per message in
-        the sending loop, so it signs and does not query."""
+    def tokens_for(self, campaign) -> Callable[[object], str | None] | None:
+        """Called once per sending batch: a function giving the referral token of one recipient
+        (``campaigns.services.transports.Recipient``: ``public_id``, ``token_version``, names), or
+        None when it has none; or None when this campaign's sharers get no token. The function is
+        called once per message in the sending loop, so it signs and does not query."""
 
     def verify(self, token: str) -> bool:
         """Whether ``token`` is a live referral token (the redirect passes on nothing else)."""

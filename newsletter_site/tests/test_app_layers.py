@@ -10,6 +10,8 @@ that needs a higher one offers such a seam; the higher app registers in ``AppCon
 Referrals sits beside them on campaigns (its referral link is a merge tag through
 ``campaigns.extensions``; the sign-up form and preference page reach it through
 ``subscribers.extensions``) and automations listens to its milestone signal.
+Referrals also sits on offers (a milestone can give a pool code) and on sharing (its tokens ride on
+share links through ``sharing.referrals.REFERRAL_SOURCES``).
 Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
 adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
@@ -30,7 +32,8 @@ MAY_IMPORT = {
     "tracking": {"subscribers", "audience", "campaigns"},
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
     "sharing": {"subscribers", "audience", "campaigns", "tracking"},
-    "referrals": {"subscribers", "audience", "campaigns"},
+    # Referrals gives coupons of offers as milestone rewards and its tokens to sharing's share links.
+    "referrals": {"subscribers", "audience", "campaigns", "offers", "sharing"},
     "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
     # API keys know no app; offers sits on campaigns (its assignments name deliveries).
     "api": set(),

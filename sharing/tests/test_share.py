@@ -82,19 +82,19 @@ def test_a_campaign_without_sharing_has_no_block(client, shared):
 class Referrals:
     parameter = "invited_by"
 
-    def token_for(self, subscriber):
-        return f"ref-{subscriber.public_id}"
+    def tokens_for(self, campaign):
+        return lambda subscriber: f"ref-{subscriber.public_id}"
 
     def verify(self, token):
         return token.startswith("ref-")
 
 
 @pytest.fixture
-def referral_source():
+def referral_source(monkeypatch):
+    """A stand-in for the registered source (the referrals app's), to test the seam on its own."""
     source = Referrals()
-    referrals.REFERRAL_SOURCES.append(source)
-    yield source
-    referrals.REFERRAL_SOURCES.remove(source)
+    monkeypatch.setattr(referrals, "REFERRAL_SOURCES", [source])
+    return source
 
 
 def test_a_registered_referral_source_puts_the_sharers_token_on_the_shared_page(
