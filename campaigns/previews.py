@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.http import urlencode
 
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
@@ -40,6 +42,16 @@ def signup_url(campaign: Campaign) -> str:
     if mailing_list is None:
         return settings.SITE_URL + "/"
     return settings.SITE_URL + reverse("subscribers:subscribe", kwargs={"slug": mailing_list.slug})
+
+
+def with_signup_query(html: str, campaign: Campaign, query: dict[str, str]) -> str:
+    """The archive page's sign-up links (its "manage" and "unsubscribe" links lead there) with
+    ``query`` added, so a value that came with the page (a referral, ``SIGNUP_EXTRAS``) reaches the
+    sign-up form. Done on the cached page, which stays the same for everyone."""
+    if not query:
+        return html
+    url = signup_url(campaign)
+    return html.replace(f'href="{escape(url)}"', f'href="{escape(url + "?" + urlencode(query))}"')
 
 
 def neutral_recipient(campaign: Campaign) -> RecipientContext:

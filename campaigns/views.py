@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET
 
 from campaigns import previews
 from campaigns.models import Campaign
+from subscribers.extensions import signup_hidden_fields
 
 ARCHIVE_CACHE_SECONDS = 3600
 
@@ -15,7 +16,9 @@ def archive(request, archive_id):
     and without the articles shown only to a segment.
 
     A campaign that is sending or sent can no longer change, so its page is rendered once and
-    cached; compiling on every hit would let anyone burn CPU with a public URL.
+    cached; compiling on every hit would let anyone burn CPU with a public URL. Values the sign-up
+    form carries (``subscribers.extensions.SIGNUP_EXTRAS``, e.g. ``?ref=`` from a shared link) are
+    passed on to the page's sign-up links.
     """
     campaign = get_object_or_404(
         Campaign, archive_id=archive_id, archive_enabled=True, status__in=Campaign.ARCHIVED_STATUSES
@@ -25,4 +28,5 @@ def archive(request, archive_id):
     if html is None:
         html = previews.compile_for_archive(campaign).render(previews.neutral_recipient(campaign)).html
         cache.set(key, html, ARCHIVE_CACHE_SECONDS)
-    return HttpResponse(html)
+    carried = {name: value for name, value, _script in signup_hidden_fields(request.GET, first_view=False)}
+    return HttpResponse(previews.with_signup_query(html, campaign, carried))
