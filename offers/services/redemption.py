@@ -113,10 +113,14 @@ def offer_redeem(
     value = parse_order_value(order_value)
     coupon = _coupon_for(code, offer_id)
     offer = coupon.offer
-    assignment = CouponAssignment.objects.select_related("delivery").filter(coupon=coupon).first()
+    assignment = (
+        CouponAssignment.objects.select_related("delivery__subscriber", "subscriber").filter(coupon=coupon).first()
+    )
     if assignment is not None:
-        # The code went to this delivery's reader: that attribution beats an address from the shop.
-        subscriber = assignment.delivery.subscriber or subscriber
+        # The code went to this delivery's reader (or, outside a mail, to this person): that
+        # attribution beats an address from the shop.
+        holder = assignment.delivery.subscriber if assignment.delivery else assignment.subscriber
+        subscriber = holder or subscriber
     existing = _existing(coupon, subscriber=subscriber, order_ref=order_ref)
     if existing is not None:
         return _replay_or_conflict(existing, order_ref=order_ref)

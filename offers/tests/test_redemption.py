@@ -92,6 +92,16 @@ def test_an_assigned_code_knows_its_subscriber_and_delivery():
     assert (redemption.subscriber, redemption.delivery) == (delivery.subscriber, delivery)
 
 
+def test_a_code_given_outside_a_mail_is_redeemed_for_its_holder():
+    from offers.services.claims import coupon_claim
+
+    coupon, holder = CouponFactory(), SubscriberFactory()
+    assert coupon_claim(offer=coupon.offer, subscriber=holder).coupon == coupon
+    assert coupon_claim(offer=coupon.offer, subscriber=SubscriberFactory()) is None, "the pool is empty now"
+    redemption = offer_redeem(code=coupon.code, source="api", subscriber=SubscriberFactory()).redemption
+    assert (redemption.subscriber, redemption.delivery) == (holder, None)
+
+
 def test_a_shared_code_is_redeemed_once_per_subscriber_and_once_per_order():
     offer = OfferFactory(code_source=Offer.CodeSource.SHARED)
     CouponFactory(offer=offer, code="SOMMER26")
