@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from offers.models import CouponAssignment, Offer, Redemption
 from offers.selectors import subscriber_redemptions_export
+from offers.services.claims import coupon_claim
 from offers.services.redemption import RedemptionError, offer_redeem
 from offers.services.redemption_upload import redemptions_upload
 from offers.tests.factories import CouponFactory, OfferFactory
@@ -93,8 +94,6 @@ def test_an_assigned_code_knows_its_subscriber_and_delivery():
 
 
 def test_a_code_given_outside_a_mail_is_redeemed_for_its_holder():
-    from offers.services.claims import coupon_claim
-
     coupon, holder = CouponFactory(), SubscriberFactory()
     assert coupon_claim(offer=coupon.offer, subscriber=holder).coupon == coupon
     assert coupon_claim(offer=coupon.offer, subscriber=SubscriberFactory()) is None, "the pool is empty now"
