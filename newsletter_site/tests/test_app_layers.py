@@ -12,6 +12,8 @@ Referrals sits beside them on campaigns (its referral link is a merge tag throug
 ``subscribers.extensions``) and automations listens to its milestone signal.
 Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
 adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
+Offers sits on tracking beside surveys (its table on the analytics page, its segment conditions)
+and sends ``offers.signals.redemption_recorded``.
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
 Django's m2m_changed for tags) and automations listens. Imports inside functions count too: a lazy
 import is still a dependency. Tests may import anything.
@@ -31,10 +33,11 @@ MAY_IMPORT = {
     "surveys": {"subscribers", "audience", "campaigns", "tracking"},
     "sharing": {"subscribers", "audience", "campaigns", "tracking"},
     "referrals": {"subscribers", "audience", "campaigns"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
-    # API keys know no app; offers sits on campaigns (its assignments name deliveries).
+    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals", "offers"},
+    # API keys know no app; offers sits on tracking (its table on the analytics page) and campaigns
+    # (its assignments name deliveries); automations listens to its redemption signal.
     "api": set(),
-    "offers": {"subscribers", "audience", "campaigns", "api"},
+    "offers": {"subscribers", "audience", "campaigns", "tracking", "api"},
 }
 
 
