@@ -36,6 +36,7 @@ class Group:
     BEHAVIOUR = "behaviour"
     DIALOGUE = "dialogue"
     DELIVERY = "delivery"
+    OFFERS = "offers"
 
     LABELS = {
         PROFILE: _("Profile"),
@@ -44,6 +45,7 @@ class Group:
         BEHAVIOUR: _("Behaviour (human opens and clicks)"),
         DIALOGUE: _("Dialogue (answers)"),
         DELIVERY: _("Delivery"),
+        OFFERS: _("Offers (redemptions reported by the shop)"),
     }
 
 

@@ -25,6 +25,8 @@ from audience.selectors import segment_members, segment_problems
 from automations import kinds, mail, triggers
 from automations.models import Automation, AutomationVersion, Journey, JourneyStepRun, SegmentTriggerMember
 from newsletter_site.bulk import db_value, insert_rows
+from offers.models import Offer, Redemption
+from offers.selectors import codes_given
 from subscribers.models import CustomField, Subscriber, Subscription
 from subscribers.selectors import addresses_suppressed, custom_field_q
 from tracking.selectors.audience import subscribers_individually_tracked
@@ -417,6 +419,30 @@ def date_triggers_evaluate(*, today: date | None = None) -> int:
             reached = custom_field_q(field=field, operator="on", value=target.isoformat())
         entered_today = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk"), entered_at__gte=began)
         candidates = Subscriber.objects.filter(reached).exclude(Exists(entered_today))
+        started += journeys_enter(automation=automation, candidates=candidates)
+    return started
+
+
+def offer_deadline_triggers_evaluate(*, now: datetime | None = None) -> int:
+    """Enter those who were given a code of the trigger's offer and have not redeemed it, from the
+    trigger's days before the offer ends until it ends (beat). Each person once per offer: a journey
+    of this automation entered since that window opened keeps them out, whatever the re-entry rule.
+    """
+    now = now or timezone.now()
+    started = 0
+    for automation in Automation.objects.filter(status=Automation.Status.ACTIVE, trigger_kind=triggers.OFFER_DEADLINE):
+        params = automation.trigger_params
+        offer = Offer.objects.filter(pk=params["offer"]).first()
+        if offer is None:
+            logger.warning("Automation %s: its offer is gone; nobody enters", automation.pk)
+            continue
+        opens = offer.expires_at - timedelta(days=params["days"])
+        if not opens <= now < offer.expires_at:
+            continue
+        given = codes_given(offer_id=offer.pk).filter(delivery__subscriber=OuterRef("pk"))
+        redeemed = Redemption.objects.filter(subscriber=OuterRef("pk"), offer=offer)
+        entered = Journey.objects.filter(automation=automation, subscriber=OuterRef("pk"), entered_at__gte=opens)
+        candidates = Subscriber.objects.filter(Exists(given)).exclude(Exists(redeemed)).exclude(Exists(entered))
         started += journeys_enter(automation=automation, candidates=candidates)
     return started
 

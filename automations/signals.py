@@ -14,6 +14,7 @@ from django.dispatch import receiver
 
 from automations import kinds, services, triggers
 from automations.models import Automation
+from offers.signals import redemption_recorded
 from referrals.signals import milestone_reached
 from subscribers.models import Subscriber
 from subscribers.signals import subscription_confirmed
@@ -102,4 +103,17 @@ def article_feedback_was_recorded(sender, feedback, **kwargs):
         trigger_kind=triggers.FEEDBACK,
         match={"article": feedback.article_id, "useful": feedback.useful},
         subscriber_ids=[feedback.subscriber_id],
+    )
+
+
+@receiver(redemption_recorded, dispatch_uid="automations.redemption_recorded")
+def redemption_was_recorded(sender, redemption, **kwargs):
+    """After the redemption committed; a redemption without a known person enters nobody."""
+    if redemption.subscriber_id is None:
+        return
+    services.trigger_fire(
+        trigger_kind=triggers.OFFER_REDEEMED,
+        match={},
+        subscriber_ids=[redemption.subscriber_id],
+        when=partial(triggers.redeemed_matches, offer_id=redemption.offer_id),
     )

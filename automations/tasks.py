@@ -40,3 +40,10 @@ def evaluate_inactivity_triggers() -> None:
     from automations import services
 
     services.inactivity_triggers_evaluate()
+
+
+@shared_task(acks_late=True)
+def evaluate_offer_deadline_triggers() -> None:
+    from automations import services
+
+    services.offer_deadline_triggers_evaluate()

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from automations import kinds
 from campaigns.models import Article, Campaign
+from offers.models import Offer
 from referrals.models import Milestone
 from subscribers.models import CustomField, MailingList
 from surveys.models import Choice, Question
@@ -22,6 +23,7 @@ CLICKED, OPENED = "campaign_clicked", "campaign_opened"
 ANSWERED, FEEDBACK = "question_answered", "article_feedback"
 INACTIVE, DATE_REACHED = "no_engagement", "date_reached"
 MILESTONE_REACHED = "referral_milestone"
+OFFER_REDEEMED, OFFER_DEADLINE = "offer_redeemed", "offer_deadline"
 
 NPS_GROUPS = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
 ANSWER_CONDITIONS = ("any", *NPS_GROUPS, "rating_at_most", "rating_at_least", "choice")
@@ -31,6 +33,7 @@ ARTICLE_GONE = _("The article %(id)s no longer exists.")
 QUESTION_GONE = _("The survey question %(id)s no longer exists.")
 FIELD_GONE = _("The custom field %(id)s no longer exists.")
 MILESTONE_GONE = _("The referral milestone %(id)s no longer exists.")
+OFFER_GONE = _("The offer %(id)s no longer exists.")
 
 
 def _whole(params: dict, name: str) -> int:
@@ -204,6 +207,43 @@ def _milestone_problems(params: dict) -> list[str]:
     return _gone(Milestone, params["milestone"], MILESTONE_GONE)
 
 
+# Redeemed an offer (offers.signals.redemption_recorded), and an offer's deadline near, not redeemed
+
+
+def _redeemed_clean(params: dict) -> dict:
+    _only(params, {"offer"})
+    return {"offer": kinds.ref(params, "offer")} if params.get("offer") is not None else {}
+
+
+def _redeemed_problems(params: dict) -> list[str]:
+    return _gone(Offer, params["offer"], OFFER_GONE) if "offer" in params else []
+
+
+def redeemed_matches(params: dict, *, offer_id: int) -> bool:
+    """Whether a redemption of ``offer_id`` is one the trigger waits for (its offer, or any)."""
+    return params.get("offer") in (None, offer_id)
+
+
+def _deadline_clean(params: dict) -> dict:
+    _only(params, {"offer", "days"})
+    days = params.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+        raise ValidationError(gettext("“days” must be a whole number from 1 to 365."))
+    return {"offer": kinds.ref(params, "offer"), "days": days}
+
+
+def _deadline_problems(params: dict) -> list[str]:
+    offer = Offer.objects.filter(pk=params["offer"]).first()
+    if offer is None:
+        return [str(OFFER_GONE) % {"id": params["offer"]}]
+    if offer.code_source == Offer.CodeSource.SHARED:
+        return [
+            gettext("The offer “%(name)s” has one shared code: nobody was given a code of their own.")
+            % {"name": offer.name}
+        ]
+    return []
+
+
 # Steps that start triggers: the edges of the loop check in services.automation_problems. A step
 # kind maps to the (trigger kind, parameters the trigger must include) it can fire.
 STEP_STARTS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {}
@@ -255,6 +295,11 @@ TRIGGER_FIELDS = {
         ),
     ),
     MILESTONE_REACHED: (kinds.FormField("milestone", _("referral milestone"), "ref:referrals.Milestone"),),
+    OFFER_REDEEMED: (kinds.FormField("offer", _("only this offer (empty: any)"), "ref:offers.Offer", required=False),),
+    OFFER_DEADLINE: (
+        kinds.FormField("offer", _("offer"), "ref:offers.Offer"),
+        kinds.FormField("days", _("days before the offer ends"), "int"),
+    ),
     DATE_REACHED: (
         kinds.FormField(
             "field",
@@ -277,6 +322,15 @@ def register_behaviour_triggers() -> None:
         (ANSWERED, _("answered a survey question"), _answered_clean, _answered_problems),
         (FEEDBACK, _("said an article was (not) useful"), _feedback_clean, _feedback_problems),
         (INACTIVE, _("no human open or click for days"), _inactive_clean, _inactive_problems),
+        # A redemption is the shop's report of what a person did with their code: behaviour, so
+        # only with tracking consent, like segments' offer conditions (offers.conditions).
+        (OFFER_REDEEMED, _("redeemed an offer"), _redeemed_clean, _redeemed_problems),
+        (
+            OFFER_DEADLINE,
+            _("offer deadline approaching, code not redeemed"),
+            _deadline_clean,
+            _deadline_problems,
+        ),
     )
     for key, label, clean, problems in behavioural:
         kinds.trigger_register(

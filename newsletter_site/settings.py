@@ -214,6 +214,11 @@ CELERY_BEAT_SCHEDULE = {
     # Date and re-engagement triggers look at days; hourly runs enter each subscriber once a day.
     "automations-date-triggers": {"task": "automations.tasks.evaluate_date_triggers", "schedule": 3600.0},
     "automations-inactivity-triggers": {"task": "automations.tasks.evaluate_inactivity_triggers", "schedule": 3600.0},
+    # "An offer ends in N days, not redeemed": a journey at most an hour after the window opens.
+    "automations-offer-deadline-triggers": {
+        "task": "automations.tasks.evaluate_offer_deadline_triggers",
+        "schedule": 3600.0,
+    },
     # Offers: a staff mail when a coupon pool falls below its threshold, whichever path used the codes.
     "offers-check-pools": {"task": "offers.tasks.check_pools", "schedule": 300.0},
     # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.

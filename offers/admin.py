@@ -275,3 +275,32 @@ class RedemptionAdmin(admin.ModelAdmin):
             multipart=True,
             help_text=help_text,
         )
+
+
+class SubscriberRedemptionInline(admin.TabularInline):
+    """A person's redemptions on their subscriber page (``subscribers.extensions.SUBSCRIBER_ADMIN_INLINES``)."""
+
+    model = Redemption
+    fk_name = "subscriber"
+    extra = 0
+    fields = ["redeemed_at", "offer", "coupon", "campaign", "order_ref", "order_value", "currency", "source"]
+    readonly_fields = fields
+    ordering = ["-redeemed_at", "-pk"]
+    verbose_name_plural = _("redemptions (reported by the shop; read-only)")
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("offer", "coupon", "delivery__campaign")
+
+    @admin.display(description=_("campaign"))
+    def campaign(self, obj):
+        return obj.delivery.campaign.name if obj.delivery_id else "–"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -8,9 +8,20 @@ class OffersConfig(AppConfig):
 
     def ready(self):
         from api import scopes
+        from offers.admin import SubscriberRedemptionInline
+        from offers.analytics import campaign_offers_table
+        from offers.conditions import register_offer_kinds
         from offers.selectors import subscriber_redemptions_export
+        from subscribers import extensions
         from subscribers.services import gdpr
+        from tracking.analytics.tables import CAMPAIGN_TABLES
 
         scopes.register("offers:redeem", _("Report coupon redemptions (shop)"))
-        if subscriber_redemptions_export not in gdpr.EXPORT_SECTIONS:
-            gdpr.EXPORT_SECTIONS.append(subscriber_redemptions_export)
+        register_offer_kinds()
+        for registry, item in (
+            (gdpr.EXPORT_SECTIONS, subscriber_redemptions_export),
+            (CAMPAIGN_TABLES, campaign_offers_table),
+            (extensions.SUBSCRIBER_ADMIN_INLINES, SubscriberRedemptionInline),
+        ):
+            if item not in registry:
+                registry.append(item)

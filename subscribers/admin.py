@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_protect
 
 from newsletter_site import permissions
 from newsletter_site.csv_export import csv_response
-from subscribers import admin_actions, import_files, selectors
+from subscribers import admin_actions, extensions, import_files, selectors
 from subscribers.forms import CustomValueField, custom_form_fields
 from subscribers.models import (
     ConsentRecord,
@@ -175,6 +175,10 @@ class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
     actions = admin_actions.SUBSCRIBER_ACTIONS
     list_per_page = 50
     show_full_result_count = False
+
+    def get_inlines(self, request, obj):
+        # The history other apps keep about the person (redemptions), after the page's own.
+        return [*self.inlines, *(extensions.SUBSCRIBER_ADMIN_INLINES if obj is not None else [])]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # Staff may leave any field empty; "required" is for the subscriber's own forms.

@@ -43,6 +43,12 @@ PREFERENCE_SECTIONS: list[Callable[[HttpRequest, object], PreferenceSection | No
 """Called as ``section(request, subscriber)`` on every preference page; None adds nothing."""
 
 
+SUBSCRIBER_ADMIN_INLINES: list[type] = []
+"""Read-only admin inlines (a ``ModelAdmin`` inline class whose model has a foreign key to
+``Subscriber``) that higher apps add to the subscriber's admin page, after its own; each shows
+only to staff who may view its model, as any inline."""
+
+
 def signup_hidden_fields(data: QueryDict, *, first_view: bool) -> list[tuple[str, str, str]]:
     """(name, value, script) of the hidden inputs the sign-up form carries: from the query string on
     GET (``first_view``, with the script), from the form itself when it is shown again after an error."""

@@ -11,6 +11,9 @@ from audience.selectors import segment_members, segment_problems
 from audience.tests.factories import event, leaf, not_
 from campaigns.models import Delivery
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, TagFactory
+from offers.models import Offer, Redemption
+from offers.services.redemption import offer_redeem
+from offers.tests.factories import CouponFactory, OfferFactory, given_code
 from subscribers.models import ConsentRecord, CustomField, Subscriber, Subscription
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 from surveys.models import Answer, ArticleFeedback, Question, Response
@@ -312,3 +315,54 @@ def test_kind_nps_group__without_any_nps_survey_nobody_is_a_promoter_and_everyon
     person("ben", tracking_consent=False)
     assert members(leaf("nps_group", group="promoter")) == set()
     assert members({"op": "not", "children": [leaf("nps_group", group="promoter")]}) == {"anna@example.org"}
+
+
+def test_kind_redeemed_offer():
+    offer, other = OfferFactory(), OfferFactory()
+    for name, which in (("anna", offer), ("ben", other)):
+        offer_redeem(code=given_code(which, person(name)).coupon.code, source="api")
+    shared = OfferFactory(code_source=Offer.CodeSource.SHARED)
+    offer_redeem(code=CouponFactory(offer=shared, code="ALLE").code, source="api", subscriber=person("cem"))
+    person("dora")
+    assert members(leaf("redeemed_offer", offer=offer.pk)) == {"anna@example.org"}
+    assert members(leaf("redeemed_offer", offer=shared.pk)) == {"cem@example.org"}
+
+
+def test_kind_redeemed_offer__a_redemption_is_read_only_with_tracking_consent():
+    offer = OfferFactory()
+    offer_redeem(code=given_code(offer, person("anna", tracking_consent=False)).coupon.code, source="api")
+    person("ben", tracking_consent=False)
+    assert members(leaf("redeemed_offer", offer=offer.pk)) == set()
+    assert members(not_(leaf("redeemed_offer", offer=offer.pk))) == set(), "unknown both ways, as for clicks"
+
+
+def test_kind_offer_not_redeemed_within():
+    offer, other = OfferFactory(), OfferFactory()
+    days = timedelta(days=1)
+
+    def given(name, ago_days, *, redeemed_after_days=None, **fields):
+        assignment = given_code(offer, person(name, **fields), ago=ago_days * days)
+        if redeemed_after_days is not None:
+            Redemption.objects.create(
+                offer=offer,
+                coupon=assignment.coupon,
+                shared=False,
+                source="api",
+                subscriber=assignment.delivery.subscriber,
+                delivery=assignment.delivery,
+                redeemed_at=assignment.assigned_at + redeemed_after_days * days,
+            )
+
+    given("anna", 10)  # never redeemed
+    given("ben", 10, redeemed_after_days=2)  # in time
+    given("cem", 10, redeemed_after_days=9)  # too late: did not redeem within 7 days
+    given("dora", 3)  # the week is not over yet
+    given("emil", 10, tracking_consent=False)  # unknown without consent
+    given_code(offer, person("fritz"), ago=10 * days, status=Delivery.Status.FAILED)  # the code never reached him
+    given_code(other, person("gina"), ago=10 * days)
+    assert members(leaf("offer_not_redeemed_within", offer=offer.pk, days=7)) == {"anna@example.org", "cem@example.org"}
+    assert members(leaf("offer_not_redeemed_within", offer=offer.pk, days=2)) == {
+        "anna@example.org",
+        "cem@example.org",
+        "dora@example.org",
+    }

@@ -14,6 +14,8 @@ Referrals also sits on offers (a milestone can give a pool code) and on sharing 
 share links through ``sharing.referrals.REFERRAL_SOURCES``).
 Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
 adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
+Offers sits on tracking beside surveys (its table on the analytics page, its segment conditions)
+and sends ``offers.signals.redemption_recorded``.
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
 Django's m2m_changed for tags) and automations listens. Imports inside functions count too: a lazy
 import is still a dependency. Tests may import anything.
@@ -34,10 +36,11 @@ MAY_IMPORT = {
     "sharing": {"subscribers", "audience", "campaigns", "tracking"},
     # Referrals gives coupons of offers as milestone rewards and its tokens to sharing's share links.
     "referrals": {"subscribers", "audience", "campaigns", "offers", "sharing"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals"},
-    # API keys know no app; offers sits on campaigns (its assignments name deliveries).
+    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals", "offers"},
+    # API keys know no app; offers sits on tracking (its table on the analytics page) and campaigns
+    # (its assignments name deliveries); automations listens to its redemption signal.
     "api": set(),
-    "offers": {"subscribers", "audience", "campaigns", "api"},
+    "offers": {"subscribers", "audience", "campaigns", "tracking", "api"},
 }
 
 

@@ -5,6 +5,7 @@ both name one) returns the row already stored. The database constraints on ``Red
 last word: when two reports of one code race, one insert fails and the other's row is returned.
 """
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -15,7 +16,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from offers.models import Coupon, CouponAssignment, Offer, Redemption, code_key
+from offers.signals import redemption_recorded
 from subscribers.models import Subscriber
+
+logger = logging.getLogger(__name__)
 
 
 class RedemptionError(Exception):
@@ -156,9 +160,16 @@ def offer_redeem(
         if existing is None:
             raise
         return _replay_or_conflict(existing, order_ref=order_ref)
+    transaction.on_commit(lambda: _announce(redemption))
     # No pool check queued here: the shop may report a thousand redemptions a second, and a
     # redeemed code was usually assigned (so no longer left) before; the beat's check_pools sees the rest.
     return Outcome(redemption, created=True)
+
+
+def _announce(redemption: Redemption) -> None:
+    for receiver, result in redemption_recorded.send_robust(sender=Redemption, redemption=redemption):
+        if isinstance(result, Exception):
+            logger.error("Redemption %s: receiver %r failed", redemption.pk, receiver, exc_info=result)
 
 
 def _date(offer: Offer) -> str:

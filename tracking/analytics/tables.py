@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from tracking import selectors
 
 TEXT, INT, PERCENT, DATETIME, LINK = "text", "int", "percent", "datetime", "link"
+# An amount of money: a Decimal with two places, shown in the active language's format.
+MONEY = "money"
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,12 @@ class Cell:
 
     @property
     def numeric(self) -> bool:
-        return self.kind in (INT, PERCENT)
+        return self.kind in (INT, PERCENT, MONEY)
 
     @property
     def data_value(self) -> str:
+        if isinstance(self.raw, Decimal):
+            return str(self.raw)
         if isinstance(self.raw, bool) or not isinstance(self.raw, int | float):
             return ""
         return repr(round(self.raw * 100, 2)) if isinstance(self.raw, float) else str(self.raw)
@@ -98,6 +102,8 @@ def display(value, kind: str) -> str:
         return formats.number_format(round(value * 100, 1), decimal_pos=1) + " %"
     if kind == INT:
         return formats.number_format(value)
+    if kind == MONEY:
+        return formats.number_format(value, decimal_pos=2)
     if kind == DATETIME:
         return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
     return str(value)

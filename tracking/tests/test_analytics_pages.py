@@ -36,6 +36,7 @@ CAMPAIGN_TABLES = [
     "machine_reasons",
     "surveys",
     "sharing",
+    "offers",
 ]
 
 
