@@ -73,7 +73,7 @@ def test_a_shared_code_offer_has_no_pool_to_fill():
 # Uploading ----------------------------------------------------------------------------------------
 
 
-def test_an_upload_reports_added_duplicate_and_invalid_lines():
+def test_an_upload_reports_added_duplicate_and_invalid_lines(in_english):
     offer = OfferFactory()
     CouponFactory(offer=offer, code="OLD-1")
     data = "code\nnew-1\nNEW-2\nold-1\nnew-1\n\nhas space\n" + "X" * 65 + "\nNEW-3\n"

@@ -234,6 +234,7 @@ def test_milestones_give_their_reward_exactly_once(client, referrer, mailing_lis
 
 
 def test_preference_page_shows_the_link_and_the_confirmed_count(client, referrer, mailing_list, in_english):
+    Subscriber.objects.filter(pk=referrer.pk).update(language="en")  # the page speaks the reader's language
     credited_friend(client, referrer, mailing_list)
     sign_up(client, mailing_list, email="pending@example.org", ref=token_of(referrer, mailing_list))
     page = client.get(reverse("subscribers:preferences", kwargs={"token": links.preferences_token(referrer)}))

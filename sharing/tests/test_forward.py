@@ -134,6 +134,7 @@ def test_a_scanner_posting_the_form_sends_nothing(client, sent):
 
 
 def test_invalid_addresses_say_which_and_keep_the_form(client, sent, in_english):
+    Campaign.objects.update(language="en")  # the page speaks the campaign's language
     response = post_forward(client, forward_path(sent), addresses="friend@example.net\nnot-an-address", name="Ida Q")
     html = response.content.decode()
     assert response.status_code == 400
@@ -143,6 +144,7 @@ def test_invalid_addresses_say_which_and_keep_the_form(client, sent, in_english)
 
 
 def test_more_than_the_limit_of_addresses_is_refused(client, sent, settings, in_english):
+    Campaign.objects.update(language="en")  # the page speaks the campaign's language
     settings.KANAL_FORWARD_MAX_RECIPIENTS = 2
     many = "a@example.net b@example.net c@example.net"
     response = post_forward(client, forward_path(sent), addresses=many)
@@ -155,12 +157,14 @@ def test_more_than_the_limit_of_addresses_is_refused(client, sent, settings, in_
 
 
 def test_a_name_with_a_link_is_refused(client, sent, in_english):
+    Campaign.objects.update(language="en")  # the page speaks the campaign's language
     response = post_forward(client, forward_path(sent), name="Win at https://spam.example")
     assert response.status_code == 400 and mail.outbox == []
     assert "without links or addresses" in response.content.decode()
 
 
 def test_forwarding_is_rate_limited_per_forwarder_and_per_address(client, sent, settings, news, in_english):
+    Campaign.objects.update(language="en")  # the page speaks the campaign's language
     settings.KANAL_FORWARD_RATE_PER_FORWARDER = "2/h"
     settings.KANAL_FORWARD_RATE_PER_IP = "1000/h"
     path = forward_path(sent)
