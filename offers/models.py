@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Delivery
+from campaigns.models import Campaign, Delivery
 from subscribers.models import Subscriber
 
 CODE_MAX_LENGTH = 64
@@ -86,7 +86,7 @@ class Coupon(models.Model):
 
 class CouponAssignment(models.Model):
     """A pool code given to one delivery: each delivery at most one code, each code at most one
-    delivery. Written by the sending path (a later part of issue 14); the pool counts it as used."""
+    delivery. Written at send time (``offers.services.assignment``); the pool counts it as used."""
 
     coupon = models.OneToOneField(Coupon, verbose_name=_("coupon"), on_delete=models.CASCADE, related_name="assignment")
     delivery = models.OneToOneField(
@@ -160,3 +160,25 @@ class Redemption(models.Model):
 
     def __str__(self):
         return f"{self.coupon} ({self.redeemed_at:%Y-%m-%d})"
+
+
+class CampaignOffer(models.Model):
+    """The offer in a campaign or automation mail: its block, and each delivery's own code at send time.
+
+    One per mail, not per article: a delivery gets at most one code (``CouponAssignment``).
+    """
+
+    campaign = models.OneToOneField(
+        Campaign,
+        verbose_name=_("campaign or automation mail"),
+        on_delete=models.CASCADE,
+        related_name="offer_block",
+    )
+    offer = models.ForeignKey(Offer, verbose_name=_("offer"), on_delete=models.PROTECT, related_name="mail_blocks")
+
+    class Meta:
+        verbose_name = _("offer in a mail")
+        verbose_name_plural = _("offers in mails")
+
+    def __str__(self):
+        return f"{self.campaign} → {self.offer}"

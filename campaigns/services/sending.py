@@ -119,7 +119,8 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
                 _("A campaign that is %(status)s cannot be resumed.") % {"status": campaign.get_status_display()}
             )
         campaign.status = Status.SENDING
-        campaign.save(update_fields=["status", "updated_at"])
+        campaign.hold_reason = ""
+        campaign.save(update_fields=["status", "hold_reason", "updated_at"])
         _queue_senders(campaign_id=campaign.pk)
     return campaign
 
@@ -209,6 +210,7 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         return BatchOutcome()
     compiled, skeleton = compiled_campaign(campaign)
     deliveries = transports.claimed_deliveries(token=token)
+    deliveries, prepared_links, hold_reason = _batch_prepare(campaign, deliveries, token=token)
     ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
     visible_articles = None
     if compiled.conditional_articles:
@@ -223,7 +225,7 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         skeleton=skeleton,
         ledger=ledger,
         links=links.MailLinks(),
-        recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled),
+        recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled) + prepared_links,
         visible_articles=visible_articles,
     )
     deliveries = batch.in_variant_order(deliveries)
@@ -240,6 +242,9 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         # without its final "."), so nothing of this batch is half sent: its rows go back below.
         logger.warning("Campaign %s: batch stopped, the send rate limiter has no Redis: %s", campaign_id, error)
         ledger.retry_in = RATE_LIMITER_RETRY_SECONDS
+    if hold_reason:
+        # After the messages that could go out did: they keep their codes either way.
+        campaign_hold(campaign_id=campaign_id, reason=hold_reason)
     # Whatever this batch did not get to (paused, cancelled, a transient error) goes back to the queue.
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None
@@ -248,6 +253,47 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     if not more:
         campaign_finish_if_done(campaign_id=campaign_id)
     return BatchOutcome(sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in)
+
+
+def _batch_prepare(campaign: Campaign, deliveries: list, *, token: str) -> tuple[list, list, str]:
+    """Run the batch preparers (campaigns.extensions.BATCH_PREPARERS) before anything is handed over.
+
+    Deliveries a preparer holds back go back to the queue now and leave this batch. Returns the
+    deliveries to send, the preparers' per-recipient links, and the reason to hold the campaign
+    with (``campaign_hold``, after this batch), or "".
+    """
+    if not extensions.BATCH_PREPARERS:
+        return deliveries, [], ""
+    prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=[delivery.pk for delivery in deliveries])
+    links = [result.links for result in prepared if result.links is not None]
+    held = frozenset().union(*(result.held for result in prepared))
+    if not held:
+        if campaign.hold_reason:
+            Campaign.objects.filter(pk=campaign.pk).exclude(hold_reason="").update(hold_reason="")
+        return deliveries, links, ""
+    Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING, pk__in=held).update(
+        status=Delivery.Status.QUEUED, claim="", claimed_at=None
+    )
+    reason = next(result.reason for result in prepared if result.held)
+    return [delivery for delivery in deliveries if delivery.pk not in held], links, reason
+
+
+def campaign_hold(*, campaign_id: int, reason: str) -> None:
+    """Sending cannot go on for now (``reason`` says why, shown on the campaign page): a newsletter is
+    paused (resume once the cause is fixed); an automation mail stays on, and its held deliveries
+    wait in the queue for the next batch."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None:
+            return
+        if campaign.kind == Campaign.Kind.NEWSLETTER and campaign.status == Status.SENDING:
+            logger.warning("Campaign %s paused: %s", campaign_id, reason)
+            campaign.status = Status.PAUSED
+            campaign.hold_reason = reason
+            campaign.save(update_fields=["status", "hold_reason", "updated_at"])
+        elif campaign.hold_reason != reason:
+            # Not updated_at: that would compile the mail again for every waiting batch.
+            Campaign.objects.filter(pk=campaign_id).update(hold_reason=reason)
 
 
 @contextmanager
@@ -390,4 +436,5 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "stalled": stall is not None,
         "idle_seconds": stall.idle_seconds if stall else None,
         "stall_message": stall.message() if stall else None,
+        "hold_reason": campaign.hold_reason,
     }
