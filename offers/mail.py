@@ -93,17 +93,10 @@ def campaign_offer_codes(*, campaign, delivery_ids: list[int]) -> PreparedBatch 
         }
     with translation.override(campaign.language):
         deadline = deadline_text(offer)
-    offer_id = offer.pk
-    link_token = tokens.link_token
-    prefix = tokens.offer_url(offer_id=offer_id)[: -len(link_token(offer_id=offer_id))]
+    offer_url = tokens.delivery_offer_urls(offer_id=offer.pk)
+    get_code = codes.get
 
     def values(delivery_id: int, recipient) -> dict:
-        return {
-            "values": {
-                CODE: codes.get(delivery_id, ""),
-                URL: prefix + link_token(offer_id=offer_id, delivery_id=delivery_id),
-                DEADLINE: deadline,
-            }
-        }
+        return {"values": {CODE: get_code(delivery_id, ""), URL: offer_url(delivery_id), DEADLINE: deadline}}
 
     return PreparedBatch(links=values, held=held, reason=reason)

@@ -19,65 +19,89 @@ from offers.models import CampaignOffer, Coupon, CouponAssignment, Offer, Redemp
 # the statement's snapshot predates the other's commit). Each round claims what the last missed.
 CLAIM_ROUNDS = 3
 
+# offer id -> the highest coupon id this process assigned: the next claim looks above it first, so
+# it does not walk past every code given out before (a pool is used in id order). Only a hint:
+# when the codes above it do not suffice, the claim looks at the whole pool.
+_assigned_up_to: dict[int, int] = {}
+
+
+def _ids_sql() -> str:
+    """The deliveries' ids as rows (id): a PostgreSQL array or, on SQLite, a JSON list."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::bigint[]) AS id"
+    return "SELECT value AS id FROM json_each(%s)"
+
+
+def _ids_param(ids: list[int]):
+    if connection.vendor == "postgresql":
+        return ids
+    return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
+
 
 def _claim_sql() -> str:
     quote = connection.ops.quote_name
     coupon, assignment = quote(Coupon._meta.db_table), quote(CouponAssignment._meta.db_table)
     redemption = quote(Redemption._meta.db_table)
-    if connection.vendor == "postgresql":
-        # Free codes are locked, and codes another batch has locked are skipped, not waited for.
-        need = "SELECT d.id, d.n FROM unnest(%s::bigint[]) WITH ORDINALITY AS d(id, n)"
-        lock = " FOR UPDATE SKIP LOCKED"
-    else:
-        # SQLite: the statement is the one writer; its read and its insert see the same database.
-        need = "SELECT value AS id, key + 1 AS n FROM json_each(%s)"
-        lock = ""
-    # Only quoted table names from the models' metadata reach the SQL text.
+    # PostgreSQL: free codes are locked, and codes another batch has locked are skipped, not
+    # waited for. SQLite: the statement is the one writer; its read and its insert see the same data.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    # Only quoted table names from the models' metadata reach the SQL text. The n-th delivery without
+    # a code gets the n-th free code: both sides numbered, paired by GROUP BY n (a sort, where a
+    # join on the numbers would compare every pair on SQLite).
     return (
-        f"WITH free AS (SELECT c.id FROM {coupon} c WHERE c.offer_id = %s "  # noqa: S608
+        f"WITH need AS (SELECT d.id, row_number() OVER (ORDER BY d.id) AS n FROM ({_ids_sql()}) d "  # noqa: S608
+        f"WHERE NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.delivery_id = d.id)), "
+        f"free AS (SELECT c.id FROM {coupon} c WHERE c.offer_id = %s AND c.id > %s "
         f"AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.coupon_id = c.id) "
         f"AND NOT EXISTS (SELECT 1 FROM {redemption} r WHERE r.coupon_id = c.id) "
         f"ORDER BY c.id LIMIT %s{lock}), "
-        "numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM free), "
-        f"need AS ({need}) "
+        "pairs AS (SELECT max(coupon_id) AS coupon_id, max(delivery_id) AS delivery_id FROM ("
+        "SELECT row_number() OVER (ORDER BY id) AS n, id AS coupon_id, NULL AS delivery_id FROM free "
+        "UNION ALL SELECT n, NULL, id FROM need) numbered GROUP BY n) "
         f"INSERT INTO {assignment} (coupon_id, delivery_id, assigned_at) "
-        "SELECT numbered.id, need.id, %s FROM numbered JOIN need ON need.n = numbered.n WHERE true "
+        "SELECT coupon_id, delivery_id, %s FROM pairs WHERE coupon_id IS NOT NULL AND delivery_id IS NOT NULL "
         "ON CONFLICT DO NOTHING"
     )
 
 
-def _codes_of(delivery_ids) -> dict[int, str]:
-    return dict(
-        CouponAssignment.objects.filter(delivery_id__in=delivery_ids).values_list("delivery_id", "coupon__code")
+def _codes_sql() -> str:
+    quote = connection.ops.quote_name
+    coupon, assignment = quote(Coupon._meta.db_table), quote(CouponAssignment._meta.db_table)
+    return (
+        f"SELECT a.delivery_id, c.code, c.id FROM {assignment} a JOIN {coupon} c ON c.id = a.coupon_id "  # noqa: S608
+        f"WHERE a.delivery_id IN ({_ids_sql()})"
     )
 
 
 def coupons_assign(*, offer_id: int, delivery_ids: list[int]) -> dict[int, str]:
     """Each delivery's code: the one it has, else a free code of the offer's pool; committed on return.
 
-    Deliveries missing from the answer got none: the pool has no free code left for them.
+    One INSERT … SELECT gives every delivery without a code one of the free codes, and one SELECT
+    reads them all back. Deliveries missing from the answer got none: the pool has no free code
+    left for them.
     """
-    with transaction.atomic():
-        codes = _codes_of(delivery_ids)
-        for _round in range(CLAIM_ROUNDS):
-            missing = [pk for pk in delivery_ids if pk not in codes]
+    codes: dict[int, str] = {}
+    missing = list(delivery_ids)
+    after = _assigned_up_to.get(offer_id, 0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for _round in range(CLAIM_ROUNDS + 1):
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(_claim_sql(), [_ids_param(missing), offer_id, after, len(missing), now])
+            inserted = cursor.rowcount
+            cursor.execute(_codes_sql(), [_ids_param(missing)])
+            for delivery_id, code, coupon_id in cursor.fetchall():
+                codes[delivery_id] = code
+                after = max(after, coupon_id)
+            missing = [pk for pk in missing if pk not in codes]
             if not missing:
                 break
-            ids = missing if connection.vendor == "postgresql" else _json_list(missing)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _claim_sql(),
-                    [offer_id, len(missing), ids, connection.ops.adapt_datetimefield_value(timezone.now())],
-                )
-                inserted = cursor.rowcount
-            codes.update(_codes_of(missing))
             if inserted <= 0:
-                break
+                if after == 0:
+                    break  # the whole pool was looked at: no free code left
+                after = 0
+    if after:
+        _assigned_up_to[offer_id] = after
     return codes
-
-
-def _json_list(ids: list[int]) -> str:
-    return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
 
 
 def campaign_offer_set(*, campaign: Campaign, offer: Offer) -> CampaignOffer:
