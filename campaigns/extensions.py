@@ -120,11 +120,11 @@ class PreparedBatch:
 
 
 BATCH_PREPARERS: list[Callable[..., PreparedBatch | None]] = []
-"""Called once per claimed batch as ``preparer(campaign=..., delivery_ids=[...])``, after the claim
-and BEFORE any message of the batch is handed over; what it writes is committed when it returns
-(the offers app assigns each delivery its coupon here). None when it has nothing to do with this
-campaign. Held deliveries go back to the queue, and the campaign holds with the reason (a
-newsletter is paused; an automation mail keeps sending and its held deliveries wait)."""
+"""Called once per sending batch as ``preparer(campaign=..., delivery_ids=[...])`` inside the claim's
+transaction, so what it writes commits with the claim, before any message of the batch is handed
+over (the offers app assigns each delivery its coupon here). None when it has nothing to do with
+this campaign. Held deliveries stay queued, and the campaign holds with the reason (a newsletter
+is paused; an automation mail keeps sending and its held deliveries wait)."""
 
 
 def batch_prepare(*, campaign, delivery_ids: list[int]) -> list[PreparedBatch]:

@@ -140,24 +140,44 @@ def deliveries_claim(*, campaign_id: int, limit: int) -> str | None:
     become "withdrawn" instead (the reason in ``error``) and are never sent. Should that leave
     nothing to send in this batch, the token still comes back, for an empty batch.
     """
+    return _claim(campaign_id=campaign_id, limit=limit).token
+
+
+@dataclass(frozen=True)
+class _Claim:
+    token: str | None
+    prepared: tuple = ()
+
+
+def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) -> _Claim:
+    """``deliveries_claim``, and with ``campaign`` the batch preparers
+    (campaigns.extensions.BATCH_PREPARERS) in the claim's transaction: what they write (an offer's
+    codes) commits with the claim, before anything is handed over, and the deliveries they hold
+    back stay queued."""
     token = secrets.token_hex(16)
+    prepared = []
     with transaction.atomic():
         candidates = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).order_by("pk")
         if db_connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         rows = list(candidates.values_list("pk", "subscriber__status", "subscriber__email")[:limit])
         if not rows:
-            return None
+            return _Claim(None)
         withdrawn = _consent_withdrawn(rows)
         for reason, ids in withdrawn.items():
             Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
                 status=Delivery.Status.WITHDRAWN, error=reason
             )
         gone = {pk for ids in withdrawn.values() for pk in ids}
-        Delivery.objects.filter(
-            pk__in=[row[0] for row in rows if row[0] not in gone], status=Delivery.Status.QUEUED
-        ).update(status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now())
-    return token
+        sendable = [row[0] for row in rows if row[0] not in gone]
+        if campaign is not None and sendable and extensions.BATCH_PREPARERS:
+            prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=sendable)
+            held = frozenset().union(*(result.held for result in prepared))
+            sendable = [pk for pk in sendable if pk not in held]
+        Delivery.objects.filter(pk__in=sendable, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now()
+        )
+    return _Claim(token, tuple(prepared))
 
 
 def _consent_withdrawn(rows: list[tuple[int, str | None, str | None]]) -> dict[str, list[int]]:
@@ -204,13 +224,17 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Status.SENDING:
         return BatchOutcome()
-    token = deliveries_claim(campaign_id=campaign_id, limit=settings.KANAL_SEND_BATCH_SIZE)
+    claim = _claim(campaign_id=campaign_id, limit=settings.KANAL_SEND_BATCH_SIZE, campaign=campaign)
+    token = claim.token
     if token is None:
         campaign_finish_if_done(campaign_id=campaign_id)
         return BatchOutcome()
     compiled, skeleton = compiled_campaign(campaign)
     deliveries = transports.claimed_deliveries(token=token)
-    deliveries, prepared_links, hold_reason = _batch_prepare(campaign, deliveries, token=token)
+    prepared_links = [result.links for result in claim.prepared if result.links is not None]
+    hold_reason = next((result.reason for result in claim.prepared if result.held), "")
+    if not hold_reason and campaign.hold_reason and claim.prepared:
+        Campaign.objects.filter(pk=campaign_id).exclude(hold_reason="").update(hold_reason="")
     ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
     visible_articles = None
     if compiled.conditional_articles:
@@ -253,29 +277,6 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     if not more:
         campaign_finish_if_done(campaign_id=campaign_id)
     return BatchOutcome(sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in)
-
-
-def _batch_prepare(campaign: Campaign, deliveries: list, *, token: str) -> tuple[list, list, str]:
-    """Run the batch preparers (campaigns.extensions.BATCH_PREPARERS) before anything is handed over.
-
-    Deliveries a preparer holds back go back to the queue now and leave this batch. Returns the
-    deliveries to send, the preparers' per-recipient links, and the reason to hold the campaign
-    with (``campaign_hold``, after this batch), or "".
-    """
-    if not extensions.BATCH_PREPARERS:
-        return deliveries, [], ""
-    prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=[delivery.pk for delivery in deliveries])
-    links = [result.links for result in prepared if result.links is not None]
-    held = frozenset().union(*(result.held for result in prepared))
-    if not held:
-        if campaign.hold_reason:
-            Campaign.objects.filter(pk=campaign.pk).exclude(hold_reason="").update(hold_reason="")
-        return deliveries, links, ""
-    Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING, pk__in=held).update(
-        status=Delivery.Status.QUEUED, claim="", claimed_at=None
-    )
-    reason = next(result.reason for result in prepared if result.held)
-    return [delivery for delivery in deliveries if delivery.pk not in held], links, reason
 
 
 def campaign_hold(*, campaign_id: int, reason: str) -> None:
