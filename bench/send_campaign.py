@@ -319,13 +319,18 @@ def wait_until_ready(workers) -> None:
     raise SystemExit("the Celery workers did not come up")
 
 
-def send_end_to_end(env, mailing_list, *, label: str, recipients: int, args, extra: dict, sink=None) -> float:
+def send_end_to_end(
+    env, mailing_list, *, label: str, recipients: int, args, extra: dict, sink=None, prepare=None
+) -> float:
+    """``prepare(campaign)``, if given, runs before the send starts (bench/offers.py adds an offer)."""
     from django.db.models import Max
 
     from campaigns.models import Campaign, Delivery
     from campaigns.services import sending
 
     campaign = create_campaign(mailing_list, label)
+    if prepare is not None:
+        prepare(campaign)
     workers = start_workers(env, count=args.workers, concurrency=args.concurrency, extra=extra)
     sampler = RssSampler(workers)
     sampler.start()

@@ -73,6 +73,65 @@ SHARE_BLOCKS: list[ShareBlocks] = []
 """At most one entry; without it a campaign mail carries no forward and share block."""
 
 
+@dataclass(frozen=True)
+class OfferBlock:
+    """The offer block of one campaign's mail: an offer with the reader's own code, or a note that it ended.
+
+    The code and the link are per recipient: the merge-tag values ``code_value`` and ``url_value``
+    (names in RECIPIENT_VALUES) that a batch preparer fills; a mail without them (the archive page,
+    previews, forwarded copies) shows ``code_fallback`` and ``url_fallback``, which name nobody.
+    """
+
+    title: str
+    ended: bool
+    ended_text: str = ""
+    terms: str = ""
+    deadline_text: str = ""
+    code_label: str = ""
+    button_label: str = ""
+    code_value: str = ""
+    url_value: str = ""
+    code_fallback: str = ""
+    url_fallback: str = ""
+
+
+class OfferBlocks(Protocol):
+    """What a compiled mail needs from the app that owns offers (``offers.mail``)."""
+
+    def offer_block_for(self, campaign) -> OfferBlock | None: ...
+
+    def offer_block_changes_at(self, campaign):
+        """When the block will change by itself (its offer ends), or None: cached pages expire then."""
+        ...
+
+
+OFFER_BLOCKS: list[OfferBlocks] = []
+"""At most one entry; without it a campaign mail carries no offer block."""
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """What a batch preparer did for one claimed batch: per-recipient values for the messages it
+    lets go, and the deliveries it holds back (never sent in this batch) with the reason."""
+
+    links: RecipientLinks | None = None
+    held: frozenset[int] = frozenset()
+    reason: str = ""
+
+
+BATCH_PREPARERS: list[Callable[..., PreparedBatch | None]] = []
+"""Called once per sending batch as ``preparer(campaign=..., delivery_ids=[...])`` inside the claim's
+transaction, so what it writes commits with the claim, before any message of the batch is handed
+over (the offers app assigns each delivery its coupon here). None when it has nothing to do with
+this campaign. Held deliveries stay queued, and the campaign holds with the reason (a newsletter
+is paused; an automation mail keeps sending and its held deliveries wait)."""
+
+
+def batch_prepare(*, campaign, delivery_ids: list[int]) -> list[PreparedBatch]:
+    prepared = (preparer(campaign=campaign, delivery_ids=delivery_ids) for preparer in BATCH_PREPARERS)
+    return [result for result in prepared if result is not None]
+
+
 def recipient_links_prepare(*, campaign, compiled) -> list[RecipientLinks]:
     """The per-recipient link functions of every registered provider, prepared for one batch."""
     prepared = (provider(campaign=campaign, compiled=compiled) for provider in RECIPIENT_LINK_PROVIDERS)
@@ -85,6 +144,15 @@ def answer_blocks() -> AnswerBlocks | None:
 
 def share_blocks() -> ShareBlocks | None:
     return SHARE_BLOCKS[0] if SHARE_BLOCKS else None
+
+
+def offer_blocks() -> OfferBlocks | None:
+    return OFFER_BLOCKS[0] if OFFER_BLOCKS else None
+
+
+def offer_block_changes_at(campaign):
+    blocks = offer_blocks()
+    return blocks.offer_block_changes_at(campaign) if blocks is not None else None
 
 
 def register(registry: list, entry) -> None:

@@ -174,6 +174,9 @@ class Campaign(models.Model):
             "toward it. Otherwise subscribers who reached the cap are skipped."
         ),
     )
+    # Why sending holds, set by the pipeline (e.g. an offer's pool ran out): a newsletter is paused
+    # with it, an automation mail's deliveries wait. Cleared on resume and once a batch goes out whole.
+    hold_reason = models.TextField(_("why sending holds"), blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

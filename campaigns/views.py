@@ -1,9 +1,12 @@
+import math
+
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from campaigns import previews
+from campaigns import extensions, previews
 from campaigns.models import Campaign
 from subscribers.extensions import signup_hidden_fields
 
@@ -27,6 +30,17 @@ def archive(request, archive_id):
     html = cache.get(key)
     if html is None:
         html = previews.compile_for_archive(campaign).render(previews.neutral_recipient(campaign)).html
-        cache.set(key, html, ARCHIVE_CACHE_SECONDS)
+        cache.set(key, html, _cache_seconds(campaign))
     carried = {name: value for name, value, _script in signup_hidden_fields(request.GET, first_view=False)}
     return HttpResponse(previews.with_signup_query(html, campaign, carried))
+
+
+def _cache_seconds(campaign) -> int:
+    """An offer block changes once more by itself, when its offer ends: the page is cached until then."""
+    seconds = ARCHIVE_CACHE_SECONDS
+    changes_at = extensions.offer_block_changes_at(campaign)
+    if changes_at is not None:
+        left = math.ceil((changes_at - timezone.now()).total_seconds())
+        if left > 0:
+            seconds = min(seconds, left)
+    return seconds

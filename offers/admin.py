@@ -1,3 +1,4 @@
+from django import forms as django_forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -11,8 +12,8 @@ from django.utils.translation import ngettext
 
 from newsletter_site import permissions
 from offers import forms, selectors, tokens
-from offers.models import Coupon, Offer, Redemption
-from offers.services import pools
+from offers.models import CampaignOffer, Coupon, Offer, Redemption
+from offers.services import assignment, pools
 from offers.services.redemption import RedemptionError, offer_redeem
 from offers.services.redemption_upload import redemptions_upload
 from subscribers.import_files import ImportFileError
@@ -304,3 +305,41 @@ class SubscriberRedemptionInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class CampaignOfferForm(django_forms.ModelForm):
+    class Meta:
+        model = CampaignOffer
+        fields = ["campaign", "offer"]
+
+    def clean(self):
+        cleaned = super().clean()
+        campaign, offer = cleaned.get("campaign"), cleaned.get("offer")
+        changed = self.instance.pk and offer is not None and self.instance.offer_id != offer.pk
+        if campaign is not None and changed and assignment.codes_given(campaign):
+            raise ValidationError(_("Codes of this offer are in the mail's deliveries already; it cannot change."))
+        return cleaned
+
+
+@admin.register(CampaignOffer)
+class CampaignOfferAdmin(admin.ModelAdmin):
+    """Which offer a campaign or automation mail carries: its block, and each delivery's code at send time."""
+
+    form = CampaignOfferForm
+    list_display = ["campaign", "offer"]
+    autocomplete_fields = ["campaign", "offer"]
+    list_select_related = ["campaign", "offer"]
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = assignment.campaign_offer_set(campaign=obj.campaign, offer=obj.offer).pk
+
+    def delete_model(self, request, obj):
+        assignment.campaign_offer_remove(campaign=obj.campaign)
+
+    def delete_queryset(self, request, queryset):
+        for block in queryset.select_related("campaign"):
+            assignment.campaign_offer_remove(campaign=block.campaign)
+
+    def has_delete_permission(self, request, obj=None):
+        # Once codes are in a mail's deliveries, the block stays with them.
+        return super().has_delete_permission(request, obj) and (obj is None or not assignment.codes_given(obj.campaign))

@@ -8,6 +8,8 @@ class OffersConfig(AppConfig):
 
     def ready(self):
         from api import scopes
+        from campaigns import extensions as campaign_extensions
+        from offers import mail
         from offers.admin import SubscriberRedemptionInline
         from offers.analytics import campaign_offers_table
         from offers.conditions import register_offer_kinds
@@ -15,6 +17,11 @@ class OffersConfig(AppConfig):
         from subscribers import extensions
         from subscribers.services import gdpr
         from tracking.analytics.tables import CAMPAIGN_TABLES
+
+        campaign_extensions.register(campaign_extensions.OFFER_BLOCKS, mail)
+        campaign_extensions.register(campaign_extensions.BATCH_PREPARERS, mail.campaign_offer_codes)
+        for name in mail.MERGE_TAGS:
+            campaign_extensions.register(campaign_extensions.RECIPIENT_VALUES, name)
 
         scopes.register("offers:redeem", _("Report coupon redemptions (shop)"))
         register_offer_kinds()

@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Delivery
+from campaigns.models import Campaign, Delivery
 from subscribers.models import Subscriber
 
 CODE_MAX_LENGTH = 64
@@ -175,3 +175,25 @@ class Redemption(models.Model):
 
     def __str__(self):
         return f"{self.coupon} ({self.redeemed_at:%Y-%m-%d})"
+
+
+class CampaignOffer(models.Model):
+    """The offer in a campaign or automation mail: its block, and each delivery's own code at send time.
+
+    One per mail, not per article: a delivery gets at most one code (``CouponAssignment``).
+    """
+
+    campaign = models.OneToOneField(
+        Campaign,
+        verbose_name=_("campaign or automation mail"),
+        on_delete=models.CASCADE,
+        related_name="offer_block",
+    )
+    offer = models.ForeignKey(Offer, verbose_name=_("offer"), on_delete=models.PROTECT, related_name="mail_blocks")
+
+    class Meta:
+        verbose_name = _("offer in a mail")
+        verbose_name_plural = _("offers in mails")
+
+    def __str__(self):
+        return f"{self.campaign} → {self.offer}"

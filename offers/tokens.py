@@ -27,3 +27,8 @@ def read_link_token(token: str) -> tuple[int, int] | None:
 
 def offer_url(*, offer_id: int, delivery_id: int = 0) -> str:
     return settings.SITE_URL + PATH + link_token(offer_id=offer_id, delivery_id=delivery_id)
+
+
+def delivery_offer_urls(*, offer_id: int):
+    """The offer link of each delivery, signed fast for a sending batch: ``urls(delivery_id)``."""
+    return _signed.last_id_signer(LINK, (offer_id,), base=settings.SITE_URL + PATH).url

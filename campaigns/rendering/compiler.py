@@ -17,6 +17,7 @@ from campaigns.rendering.slots import (
     FORWARD,
     HONEYPOT,
     LINK,
+    MERGE,
     PIXEL,
     PREFERENCES,
     SHARE,
@@ -126,6 +127,15 @@ def compile_campaign(
                 )
         text_blocks.append("\n\n".join(block))
 
+    offer_context = None
+    offer_blocks = extensions.offer_blocks()
+    if campaign.pk is not None and offer_blocks is not None:
+        with translation.override(campaign.language):
+            offer = offer_blocks.offer_block_for(campaign)
+        if offer is not None:
+            offer_context = _offer_context(offer, slots)
+            text_blocks.append(_offer_text(offer_context))
+
     survey, survey_context = None, None
     if campaign.pk is not None and answer_blocks is not None:
         with translation.override(campaign.language):
@@ -176,6 +186,7 @@ def compile_campaign(
         "preferences_url": preferences,
         "archive_url": archive_url,
         "survey": survey_context,
+        "offer": offer_context,
         "share": share_context,
         "open_pixel": slots.placeholder(PIXEL),
         "honeypot_link": slots.placeholder(HONEYPOT),
@@ -247,6 +258,36 @@ def _survey_text(survey: dict) -> str:
         lines += [f"{number}. {button['label']}: {button['url']}" for number, button in enumerate(buttons, 1)]
     else:  # scores are numbers already; the single "answer the survey" link needs none
         lines += [f"{button['label']}: {button['url']}" for button in buttons]
+    return "\n".join(lines)
+
+
+def _offer_context(offer: extensions.OfferBlock, slots: Slots) -> dict:
+    """The offer block's template context; the code and the link are merge slots with neutral defaults."""
+    if offer.ended:
+        return {"title": offer.title, "ended": True, "ended_text": offer.ended_text}
+
+    def value(name: str, fallback: str) -> str:
+        return slots.placeholder(MERGE, merge_tags.MergeTag(field=name, filters=(("default", fallback),)))
+
+    return {
+        "title": offer.title,
+        "ended": False,
+        "terms": offer.terms,
+        "deadline_text": offer.deadline_text,
+        "code_label": offer.code_label,
+        "code": value(offer.code_value, offer.code_fallback),
+        "button_label": offer.button_label,
+        "url": value(offer.url_value, offer.url_fallback),
+    }
+
+
+def _offer_text(offer: dict) -> str:
+    if offer["ended"]:
+        return "\n".join([offer["title"], offer["ended_text"]])
+    lines = [offer["title"], f"{offer['code_label']}: {offer['code']}", offer["deadline_text"]]
+    lines.append(f"{offer['button_label']}: {offer['url']}")
+    if offer["terms"]:
+        lines.append(offer["terms"])
     return "\n".join(lines)
 
 

@@ -119,7 +119,8 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
                 _("A campaign that is %(status)s cannot be resumed.") % {"status": campaign.get_status_display()}
             )
         campaign.status = Status.SENDING
-        campaign.save(update_fields=["status", "updated_at"])
+        campaign.hold_reason = ""
+        campaign.save(update_fields=["status", "hold_reason", "updated_at"])
         _queue_senders(campaign_id=campaign.pk)
     return campaign
 
@@ -139,24 +140,44 @@ def deliveries_claim(*, campaign_id: int, limit: int) -> str | None:
     become "withdrawn" instead (the reason in ``error``) and are never sent. Should that leave
     nothing to send in this batch, the token still comes back, for an empty batch.
     """
+    return _claim(campaign_id=campaign_id, limit=limit).token
+
+
+@dataclass(frozen=True)
+class _Claim:
+    token: str | None
+    prepared: tuple = ()
+
+
+def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) -> _Claim:
+    """``deliveries_claim``, and with ``campaign`` the batch preparers
+    (campaigns.extensions.BATCH_PREPARERS) in the claim's transaction: what they write (an offer's
+    codes) commits with the claim, before anything is handed over, and the deliveries they hold
+    back stay queued."""
     token = secrets.token_hex(16)
+    prepared = []
     with transaction.atomic():
         candidates = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).order_by("pk")
         if db_connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         rows = list(candidates.values_list("pk", "subscriber__status", "subscriber__email")[:limit])
         if not rows:
-            return None
+            return _Claim(None)
         withdrawn = _consent_withdrawn(rows)
         for reason, ids in withdrawn.items():
             Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
                 status=Delivery.Status.WITHDRAWN, error=reason
             )
         gone = {pk for ids in withdrawn.values() for pk in ids}
-        Delivery.objects.filter(
-            pk__in=[row[0] for row in rows if row[0] not in gone], status=Delivery.Status.QUEUED
-        ).update(status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now())
-    return token
+        sendable = [row[0] for row in rows if row[0] not in gone]
+        if campaign is not None and sendable and extensions.BATCH_PREPARERS:
+            prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=sendable)
+            held = frozenset().union(*(result.held for result in prepared))
+            sendable = [pk for pk in sendable if pk not in held]
+        Delivery.objects.filter(pk__in=sendable, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now()
+        )
+    return _Claim(token, tuple(prepared))
 
 
 def _consent_withdrawn(rows: list[tuple[int, str | None, str | None]]) -> dict[str, list[int]]:
@@ -203,12 +224,17 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Status.SENDING:
         return BatchOutcome()
-    token = deliveries_claim(campaign_id=campaign_id, limit=settings.KANAL_SEND_BATCH_SIZE)
+    claim = _claim(campaign_id=campaign_id, limit=settings.KANAL_SEND_BATCH_SIZE, campaign=campaign)
+    token = claim.token
     if token is None:
         campaign_finish_if_done(campaign_id=campaign_id)
         return BatchOutcome()
     compiled, skeleton = compiled_campaign(campaign)
     deliveries = transports.claimed_deliveries(token=token)
+    prepared_links = [result.links for result in claim.prepared if result.links is not None]
+    hold_reason = next((result.reason for result in claim.prepared if result.held), "")
+    if not hold_reason and campaign.hold_reason and claim.prepared:
+        Campaign.objects.filter(pk=campaign_id).exclude(hold_reason="").update(hold_reason="")
     ledger = transports.DeliveryLedger(campaign_id=campaign_id, token=token)
     visible_articles = None
     if compiled.conditional_articles:
@@ -223,7 +249,7 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         skeleton=skeleton,
         ledger=ledger,
         links=links.MailLinks(),
-        recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled),
+        recipient_links=extensions.recipient_links_prepare(campaign=campaign, compiled=compiled) + prepared_links,
         visible_articles=visible_articles,
     )
     deliveries = batch.in_variant_order(deliveries)
@@ -240,6 +266,9 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
         # without its final "."), so nothing of this batch is half sent: its rows go back below.
         logger.warning("Campaign %s: batch stopped, the send rate limiter has no Redis: %s", campaign_id, error)
         ledger.retry_in = RATE_LIMITER_RETRY_SECONDS
+    if hold_reason:
+        # After the messages that could go out did: they keep their codes either way.
+        campaign_hold(campaign_id=campaign_id, reason=hold_reason)
     # Whatever this batch did not get to (paused, cancelled, a transient error) goes back to the queue.
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None
@@ -248,6 +277,24 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     if not more:
         campaign_finish_if_done(campaign_id=campaign_id)
     return BatchOutcome(sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in)
+
+
+def campaign_hold(*, campaign_id: int, reason: str) -> None:
+    """Sending cannot go on for now (``reason`` says why, shown on the campaign page): a newsletter is
+    paused (resume once the cause is fixed); an automation mail stays on, and its held deliveries
+    wait in the queue for the next batch."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None:
+            return
+        if campaign.kind == Campaign.Kind.NEWSLETTER and campaign.status == Status.SENDING:
+            logger.warning("Campaign %s paused: %s", campaign_id, reason)
+            campaign.status = Status.PAUSED
+            campaign.hold_reason = reason
+            campaign.save(update_fields=["status", "hold_reason", "updated_at"])
+        elif campaign.hold_reason != reason:
+            # Not updated_at: that would compile the mail again for every waiting batch.
+            Campaign.objects.filter(pk=campaign_id).update(hold_reason=reason)
 
 
 @contextmanager
@@ -390,4 +437,5 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "stalled": stall is not None,
         "idle_seconds": stall.idle_seconds if stall else None,
         "stall_message": stall.message() if stall else None,
+        "hold_reason": campaign.hold_reason,
     }

@@ -2,9 +2,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from offers.models import Coupon, Offer, Redemption
+from campaigns.models import Delivery
+from campaigns.tests.factories import CampaignFactory
+from offers.models import CampaignOffer, Coupon, CouponAssignment, Offer, Redemption
 from offers.services.redemption import offer_redeem
 from offers.tests.factories import CouponFactory, OfferFactory
+from subscribers.tests.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +90,23 @@ def test_the_coupon_list_shows_which_codes_are_redeemed(admin_client):
     offer_redeem(code=used.code, source="manual")
     listing = admin_client.get(reverse("admin:offers_coupon_changelist")).content.decode()
     assert (listing.count('alt="True"'), listing.count('alt="False"')) == (1, 1)
+
+
+def test_staff_put_an_offer_into_a_campaign_and_cannot_swap_it_once_codes_are_given(admin_client, in_english):
+    campaign, offer, other = CampaignFactory(), OfferFactory(), OfferFactory()
+    before = campaign.updated_at
+    response = admin_client.post(
+        reverse("admin:offers_campaignoffer_add"), {"campaign": campaign.pk, "offer": offer.pk}
+    )
+    assert response.status_code == 302
+    block = CampaignOffer.objects.get(campaign=campaign)
+    campaign.refresh_from_db()
+    assert block.offer == offer and campaign.updated_at > before, "workers compile the mail again"
+
+    delivery = Delivery.objects.create(campaign=campaign, subscriber=SubscriberFactory())
+    CouponAssignment.objects.create(delivery=delivery, coupon=CouponFactory(offer=offer))
+    url = reverse("admin:offers_campaignoffer_change", args=[block.pk])
+    response = admin_client.post(url, {"campaign": campaign.pk, "offer": other.pk})
+    assert response.status_code == 200 and "it cannot change" in response.content.decode()
+    block.refresh_from_db()
+    assert block.offer == offer
