@@ -89,8 +89,9 @@ class Journey(models.Model):
     version = models.ForeignKey(
         AutomationVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="journeys"
     )
+    # Indexed by (subscriber, automation) below, which also serves every lookup by subscriber.
     subscriber = models.ForeignKey(
-        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="journeys"
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="journeys", db_index=False
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     step_index = models.PositiveIntegerField(_("current step"), default=0)
@@ -113,6 +114,9 @@ class Journey(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_at"]),
+            # The entry's re-entry check, one probe per candidate: with only single-column indexes
+            # PostgreSQL ANDed two bitmaps of every journey of the automation per candidate.
+            models.Index(fields=["subscriber", "automation"], name="journey_subscriber_automation"),
         ]
 
     def __str__(self):

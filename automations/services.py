@@ -449,21 +449,30 @@ def offer_deadline_triggers_evaluate(*, now: datetime | None = None) -> int:
 
 def _journeys_due(*, now: datetime, ids: list[int] | None = None) -> list[Journey]:
     """Up to ROUND_SIZE due journeys of active automations, locked until the caller's transaction
-    ends: skipped by other runners on PostgreSQL (SKIP LOCKED), behind SQLite's one writer there."""
-    due = Journey.objects.filter(
-        status=Journey.Status.ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
-    )
+    ends: skipped by other runners on PostgreSQL (SKIP LOCKED), behind SQLite's one writer there.
+
+    The locked ids come first, from the journeys alone in due order (the (status, due_at) index
+    stops after ROUND_SIZE rows); joined to their subscribers and sorted by a tie-breaker, 100,000
+    journeys due at the same moment cost PostgreSQL a second per round.
+    """
+    due = _due(now=now)
     if ids is not None:
         due = due.filter(pk__in=ids)
     if db_connection.features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True, of=("self",))
-    return list(due.select_related("subscriber").order_by("due_at", "pk")[:ROUND_SIZE])
+        due = due.select_for_update(skip_locked=True)
+    taken = list(due.order_by("due_at").values_list("pk", flat=True)[:ROUND_SIZE])
+    if not taken:
+        return []
+    return list(Journey.objects.filter(pk__in=taken).select_related("subscriber").order_by("due_at", "pk"))
+
+
+def _due(*, now: datetime) -> QuerySet[Journey]:
+    active = list(Automation.objects.filter(status=Automation.Status.ACTIVE).values_list("pk", flat=True))
+    return Journey.objects.filter(status=Journey.Status.ACTIVE, due_at__lte=now, automation_id__in=active)
 
 
 def journeys_due_exist() -> bool:
-    return Journey.objects.filter(
-        status=Journey.Status.ACTIVE, due_at__lte=timezone.now(), automation__status=Automation.Status.ACTIVE
-    ).exists()
+    return _due(now=timezone.now()).exists()
 
 
 def consent_exit_reasons(subscribers: list[Subscriber]) -> dict[int, str]:

@@ -193,17 +193,10 @@ def plans() -> None:
     from django.utils import timezone
 
     from automations import services
-    from automations.models import Automation, Journey
 
-    now = timezone.now()
-    due = Journey.objects.filter(
-        status=Journey.Status.ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
-    )
+    due = services._due(now=timezone.now())
     explain("tick's question (any due?)", due.order_by().values("pk")[:1])
-    explain(
-        "round's selection",
-        due.select_related("subscriber").order_by("due_at", "pk")[: services.ROUND_SIZE],
-    )
+    explain("round's selection (locked ids)", due.order_by("due_at").values("pk")[: services.ROUND_SIZE])
 
 
 def report(label: str, times: list[float]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 from newsletter_site.private_files import private_file_create
 
@@ -186,6 +187,12 @@ CELERY_WORKER_CONCURRENCY = env_int("KANAL_WORKER_CONCURRENCY", 2)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Automation runners and ticks have a queue of their own, which every worker consumes beside the
+# default one: behind a campaign's sender chains in one queue, a runner waited minutes and the
+# journeys due with it waited too (docs/architecture.md, Automations).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("automations"))
+CELERY_TASK_ROUTES = {"automations.tasks.*": {"queue": "automations"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "Europe/Berlin")
