@@ -2,6 +2,7 @@
 
 import html
 import json
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -480,6 +481,8 @@ def test_admin_edits_values_with_a_widget_per_kind_and_checks_them(admin_client)
         "subscriptions-INITIAL_FORMS": "0",
         "consent_records-TOTAL_FORMS": "0",
         "consent_records-INITIAL_FORMS": "0",
+        # The management forms of inlines other apps add to the page (SUBSCRIBER_ADMIN_INLINES).
+        **dict(re.findall(r'name="([\w-]+-(?:TOTAL|INITIAL)_FORMS)" value="(\d+)"', page)),
     }
     refused = admin_client.post(url, {**form, "field_birthday": "17.13.1990"})
     assert refused.status_code == 200
