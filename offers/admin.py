@@ -27,6 +27,13 @@ def _page(model_admin, request, template, status=200, **context):
     return TemplateResponse(request, template, context, status=status)
 
 
+def _form_page(model_admin, request, form, **context):
+    """The offers' one form page (generate, upload, shared code, redemptions); 400 with its errors."""
+    return _page(
+        model_admin, request, "admin/offers/form.html", status=400 if form.errors else 200, form=form, **context
+    )
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     list_display = ["name", "expires_at", "code_source", "codes_left", "redeemed"]
@@ -111,15 +118,7 @@ class OfferAdmin(admin.ModelAdmin):
                 )
                 return self._back(offer)
         title = _("Generate codes for %(name)s") % {"name": offer.name}
-        return _page(
-            self,
-            request,
-            "admin/offers/form.html",
-            status=400 if form.errors else 200,
-            title=title,
-            form=form,
-            offer=offer,
-        )
+        return _form_page(self, request, form, title=title, offer=offer)
 
     def upload_view(self, request, pk):
         offer = get_object_or_404(Offer, pk=pk)
@@ -133,17 +132,7 @@ class OfferAdmin(admin.ModelAdmin):
             else:
                 return _page(self, request, "admin/offers/code_report.html", title=title, report=report, offer=offer)
         help_text = _("One code per line in the first column; a header line such as “code” is skipped.")
-        return _page(
-            self,
-            request,
-            "admin/offers/form.html",
-            status=400 if form.errors else 200,
-            title=title,
-            form=form,
-            offer=offer,
-            multipart=True,
-            help_text=help_text,
-        )
+        return _form_page(self, request, form, title=title, offer=offer, multipart=True, help_text=help_text)
 
     def shared_view(self, request, pk):
         offer = get_object_or_404(Offer, pk=pk)
@@ -157,15 +146,7 @@ class OfferAdmin(admin.ModelAdmin):
                 messages.success(request, _("The offer uses one shared code now."))
                 return self._back(offer)
         title = _("Shared code for %(name)s") % {"name": offer.name}
-        return _page(
-            self,
-            request,
-            "admin/offers/form.html",
-            status=400 if form.errors else 200,
-            title=title,
-            form=form,
-            offer=offer,
-        )
+        return _form_page(self, request, form, title=title, offer=offer)
 
 
 @admin.register(Coupon)
@@ -266,16 +247,7 @@ class RedemptionAdmin(admin.ModelAdmin):
             "The first line names the columns: code (required), order, value, currency, email, date. "
             "Each line is redeemed on its own; lines that cannot be are listed with the reason."
         )
-        return _page(
-            self,
-            request,
-            "admin/offers/form.html",
-            status=400 if form.errors else 200,
-            title=title,
-            form=form,
-            multipart=True,
-            help_text=help_text,
-        )
+        return _form_page(self, request, form, title=title, multipart=True, help_text=help_text)
 
 
 class SubscriberRedemptionInline(admin.TabularInline):

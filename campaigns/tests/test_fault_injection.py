@@ -66,6 +66,31 @@ def is_sent(campaign) -> bool:
     return campaign.status == Campaign.Status.SENT
 
 
+def send_while_killing(campaign, *, smtp_port: int, log: Path, kills: int, seed: int) -> int:
+    """Start a production worker, let it get going, kill it somewhere in the middle of a batch, up to
+    ``kills`` times; then let a last worker finish the campaign. Returns how many kills there were."""
+    rng = random.Random(seed)
+    killed = 0
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and killed < kills:
+        worker = start_worker(smtp_port, log)
+        got_going = functools.partial(under_way, campaign, worker=worker, sent_before=sent_count(campaign))
+        wait_until(got_going, timeout=deadline - time.monotonic(), raise_on_timeout=False)
+        time.sleep(rng.uniform(0.05, 0.6))
+        stop_process(worker)
+        killed += 1
+        # The worker is dead, so every claim it held is stale now.
+        sending.deliveries_sweep(stale_after=timedelta(0))
+        if is_sent(campaign):
+            break
+    worker = start_worker(smtp_port, log)
+    try:
+        wait_until(lambda: is_sent(campaign), timeout=180, interval=0.2, raise_on_timeout=False)
+    finally:
+        stop_process(worker)
+    return killed
+
+
 def test_killing_workers_mid_campaign_loses_and_duplicates_nothing(watching_sink, settings, tmp_path):
     news = MailingListFactory()
     bulk_active_subscribers(emails=[f"r{n}@example.org" for n in range(RECIPIENTS)], mailing_list=news)
@@ -75,29 +100,7 @@ def test_killing_workers_mid_campaign_loses_and_duplicates_nothing(watching_sink
 
     log = tmp_path / "worker.log"
     with logs_shown_on_failure(log):
-        rng = random.Random(8058)
-        kills = 0
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and kills < 6:
-            worker = start_worker(settings.EMAIL_PORT, log)
-            before = sent_count(campaign)
-            # Let it get going, then kill it somewhere in the middle of a batch.
-            got_going = functools.partial(under_way, campaign, worker=worker, sent_before=before)
-            wait_until(got_going, timeout=deadline - time.monotonic(), raise_on_timeout=False)
-            time.sleep(rng.uniform(0.05, 0.6))
-            stop_process(worker)
-            kills += 1
-            # The worker is dead, so every claim it held is stale now.
-            sending.deliveries_sweep(stale_after=timedelta(0))
-            if is_sent(campaign):
-                break
-
-        worker = start_worker(settings.EMAIL_PORT, log)
-        try:
-            wait_until(lambda: is_sent(campaign), timeout=180, interval=0.2, raise_on_timeout=False)
-        finally:
-            stop_process(worker)
-
+        kills = send_while_killing(campaign, smtp_port=settings.EMAIL_PORT, log=log, kills=6, seed=8058)
         assert kills >= 3, "the campaign finished before the workers could be killed often enough"
         statuses = Counter(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True))
         assert campaign.status == Campaign.Status.SENT, statuses

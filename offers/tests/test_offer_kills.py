@@ -3,13 +3,9 @@ exactly one code, no code goes to two deliveries, and every message the SMTP ser
 the code of its own delivery (the same kills as campaigns/tests/test_fault_injection.py)."""
 
 import email
-import functools
-import random
 import re
 import sys
-import time
 from collections import defaultdict
-from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -17,9 +13,8 @@ from django.db import connection
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
-from campaigns.tests.test_fault_injection import is_sent, sent_count, start_worker, under_way
-from newsletter_site.testing import wait_until
-from newsletter_site.tests.processes import logs_shown_on_failure, stop_process
+from campaigns.tests.test_fault_injection import send_while_killing, sent_count
+from newsletter_site.tests.processes import logs_shown_on_failure
 from newsletter_site.tests.sinks import WatchingSink, announce_pipelining, assert_only_final_dot_window, smtp_server
 from offers.models import CouponAssignment
 from offers.services.assignment import campaign_offer_set
@@ -79,25 +74,7 @@ def test_killing_workers_mid_campaign_gives_each_delivery_one_code_and_each_mess
 
     log = tmp_path / "worker.log"
     with logs_shown_on_failure(log):
-        rng = random.Random(1404)
-        kills = 0
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and kills < 5:
-            worker = start_worker(settings.EMAIL_PORT, log)
-            got_going = functools.partial(under_way, campaign, worker=worker, sent_before=sent_count(campaign))
-            wait_until(got_going, timeout=deadline - time.monotonic(), raise_on_timeout=False)
-            time.sleep(rng.uniform(0.05, 0.6))
-            stop_process(worker)
-            kills += 1
-            sending.deliveries_sweep(stale_after=timedelta(0))
-            if is_sent(campaign):
-                break
-
-        worker = start_worker(settings.EMAIL_PORT, log)
-        try:
-            wait_until(lambda: is_sent(campaign), timeout=180, interval=0.2, raise_on_timeout=False)
-        finally:
-            stop_process(worker)
+        kills = send_while_killing(campaign, smtp_port=settings.EMAIL_PORT, log=log, kills=5, seed=1404)
 
     assert kills >= 3, "the campaign finished before the workers could be killed often enough"
     assert campaign.status == Campaign.Status.SENT and sent_count(campaign) == RECIPIENTS
