@@ -1,7 +1,6 @@
 """The offer block in mails: one code per delivery at send time, on every transport, and a pool that
 runs out pauses the campaign instead of sending a mail without its code."""
 
-import email
 import re
 import time
 from collections import Counter
@@ -17,6 +16,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory
+from campaigns.tests.test_conditional_content import parts as text_and_html
+from campaigns.tests.test_conditional_content import send
 from offers import tokens
 from offers.models import CouponAssignment, Offer
 from offers.services.assignment import campaign_offer_set, coupons_assign
@@ -55,23 +56,6 @@ def campaign_with(news, offer, **kwargs):
     campaign_offer_set(campaign=campaign, offer=offer)
     campaign.refresh_from_db()
     return campaign
-
-
-def send(campaign, capture):
-    with capture():
-        sending.campaign_start(campaign=campaign)
-    while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
-        pass
-
-
-def text_and_html(raw: bytes) -> tuple[str, str]:
-    message = email.message_from_bytes(raw)
-    found = {
-        part.get_content_type(): part.get_payload(decode=True).decode()
-        for part in message.walk()
-        if not part.is_multipart()
-    }
-    return found["text/plain"], found["text/html"]
 
 
 def assigned_codes(campaign) -> dict[str, str]:
