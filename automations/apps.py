@@ -1,5 +1,14 @@
+from celery.signals import worker_ready
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+
+
+def tick_when_a_worker_starts(**_kwargs) -> None:
+    """Journeys that fell due while no worker ran (or whose runner a kill took) start with the
+    worker, not at beat's next tick."""
+    from automations import tasks
+
+    tasks.tick.delay()
 
 
 class AutomationsConfig(AppConfig):
@@ -12,6 +21,7 @@ class AutomationsConfig(AppConfig):
         from automations.triggers import register_behaviour_triggers
         from subscribers.services import gdpr
 
+        worker_ready.connect(tick_when_a_worker_starts, dispatch_uid="automations-tick-on-worker-start")
         kinds.register_builtin_kinds()
         register_behaviour_triggers()
         mail.register_mail_kinds()

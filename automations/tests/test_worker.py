@@ -1,3 +1,5 @@
+import sys
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -7,6 +9,7 @@ from automations import tasks
 from automations.models import Journey, JourneyStepRun
 from automations.tests.factories import active_automation
 from newsletter_site.testing import wait_until
+from newsletter_site.tests.processes import logs_shown_on_failure, start_process, stop_process
 from subscribers.tests.factories import SubscriberFactory, TagFactory
 
 
@@ -62,3 +65,38 @@ def test_the_mail_step_sends_through_a_real_worker_into_an_smtp_sink(celery_work
     welcome.refresh_from_db()
     assert welcome.status == Campaign.Status.SENDING
     assert Journey.objects.filter(status=Journey.Status.FINISHED).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(sys.platform != "linux", reason="kills process groups the Linux way")
+def test_a_worker_that_starts_takes_the_journeys_already_due_without_waiting_for_beat(tmp_path):
+    """No beat runs and nothing is queued: the journeys fell due while no worker ran. The worker,
+    started as production starts it, ticks once when it is ready."""
+    tagged = TagFactory(name="welcomed")
+    automation = active_automation(
+        trigger_params={"tag": TagFactory(name="signed-up").pk},
+        steps=[{"kind": "wait", "seconds": 3600}, {"kind": "tag_add", "tag": tagged.pk}],
+    )
+    readers = SubscriberFactory.create_batch(3)
+    Journey.objects.bulk_create(
+        Journey(
+            subscriber=reader,
+            automation=automation,
+            version=automation.versions.get(),
+            step_index=1,
+            due_at=timezone.now() - timedelta(minutes=5),
+        )
+        for reader in readers
+    )
+    log = tmp_path / "worker.log"
+    with logs_shown_on_failure(log):
+        worker = start_process("worker", env={"KANAL_AUTOMATION_TICK_SECONDS": 3600}, log_path=log)
+        try:
+            wait_until(
+                lambda: not Journey.objects.filter(status=Journey.Status.ACTIVE).exists(),
+                timeout=60,
+                message="the journeys due before the worker started to run",
+            )
+        finally:
+            stop_process(worker)
+    assert tagged.subscribers.count() == 3
