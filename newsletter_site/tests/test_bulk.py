@@ -1,0 +1,33 @@
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from newsletter_site import bulk
+from subscribers.models import Subscriber, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_beyond_one_statement_all_arrive_and_are_counted():
+    names = [f"tag-{n:05d}" for n in range(2 * bulk.PG_ROWS_PER_STATEMENT + 500)]
+    assert bulk.insert_rows(Tag, columns=["name"], rows=[(name,) for name in names]) == len(names)
+    assert sorted(Tag.objects.values_list("name", flat=True)) == names
+
+
+def test_conflicting_rows_are_skipped_and_only_the_new_ones_counted():
+    Tag.objects.bulk_create(Tag(name=f"tag-{n:05d}") for n in range(0, 3000, 2))
+    rows = [(f"tag-{n:05d}",) for n in range(3000)]
+    assert bulk.insert_rows(Tag, columns=["name"], rows=rows, ignore_conflicts=True) == 1500
+    assert Tag.objects.count() == 3000
+
+
+def test_constants_go_into_every_row_prepared_for_the_database():
+    rows = [(f"r{n}@example.org",) for n in range(1200)]
+    constants = {"status": Subscriber.Status.ACTIVE, "language": "de", "tracking_consent": True}
+    rows = [(email, bulk.db_value(Subscriber, "public_id", uuid.uuid4())) for (email,) in rows]
+    now = timezone.now()
+    constants |= {"first_name": "", "last_name": "", "created_at": now, "updated_at": now}
+    assert bulk.insert_rows(Subscriber, columns=["email", "public_id"], rows=rows, constants=constants) == 1200
+    assert set(Subscriber.objects.values_list("status", "language", "tracking_consent")) == {("active", "de", True)}
+    assert Subscriber.objects.filter(created_at=now).count() == 1200
