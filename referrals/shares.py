@@ -29,12 +29,16 @@ class ShareReferrals:
 
         return token_for
 
-    def verify(self, token: str) -> bool:
+    def sharer_id(self, token: str) -> int | None:
         try:
             link = tokens.read_referral_token(token)
         except InvalidToken:
-            return False
-        return Subscriber.objects.filter(public_id=link.public_id, token_version=link.token_version).exists()
+            return None
+        return (
+            Subscriber.objects.filter(public_id=link.public_id, token_version=link.token_version)
+            .values_list("pk", flat=True)
+            .first()
+        )
 
 
 SOURCE = ShareReferrals()

@@ -2,8 +2,9 @@
 
 The forward page sends only on a POST by what looks like a person (tracking's machine rules),
 within two rate limits: per forwarding delivery and per client address. A bad form comes back
-with every field as typed and says what is wrong. The share redirect counts a click unless
-tracking's rules call it a machine, and always redirects.
+with every field as typed and says what is wrong. The share redirect records every hit as tracking
+records clicks, labelled when tracking's rules call it a machine (HEAD, scanners, no user agent),
+and always redirects; only a person's share counts, and only theirs names the sharer.
 """
 
 from django.conf import settings
@@ -98,7 +99,7 @@ def forward(request, token: str):
 @never_cache
 @require_safe
 def share(request, token: str, network: str):
-    """``/share/<token>/<network>/``: count a person's share click, then off to the network."""
+    """``/share/<token>/<network>/``: record the share (labelled if a machine's), then off to the network."""
     campaign_id = tokens.verify_share(token)
     if campaign_id is None or network not in Network.values:
         _not_found()
@@ -108,8 +109,10 @@ def share(request, token: str, network: str):
     page = archive_url(campaign)
     source = referrals.referral_source()
     referral = request.GET.get(referrals.SHARE_PARAMETER, "")
-    if referral and source is not None and source.verify(referral):
+    sharer_id = source.sharer_id(referral) if referral and source is not None else None
+    if sharer_id is not None:
         page = with_parameter(page, source.parameter, referral)
-    if not machine_reason(request):
-        services.share_record(campaign=campaign, network=network)
+    services.share_record(
+        campaign=campaign, network=network, machine_reason=machine_reason(request), sharer_id=sharer_id
+    )
     return _ShareRedirect(network_url(network, url=page, title=selectors.campaign_title(campaign)))

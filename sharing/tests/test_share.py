@@ -13,6 +13,7 @@ from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from sharing import referrals, tokens
 from sharing.models import SharingEvent
 from sharing.tests.test_forward import BROWSER, forward_path, post_forward
+from subscribers.models import Subscriber
 from subscribers.tests.factories import MailingListFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,11 +51,15 @@ def test_a_share_click_by_a_person_counts_and_leads_to_the_network(client, share
     assert list(SharingEvent.objects.values_list("network", flat=True).order_by("pk")) == ["linkedin", "mail"]
 
 
-def test_machines_are_redirected_but_not_counted(client, shared):
+def test_machines_are_redirected_and_recorded_as_machines(client, shared):
     assert client.get(share_path(shared, "x"), HTTP_USER_AGENT="Proofpoint URL Defense").status_code == 302
     assert client.head(share_path(shared, "x"), HTTP_USER_AGENT=BROWSER).status_code == 302
     assert client.get(share_path(shared, "x")).status_code == 302  # no user agent
-    assert not SharingEvent.objects.exists()
+    assert sorted(SharingEvent.objects.values_list("machine_reason", flat=True)) == [
+        "head",
+        "no_user_agent",
+        "scanner_agent",
+    ]
 
 
 def test_unknown_networks_and_campaigns_without_sharing_find_nothing(client, shared):
@@ -85,8 +90,10 @@ class Referrals:
     def tokens_for(self, campaign):
         return lambda subscriber: f"ref-{subscriber.public_id}"
 
-    def verify(self, token):
-        return token.startswith("ref-")
+    def sharer_id(self, token):
+        if not token.startswith("ref-"):
+            return None
+        return Subscriber.objects.filter(public_id=token.removeprefix("ref-")).values_list("pk", flat=True).first()
 
 
 @pytest.fixture
