@@ -29,16 +29,12 @@ class ShareReferrals:
 
         return token_for
 
-    def sharer_id(self, token: str) -> int | None:
+    def verify(self, token: str) -> bool:
         try:
             link = tokens.read_referral_token(token)
         except InvalidToken:
-            return None
-        return (
-            Subscriber.objects.filter(public_id=link.public_id, token_version=link.token_version)
-            .values_list("pk", flat=True)
-            .first()
-        )
+            return False
+        return Subscriber.objects.filter(public_id=link.public_id, token_version=link.token_version).exists()
 
 
 SOURCE = ShareReferrals()

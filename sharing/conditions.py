@@ -45,10 +45,7 @@ def register_sharing_kinds() -> None:
                 Param("days", _("in the last days (empty: ever)"), INT, required=False, min_value=1, max_value=3650),
             ),
             q=_shared,
-            help_text=_(
-                "People only: a forward form they sent, or a share link of their own mail they clicked. "
-                "Shares name the reader only when their share links carry their referral token."
-            ),
+            help_text=_("People only: a forward form they sent, or a share link of their own mail they clicked."),
             needs_consent=True,
             cost=2,
         )

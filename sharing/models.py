@@ -24,7 +24,8 @@ class SharingEvent(models.Model):
     ``subscriber`` is the person who forwarded or shared, kept only while they allow individual
     tracking (``tracking.services.links.individual_tracking``) and unlinked when they withdraw
     it or are erased: a forward names them by the forward link's delivery, a share by the
-    referral token their share links carry (nothing else on a share link names anyone)."""
+    per-delivery token of the share links in their own mail (``sharing.tokens``: nothing else on a
+    share link names anyone, a referral token neither)."""
 
     class Kind(models.TextChoices):
         FORWARD = "forward", _("forward")

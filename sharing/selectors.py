@@ -56,10 +56,11 @@ def campaign_sharing_counts(*, campaign: Campaign) -> SharingCounts:
 
 
 def subscriber_forwards_export(subscriber) -> tuple[str, list[dict]]:
-    """The forwards made with the links in a subscriber's mails, for their GDPR export: how many
-    mails went out, never to whom (Kanal does not know)."""
+    """The forwards that name a subscriber (made with the forward links of their mails while they
+    allowed individual tracking, like shares), for their GDPR export: how many mails went out,
+    never to whom (Kanal does not know)."""
     events = (
-        SharingEvent.objects.filter(kind=SharingEvent.Kind.FORWARD, delivery__subscriber=subscriber)
+        SharingEvent.objects.filter(kind=SharingEvent.Kind.FORWARD, subscriber=subscriber)
         .select_related("campaign")
         .order_by("pk")
     )

@@ -99,16 +99,21 @@ def campaign_forward(*, campaign: Campaign, delivery_id: int | None, forwarder_n
 
 
 def share_record(
-    *, campaign: Campaign, network: str, machine_reason: str, sharer_id: int | None = None
+    *, campaign: Campaign, network: str, machine_reason: str, delivery_id: int | None = None
 ) -> SharingEvent:
     """One hit on a share link, labelled with ``machine_reason`` ("" for a person) as tracking
-    labels clicks. ``sharer_id`` is the subscriber a verified referral token on the link names."""
-    sharer = Subscriber.objects.filter(pk=sharer_id).first() if sharer_id is not None else None
+    labels clicks. ``delivery_id`` is the delivery whose own share links were used (their
+    per-delivery token): its subscriber is the sharer. Nothing else names anyone."""
+    delivery = (
+        Delivery.objects.filter(pk=delivery_id, campaign=campaign).select_related("subscriber").first()
+        if delivery_id is not None
+        else None
+    )
     return _event_record(
         campaign=campaign,
         kind=SharingEvent.Kind.SHARE,
         network=network,
-        subscriber=sharer,
+        subscriber=delivery.subscriber if delivery else None,
         machine_reason=machine_reason,
     )
 

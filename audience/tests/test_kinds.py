@@ -370,11 +370,18 @@ def test_kind_offer_not_redeemed_within():
     }
 
 
+def shared(campaign, subscriber, *, network: str = "x", machine_reason: str = "") -> SharingEvent:
+    """A share from the links of the subscriber's own mail of the campaign (their delivery's token)."""
+    delivery = Delivery.objects.filter(campaign=campaign, subscriber=subscriber).first()
+    delivery = delivery or DeliveryFactory(campaign=campaign, subscriber=subscriber)
+    return share_record(campaign=campaign, network=network, machine_reason=machine_reason, delivery_id=delivery.pk)
+
+
 def test_kind_shared_campaign():
     spring, autumn = CampaignFactory(), CampaignFactory()
     for name, campaign in (("anna", spring), ("ben", autumn)):
-        share_record(campaign=campaign, network="x", machine_reason="", sharer_id=person(name).pk)
-    old = share_record(campaign=spring, network="mail", machine_reason="", sharer_id=person("cem").pk)
+        shared(campaign, person(name))
+    old = shared(spring, person("cem"), network="mail")
     SharingEvent.objects.filter(pk=old.pk).update(occurred_at=timezone.now() - timedelta(days=40))
     person("dora")
     assert members(leaf("shared_campaign", campaign=spring.pk)) == {"anna@example.org", "cem@example.org"}
@@ -390,7 +397,7 @@ def test_kind_shared_campaign__forwards_count_and_machines_never():
         campaign=campaign, kind=SharingEvent.Kind.FORWARD, recipients=2, delivery=None, subscriber=anna
     )
     for reason in (Event.MachineReason.HEAD, Event.MachineReason.SCANNER_AGENT, Event.MachineReason.NO_USER_AGENT):
-        share_record(campaign=campaign, network="linkedin", machine_reason=reason, sharer_id=ben.pk)
+        shared(campaign, ben, network="linkedin", machine_reason=reason)
     assert SharingEvent.objects.filter(subscriber=ben).count() == 3, "machine hits are kept, labelled"
     assert members(leaf("shared_campaign", campaign=campaign.pk)) == {"anna@example.org"}
     assert members(leaf("shared_campaign", days=1)) == {"anna@example.org"}
@@ -399,7 +406,7 @@ def test_kind_shared_campaign__forwards_count_and_machines_never():
 def test_kind_shared_campaign__is_read_only_with_tracking_consent():
     campaign = CampaignFactory()
     anna = person("anna")
-    share_record(campaign=campaign, network="x", machine_reason="", sharer_id=anna.pk)
+    shared(campaign, anna)
     Subscriber.objects.filter(pk=anna.pk).update(tracking_consent=False)
     assert members(leaf("shared_campaign", campaign=campaign.pk)) == set()
     assert members(not_(leaf("shared_campaign", campaign=campaign.pk))) == set(), "unknown both ways, as for clicks"

@@ -1,6 +1,7 @@
 """A reader forwards a campaign from their mail in a real browser: the friends' mails arrive at a
-real SMTP sink with the sign-up invitation and none of the reader's tokens; the reader's share
-links lead to the archive page with their referral token, the archive page's own without it."""
+real SMTP sink with the sign-up invitation and none of the reader's tokens (their own share
+links' per-delivery token included); the reader's share links name them and lead to the archive
+page with their referral token, the archive page's own name nobody and carry no token."""
 
 import email
 import re
@@ -17,6 +18,7 @@ from campaigns.previews import archive_url, signup_url
 from campaigns.services import sending
 from referrals import tokens as referral_tokens
 from referrals.pages import FIELD as REFERRAL_FIELD
+from sharing import tokens as sharing_tokens
 from sharing.models import SharingEvent
 from sharing.tests.test_forward import candidates
 
@@ -94,6 +96,9 @@ def test_reader_forwards_to_two_friends_who_get_no_token_and_share_links_lead_to
     own_urls = URL.findall(_bodies(own))
     (forward_link,) = {url for url in own_urls if "/forward/" in url}
     linkedin_share = next(url for url in own_urls if "/share/" in url and "/linkedin/" in url)
+    own_share_tokens = {urlsplit(url).path.split("/")[2] for url in own_urls if "/share/" in url}
+    delivery = Delivery.objects.get(subscriber=reader)
+    assert {sharing_tokens.verify_own_share(token) for token in own_share_tokens} == {(delivery.pk, campaign.pk)}
     assert own["List-Unsubscribe"], "the reader's own mail names their unsubscribe link"
     own_text = _bodies(own)
     assert [path for path in PERSONAL_PATHS if path not in own_text] == [], "the reader's mail has them all"
@@ -124,6 +129,7 @@ def test_reader_forwards_to_two_friends_who_get_no_token_and_share_links_lead_to
             if len(piece) >= 16
         } - candidates(archive_url(campaign))  # the archive page is everyone's, not the reader's
         assert own_pieces, "the reader's mail has tokens to look for"
+        assert own_share_tokens <= own_pieces, "their own share links' token among them"
         for _to, message in forwarded:
             raw_text = message.as_string()
             text = _bodies(message)
@@ -132,7 +138,9 @@ def test_reader_forwards_to_two_friends_who_get_no_token_and_share_links_lead_to
             assert signup_url(campaign) in text, "the sign-up invitation"
             assert archive_url(campaign) in text
             leaked = sorted(piece for piece in own_pieces if piece in raw_text)
-            assert leaked == [], "none of the reader's tokens (unsubscribe, preferences, tracking, referral)"
+            assert leaked == [], "none of the reader's tokens (unsubscribe, preferences, tracking, referral, share)"
+            assert not [token for token in own_share_tokens if token in raw_text]
+            assert live_server.url + "/share/" not in text, "friends' share links lead straight to the networks"
             for path in PERSONAL_PATHS:
                 assert path not in text, path
         forward = SharingEvent.objects.get(kind=SharingEvent.Kind.FORWARD)
@@ -152,6 +160,9 @@ def test_reader_forwards_to_two_friends_who_get_no_token_and_share_links_lead_to
         page.get_by_text("Gardens in April").first.wait_for()
         archive_share = page.locator("a[href*='/share/'][href*='/linkedin/']").first.get_attribute("href")
         assert "ref=" not in archive_share
+        archive_token = urlsplit(archive_share).path.split("/")[2]
+        assert sharing_tokens.verify_own_share(archive_token) is None
+        assert sharing_tokens.verify_share(archive_token) == campaign.pk
         assert _network_target(page, archive_share) == archive_url(campaign)
         assert SharingEvent.objects.filter(kind=SharingEvent.Kind.SHARE, subscriber=None).count() == 1
     finally:

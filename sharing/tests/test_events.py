@@ -1,7 +1,8 @@
-"""Forwards and shares as a person's events: named only by an allowed token and only with tracking
-consent, in their history and data export, unlinked when consent goes; machines labelled."""
+"""Forwards and shares as a person's events: named only by a per-delivery token of their own mail
+(the forward link, their own share links) and only with tracking consent, in their history and
+data export, unlinked when consent goes; machines labelled."""
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -9,6 +10,8 @@ from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
 
+from campaigns.models import Delivery
+from sharing import tokens
 from sharing.models import SharingEvent
 from sharing.signals import campaign_shared
 from sharing.tests.test_forward import BROWSER, URL, forward_path, post_forward
@@ -18,7 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 def share_link(message, network_label: str) -> str:
-    """The path and query of one share link in a reader's own mail (with their referral token)."""
+    """The path and query of one share link in a reader's own mail (their delivery's own-share
+    token, and their referral token)."""
     url = next(line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith(f"{network_label}: "))
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
@@ -37,16 +41,36 @@ def announced():
     campaign_shared.disconnect(dispatch_uid="test.sharing.announced")
 
 
-def test_the_share_link_of_a_readers_mail_names_them_through_their_referral_token(client, sent, reader, campaign):
+def test_the_share_link_of_a_readers_mail_names_them_through_its_own_token(client, sent, reader, campaign):
     path = share_link(sent, "LinkedIn")
-    assert "?ref=" in path, "the registered referral source puts the reader's token on their share links"
+    assert tokens.verify_own_share(urlsplit(path).path.split("/")[2]) == (Delivery.objects.get().pk, campaign.pk)
     assert client.get(path, HTTP_USER_AGENT=BROWSER).status_code == 302
     event = SharingEvent.objects.get()
     assert (event.kind, event.network, event.subscriber, event.machine_reason) == ("share", "linkedin", reader, "")
-    plain = urlsplit(path).path
-    client.get(plain, HTTP_USER_AGENT=BROWSER)
-    client.get(plain + "?ref=forged", HTTP_USER_AGENT=BROWSER)
-    assert list(SharingEvent.objects.order_by("pk").values_list("subscriber", flat=True)) == [reader.pk, None, None]
+    client.get(urlsplit(path).path, HTTP_USER_AGENT=BROWSER)  # without the referral token: still the reader's link
+    public = urlsplit(tokens.share_url(campaign_id=campaign.pk, network="linkedin")).path
+    client.get(public, HTTP_USER_AGENT=BROWSER)
+    client.get(public + "?ref=forged", HTTP_USER_AGENT=BROWSER)
+    assert list(SharingEvent.objects.order_by("pk").values_list("subscriber", flat=True)) == [
+        reader.pk,
+        reader.pk,
+        None,
+        None,
+    ]
+
+
+def test_the_readers_public_referral_token_on_the_campaigns_share_link_names_nobody(
+    client, sent, reader, campaign, announced, django_capture_on_commit_callbacks
+):
+    """The campaign's share token is on the archive page, the reader's referral token on every page
+    they shared: built together, they make a share link that is not the reader's."""
+    referral = parse_qs(urlsplit(share_link(sent, "X")).query)["ref"][0]
+    forged = urlsplit(tokens.share_url(campaign_id=campaign.pk, network="x")).path + f"?ref={referral}"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(forged, HTTP_USER_AGENT=BROWSER).status_code == 302
+    assert SharingEvent.objects.get().subscriber_id is None
+    assert announced == []
+    assert gdpr.subscriber_export(subscriber=reader)["shares"] == []
 
 
 def test_a_forward_names_the_reader_whose_forward_link_was_used(client, sent, reader):
@@ -65,7 +89,8 @@ def test_without_tracking_consent_forwards_and_shares_count_but_name_nobody(clie
     client.get(share_link(sent, "X"), HTTP_USER_AGENT=BROWSER)
     assert SharingEvent.objects.count() == 3
     assert not SharingEvent.objects.filter(subscriber__isnull=False).exists()
-    assert not gdpr.subscriber_export(subscriber=reader)["shares"]
+    export = gdpr.subscriber_export(subscriber=reader)
+    assert export["shares"] == [] and export["forwards"] == [], "what names nobody is nobody's data"
 
 
 def test_machines_on_a_readers_share_link_are_labelled_and_never_announced(
@@ -131,6 +156,10 @@ def test_erasure_unlinks_the_readers_events(client, sent, reader):
 def test_a_forwarded_mail_carries_no_share_link_with_the_forwarders_token(client, sent, reader):
     post_forward(client, forward_path(sent), addresses="friend@example.net")
     (forwarded,) = mail.outbox
-    own = {url for url in URL.findall(sent.body) if "ref=" in url}
-    assert own and not own & set(URL.findall(forwarded.body))
-    assert "ref=" not in forwarded.body
+    own = {url for url in URL.findall(sent.body) if "/share/" in url}
+    own_tokens = {urlsplit(url).path.split("/")[2] for url in own}
+    assert own and all(tokens.verify_own_share(token) for token in own_tokens), "the reader's own share links"
+    forwarded_raw = forwarded.message().as_string()
+    assert not own & set(URL.findall(forwarded.body))
+    assert not any(token in forwarded_raw for token in own_tokens)
+    assert "ref=" not in forwarded.body and "/share/" not in forwarded_raw
