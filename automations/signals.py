@@ -2,7 +2,8 @@
 
 Behavioural triggers take only what people did: tracking sends ``human_events_counted`` with the
 human events of a counted batch only (final machine labels, tracking consent), and surveys send
-their signals only for stored answers, which machines cannot make. Tracking consent is checked
+their signals only for stored answers, which machines cannot make; sharing sends
+``campaign_shared`` only for people's forwards and shares. Tracking consent is checked
 again at entry (``services.journeys_enter``).
 """
 
@@ -16,6 +17,7 @@ from automations import kinds, services, triggers
 from automations.models import Automation
 from offers.signals import redemption_recorded
 from referrals.signals import milestone_reached
+from sharing.signals import campaign_shared
 from subscribers.models import Subscriber
 from subscribers.signals import subscription_confirmed
 from surveys.models import Answer
@@ -116,4 +118,18 @@ def redemption_was_recorded(sender, redemption, **kwargs):
         match={},
         subscriber_ids=[redemption.subscriber_id],
         when=partial(triggers.redeemed_matches, offer_id=redemption.offer_id),
+    )
+
+
+@receiver(campaign_shared, dispatch_uid="automations.campaign_shared")
+def campaign_was_shared(sender, event, **kwargs):
+    """After the forward or share committed; sharing sends only people's events that name someone,
+    but the label is checked here too: a machine never starts a journey."""
+    if event.subscriber_id is None or event.is_machine:
+        return
+    services.trigger_fire(
+        trigger_kind=triggers.SHARED,
+        match={},
+        subscriber_ids=[event.subscriber_id],
+        when=partial(triggers.shared_matches, campaign_id=event.campaign_id),
     )

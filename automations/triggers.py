@@ -24,6 +24,7 @@ ANSWERED, FEEDBACK = "question_answered", "article_feedback"
 INACTIVE, DATE_REACHED = "no_engagement", "date_reached"
 MILESTONE_REACHED = "referral_milestone"
 OFFER_REDEEMED, OFFER_DEADLINE = "offer_redeemed", "offer_deadline"
+SHARED = "campaign_shared"
 
 NPS_GROUPS = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
 ANSWER_CONDITIONS = ("any", *NPS_GROUPS, "rating_at_most", "rating_at_least", "choice")
@@ -244,6 +245,23 @@ def _deadline_problems(params: dict) -> list[str]:
     return []
 
 
+# Forwarded or shared a campaign (sharing.signals.campaign_shared: people's events only)
+
+
+def _shared_clean(params: dict) -> dict:
+    _only(params, {"campaign"})
+    return {"campaign": kinds.ref(params, "campaign")} if params.get("campaign") is not None else {}
+
+
+def _shared_problems(params: dict) -> list[str]:
+    return _gone(Campaign, params["campaign"], CAMPAIGN_GONE) if "campaign" in params else []
+
+
+def shared_matches(params: dict, *, campaign_id: int) -> bool:
+    """Whether a forward or share of ``campaign_id`` is one the trigger waits for (its campaign, or any)."""
+    return params.get("campaign") in (None, campaign_id)
+
+
 # Steps that start triggers: the edges of the loop check in services.automation_problems. A step
 # kind maps to the (trigger kind, parameters the trigger must include) it can fire.
 STEP_STARTS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {}
@@ -296,6 +314,9 @@ TRIGGER_FIELDS = {
     ),
     MILESTONE_REACHED: (kinds.FormField("milestone", _("referral milestone"), "ref:referrals.Milestone"),),
     OFFER_REDEEMED: (kinds.FormField("offer", _("only this offer (empty: any)"), "ref:offers.Offer", required=False),),
+    SHARED: (
+        kinds.FormField("campaign", _("only this campaign (empty: any)"), "ref:campaigns.Campaign", required=False),
+    ),
     OFFER_DEADLINE: (
         kinds.FormField("offer", _("offer"), "ref:offers.Offer"),
         kinds.FormField("days", _("days before the offer ends"), "int"),
@@ -325,6 +346,7 @@ def register_behaviour_triggers() -> None:
         # A redemption is the shop's report of what a person did with their code: behaviour, so
         # only with tracking consent, like segments' offer conditions (offers.conditions).
         (OFFER_REDEEMED, _("redeemed an offer"), _redeemed_clean, _redeemed_problems),
+        (SHARED, _("forwarded or shared a campaign"), _shared_clean, _shared_problems),
         (
             OFFER_DEADLINE,
             _("offer deadline approaching, code not redeemed"),

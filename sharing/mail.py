@@ -1,6 +1,8 @@
 """The forward and share block in campaign mails (``campaigns.extensions.SHARE_BLOCKS``) and its
-per-recipient links (``RECIPIENT_LINK_PROVIDERS``): the forward page of the delivery, and share
-links with the subscriber's referral token when a referral source gives one."""
+per-recipient links (``RECIPIENT_LINK_PROVIDERS``): the forward page of the delivery, and the
+delivery's own share links (an ``own_share`` token naming the delivery, so a share made from them
+names its reader), with the subscriber's referral token when a referral source gives one. The
+campaign's share links (the archive page's) name nobody."""
 
 from django.utils.translation import gettext as _
 
@@ -32,19 +34,22 @@ def share_block_for(campaign) -> ShareBlock | None:
 
 
 def campaign_share_links(*, campaign, compiled):
-    """Per delivery: the forward URL, and share URLs with a referral token if the subscriber has one."""
+    """Per delivery: the forward URL, and the delivery's own share URLs (the block's networks, in
+    its order), with a referral token if the subscriber has one."""
     if compiled.share is None:
         return None
-    signer = tokens.forward_signer(campaign_id=campaign.pk)
+    forward_signer = tokens.forward_signer(campaign_id=campaign.pk)
+    share_signer = tokens.own_share_signer(campaign_id=campaign.pk)
+    networks = Network.values  # the order of ``share_block_for``'s links
     source = referrals.referral_source()
     token_for = source.tokens_for(campaign) if source is not None else None
-    defaults = compiled.share_default_urls
 
     def links(delivery_id: int, recipient) -> dict:
-        found = {"forward_url": signer.urls(delivery_id)[0] + "/"}
+        stem = share_signer.urls(delivery_id)[0]
+        share_urls = [f"{stem}/{network}/" for network in networks]
         token = token_for(recipient) if token_for is not None else None
         if token:
-            found["share_urls"] = [with_parameter(url, referrals.SHARE_PARAMETER, token) for url in defaults]
-        return found
+            share_urls = [with_parameter(url, referrals.SHARE_PARAMETER, token) for url in share_urls]
+        return {"forward_url": forward_signer.urls(delivery_id)[0] + "/", "share_urls": share_urls}
 
     return links

@@ -2,8 +2,11 @@
 
 A share link in a subscriber's mail carries that subscriber's referral token when a source is
 registered and has one for them (``?ref=<token>`` on the share URL); the share redirect passes a
-token the source verifies on to the archive page as ``?<parameter>=<token>``. Without a source
-(the default) share links are the campaign's own, the same for everyone.
+token the source verifies on to the archive page as ``?<parameter>=<token>``, for the referral
+programme only: it names nobody as the sharer of the share event (the share links of a mail name
+their reader through their own per-delivery token, ``sharing.tokens``). Without a source a
+mail's share links carry only that per-delivery token; the archive page's are the campaign's own,
+the same for everyone.
 """
 
 from collections.abc import Callable
@@ -21,7 +24,9 @@ class ReferralSource(Protocol):
         called once per message in the sending loop, so it signs and does not query."""
 
     def verify(self, token: str) -> bool:
-        """Whether ``token`` is a live referral token (the redirect passes on nothing else)."""
+        """Whether ``token`` is a live referral token (the redirect passes on nothing else). It
+        names nobody as a sharer: share events are named only by the per-delivery token of the
+        sharer's own share links (``sharing.tokens``)."""
 
 
 REFERRAL_SOURCES: list[ReferralSource] = []

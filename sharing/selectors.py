@@ -41,7 +41,10 @@ def campaign_sharing_counts(*, campaign: Campaign) -> SharingCounts:
         mails=Sum("recipients"),
     )
     per_network = dict(
-        events.filter(kind=SharingEvent.Kind.SHARE).values_list("network").annotate(clicks=Count("pk")).order_by()
+        events.filter(kind=SharingEvent.Kind.SHARE, machine_reason="")
+        .values_list("network")
+        .annotate(clicks=Count("pk"))
+        .order_by()
     )
     shares = {network: per_network.get(network, 0) for network in Network.values}
     return SharingCounts(
@@ -53,10 +56,11 @@ def campaign_sharing_counts(*, campaign: Campaign) -> SharingCounts:
 
 
 def subscriber_forwards_export(subscriber) -> tuple[str, list[dict]]:
-    """The forwards made with the links in a subscriber's mails, for their GDPR export: how many
-    mails went out, never to whom (Kanal does not know)."""
+    """The forwards that name a subscriber (made with the forward links of their mails while they
+    allowed individual tracking, like shares), for their GDPR export: how many mails went out,
+    never to whom (Kanal does not know)."""
     events = (
-        SharingEvent.objects.filter(kind=SharingEvent.Kind.FORWARD, delivery__subscriber=subscriber)
+        SharingEvent.objects.filter(kind=SharingEvent.Kind.FORWARD, subscriber=subscriber)
         .select_related("campaign")
         .order_by("pk")
     )
@@ -64,3 +68,28 @@ def subscriber_forwards_export(subscriber) -> tuple[str, list[dict]]:
         {"campaign": event.campaign.name, "mails_sent": event.recipients, "at": event.occurred_at.isoformat()}
         for event in events
     ]
+
+
+def subscriber_shares_export(subscriber) -> tuple[str, list[dict]]:
+    """The shares a subscriber's share links recorded while they allowed individual tracking,
+    for their GDPR export; ``machine`` says why tracking's rules took a hit for a machine."""
+    events = (
+        SharingEvent.objects.filter(kind=SharingEvent.Kind.SHARE, subscriber=subscriber)
+        .select_related("campaign")
+        .order_by("pk")
+    )
+    return "shares", [
+        {
+            "campaign": event.campaign.name,
+            "network": event.network,
+            "machine": event.machine_reason,
+            "at": event.occurred_at.isoformat(),
+        }
+        for event in events
+    ]
+
+
+def people_sharing(**filters):
+    """Forwards and shares people made that name their subscriber: what segments and automations
+    read (machine-labelled hits never)."""
+    return SharingEvent.objects.filter(subscriber__isnull=False, machine_reason="", **filters)

@@ -25,7 +25,10 @@ from newsletter_site import mail
 from sharing import selectors
 from sharing.models import Network, SharingEvent
 from sharing.networks import network_url
+from sharing.signals import campaign_shared
+from subscribers.models import Subscriber
 from subscribers.selectors import address_may_receive_mail
+from tracking.services.links import individual_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +85,59 @@ def campaign_forward(*, campaign: Campaign, delivery_id: int | None, forwarder_n
     if messages:
         with get_connection() as connection:
             sent = connection.send_messages(messages) or 0
-    with transaction.atomic():
-        SharingEvent.objects.create(
-            campaign=campaign,
-            kind=SharingEvent.Kind.FORWARD,
-            recipients=sent,
-            delivery_id=delivery_id if Delivery.objects.filter(pk=delivery_id, campaign=campaign).exists() else None,
-        )
+    delivery = Delivery.objects.filter(pk=delivery_id, campaign=campaign).select_related("subscriber").first()
+    _event_record(
+        campaign=campaign,
+        kind=SharingEvent.Kind.FORWARD,
+        recipients=sent,
+        delivery_id=delivery.pk if delivery else None,
+        subscriber=delivery.subscriber if delivery else None,
+        machine_reason="",
+    )
     logger.info("Campaign %s forwarded: %s of %s mails sent", campaign.pk, sent, len(addresses))
     return sent
 
 
-def share_record(*, campaign: Campaign, network: str) -> None:
-    """One share click a person made (the caller leaves out machines)."""
-    SharingEvent.objects.create(campaign=campaign, kind=SharingEvent.Kind.SHARE, network=network)
+def share_record(
+    *, campaign: Campaign, network: str, machine_reason: str, delivery_id: int | None = None
+) -> SharingEvent:
+    """One hit on a share link, labelled with ``machine_reason`` ("" for a person) as tracking
+    labels clicks. ``delivery_id`` is the delivery whose own share links were used (their
+    per-delivery token): its subscriber is the sharer. Nothing else names anyone."""
+    delivery = (
+        Delivery.objects.filter(pk=delivery_id, campaign=campaign).select_related("subscriber").first()
+        if delivery_id is not None
+        else None
+    )
+    return _event_record(
+        campaign=campaign,
+        kind=SharingEvent.Kind.SHARE,
+        network=network,
+        subscriber=delivery.subscriber if delivery else None,
+        machine_reason=machine_reason,
+    )
+
+
+def _event_record(*, subscriber: Subscriber | None, **fields) -> SharingEvent:
+    """Store the event, naming its subscriber only with individual tracking allowed, and announce
+    a person's event that names someone once it has committed."""
+    if subscriber is not None and not individual_tracking(subscriber_tracking_consent=subscriber.tracking_consent):
+        subscriber = None
+    with transaction.atomic():
+        event = SharingEvent.objects.create(subscriber=subscriber, **fields)
+        if event.subscriber_id is not None and not event.is_machine:
+            transaction.on_commit(lambda: _announce(event))
+    return event
+
+
+def _announce(event: SharingEvent) -> None:
+    for receiver, result in campaign_shared.send_robust(sender=SharingEvent, event=event):
+        if isinstance(result, Exception):
+            logger.error("Sharing event %s: receiver %r failed", event.pk, receiver, exc_info=result)
+
+
+def subscriber_sharing_forget(subscriber: Subscriber) -> None:
+    """Unlink the subscriber's forwards and shares (``gdpr.ERASE_HOOKS`` and
+    ``preferences.TRACKING_WITHDRAWN_HOOKS``); the counts stay. A forward keeps its delivery
+    (it counts forwarders), which erasure leaves without a person."""
+    SharingEvent.objects.filter(subscriber=subscriber).update(subscriber=None)

@@ -2,8 +2,10 @@
 
 The forward page sends only on a POST by what looks like a person (tracking's machine rules),
 within two rate limits: per forwarding delivery and per client address. A bad form comes back
-with every field as typed and says what is wrong. The share redirect counts a click unless
-tracking's rules call it a machine, and always redirects.
+with every field as typed and says what is wrong. The share redirect records every hit as tracking
+records clicks, labelled when tracking's rules call it a machine (HEAD, scanners, no user agent),
+and always redirects; only a person's share counts, and only a share from the links of the
+sharer's own mail (a per-delivery token) names them.
 """
 
 from django.conf import settings
@@ -98,8 +100,14 @@ def forward(request, token: str):
 @never_cache
 @require_safe
 def share(request, token: str, network: str):
-    """``/share/<token>/<network>/``: count a person's share click, then off to the network."""
-    campaign_id = tokens.verify_share(token)
+    """``/share/<token>/<network>/``: record the share (labelled if a machine's), then off to the network.
+
+    Only the own-share token of a delivery's mail names a sharer (that delivery's subscriber); the
+    campaign's share token names nobody, whatever rides on the URL. A referral token (``?ref=``)
+    the source verifies is passed on to the archive page for the referral programme, nothing more.
+    """
+    own = tokens.verify_own_share(token)
+    delivery_id, campaign_id = own if own is not None else (None, tokens.verify_share(token))
     if campaign_id is None or network not in Network.values:
         _not_found()
     campaign = selectors.shared_campaign(campaign_id=campaign_id)
@@ -110,6 +118,15 @@ def share(request, token: str, network: str):
     referral = request.GET.get(referrals.SHARE_PARAMETER, "")
     if referral and source is not None and source.verify(referral):
         page = with_parameter(page, source.parameter, referral)
-    if not machine_reason(request):
-        services.share_record(campaign=campaign, network=network)
+    sent_at = (
+        Delivery.objects.filter(pk=delivery_id, campaign=campaign).values_list("sent_at", flat=True).first()
+        if delivery_id is not None
+        else None
+    )
+    services.share_record(
+        campaign=campaign,
+        network=network,
+        machine_reason=machine_reason(request, sent_at=sent_at),
+        delivery_id=delivery_id,
+    )
     return _ShareRedirect(network_url(network, url=page, title=selectors.campaign_title(campaign)))

@@ -14,6 +14,8 @@ from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingLi
 from offers.models import Offer, Redemption
 from offers.services.redemption import offer_redeem
 from offers.tests.factories import CouponFactory, OfferFactory, given_code
+from sharing.models import SharingEvent
+from sharing.services import share_record
 from subscribers.models import ConsentRecord, CustomField, Subscriber, Subscription
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 from surveys.models import Answer, ArticleFeedback, Question, Response
@@ -366,3 +368,45 @@ def test_kind_offer_not_redeemed_within():
         "cem@example.org",
         "dora@example.org",
     }
+
+
+def shared(campaign, subscriber, *, network: str = "x", machine_reason: str = "") -> SharingEvent:
+    """A share from the links of the subscriber's own mail of the campaign (their delivery's token)."""
+    delivery = Delivery.objects.filter(campaign=campaign, subscriber=subscriber).first()
+    delivery = delivery or DeliveryFactory(campaign=campaign, subscriber=subscriber)
+    return share_record(campaign=campaign, network=network, machine_reason=machine_reason, delivery_id=delivery.pk)
+
+
+def test_kind_shared_campaign():
+    spring, autumn = CampaignFactory(), CampaignFactory()
+    for name, campaign in (("anna", spring), ("ben", autumn)):
+        shared(campaign, person(name))
+    old = shared(spring, person("cem"), network="mail")
+    SharingEvent.objects.filter(pk=old.pk).update(occurred_at=timezone.now() - timedelta(days=40))
+    person("dora")
+    assert members(leaf("shared_campaign", campaign=spring.pk)) == {"anna@example.org", "cem@example.org"}
+    assert members(leaf("shared_campaign", campaign=None, days=30)) == {"anna@example.org", "ben@example.org"}
+    assert members(leaf("shared_campaign", campaign=spring.pk, days=30)) == {"anna@example.org"}
+    assert members(leaf("shared_campaign")) == {"anna@example.org", "ben@example.org", "cem@example.org"}
+
+
+def test_kind_shared_campaign__forwards_count_and_machines_never():
+    campaign = CampaignFactory()
+    anna, ben = person("anna"), person("ben")
+    SharingEvent.objects.create(
+        campaign=campaign, kind=SharingEvent.Kind.FORWARD, recipients=2, delivery=None, subscriber=anna
+    )
+    for reason in (Event.MachineReason.HEAD, Event.MachineReason.SCANNER_AGENT, Event.MachineReason.NO_USER_AGENT):
+        shared(campaign, ben, network="linkedin", machine_reason=reason)
+    assert SharingEvent.objects.filter(subscriber=ben).count() == 3, "machine hits are kept, labelled"
+    assert members(leaf("shared_campaign", campaign=campaign.pk)) == {"anna@example.org"}
+    assert members(leaf("shared_campaign", days=1)) == {"anna@example.org"}
+
+
+def test_kind_shared_campaign__is_read_only_with_tracking_consent():
+    campaign = CampaignFactory()
+    anna = person("anna")
+    shared(campaign, anna)
+    Subscriber.objects.filter(pk=anna.pk).update(tracking_consent=False)
+    assert members(leaf("shared_campaign", campaign=campaign.pk)) == set()
+    assert members(not_(leaf("shared_campaign", campaign=campaign.pk))) == set(), "unknown both ways, as for clicks"

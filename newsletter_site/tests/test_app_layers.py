@@ -13,7 +13,8 @@ Referrals sits beside them on campaigns (its referral link is a merge tag throug
 Referrals also sits on offers (a milestone can give a pool code) and on sharing (its tokens ride on
 share links through ``sharing.referrals.REFERRAL_SOURCES``).
 Sharing (forward and share) sits on tracking beside surveys: it uses tracking's machine rules and
-adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``).
+adds a table to its analytics page, and fills campaigns' share block (``campaigns.extensions``);
+automations listens to its ``sharing.signals.campaign_shared``.
 Offers sits on tracking beside surveys (its table on the analytics page, its segment conditions)
 and sends ``offers.signals.redemption_recorded``.
 Automations sits on top: the apps below send signals (``subscribers.signals.subscription_confirmed``,
@@ -36,7 +37,7 @@ MAY_IMPORT = {
     "sharing": {"subscribers", "audience", "campaigns", "tracking"},
     # Referrals gives coupons of offers as milestone rewards and its tokens to sharing's share links.
     "referrals": {"subscribers", "audience", "campaigns", "offers", "sharing"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals", "offers"},
+    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals", "offers", "sharing"},
     # API keys know no app; offers sits on tracking (its table on the analytics page) and campaigns
     # (its assignments name deliveries); automations listens to its redemption signal.
     "api": set(),

@@ -88,7 +88,14 @@ def subscriber_token_holds(piece: str, reader) -> list[str]:
 def test_forwarded_mail_carries_no_token_and_no_data_of_the_forwarder(client, sent, reader, campaign):
     own = all_urls(sent.message().as_bytes())
     verifiers = verify_functions()
-    assert {"tracking.verify_click", "surveys.verify_feedback", "sharing.verify_forward"} <= set(verifiers)
+    assert {
+        "tracking.verify_click",
+        "surveys.verify_feedback",
+        "sharing.verify_forward",
+        "sharing.verify_own_share",
+    } <= set(verifiers)
+    own_shares = {piece for url in own for piece in candidates(url) if verifiers["sharing.verify_own_share"](piece)}
+    assert own_shares, "the reader's own share links carry their delivery's token"
     # The check can fail: the reader's own mail is full of their tokens.
     assert any(fn(piece) for url in own for piece in candidates(url) for fn in verifiers.values())
     assert any(subscriber_token_holds(piece, reader) for url in own for piece in candidates(url))
@@ -107,7 +114,13 @@ def test_forwarded_mail_carries_no_token_and_no_data_of_the_forwarder(client, se
             assert held == [], (url, held)
             assert subscriber_token_holds(piece, reader) == [], url
     text = raw.decode("utf-8", "replace")
-    for secret in (links.unsubscribe_token(reader), links.preferences_token(reader), reader.email, "Quellenberg"):
+    for secret in (
+        links.unsubscribe_token(reader),
+        links.preferences_token(reader),
+        *own_shares,
+        reader.email,
+        "Quellenberg",
+    ):
         assert secret not in text
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert "List-Unsubscribe" not in parsed

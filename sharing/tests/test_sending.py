@@ -1,4 +1,5 @@
-"""The forward link is per recipient on every transport; the share links are the campaign's."""
+"""The forward link and the share links are per recipient on every transport (the archive page's
+share links are the campaign's)."""
 
 import email
 import re
@@ -12,10 +13,12 @@ from django.core import mail
 from campaigns.models import Delivery
 from campaigns.services import sending
 from sharing import tokens
+from sharing.models import Network
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 FORWARD = re.compile(r"/forward/([A-Za-z0-9_-]+)/")
+SHARE = re.compile(r"/share/([A-Za-z0-9_-]+)/(\w+)/")
 
 
 def readers(news, count):
@@ -29,15 +32,18 @@ def send(campaign, django_capture_on_commit_callbacks):
         pass
 
 
-def assert_own_forward_link(address: str, html: str, text: str, campaign):
+def assert_own_links(address: str, html: str, text: str, campaign):
     delivery = Delivery.objects.get(campaign=campaign, subscriber__email=address)
     for body in (html, text):
         (token,) = set(FORWARD.findall(body))
         assert tokens.verify_forward(token) == (delivery.pk, campaign.pk)
-    assert "/share/" in html and "/share/" in text
+        shares = SHARE.findall(body)
+        assert {network for _token, network in shares} == set(Network.values)
+        (share_token,) = {token for token, _network in shares}
+        assert tokens.verify_own_share(share_token) == (delivery.pk, campaign.pk)
 
 
-def test_esp_batches_give_each_recipient_their_own_forward_link(
+def test_esp_batches_give_each_recipient_their_own_forward_and_share_links(
     campaign, news, django_capture_on_commit_callbacks, settings
 ):
     settings.KANAL_ESP_MERGE_FIELD_FORMAT = "%recipient.{}%"
@@ -52,10 +58,10 @@ def test_esp_batches_give_each_recipient_their_own_forward_link(
         def fill(template, values=values):
             return re.sub(r"%recipient\.(kanal_\w+)%", lambda match: values[match.group(1)], template)
 
-        assert_own_forward_link(address, unescape(fill(message.alternatives[0][0])), fill(message.body), campaign)
+        assert_own_links(address, unescape(fill(message.alternatives[0][0])), fill(message.body), campaign)
 
 
-def test_smtp_gives_each_recipient_their_own_forward_link(
+def test_smtp_gives_each_recipient_their_own_forward_and_share_links(
     campaign, news, smtp_sink, django_capture_on_commit_callbacks
 ):
     readers(news, 3)
@@ -65,4 +71,4 @@ def test_smtp_gives_each_recipient_their_own_forward_link(
         parsed = email.message_from_bytes(raw, policy=policy.default)
         html = unescape(parsed.get_body(("html",)).get_content())
         text = parsed.get_body(("plain",)).get_content()
-        assert_own_forward_link(parseaddr(parsed["To"])[1], html, text, campaign)
+        assert_own_links(parseaddr(parsed["To"])[1], html, text, campaign)
