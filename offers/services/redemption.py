@@ -60,15 +60,24 @@ def parse_order_value(value) -> Decimal | None:
 # more than running them (docs/benchmarks.md, bench/offers.py).
 
 
+@dataclass(frozen=True)
+class _Found:
+    coupon: Coupon  # with its offer
+    assignment: CouponAssignment | None  # with its delivery's id and subscriber
+    redemption: Redemption | None  # a pool code's unique redemption, read with it (a replay)
+
+
 @cache
 def _coupon_query(by_offer: bool) -> tuple[str, tuple[RowReader, ...]]:
     delivery_fields = ["id", "subscriber"]
     sql = (
         f"SELECT {select_list(Coupon, 'c')}, {select_list(Offer, 'o')}, {select_list(CouponAssignment, 'a')}, "  # noqa: S608
-        f"{select_list(Delivery, 'd', delivery_fields)} "
+        f"{select_list(Delivery, 'd', delivery_fields)}, {select_list(Redemption, 'r')} "
         f"FROM {table(Coupon)} c JOIN {table(Offer)} o ON o.id = c.offer_id "
         f"LEFT JOIN {table(CouponAssignment)} a ON a.coupon_id = c.id "
         f"LEFT JOIN {table(Delivery)} d ON d.id = a.delivery_id "
+        # At most one row: the unique constraint offers_redemption_once_per_unique_code.
+        f"LEFT JOIN {table(Redemption)} r ON r.coupon_id = c.id AND r.shared = %s AND o.code_source = %s "
         f"WHERE c.lookup = %s{' AND c.offer_id = %s' if by_offer else ''} LIMIT 10"
     )
     readers = (
@@ -76,38 +85,45 @@ def _coupon_query(by_offer: bool) -> tuple[str, tuple[RowReader, ...]]:
         RowReader(Offer),
         RowReader(CouponAssignment),
         RowReader(Delivery, fields=delivery_fields),
+        RowReader(Redemption),
     )
     return sql, readers
 
 
-def _coupons(key: str, offer_id: int | None) -> list[tuple[Coupon, CouponAssignment | None]]:
-    """Coupons with this lookup key, each with its offer and (for a given pool code) its assignment
-    and the assignment's delivery (id and subscriber only): one query."""
-    sql, (coupons, offers, assignments, deliveries) = _coupon_query(offer_id is not None)
+def _coupons(key: str, offer_id: int | None) -> list[_Found]:
+    """Coupons with this lookup key, each with its offer, (for a given pool code) its assignment
+    and the assignment's delivery, and (for a redeemed pool code) its redemption: one query."""
+    sql, (coupons, offers, assignments, deliveries, redemptions) = _coupon_query(offer_id is not None)
+    params = [False, Offer.CodeSource.POOL.value, key] + ([] if offer_id is None else [offer_id])
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key] if offer_id is None else [key, offer_id])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        coupon = coupons.read(row)
-        coupon.offer = offers.read(row, coupons.width)
-        assignment = assignments.read(row, coupons.width + offers.width)
+        start = 0
+        coupon = coupons.read(row, start)
+        coupon.offer = offers.read(row, start := start + coupons.width)
+        assignment = assignments.read(row, start := start + offers.width)
+        delivery = deliveries.read(row, start := start + assignments.width)
+        redemption = redemptions.read(row, start + deliveries.width)
         if assignment is not None:
             assignment.coupon = coupon
-            if assignment.delivery_id is not None:
-                assignment.delivery = deliveries.read(row, coupons.width + offers.width + assignments.width)
-        found.append((coupon, assignment))
+            if delivery is not None:
+                assignment.delivery = delivery
+        if redemption is not None:
+            redemption.coupon = coupon  # the answer shows its code: no second read
+        found.append(_Found(coupon, assignment, redemption))
     return found
 
 
-def _coupon_for(code: str, offer_id: int | None) -> tuple[Coupon, CouponAssignment | None]:
+def _coupon_for(code: str, offer_id: int | None) -> _Found:
     key = code_key(code) if isinstance(code, str) else ""
     if not key:
         raise RedemptionError(RedemptionError.INVALID, _("A code is required."))
     found = _coupons(key, offer_id)
     if len(found) > 1:
         # The same text in several pools: prefer the one offer still running.
-        running = [pair for pair in found if not pair[0].offer.has_ended()]
+        running = [each for each in found if not each.coupon.offer.has_ended()]
         found = running if len(running) == 1 else found
     if not found:
         raise RedemptionError(RedemptionError.UNKNOWN, _("This code is unknown."))
@@ -179,15 +195,15 @@ def offer_redeem(
     order_ref = (order_ref or "").strip()
     currency = (currency or "").strip().upper()
     value = parse_order_value(order_value)
-    coupon, assignment = _coupon_for(code, offer_id)
-    offer = coupon.offer
+    found = _coupon_for(code, offer_id)
+    coupon, assignment, offer = found.coupon, found.assignment, found.coupon.offer
     subscriber_id = subscriber.pk if subscriber is not None else None
     if assignment is not None:
         # The code went to this delivery's reader (or, outside a mail, to this person): that
         # attribution beats an address from the shop.
         holder_id = assignment.delivery.subscriber_id if assignment.delivery else assignment.subscriber_id
         subscriber_id = holder_id or subscriber_id
-    existing = _existing(coupon, subscriber_id=subscriber_id, order_ref=order_ref)
+    existing = found.redemption or _existing(coupon, subscriber_id=subscriber_id, order_ref=order_ref)
     if existing is not None:
         return _replay_or_conflict(existing, order_ref=order_ref)
     when = redeemed_at or timezone.now()
