@@ -56,7 +56,11 @@ class ApiFastPath:
             response = view(request)
         except Exception:
             logger.exception("API endpoint %s failed", request.path)
-            response = JsonResponse({"status": 500, "code": "error"}, status=500)
+            response = JsonResponse(
+                {"type": "about:blank", "status": 500, "code": "error", "detail": "internal error"},
+                status=500,
+                content_type="application/problem+json",
+            )
         finally:
             translation.deactivate()
             close_used_connections()
