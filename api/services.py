@@ -2,12 +2,14 @@
 
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from api.models import ApiKey, key_hash
 from api.scopes import SCOPES
+from newsletter_site.raw_rows import RowReader, select_list, table
 
 KEY_PREFIX = "kanal_"
 PREFIX_CHARS = 8
@@ -60,6 +62,21 @@ def _prefix_of(raw_key: str) -> str:
     return prefix if len(prefix) == PREFIX_CHARS and secret else ""
 
 
+@cache
+def _key_query() -> tuple[str, RowReader]:
+    sql = f"SELECT {select_list(ApiKey, 'k')} FROM {table(ApiKey)} k WHERE k.prefix = %s"  # noqa: S608
+    return sql, RowReader(ApiKey)
+
+
+def _key_by_prefix(prefix: str) -> ApiKey | None:
+    """Hand-written SQL: on every API call, and the ORM's compilation cost more than the lookup."""
+    sql, reader = _key_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prefix])
+        row = cursor.fetchone()
+    return reader.read(row) if row else None
+
+
 def api_key_authenticate(*, authorization: str, scope: str) -> ApiKey:
     """The live key in an ``Authorization: Bearer …`` header that holds ``scope``, or ApiKeyError.
 
@@ -69,7 +86,7 @@ def api_key_authenticate(*, authorization: str, scope: str) -> ApiKey:
     scheme, _sep, raw_key = authorization.strip().partition(" ")
     raw_key = raw_key.strip()
     prefix = _prefix_of(raw_key) if scheme.lower() == "bearer" else ""
-    key = ApiKey.objects.filter(prefix=prefix).first() if prefix else None
+    key = _key_by_prefix(prefix) if prefix else None
     now = timezone.now()
     if key is None or not secrets.compare_digest(key.hashed_key, key_hash(raw_key)) or not key.is_active(now):
         raise ApiKeyError("invalid or missing API key", status=401)

@@ -1,7 +1,8 @@
 """What an offer block costs in sending, and how fast the shop's redemption endpoint answers.
 
     .venv/bin/python bench/offers.py [--recipients 100000] [--workers 1] [--concurrency 4]
-        [--sink smtp-sink|aiosmtpd] [--requests 5000] [--skip-send]
+        [--sink smtp-sink|aiosmtpd] [--requests 5000] [--skip-send] [--redeem-only] [--skip-http]
+        [--clients 4] [--gunicorn-workers 3] [--worker-class sync|gthread] [--conn-max-age 60]
 
 Figures, each printed as it is measured (targets from issue 14):
 
@@ -15,9 +16,15 @@ Figures, each printed as it is measured (targets from issue 14):
 2. End to end through a local SMTP sink with real workers (bench/send_campaign.py's machinery):
    a 100,000-recipient campaign without, then with an offer block from a pool; messages/s and
    the ratio (target >= 90 %).
-3. The redemption endpoint ``POST /api/offers/redeem`` through the Django test client in this
-   process (the whole middleware stack, no HTTP server): first redemptions, then idempotent
-   replays of the same codes; requests/s (target >= 1,000).
+3. The redemption endpoint ``POST /api/offers/redeem`` (target >= 1,000 requests/s): first
+   redemptions of ``--requests``/5 codes, then four idempotent replays of each; requests/s and
+   latency median/p99. In this process, no HTTP: through the Django test client (the whole
+   middleware stack) and through the production WSGI application (``newsletter_site.wsgi``, whose
+   lean path skips the middleware). Then over HTTP: gunicorn started as the Dockerfile starts it
+   (``newsletter_site.wsgi``, 3 sync workers; sync workers close the connection after each
+   answer, so the clients reconnect) on a free local port, driven by ``--clients`` processes
+   on the same machine, each with its own connection. ``--redeem-only`` makes just the codes
+   this needs (3 x requests/5 subscribers and codes given out with a campaign's deliveries).
 
 The database is SQLite in var/bench/offers/ unless DATABASE_URL is set (PostgreSQL: database
 kanal_bench), as bench/send_campaign.py does.
@@ -32,7 +39,7 @@ import time
 from pathlib import Path
 
 import send_campaign
-from benchenv import say
+from benchenv import free_port, say
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 500
@@ -180,33 +187,198 @@ def measure_sending(env, mailing_list, args) -> None:
     say(f"[ratio] with an offer block: {100 * with_offer / plain:.0f} % of the throughput (target >= 90 %)")
 
 
-def measure_redemption(requests: int) -> None:
+def prepare_codes(mailing_list, count: int) -> None:
+    """``count`` pool codes given out with a campaign's deliveries, as the sending path gives them."""
+    from campaigns.models import Delivery
+    from campaigns.services.sending import deliveries_snapshot
+    from offers.services.assignment import coupons_assign
+
+    campaign = send_campaign.create_campaign(mailing_list, "redemptions")
+    offer = attach_offer(campaign, codes=count)
+    deliveries_snapshot(campaign=campaign)
+    ids = list(Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)[:count])
+    for start in range(0, len(ids), BATCH):
+        coupons_assign(offer_id=offer.pk, delivery_ids=ids[start : start + BATCH])
+
+
+def _bodies(codes: list[str], label: str) -> list[bytes]:
+    return [
+        json.dumps({"code": code, "order": f"{label}-{n}", "order_value": "49.90", "currency": "EUR"}).encode()
+        for n, code in enumerate(codes)
+    ]
+
+
+def _latencies(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"latency median {statistics.median(ordered) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
+
+
+def _report(label: str, count: int, seconds: float, latencies: list[float]) -> None:
+    say(
+        f"[redeem] {label}: {count:,} requests in {seconds:.2f} s: {count / seconds:,.0f} requests/s, "
+        f"{_latencies(latencies)}"
+    )
+
+
+def measure_redemption_in_process(raw_key: str, codes: list[str], codes_lean: list[str]) -> None:
+    """Figure 3a: in this process, no HTTP; the Django test client (whole middleware stack) and
+    the production WSGI application (``newsletter_site.wsgi``, the endpoint's lean path)."""
+    import io
+
     from django.test import Client
 
+    from newsletter_site.wsgi import application
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+
+    def through_client(body: bytes) -> dict:
+        response = client.post("/api/offers/redeem", body, content_type="application/json", secure=True)
+        assert response.status_code == 200, (response.status_code, response.content)
+        return response.json()
+
+    def through_wsgi(body: bytes) -> dict:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/offers/redeem",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "443",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {raw_key}",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "https",
+        }
+        answer = []
+        content = b"".join(application(environ, lambda status, headers: answer.append(status)))
+        assert answer[0].startswith("200"), (answer, content)
+        return json.loads(content)
+
+    for name, send, chosen in (("test client", through_client, codes), ("WSGI application", through_wsgi, codes_lean)):
+        bodies = _bodies(chosen, name[:4])
+        for label, payloads, created in (
+            ("first redemptions", bodies, True),
+            ("idempotent replays", bodies * 4, False),
+        ):
+            latencies = []
+            started = time.perf_counter()
+            for body in payloads:
+                begun = time.perf_counter()
+                assert send(body)["created"] is created
+                latencies.append(time.perf_counter() - begun)
+            _report(f"in-process, {name}, {label}", len(payloads), time.perf_counter() - started, latencies)
+
+
+def _http_client(job: tuple) -> tuple[list[float], int]:
+    """One keep-alive HTTP connection (re-opened when the server closes it, as gunicorn's sync
+    workers do after every answer) sending ``bodies`` one after another."""
+    import http.client
+
+    port, raw_key, bodies, created = job
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {
+        "Authorization": f"Bearer {raw_key}",
+        "Content-Type": "application/json",
+        "X-Forwarded-Proto": "https",
+        "Connection": "keep-alive",
+    }
+    latencies, reconnects = [], 0
+    for body in bodies:
+        begun = time.perf_counter()
+        if connection.sock is None:
+            reconnects += 1
+        connection.request("POST", "/api/offers/redeem", body, headers)
+        response = connection.getresponse()
+        content = response.read()
+        latencies.append(time.perf_counter() - begun)
+        assert response.status == 200, (response.status, content)
+        assert json.loads(content)["created"] is created, content
+    connection.close()
+    return latencies, reconnects
+
+
+def measure_redemption_http(raw_key: str, codes: list[str], args) -> None:
+    """Figure 3b: gunicorn as the Dockerfile starts it (``newsletter_site.wsgi``, sync workers)
+    on a free port, driven by ``--clients`` client processes over HTTP."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from django.db import connections
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
+        "KANAL_BEHIND_TLS_PROXY": "1",  # as in production: TLS ends at the proxy, which says so
+        "DEBUG": "0",
+    }
+    command = [sys.executable, "-m", "gunicorn", "newsletter_site.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(args.gunicorn_workers), "--worker-class", args.worker_class, "--log-level", "warning"]
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads)]
+    log = send_campaign.BENCH_DIR / "gunicorn.log"
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    connections.close_all()
+    try:
+        _wait_for_port(port, server, log)
+        bodies = _bodies(codes, "HTTP")
+        clients = args.clients
+        with multiprocessing.get_context("fork").Pool(clients) as pool:
+            for label, payloads, created in (
+                ("first redemptions", bodies, True),
+                ("idempotent replays", bodies * 4, False),
+            ):
+                jobs = [(port, raw_key, payloads[n::clients], created) for n in range(clients)]
+                started = time.perf_counter()
+                results = pool.map(_http_client, jobs)
+                seconds = time.perf_counter() - started
+                latencies = [value for result in results for value in result[0]]
+                reconnects = sum(result[1] for result in results)
+                _report(f"HTTP, {label}", len(payloads), seconds, latencies)
+                say(f"[redeem]   ({reconnects:,} new TCP connections for {len(payloads):,} requests)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    threads = f" x {args.threads} threads" if args.worker_class == "gthread" else ""
+    say(
+        f"[redeem] HTTP: gunicorn newsletter_site.wsgi, {args.gunicorn_workers} {args.worker_class} workers{threads}, "
+        f"DATABASE_CONN_MAX_AGE={args.conn_max_age}, {clients} client processes on the same "
+        f"{os.cpu_count()} CPUs (target >= 1,000 requests/s)"
+    )
+
+
+def _wait_for_port(port: int, server, log: Path, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited at start:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"gunicorn did not listen on port {port} within {timeout:.0f} s")
+
+
+def measure_redemption(args) -> None:
     from api.services import api_key_create
     from offers.models import CouponAssignment
 
     _key, raw = api_key_create(name="bench shop", scopes=["offers:redeem"])
-    codes = list(CouponAssignment.objects.order_by("pk").values_list("coupon__code", flat=True)[: requests // 5])
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    bodies = [
-        json.dumps({"code": code, "order": f"A-{n}", "order_value": "49.90", "currency": "EUR"})
-        for n, code in enumerate(codes)
-    ]
-
-    def run(label: str, payloads: list[str], created: bool) -> None:
-        started = time.perf_counter()
-        for body in payloads:
-            response = client.post("/api/offers/redeem", body, content_type="application/json", secure=True)
-            assert response.status_code == 200, (response.status_code, response.headers, response.content)
-            assert response.json()["created"] is created, response.content
-        seconds = time.perf_counter() - started
-        rate = len(payloads) / seconds
-        say(f"[redeem] {label}: {len(payloads):,} requests in {seconds:.2f} s: {rate:,.0f} requests/s")
-
-    run("first redemptions", bodies, True)
-    run("idempotent replays", bodies * 4, False)
-    say("[redeem] Django test client in-process (target >= 1,000 requests/s)")
+    per_phase = args.requests // 5
+    codes = list(CouponAssignment.objects.order_by("pk").values_list("coupon__code", flat=True)[: 3 * per_phase])
+    assert len(codes) == 3 * per_phase, f"{len(codes)} codes given out, {3 * per_phase} needed"
+    measure_redemption_in_process(raw, codes[:per_phase], codes[per_phase : 2 * per_phase])
+    if not args.skip_http:
+        measure_redemption_http(raw, codes[2 * per_phase :], args)
 
 
 def main() -> None:
@@ -217,10 +389,24 @@ def main() -> None:
     parser.add_argument("--sink", choices=["smtp-sink", "aiosmtpd"], default=None)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--skip-send", action="store_true", help="only figures 1 and 3")
+    parser.add_argument("--redeem-only", action="store_true", help="only figure 3 (the redemption endpoint)")
+    parser.add_argument("--skip-http", action="store_true", help="figure 3 in-process only, no gunicorn")
+    parser.add_argument("--clients", type=int, default=4, help="HTTP client processes (figure 3)")
+    parser.add_argument("--gunicorn-workers", type=int, default=3, help="as in the Dockerfile")
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync", help="as in the Dockerfile")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="DATABASE_CONN_MAX_AGE here and in gunicorn (production default: 0)",
+    )
     args = parser.parse_args()
 
     send_campaign.BENCH_DIR = REPO / "var" / "bench" / "offers"
     env = send_campaign.configure_environment()
+    # This process's connection is kept like gunicorn's (figure 3; production default: 0).
+    os.environ["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
     send_campaign.setup_django()
     from django.conf import settings
 
@@ -230,12 +416,16 @@ def main() -> None:
         f"load average {load}, {args.workers} worker(s) x {args.concurrency} processes"
     )
     started = time.perf_counter()
-    mailing_list = send_campaign.create_audience(args.recipients)
-    say(f"[setup] {args.recipients:,} subscribers in {time.perf_counter() - started:.1f} s (not part of any figure)")
-    measure_message_cost(mailing_list)
-    if not args.skip_send:
-        measure_sending(env, mailing_list, args)
-    measure_redemption(args.requests)
+    recipients = 3 * (args.requests // 5) if args.redeem_only else args.recipients
+    mailing_list = send_campaign.create_audience(recipients)
+    say(f"[setup] {recipients:,} subscribers in {time.perf_counter() - started:.1f} s (not part of any figure)")
+    if args.redeem_only:
+        prepare_codes(mailing_list, recipients)
+    else:
+        measure_message_cost(mailing_list)
+        if not args.skip_send:
+            measure_sending(env, mailing_list, args)
+    measure_redemption(args)
 
 
 if __name__ == "__main__":

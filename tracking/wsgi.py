@@ -15,8 +15,8 @@ The headers Django's security middleware would add that matter for these answers
 import logging
 
 from django.conf import settings
-from django.db import connections
 
+from newsletter_site.api_wsgi import close_used_connections
 from newsletter_site.client_ip import client_ip_from_environ
 from tracking import hits, tokens
 
@@ -76,7 +76,7 @@ class TrackingFastPath:
             logger.exception("Tracking endpoint failed")
             status, headers, body = 500, EMPTY_HEADERS, b""
         finally:
-            _close_used_connections()
+            close_used_connections()
         start_response(STATUS_LINES[status], headers)
         return [b""] if head else [body]
 
@@ -93,14 +93,3 @@ class TrackingFastPath:
         if outcome is hits.Click.NOT_FOUND:
             return 404, NOT_FOUND_HEADERS, b""
         return outcome.value, EMPTY_HEADERS, b""
-
-
-def _close_used_connections() -> None:
-    """What Django does at the end of a request, for the connections this thread opened.
-
-    The database is touched only on a cold link cache or with Redis down, so usually there is
-    none. A connection inside a transaction (a test's) is left alone.
-    """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()

@@ -105,3 +105,14 @@ def test_revoking_in_the_admin_stops_the_key(admin_client):
     admin_client.post(reverse("admin:api_apikey_changelist"), {"action": "revoke", "_selected_action": [key.pk]})
     with pytest.raises(services.ApiKeyError):
         services.api_key_authenticate(authorization=bearer(raw_key), scope=SCOPE)
+
+
+def test_the_key_read_by_hand_written_sql_is_the_row_the_orm_reads():
+    expires = timezone.now() + timedelta(days=3)
+    key, raw_key = services.api_key_create(name="Shop", scopes=[SCOPE], expires_at=expires)
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(seconds=30))
+    found = services.api_key_authenticate(authorization=bearer(raw_key), scope=SCOPE)
+    stored = ApiKey.objects.get(pk=key.pk)
+    fields = [field.attname for field in ApiKey._meta.concrete_fields]
+    assert [getattr(found, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert found.expires_at == expires and timezone.is_aware(found.expires_at) and found.scopes == [SCOPE]

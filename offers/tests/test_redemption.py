@@ -44,6 +44,21 @@ def test_reporting_the_same_redemption_again_returns_it():
     assert Redemption.objects.count() == 1
 
 
+def test_a_replay_of_a_pool_code_is_one_query_and_returns_the_stored_redemption(django_assert_num_queries):
+    delivery = DeliveryFactory()
+    coupon = CouponFactory(code="SPRING-AB12")
+    CouponAssignment.objects.create(coupon=coupon, delivery=delivery)
+    first = offer_redeem(code="SPRING-AB12", source="api", order_ref="A-1", order_value="12.5", currency="EUR")
+    with django_assert_num_queries(1):  # the code with its offer, assignment and redemption
+        again = offer_redeem(code="spring-ab12", source="api", order_ref="A-1")
+    stored = Redemption.objects.get()
+    fields = [field.attname for field in Redemption._meta.concrete_fields]
+    assert [getattr(again.redemption, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert again.redemption == first.redemption and not again.created
+    assert (stored.subscriber_id, stored.delivery_id) == (delivery.subscriber_id, delivery.pk)
+    assert again.redemption.coupon.code == "SPRING-AB12" and again.redemption.order_value == Decimal("12.50")
+
+
 def test_a_replay_after_the_deadline_still_gets_its_redemption():
     coupon = CouponFactory()
     first = offer_redeem(code=coupon.code, source="api", order_ref="A-1")

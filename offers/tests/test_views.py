@@ -1,7 +1,10 @@
+import io
 import json
 from datetime import timedelta
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.utils import timezone
 
 from api.services import api_key_create, api_key_revoke
@@ -73,17 +76,92 @@ def shop_key():
     return api_key_create(name="Shop", scopes=["offers:redeem"])[1]
 
 
+class LeanResponse:
+    """What the production WSGI application (``newsletter_site.wsgi``) answered, read like a test
+    client's response."""
+
+    def __init__(self, status: str, headers: list, body: bytes):
+        self.status_code = int(status.split()[0])
+        self.headers = dict(headers)
+        self.content = body
+
+    def __getitem__(self, name):
+        return self.headers[name]
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class LeanClient:
+    """Requests through the production WSGI application, where the endpoint skips the middleware."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def request(self, method, path, data=b"", content_type="", secure=False, **extra):
+        body = data.encode() if isinstance(data, str) else data
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "443" if secure else "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "testserver",
+            "CONTENT_TYPE": content_type,
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "https" if secure else "http",
+            **extra,
+        }
+        answer = {}
+
+        def start_response(status, headers):
+            answer.update(status=status, headers=headers)
+
+        # As Django's test client does: requests that reach Django's handler must not close the
+        # test's connection (request_started/finished -> close_old_connections).
+        for signal in (request_started, request_finished):
+            signal.disconnect(close_old_connections)
+        try:
+            content = b"".join(self.application(environ, start_response))
+        finally:
+            for signal in (request_started, request_finished):
+                signal.connect(close_old_connections)
+        return LeanResponse(answer["status"], answer["headers"], content)
+
+    def post(self, path, data, content_type="", **extra):
+        return self.request("POST", path, data, content_type, **extra)
+
+    def get(self, path, **extra):
+        return self.request("GET", path, **extra)
+
+
+@pytest.fixture(params=["django", "lean"])
+def shop_client(request, client):
+    """The endpoint through Django's test client (the whole middleware stack) and through the
+    production WSGI application (the lean path): every test of the endpoint runs on both."""
+    if request.param == "django":
+        return client
+    from newsletter_site.wsgi import application
+
+    return LeanClient(application)
+
+
 def post(client, key, body, **headers):
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
     return client.post(REDEEM, data, content_type="application/json", **auth, **headers)
 
 
-def test_the_shop_redeems_a_code_and_a_replay_gets_the_same_answer(client, shop_key):
+def test_the_shop_redeems_a_code_and_a_replay_gets_the_same_answer(shop_client, shop_key):
     coupon = CouponFactory(code="SPRING-AB12")
     SubscriberFactory(email="leserin@example.org")
     body = {"code": "spring-ab12", "order": "1001", "order_value": 49.9, "currency": "EUR"}
-    first, again = post(client, shop_key, body), post(client, shop_key, body)
+    first, again = post(shop_client, shop_key, body), post(shop_client, shop_key, body)
     assert (first.status_code, again.status_code) == (200, 200)
     assert first.json()["redemption"] == again.json()["redemption"]
     assert (first.json()["created"], again.json()["created"]) == (True, False)
@@ -106,43 +184,72 @@ def test_the_shop_redeems_a_code_and_a_replay_gets_the_same_answer(client, shop_
         ("[1, 2]", 400, "invalid"),
     ],
 )
-def test_bad_redemptions_get_a_clear_problem_answer(client, shop_key, body, status, code):
+def test_bad_redemptions_get_a_clear_problem_answer(shop_client, shop_key, body, status, code):
     CouponFactory(code="NEW-1")
     used = CouponFactory(code="USED-1")
     Redemption.objects.create(offer=used.offer, coupon=used, shared=False, order_ref="1001", source="api")
     CouponFactory(code="OLD-1", offer=OfferFactory(expires_at=timezone.now() - timedelta(days=1)))
-    response = post(client, shop_key, body)
+    response = post(shop_client, shop_key, body)
     assert response.status_code == status
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == code and response.json()["detail"]
     assert Redemption.objects.count() == 1
 
 
-def test_no_or_a_bad_key_gets_401_and_a_key_without_the_scope_403(client, shop_key):
+def test_no_or_a_bad_key_gets_401_and_a_key_without_the_scope_403(shop_client, shop_key):
     coupon = CouponFactory()
     other_scope_key = shop_key.replace(shop_key[-4:], "abcd")
-    assert post(client, None, {"code": coupon.code}).status_code == 401
-    assert post(client, other_scope_key, {"code": coupon.code}).status_code == 401
+    assert post(shop_client, None, {"code": coupon.code}).status_code == 401
+    assert post(shop_client, other_scope_key, {"code": coupon.code}).status_code == 401
     key, raw = api_key_create(name="Shop", scopes=["offers:redeem"])
     api_key_revoke(key=key)
-    assert post(client, raw, {"code": coupon.code}).status_code == 401
+    assert post(shop_client, raw, {"code": coupon.code}).status_code == 401
     from api import scopes
 
     scopes.register("test:other", "other")
     try:
         _key, other = api_key_create(name="Other", scopes=["test:other"])
-        assert post(client, other, {"code": coupon.code}).status_code == 403
+        assert post(shop_client, other, {"code": coupon.code}).status_code == 403
     finally:
         del scopes.SCOPES["test:other"]
     assert not Redemption.objects.exists()
-    assert client.get(REDEEM).status_code == 405
+    assert shop_client.get(REDEEM).status_code == 405
 
 
-def test_a_shared_code_from_the_shop_needs_an_order_or_address(client, shop_key):
+def test_a_shared_code_from_the_shop_needs_an_order_or_address(shop_client, shop_key):
     offer = OfferFactory(code_source=Offer.CodeSource.SHARED)
     CouponFactory(offer=offer, code="SOMMER26")
     reader = SubscriberFactory(email="leserin@example.org")
-    assert post(client, shop_key, {"code": "SOMMER26"}).status_code == 400
-    answer = post(client, shop_key, {"code": "SOMMER26", "email": "Leserin@Example.org"})
+    assert post(shop_client, shop_key, {"code": "SOMMER26"}).status_code == 400
+    answer = post(shop_client, shop_key, {"code": "SOMMER26", "email": "Leserin@Example.org"})
     assert answer.status_code == 200
     assert Redemption.objects.get().subscriber == reader
+
+
+def test_the_production_application_answers_the_shop_without_session_or_csrf(shop_key, in_english):
+    from newsletter_site.wsgi import application
+
+    lean = LeanClient(application)
+    coupon = CouponFactory(code="SPRING-AB12")
+    answer = post(lean, shop_key, {"code": coupon.code, "order": "1001"}, secure=True)
+    assert answer.status_code == 200 and answer.json()["created"] is True
+    assert answer["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in answer.headers and "Vary" not in answer.headers  # no session, no CSRF cookie
+    unknown = post(lean, shop_key, {"code": "NOPE"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert unknown.json()["detail"] == "This code is unknown."
+    assert post(lean, shop_key, {"code": "NOPE"}, HTTP_ACCEPT_LANGUAGE="de").json()["detail"] != "This code is unknown."
+    assert lean.get("/o/nonsense").status_code == 404  # other paths: Django, unchanged
+
+
+def test_plain_http_to_the_lean_path_is_redirected_when_the_site_redirects_to_https(settings, shop_key):
+    from django.core.wsgi import get_wsgi_application
+
+    from newsletter_site.api_wsgi import ApiFastPath
+    from offers.views import redeem
+
+    settings.SECURE_SSL_REDIRECT = True
+    lean = LeanClient(ApiFastPath(get_wsgi_application(), {REDEEM: redeem}))
+    coupon = CouponFactory()
+    assert post(lean, shop_key, {"code": coupon.code}).status_code == 301
+    assert not Redemption.objects.exists()
+    assert post(lean, shop_key, {"code": coupon.code}, secure=True).status_code == 200
