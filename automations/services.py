@@ -463,7 +463,7 @@ def _journeys_due(*, now: datetime, ids: list[int] | None = None) -> list[Journe
     taken = list(due.order_by("due_at").values_list("pk", flat=True)[:ROUND_SIZE])
     if not taken:
         return []
-    return list(Journey.objects.filter(pk__in=taken).select_related("subscriber").order_by("due_at", "pk"))
+    return list(Journey.objects.filter(pk__any_of=taken).select_related("subscriber").order_by("due_at", "pk"))
 
 
 def _due(*, now: datetime) -> QuerySet[Journey]:
@@ -612,7 +612,7 @@ def _journeys_write(journeys: list[Journey], *, ended: dict[int, tuple[str, str]
         )
     for (step_index, due_at, attempts, status, reason), ids in outcomes.items():
         ending = {} if status == Journey.Status.ACTIVE else {"exited_reason": reason, "ended_at": now}
-        Journey.objects.filter(pk__in=ids).update(
+        Journey.objects.filter(pk__any_of=ids).update(
             step_index=step_index, due_at=due_at, attempts=attempts, status=status, **ending
         )
 

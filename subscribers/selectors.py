@@ -72,7 +72,7 @@ def addresses_suppressed(*, emails: Iterable[str]) -> set[str]:
     found = set()
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
-        found |= set(SuppressedAddress.objects.filter(email_hash__in=chunk).values_list("email_hash", flat=True))
+        found |= set(SuppressedAddress.objects.filter(email_hash__any_of=chunk).values_list("email_hash", flat=True))
     return {by_hash[hashed] for hashed in found}
 
 

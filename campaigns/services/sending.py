@@ -165,7 +165,7 @@ def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) ->
             return _Claim(None)
         withdrawn = _consent_withdrawn(rows)
         for reason, ids in withdrawn.items():
-            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.QUEUED).update(
+            Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.QUEUED).update(
                 status=Delivery.Status.WITHDRAWN, error=reason
             )
         gone = {pk for ids in withdrawn.values() for pk in ids}
@@ -174,7 +174,7 @@ def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) ->
             prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=sendable)
             held = frozenset().union(*(result.held for result in prepared))
             sendable = [pk for pk in sendable if pk not in held]
-        Delivery.objects.filter(pk__in=sendable, status=Delivery.Status.QUEUED).update(
+        Delivery.objects.filter(pk__any_of=sendable, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now()
         )
     return _Claim(token, tuple(prepared))

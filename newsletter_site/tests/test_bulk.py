@@ -31,3 +31,15 @@ def test_constants_go_into_every_row_prepared_for_the_database():
     assert bulk.insert_rows(Subscriber, columns=["email", "public_id"], rows=rows, constants=constants) == 1200
     assert set(Subscriber.objects.values_list("status", "language", "tracking_consent")) == {("active", "de", True)}
     assert Subscriber.objects.filter(created_at=now).count() == 1200
+
+
+def test_any_of_finds_the_rows_with_one_of_the_values_of_any_field_kind():
+    tags = Tag.objects.bulk_create(Tag(name=f"tag-{n}") for n in range(1200))
+    wanted = [tag.pk for tag in tags[::3]]
+    assert sorted(Tag.objects.filter(pk__any_of=wanted).values_list("pk", flat=True)) == wanted
+    assert set(Tag.objects.filter(name__any_of=["tag-1", "tag-7", "nope"]).values_list("name", flat=True)) == {
+        "tag-1",
+        "tag-7",
+    }
+    assert not Tag.objects.filter(pk__any_of=[]).exists()
+    assert Tag.objects.exclude(pk__any_of=wanted).count() == 1200 - len(wanted)
