@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from automations.models import Automation
 from campaigns.models import Campaign, Delivery
@@ -261,7 +262,11 @@ def dashboard_warnings(*, may_view_offers: bool, now: datetime | None = None) ->
             found.append(
                 Alert(
                     "warning",
-                    _("The code pool of the offer “%(offer)s” is running low: %(left)s codes left.")
+                    ngettext(
+                        "The code pool of the offer “%(offer)s” is running low: %(left)s code left.",
+                        "The code pool of the offer “%(offer)s” is running low: %(left)s codes left.",
+                        left,
+                    )
                     % {"offer": offer.name, "left": left},
                     reverse("admin:offers_offer_change", args=[offer.pk]),
                 )
