@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.http import urlencode
 
+from campaigns import merge_tags
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
 from campaigns.selectors import articles_visible_to
@@ -16,6 +17,11 @@ def archive_url(campaign: Campaign) -> str:
     if not campaign.archive_enabled:
         return ""
     return settings.SITE_URL + reverse("campaigns:archive", kwargs={"archive_id": campaign.archive_id})
+
+
+def archive_subject(campaign: Campaign) -> str:
+    """The subject as the archive's reader sees it: merge tags at their defaults, no one's data."""
+    return merge_tags.render_plain(merge_tags.parse(campaign.subject), neutral_recipient(campaign))
 
 
 def compile_for_display(campaign: Campaign, *, audience_of: Subscriber | None = None) -> CompiledCampaign:

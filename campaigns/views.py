@@ -2,15 +2,49 @@ import math
 
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
-from django.utils import timezone
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 
 from campaigns import extensions, previews
 from campaigns.models import Campaign
+from subscribers import selectors as subscriber_selectors
 from subscribers.extensions import signup_hidden_fields
+from subscribers.models import MailingList
+from subscribers.views.signup import signup_form, signup_form_context
 
 ARCHIVE_CACHE_SECONDS = 3600
+# Archived campaigns linked per list on the front page.
+HOME_ARCHIVE_ENTRIES = 5
+
+
+@require_GET
+def home(request):
+    """The public front page: every public list with its sign-up form (the form of the list's
+    sign-up page, posting there) and its newest campaigns in the public archive."""
+    language = translation.get_language()
+    consent_text = subscriber_selectors.consent_text_current(language=language)
+    entries = []
+    for mailing_list in MailingList.objects.filter(is_public=True).order_by("name", "pk"):
+        form = signup_form(
+            mailing_list=mailing_list,
+            language=language or mailing_list.language,
+            consent_text=consent_text,
+            auto_id=f"id_{mailing_list.slug}_%s",  # several forms on one page
+        )
+        archived = Campaign.objects.filter(
+            mailing_lists=mailing_list,
+            kind=Campaign.Kind.NEWSLETTER,
+            archive_enabled=True,
+            status__in=Campaign.ARCHIVED_STATUSES,
+        ).order_by("-started_at", "-pk")[:HOME_ARCHIVE_ENTRIES]
+        entries.append(
+            {
+                **signup_form_context(request, mailing_list=mailing_list, form=form),
+                "archived": [(campaign, previews.archive_subject(campaign)) for campaign in archived],
+            }
+        )
+    return render(request, "campaigns/home.html", {"entries": entries, "page_width": "48rem"})
 
 
 @require_GET

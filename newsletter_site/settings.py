@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "automations",
     "api",
     "offers",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Offers: a staff mail when a coupon pool falls below its threshold, whichever path used the codes.
     "offers-check-pools": {"task": "offers.tasks.check_pools", "schedule": 300.0},
+    # The dashboard shows a worker as not running when this has not run for two intervals.
+    "dashboard-worker-heartbeat": {"task": "dashboard.tasks.worker_heartbeat", "schedule": 60.0},
     # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.
     "referrals-retry-rewards": {"task": "referrals.tasks.retry_pending_rewards", "schedule": 300.0},
 }

@@ -4,7 +4,14 @@ from django.urls import include, path
 
 from newsletter_site.media import media_serve
 
+# Kanal's name in the admin instead of "Django administration" (the logo and colours are in
+# templates/admin/base_site.html).
+admin.site.site_header = "Kanal"
+admin.site.site_title = "Kanal"
+
 urlpatterns = [
+    # The dashboard's URLs first: the admin's first page leads to it.
+    path("", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("subscribers.urls")),

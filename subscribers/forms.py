@@ -117,7 +117,9 @@ class SubscribeForm(forms.Form):
             "consent",
             ALTCHA_WIDGET,
         )
-        self.helper.add_input(Submit("subscribe", _("Subscribe"), css_class="btn-primary w-100 mt-2"))
+        # Its own id per form (the fields' ``auto_id``), for pages that show several lists' forms.
+        submit_id = self.auto_id % "subscribe" if isinstance(self.auto_id, str) and "%s" in self.auto_id else None
+        self.helper.add_input(Submit("subscribe", _("Subscribe"), css_class="btn-primary w-100 mt-2", css_id=submit_id))
 
     def clean_email(self):
         return normalise_email(self.cleaned_data["email"])

@@ -1,5 +1,10 @@
 from celery import shared_task
 
+from newsletter_site import heartbeat
+
+# The name of the batcher's heartbeat (newsletter_site.heartbeat), read by the dashboard.
+BATCHER_HEARTBEAT = "tracking-batcher"
+
 
 @shared_task(acks_late=True)
 def process_events() -> None:
@@ -8,6 +13,8 @@ def process_events() -> None:
     from tracking.services import events
 
     events.events_process()
+    # After the run: a batcher that fails every time is not "running" (the dashboard warns).
+    heartbeat.beat(BATCHER_HEARTBEAT)
 
 
 @shared_task(acks_late=True)

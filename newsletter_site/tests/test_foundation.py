@@ -40,7 +40,7 @@ def test_bootstrap_twice_creates_everything_once_and_prints_a_working_login(sett
     username, password = login_line.split("Login:")[1].strip().split(" / ")
     assert get_user_model().objects.get(username=username).is_superuser
     assert client.login(username=username, password=password)
-    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/", follow=True).status_code == 200
     assert "/subscribe/news/" in first
 
 

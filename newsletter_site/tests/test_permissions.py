@@ -132,6 +132,8 @@ VIEW_IMPORT = "subscribers.view_subscriberimport"
 PERSONALISED = f"?subscriber={ADDRESS}"
 
 STAFF_PAGES = [
+    # The dashboard: campaign progress and figures; other apps' sections need their own view permission.
+    StaffPage("dashboard:dashboard", lambda w: reverse("dashboard:dashboard"), (VIEW_CAMPAIGN,)),
     # Moving running journeys between versions changes the automation.
     StaffPage(
         "admin:automations_automation_move_journeys",

@@ -39,8 +39,26 @@ def _default_consent_wording() -> str:
     return _("I would like to receive this newsletter by email.")
 
 
-def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, status: int = 200, **extra):
-    context = {
+def signup_form(
+    *, mailing_list: MailingList, language: str, consent_text: ConsentText | None, data=None, **kwargs
+) -> SubscribeForm:
+    """The sign-up form of a public list in ``language`` with ``consent_text`` (the current one,
+    ``selectors.consent_text_current``); ``kwargs`` go to the form (e.g. ``auto_id`` when several
+    lists' forms share a page)."""
+    return SubscribeForm(
+        data,
+        consent_text=consent_text.text if consent_text else _default_consent_wording(),
+        language=language,
+        altcha_required=antispam.altcha_enabled(),
+        custom_fields=selectors.custom_fields_for_signup(mailing_list=mailing_list),
+        **kwargs,
+    )
+
+
+def signup_form_context(request, *, mailing_list: MailingList, form: SubscribeForm) -> dict:
+    """What ``subscribers/signup_form.html`` needs: the form, its signed start time, the ALTCHA
+    challenge and the values other apps carry through the form (``SIGNUP_EXTRAS``)."""
+    return {
         "form": form,
         "mailing_list": mailing_list,
         "form_started": antispam.form_started_token(),
@@ -51,8 +69,11 @@ def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, statu
             if request.method == "POST"
             else extensions.signup_hidden_fields(request.GET, first_view=True)
         ),
-        **extra,
     }
+
+
+def _form_page(request, *, mailing_list: MailingList, form: SubscribeForm, status: int = 200, **extra):
+    context = {**signup_form_context(request, mailing_list=mailing_list, form=form), **extra}
     return render(request, "subscribers/subscribe.html", context, status=status)
 
 
@@ -117,15 +138,14 @@ def subscribe(request, slug):
     mailing_list = _public_list_or_404(slug)
     language = translation.get_language() or mailing_list.language
     consent_text = selectors.consent_text_current(language=language)
-    form_kwargs = {
-        "consent_text": consent_text.text if consent_text else _default_consent_wording(),
-        "language": language,
-        "altcha_required": antispam.altcha_enabled(),
-        "custom_fields": selectors.custom_fields_for_signup(mailing_list=mailing_list),
-    }
+    form = signup_form(
+        mailing_list=mailing_list,
+        language=language,
+        consent_text=consent_text,
+        data=request.POST if request.method == "POST" else None,
+    )
     if request.method == "GET":
-        return _form_page(request, mailing_list=mailing_list, form=SubscribeForm(**form_kwargs))
-    form = SubscribeForm(request.POST, **form_kwargs)
+        return _form_page(request, mailing_list=mailing_list, form=form)
     return _signup_handle(request, mailing_list=mailing_list, form=form, consent_text=consent_text)
 
 
