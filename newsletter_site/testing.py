@@ -31,3 +31,16 @@ def wait_until(
     if not value and raise_on_timeout:
         raise AssertionError(f"waited {timeout:g} s for {message or repr(condition)}; last value: {value!r}")
     return value
+
+
+def staff_login(client, *permissions: str):
+    """A staff user holding ``permissions`` ("app_label.codename"), logged in on the test ``client``."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("staff", "staff@example.org", is_staff=True)
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client.force_login(user)
+    return user

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from newsletter_site import permissions
+from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 from offers import forms, selectors, tokens
 from offers.models import CampaignOffer, Coupon, Offer, Redemption
 from offers.services import assignment, pools
@@ -250,7 +251,7 @@ class RedemptionAdmin(admin.ModelAdmin):
         return _form_page(self, request, form, title=title, multipart=True, help_text=help_text)
 
 
-class SubscriberRedemptionInline(admin.TabularInline):
+class SubscriberRedemptionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """A person's redemptions on their subscriber page (``subscribers.extensions.SUBSCRIBER_ADMIN_INLINES``)."""
 
     model = Redemption
@@ -268,15 +269,6 @@ class SubscriberRedemptionInline(admin.TabularInline):
     @admin.display(description=_("campaign"))
     def campaign(self, obj):
         return obj.delivery.campaign.name if obj.delivery_id else "–"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CampaignOfferForm(django_forms.ModelForm):

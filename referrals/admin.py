@@ -4,18 +4,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 from referrals.models import Milestone, MilestoneReward, Referral
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Referral)

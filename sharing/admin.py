@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 from sharing.models import SharingEvent
 
 
-class SubscriberSharingInline(admin.TabularInline):
+class SubscriberSharingInline(ReadOnlyAdminMixin, admin.TabularInline):
     """A person's forwards and shares on their subscriber page (``subscribers.extensions.SUBSCRIBER_ADMIN_INLINES``)."""
 
     model = SharingEvent
@@ -17,12 +18,3 @@ class SubscriberSharingInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("campaign")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

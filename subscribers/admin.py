@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 
 from newsletter_site import permissions
+from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 from newsletter_site.csv_export import csv_response
 from subscribers import admin_actions, extensions, import_files, selectors
 from subscribers.forms import CustomValueField, custom_form_fields
@@ -37,17 +38,6 @@ class ConsentProofMixin:
         return permissions.has_staff_permissions(
             request.user, "subscribers.view_subscriber", "subscribers.view_consentrecord"
         )
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MailingList)

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -12,6 +11,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.selectors import campaign_stall, campaigns_stalled, send_stall_seconds
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, SubscriptionFactory
+from newsletter_site.testing import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -180,14 +180,6 @@ def test_campaign_page_shows_the_warning_only_when_stalled(admin_client, campaig
     assert WARNING in page
 
 
-def _staff(client, *permissions):
-    user = get_user_model().objects.create_user("staff", "staff@example.org", is_staff=True)
-    for name in permissions:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client.force_login(user)
-
-
 def test_the_first_admin_page_lists_stalled_campaigns_with_a_link(admin_client, campaign):
     healthy = CampaignFactory(name="Gesund", status=Campaign.Status.SENDING, started_at=ago(3600))
     started(campaign, 30)
@@ -204,12 +196,12 @@ def test_the_first_admin_page_lists_stalled_campaigns_with_a_link(admin_client, 
 
 def test_the_first_admin_page_shows_stalls_only_to_staff_who_may_view_campaigns(client, campaign):
     started(campaign, 5 * 60 + 5)
-    _staff(client, "subscribers.view_subscriber")
+    staff_login(client, "subscribers.view_subscriber")
     page = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert page.status_code == 200
     assert "Novemberausgabe" not in page.content.decode()
 
     get_user_model().objects.filter(username="staff").delete()
-    _staff(client, "campaigns.view_campaign")
+    staff_login(client, "campaigns.view_campaign")
     page = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en", follow=True).content.decode()
     assert f'<a href="{change_url(campaign)}">Novemberausgabe</a>' in page

@@ -6,8 +6,6 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +13,7 @@ from automations.models import Automation
 from campaigns.models import Campaign, Delivery
 from dashboard import selectors, tasks
 from newsletter_site import heartbeat
+from newsletter_site.testing import staff_login
 from offers.models import Offer
 from offers.tests.factories import CouponFactory, OfferFactory
 from subscribers.models import Subscriber, Subscription
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.django_db
 
 APPLE_PROXY = "Mozilla/5.0"  # Apple Mail Privacy Protection: a machine open
 SCANNER = "Mimecast-Link-Scanner/1.0"  # a machine click
-
-
-def _staff(client, *permissions):
-    user = get_user_model().objects.create_user("staff", "staff@example.org", is_staff=True)
-    for name in permissions:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client.force_login(user)
-    return user
 
 
 def _beat_all():
@@ -139,7 +129,7 @@ def test_sections_of_other_apps_show_only_to_staff_who_may_view_them(client):
     Automation.objects.create(name="Willkommen", status=Automation.Status.ACTIVE)
     low = OfferFactory(name="Leerer Topf", code_source=Offer.CodeSource.POOL, low_pool_threshold=10)
     CouponFactory(offer=low)
-    _staff(client, "campaigns.view_campaign")
+    staff_login(client, "campaigns.view_campaign")
     html = client.get(reverse("dashboard:dashboard")).content.decode()
     assert 'id="dashboard-running"' not in html and "Leerer Topf" not in html
 
@@ -266,7 +256,7 @@ def test_the_admin_index_leads_to_the_dashboard(admin_client):
 
 
 def test_staff_who_may_not_see_campaigns_keep_the_model_list_as_first_page(client):
-    _staff(client, "subscribers.view_subscriber")
+    staff_login(client, "subscribers.view_subscriber")
     response = client.get(reverse("admin:index"))
     assert response.status_code == 200
     assert reverse("admin:subscribers_subscriber_changelist") in response.content.decode()

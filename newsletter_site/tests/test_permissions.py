@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from automations.models import Automation, AutomationVersion
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from newsletter_site.testing import staff_login
 from offers.models import Offer
 from subscribers import links
 from subscribers.models import ConsentRecord, SubscriberImport
@@ -281,13 +282,6 @@ def _permission(name: str) -> Permission:
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
 
-def _staff(client, *permissions):
-    user = get_user_model().objects.create_user("staff", "staff@example.org", is_staff=True)
-    user.user_permissions.add(*[_permission(name) for name in permissions])
-    client.force_login(user)
-    return user
-
-
 def _body(response) -> str:
     if response.streaming:
         return b"".join(response.streaming_content).decode()
@@ -315,7 +309,7 @@ def _lacking(page):
 def test_staff_lacking_the_permission_get_403_and_no_data(client, world, page):
     for granted in _lacking(page):
         get_user_model().objects.filter(username="staff").delete()
-        _staff(client, *granted)
+        staff_login(client, *granted)
         response = client.get(page.url(world) + page.query)
         body = _body(response)
         assert response.status_code == 403, f"{len(granted)} permissions got {response.status_code}"
@@ -325,7 +319,7 @@ def test_staff_lacking_the_permission_get_403_and_no_data(client, world, page):
 
 @pytest.mark.parametrize("page", STAFF_PAGES, ids=str)
 def test_staff_with_exactly_the_named_permissions_get_the_page(client, world, page):
-    _staff(client, *page.permissions)
+    staff_login(client, *page.permissions)
     response = client.get(page.url(world) + page.query)
     assert response.status_code == page.allowed_status
     if page.allowed_status == 302:
@@ -373,14 +367,14 @@ def test_preview_as_a_subscriber_renders_inert_links(admin_client, world):
 
 
 def test_preview_as_a_subscriber_is_personalised_for_who_may_see_subscribers(client, world):
-    _staff(client, VIEW_CAMPAIGN, VIEW_SUBSCRIBER)
+    staff_login(client, VIEW_CAMPAIGN, VIEW_SUBSCRIBER)
     page = client.get(reverse("admin:campaigns_campaign_preview", args=[world.campaign.pk]) + PERSONALISED)
     assert page.status_code == 200
     assert f"Hallo {FIRST_NAME}" in page.content.decode()
 
 
 def test_view_only_staff_see_placeholders_not_a_real_subscriber(client, world):
-    _staff(client, VIEW_CAMPAIGN)
+    staff_login(client, VIEW_CAMPAIGN)
     for name in ("preview", "preview_html"):
         response = client.get(reverse(f"admin:campaigns_campaign_{name}", args=[world.campaign.pk]))
         body = response.content.decode()
@@ -390,7 +384,7 @@ def test_view_only_staff_see_placeholders_not_a_real_subscriber(client, world):
 
 
 def test_view_only_staff_cannot_send_a_test(client, world):
-    _staff(client, VIEW_CAMPAIGN)
+    staff_login(client, VIEW_CAMPAIGN)
     url = reverse("admin:campaigns_campaign_send_test", args=[world.campaign.pk])
     response = client.post(url, {"addresses": "outside@example.net"})
     assert response.status_code == 403
@@ -398,7 +392,7 @@ def test_view_only_staff_cannot_send_a_test(client, world):
 
 
 def test_a_test_send_as_a_real_subscriber_needs_permission_to_view_subscribers(client, world):
-    _staff(client, CHANGE_CAMPAIGN)
+    staff_login(client, CHANGE_CAMPAIGN)
     url = reverse("admin:campaigns_campaign_send_test", args=[world.campaign.pk])
     assert 'name="as_subscriber"' not in client.get(url).content.decode()
     for data in ({"addresses": "outside@example.net", "as_subscriber": ADDRESS}, {"addresses": "outside@example.net"}):
@@ -410,7 +404,7 @@ def test_a_test_send_as_a_real_subscriber_needs_permission_to_view_subscribers(c
 
 
 def test_staff_without_permissions_cannot_read_survey_results_or_their_csv(client, world):
-    _staff(client)
+    staff_login(client)
     for url in (
         reverse("surveys:results", args=[world.survey.pk]),
         reverse("surveys:results_csv", args=[world.survey.pk]),
@@ -430,7 +424,7 @@ def test_staff_without_permissions_cannot_read_survey_results_or_their_csv(clien
 def test_consent_proof_export_needs_permission_to_view_subscribers_and_consent_records(
     client, world, changelist, selected, granted
 ):
-    _staff(client, *granted)
+    staff_login(client, *granted)
     response = client.post(
         reverse(changelist), {"action": "export_consent_proof", "_selected_action": [selected(world)]}
     )
@@ -446,7 +440,7 @@ def test_consent_proof_export_needs_permission_to_view_subscribers_and_consent_r
 
 
 def test_view_only_staff_are_not_offered_buttons_they_may_not_use(client, world):
-    _staff(client, VIEW_CAMPAIGN)
+    staff_login(client, VIEW_CAMPAIGN)
     page = client.get(reverse("admin:campaigns_campaign_change", args=[world.campaign.pk])).content.decode()
     assert reverse("admin:campaigns_campaign_preview", args=[world.campaign.pk]) in page
     for action in ("send_test", "schedule"):
@@ -455,7 +449,7 @@ def test_view_only_staff_are_not_offered_buttons_they_may_not_use(client, world)
 
 
 def test_survey_results_offer_the_csv_only_to_who_may_download_it(client, world):
-    user = _staff(client, "surveys.view_survey")
+    user = staff_login(client, "surveys.view_survey")
     csv_url = reverse("surveys:results_csv", args=[world.survey.pk])
     results = reverse("surveys:results", args=[world.survey.pk])
     assert csv_url not in client.get(results).content.decode()

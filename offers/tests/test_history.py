@@ -1,10 +1,9 @@
 """A person's redemptions: on their subscriber page and in their data export."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from newsletter_site.testing import staff_login
 from offers.services.redemption import offer_redeem
 from offers.tests.factories import OfferFactory, given_code
 from subscribers.services import gdpr
@@ -22,15 +21,9 @@ def redeemed():
     return reader, assignment.coupon.code
 
 
-def staff_with(client, *codenames):
-    user = get_user_model().objects.create_user("desk", "desk@example.org", "pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-
-
 def test_the_subscriber_page_lists_their_redemptions(client, redeemed):
     reader, code = redeemed
-    staff_with(client, "view_subscriber", "change_subscriber", "view_redemption")
+    staff_login(client, "subscribers.view_subscriber", "subscribers.change_subscriber", "offers.view_redemption")
     page = client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
     assert "Redemptions (reported by the shop; read-only)" in page
     for text in (code, "Spring sale", "April letter", "SHOP-77", "49.90", "shop (API)"):
@@ -39,7 +32,7 @@ def test_the_subscriber_page_lists_their_redemptions(client, redeemed):
 
 def test_staff_who_may_not_view_redemptions_do_not_see_them_on_the_subscriber_page(client, redeemed):
     reader, code = redeemed
-    staff_with(client, "view_subscriber", "change_subscriber")
+    staff_login(client, "subscribers.view_subscriber", "subscribers.change_subscriber")
     page = client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
     assert page and code not in page and "SHOP-77" not in page
 
