@@ -21,7 +21,7 @@ from offers import selectors as offer_selectors
 from offers.models import Offer
 from subscribers.models import Subscription
 from surveys.selectors import campaign_survey_counts, survey_campaign_comparison
-from tracking.selectors import campaign_funnels
+from tracking.selectors import campaign_funnels, subscription_flow
 from tracking.tasks import BATCHER_HEARTBEAT
 
 RECENT_CAMPAIGNS = 5
@@ -103,11 +103,9 @@ class Growth:
 def list_growth(*, days: int = GROWTH_DAYS, now: datetime | None = None) -> Growth:
     """Subscriptions over the last ``days`` (all lists, one subscription per list and person), as
     the audience page counts them per month."""
-    since = (now or timezone.now()) - timedelta(days=days)
+    now = now or timezone.now()
     found = Subscription.objects.aggregate(
-        signups=Count("pk", filter=Q(created_at__gte=since)),
-        confirmations=Count("pk", filter=Q(confirmed_at__gte=since)),
-        unsubscribes=Count("pk", filter=Q(confirmed_at__isnull=False, unsubscribed_at__gte=since)),
+        **subscription_flow(start=now - timedelta(days=days), end=now + timedelta(microseconds=1)),
         active=Count("pk", filter=Q(confirmed_at__isnull=False, unsubscribed_at__isnull=True)),
     )
     return Growth(days=days, **found)

@@ -6,6 +6,7 @@ from tracking.selectors.audience import (
     audience_segments,
     subscriber_engagement_export,
     subscriber_engagement_rows,
+    subscription_flow,
 )
 from tracking.selectors.campaigns import (
     ArticleFigures,
@@ -56,4 +57,5 @@ __all__ = [
     "subscriber_engagement_export",
     "subscriber_engagement_rows",
     "subscriber_events_export",
+    "subscription_flow",
 ]

@@ -147,6 +147,18 @@ def _month_starts(now: datetime, months: int) -> list[datetime]:
     return list(reversed(starts))
 
 
+def subscription_flow(*, start: datetime, end: datetime, suffix: str = "") -> dict[str, Count]:
+    """Aggregates of subscriptions between ``start`` and ``end``: ``signups``, ``confirmations`` and
+    ``unsubscribes`` (of confirmed subscriptions only), each name followed by ``suffix``."""
+    return {
+        f"signups{suffix}": Count("pk", filter=Q(created_at__gte=start, created_at__lt=end)),
+        f"confirmations{suffix}": Count("pk", filter=Q(confirmed_at__gte=start, confirmed_at__lt=end)),
+        f"unsubscribes{suffix}": Count(
+            "pk", filter=Q(confirmed_at__isnull=False, unsubscribed_at__gte=start, unsubscribed_at__lt=end)
+        ),
+    }
+
+
 def audience_growth(
     *, months: int = 12, mailing_list: MailingList | None = None, now: datetime | None = None
 ) -> list[Month]:
@@ -164,11 +176,7 @@ def audience_growth(
         subscriptions = subscriptions.filter(mailing_list=mailing_list)
     counts = {}
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        counts[f"signups_{index}"] = Count("pk", filter=Q(created_at__gte=start, created_at__lt=end))
-        counts[f"confirmations_{index}"] = Count("pk", filter=Q(confirmed_at__gte=start, confirmed_at__lt=end))
-        counts[f"unsubscribes_{index}"] = Count(
-            "pk", filter=Q(confirmed_at__isnull=False, unsubscribed_at__gte=start, unsubscribed_at__lt=end)
-        )
+        counts |= subscription_flow(start=start, end=end, suffix=f"_{index}")
     counts["active_before"] = Count(
         "pk",
         filter=Q(confirmed_at__lt=starts[0]) & (Q(unsubscribed_at__isnull=True) | Q(unsubscribed_at__gte=starts[0])),
