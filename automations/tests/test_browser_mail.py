@@ -88,7 +88,7 @@ def test_welcome_mail_then_a_reminder_for_those_who_did_not_click(
     page.locator("#id_username").fill("chefin")
     page.locator("#id_password").fill(PASSWORD)
     page.locator("input[type=submit]").click()
-    page.wait_for_url("**/admin/")
+    page.wait_for_url("**/admin/dashboard/")
     welcome = _write_automation_mail(page, live_server, name="Welcome", subject="Willkommen!", headline="Schön!")
     reminder = _write_automation_mail(page, live_server, name="Reminder", subject="Schon gesehen?", headline="Los")
     assert [welcome.kind, reminder.kind] == [Campaign.Kind.AUTOMATION] * 2
