@@ -48,6 +48,11 @@ def test_no_subject_blocks(campaign):
     assert codes(campaign) == {"no_subject": BLOCK}
 
 
+def test_no_article_blocks(campaign):
+    campaign.articles.all().delete()
+    assert codes(campaign) == {"no_articles": BLOCK}
+
+
 def test_a_template_blocks(campaign):
     Campaign.objects.filter(pk=campaign.pk).update(is_template=True)
     campaign.refresh_from_db()
