@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns import extensions, previews
+from campaigns.checklist import campaign_checklist
 from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError
 from campaigns.models import Article, Campaign, FrequencyCap
@@ -22,7 +23,7 @@ from campaigns.selectors import (
     campaign_segment_problems,
     campaign_segment_warnings,
 )
-from campaigns.services import lifecycle, sending
+from campaigns.services import lifecycle, sending, templates
 from campaigns.services.test_send import campaign_send_test
 from newsletter_site import permissions
 
@@ -65,11 +66,59 @@ class ArticleInline(admin.StackedInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+def checklist_context(campaign: Campaign, *, confirm_form: str = "") -> dict:
+    """The pre-send checklist for ``admin/campaigns/campaign/checklist.html``; ``confirm_form`` names
+    the form its "send anyway" checkbox belongs to."""
+    items = campaign_checklist(campaign=campaign)
+    return {
+        "checklist": items,
+        "checklist_blocks": any(item.blocks for item in items),
+        "checklist_warns": any(not item.blocks for item in items),
+        "confirm_form": confirm_form,
+    }
+
+
+def _sendable(campaign: Campaign) -> bool:
+    """A newsletter that may still be sent: the pages show its checklist."""
+    return campaign.is_editable and not campaign.is_automation and not campaign.is_template
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    """Campaigns and templates are listed apart: campaigns unless templates are asked for."""
+
+    title = _("type")
+    parameter_name = "type"
+    TEMPLATES, ALL = "templates", "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.TEMPLATES, _("Templates")), (self.ALL, _("Campaigns and templates"))]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Campaigns"),
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == self.TEMPLATES:
+            return queryset.filter(is_template=True)
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(is_template=False)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "subject", "kind", "status_badge", "scheduled_at", "started_at", "finished_at"]
     list_display += ["updated_at"]
-    list_filter = ["kind", "status", "language", "mailing_lists"]
+    list_filter = [TemplateFilter, "kind", "status", "language", "mailing_lists"]
     search_fields = ["name", "subject"]
     autocomplete_fields = ["mailing_lists", "include_tags", "exclude_tags", "segment", "exclusion_segment"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -102,7 +151,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
 
     def get_fieldsets(self, request, obj=None):
-        if obj is not None and obj.is_automation:
+        if obj is not None and (obj.is_automation or obj.is_template):  # no audience of its own
             return [fieldset for fieldset in self.fieldsets if "mailing_lists" not in fieldset[1]["fields"]]
         return self.fieldsets
 
@@ -163,13 +212,15 @@ class CampaignAdmin(admin.ModelAdmin):
         def route(suffix, view, *needs, name):
             return permissions.admin_path(self, f"<int:pk>/{suffix}/", view, *needs, name=f"campaigns_campaign_{name}")
 
-        view, change = "campaigns.view_campaign", "campaigns.change_campaign"
+        view, change, add = "campaigns.view_campaign", "campaigns.change_campaign", "campaigns.add_campaign"
         return [
             route("preview", self.preview_view, view, name="preview"),
             route("preview/html", xframe_options_sameorigin(self.preview_html_view), view, name="preview_html"),
             route("send-test", self.send_test_view, change, name="send_test"),
             route("schedule", self.schedule_view, change, name="schedule"),
             route("duplicate", self.duplicate_view, view, "campaigns.add_campaign", name="duplicate"),
+            route("save-as-template", self.save_as_template_view, view, add, name="save_as_template"),
+            route("use-template", self.use_template_view, view, add, name="use_template"),
             route("cancel", self.cancel_view, change, name="cancel"),
             route("send-now", self.send_now_view, change, name="send_now"),
             route("pause", self.pause_view, change, name="pause"),
@@ -208,6 +259,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "can_personalise": permissions.has_staff_permissions(request.user, VIEW_SUBSCRIBER),
             "has_conditional": campaign.articles.filter(segment__isnull=False).exists(),
             "audience_of": audience_of,
+            **(checklist_context(campaign) if _sendable(campaign) else {}),
         }
         try:
             rendered = previews.compile_for_display(campaign, audience_of=audience_of).render(recipient)
@@ -275,6 +327,30 @@ class CampaignAdmin(admin.ModelAdmin):
         self.message_user(request, _("Created “%(name)s”.") % {"name": copy.name}, messages.SUCCESS)
         return HttpResponseRedirect(self._change_url(copy))
 
+    def save_as_template_view(self, request, pk):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._change_url(campaign))
+        template = templates.campaign_save_as_template(campaign=campaign)
+        self.message_user(request, _("Saved as the template “%(name)s”.") % {"name": template.name}, messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(template))
+
+    def use_template_view(self, request, pk):
+        template = get_object_or_404(Campaign, pk=pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._change_url(template))
+        try:
+            campaign = templates.campaign_from_template(template=template)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(template))
+        self.message_user(
+            request,
+            _("Created “%(name)s” from the template: choose its audience.") % {"name": campaign.name},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(self._change_url(campaign))
+
     def cancel_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
         if request.method == "POST":
@@ -293,7 +369,12 @@ class CampaignAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(self._change_url(campaign))
 
     def send_now_view(self, request, pk):
-        return self._transition(request, pk, sending.campaign_start, _("Sending “%(name)s” now."))
+        confirmed = request.POST.get("confirm_warnings") == "1"
+
+        def start(*, campaign):
+            return sending.campaign_start(campaign=campaign, warnings_confirmed=confirmed)
+
+        return self._transition(request, pk, start, _("Sending “%(name)s” now."))
 
     def pause_view(self, request, pk):
         return self._transition(request, pk, sending.campaign_pause, _("Paused “%(name)s”."))
@@ -335,6 +416,9 @@ class CampaignAdmin(admin.ModelAdmin):
             # Next to "Send now": what the segments do to this audience, before anything leaves.
             problems = campaign_segment_problems(campaign=obj) + campaign_article_segment_problems(campaign=obj)
             context["segment_notes"] = problems or campaign_segment_warnings(campaign=obj)
+            if _sendable(obj):
+                may_send = self.has_change_permission(request, obj)
+                context.update(checklist_context(obj, confirm_form="campaign-send-now" if may_send else ""))
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Changelist actions ------------------------------------------------------------------------
@@ -371,7 +455,11 @@ class CampaignAdmin(admin.ModelAdmin):
             failed = False
             for campaign in campaigns:
                 try:
-                    lifecycle.campaign_schedule(campaign=campaign, scheduled_at=form.cleaned_data["scheduled_at"])
+                    lifecycle.campaign_schedule(
+                        campaign=campaign,
+                        scheduled_at=form.cleaned_data["scheduled_at"],
+                        warnings_confirmed=form.cleaned_data["confirm_warnings"],
+                    )
                 except ValidationError as error:
                     failed = True
                     form.add_error(None, f"{campaign}: {' '.join(error.messages)}")
@@ -387,6 +475,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "title": _("Schedule campaigns"),
             "form": form,
             "campaigns": campaigns,
+            "checklists": [(campaign, checklist_context(campaign)) for campaign in campaigns],
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "cancel_url": cancel_url,
             "time_zone": timezone.get_current_timezone_name(),

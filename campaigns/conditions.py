@@ -10,7 +10,12 @@ RECEIVED_CAMPAIGN = "received_campaign"
 
 
 def campaign_param() -> Param:
-    return Param("campaign", _("campaign"), REF, queryset=lambda: Campaign.objects.order_by("-created_at"))
+    return Param(
+        "campaign",
+        _("campaign"),
+        REF,
+        queryset=lambda: Campaign.objects.filter(is_template=False).order_by("-created_at"),
+    )
 
 
 def _received(params: dict) -> Q:

@@ -14,6 +14,11 @@ class ScheduleForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
     )
+    confirm_warnings = forms.BooleanField(
+        label=_("Send anyway, despite the checklist's warnings"),
+        required=False,
+        help_text=_("Blocking items are checked again when the time comes; warnings are not asked for again."),
+    )
 
 
 class TestSendForm(forms.Form):

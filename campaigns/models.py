@@ -81,6 +81,8 @@ class Campaign(models.Model):
         default=Kind.NEWSLETTER,
         help_text=_("An automation mail has no audience of its own: automations send it, one subscriber at a time."),
     )
+    # A template is never sent: staff start campaigns from it (campaigns.services.templates).
+    is_template = models.BooleanField(_("template"), default=False, editable=False, db_index=True)
     subject = models.CharField(
         _("subject"),
         max_length=255,

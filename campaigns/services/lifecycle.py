@@ -13,9 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audience.services import segment_create
-from campaigns import merge_tags, selectors
+from campaigns.checklist import ChecklistItem, campaign_checklist
 from campaigns.models import Article, Campaign
-from campaigns.rendering import compile_campaign
 
 Status = Campaign.Status
 
@@ -34,10 +33,12 @@ def _locked(campaign: Campaign) -> Campaign:
 
 @transaction.atomic
 def campaign_duplicate(*, campaign: Campaign) -> Campaign:
-    """A new draft with the same content and audience; its articles get new public ids."""
+    """A new draft with the same content and audience; its articles get new public ids. A template's
+    copy is a template."""
     copy = Campaign(
         name=_("Copy of %(name)s") % {"name": campaign.name},
         kind=campaign.kind,
+        is_template=campaign.is_template,
         subject=campaign.subject,
         preheader=campaign.preheader,
         from_name=campaign.from_name,
@@ -57,10 +58,16 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
     copy.mailing_lists.set(campaign.mailing_lists.all())
     copy.include_tags.set(campaign.include_tags.all())
     copy.exclude_tags.set(campaign.exclude_tags.all())
+    articles_copy(source=campaign, target=copy)
+    return copy
+
+
+def articles_copy(*, source: Campaign, target: Campaign) -> None:
+    """Copies of the source's articles on the target, with new public ids (and the same image files)."""
     Article.objects.bulk_create(
         [
             Article(
-                campaign=copy,
+                campaign=target,
                 position=article.position,
                 headline=article.headline,
                 body=article.body,
@@ -71,10 +78,9 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
                 cta_text=article.cta_text,
                 segment_id=article.segment_id,
             )
-            for article in campaign.articles.all()
+            for article in source.articles.all()
         ]
     )
-    return copy
 
 
 class FollowUp:
@@ -133,22 +139,29 @@ def campaign_follow_up(*, campaign: Campaign, reaction: str, subject: str) -> Ca
     return copy
 
 
-def campaign_check_ready(*, campaign: Campaign) -> None:
-    """Raise ValidationError listing what keeps the campaign from being sent."""
+class ChecklistWarnings(ValidationError):
+    """The checklist has warnings that staff have not confirmed ("send anyway")."""
+
+
+def campaign_check_ready(*, campaign: Campaign, warnings_confirmed: bool = True) -> list[ChecklistItem]:
+    """Raise ValidationError listing what keeps the campaign from being sent (the checklist's
+    blocking items); with ``warnings_confirmed=False`` raise ChecklistWarnings for its warnings too.
+    Returns the checklist's items."""
+    items = campaign_checklist(campaign=campaign)
     problems = []
-    if not campaign.is_automation and not campaign.mailing_lists.exists():
-        problems.append(_("Choose at least one mailing list."))
-    if not campaign.articles.exists():
-        problems.append(_("Add at least one article."))
-    if not campaign.is_automation:
-        problems += selectors.campaign_segment_problems(campaign=campaign)
-    problems += selectors.campaign_article_segment_problems(campaign=campaign)
-    try:
-        compile_campaign(campaign)
-    except merge_tags.MergeTagError as error:
-        problems.append(str(error))
+    for item in items:
+        if item.blocks:
+            # Each broken segment and each bad merge tag on its own line, as staff fix them one by one.
+            expand = item.code in ("segment_problem", "merge_tag_invalid") and item.details
+            problems += list(item.details) if expand else [str(item)]
     if problems:
         raise ValidationError(problems)
+    warnings = [str(item) for item in items if not item.blocks]
+    if warnings and not warnings_confirmed:
+        raise ChecklistWarnings(
+            [_("The pre-send checklist has warnings; confirm them to send anyway."), *warnings], code="warnings"
+        )
+    return items
 
 
 def refuse_automation_mail(campaign: Campaign) -> None:
@@ -173,8 +186,12 @@ def campaign_automation_use(*, campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def campaign_schedule(*, campaign: Campaign, scheduled_at: datetime) -> Campaign:
-    """Schedule (or reschedule) a draft for a future time; the sending pipeline starts it then."""
+def campaign_schedule(*, campaign: Campaign, scheduled_at: datetime, warnings_confirmed: bool = False) -> Campaign:
+    """Schedule (or reschedule) a draft for a future time; the sending pipeline starts it then.
+
+    The pre-send checklist must pass: its blocking items refuse, its warnings refuse unless
+    ``warnings_confirmed``. When the time comes, blocking items are checked again; the warnings
+    confirmed here are not asked for again."""
     if timezone.is_naive(scheduled_at):
         raise ValidationError(_("The time needs a time zone."))
     if scheduled_at <= timezone.now():
@@ -185,7 +202,7 @@ def campaign_schedule(*, campaign: Campaign, scheduled_at: datetime) -> Campaign
         raise CampaignStateError(
             _("A campaign that is %(status)s cannot be scheduled.") % {"status": campaign.get_status_display()}
         )
-    campaign_check_ready(campaign=campaign)
+    campaign_check_ready(campaign=campaign, warnings_confirmed=warnings_confirmed)
     campaign.status = Status.SCHEDULED
     campaign.scheduled_at = scheduled_at
     campaign.save(update_fields=["status", "scheduled_at", "updated_at"])

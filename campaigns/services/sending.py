@@ -49,8 +49,12 @@ class BatchOutcome:
     retry_in: float | None = None
 
 
-def campaign_start(*, campaign: Campaign) -> Campaign:
-    """Snapshot the audience and start sending now (also used for scheduled campaigns that are due)."""
+def campaign_start(*, campaign: Campaign, warnings_confirmed: bool = False) -> Campaign:
+    """Snapshot the audience and start sending now (also used for scheduled campaigns that are due).
+
+    The one place a send starts, so the pre-send checklist is enforced here: a blocking item
+    refuses (ValidationError, nothing changes), and so do warnings unless ``warnings_confirmed``
+    (ChecklistWarnings)."""
     with transaction.atomic():
         campaign = _locked(campaign)
         refuse_automation_mail(campaign)
@@ -58,7 +62,7 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
             raise CampaignStateError(
                 _("A campaign that is %(status)s cannot be sent.") % {"status": campaign.get_status_display()}
             )
-        campaign_check_ready(campaign=campaign)
+        campaign_check_ready(campaign=campaign, warnings_confirmed=warnings_confirmed)
         deliveries_snapshot(campaign=campaign)
         campaign.status = Status.SENDING
         campaign.started_at = timezone.now()
@@ -406,7 +410,8 @@ def campaigns_start_due() -> int:
     started = 0
     for campaign in Campaign.objects.filter(status=Status.SCHEDULED, scheduled_at__lte=timezone.now()):
         try:
-            campaign_start(campaign=campaign)
+            # Staff confirmed the checklist's warnings when they scheduled it; blocking items still refuse.
+            campaign_start(campaign=campaign, warnings_confirmed=True)
             started += 1
         except CampaignStateError:
             continue  # another beat tick or a staff member got there first

@@ -10,6 +10,7 @@ __all__ = [
     "SubscriberFactory",
     "SubscriptionFactory",
     "TagFactory",
+    "with_reader",
 ]
 
 
@@ -41,3 +42,9 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     body = "Some **news** with [a link](https://example.org/more)."
     link_url = factory.Sequence(lambda n: f"https://example.org/article-{n}")
     cta_text = "Weiterlesen"
+
+
+def with_reader(campaign: Campaign) -> Campaign:
+    """The campaign with one active subscriber on its first list: an empty audience blocks sending."""
+    SubscriptionFactory(mailing_list=campaign.mailing_lists.order_by("pk").first())
+    return campaign

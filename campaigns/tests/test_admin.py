@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from campaigns.models import Article, Campaign
-from campaigns.tests.factories import ArticleFactory, CampaignFactory, SubscriptionFactory
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, SubscriptionFactory, with_reader
 
 pytestmark = pytest.mark.django_db
 
@@ -194,7 +194,7 @@ def test_send_test_refuses_invalid_addresses(admin_client, campaign):
 
 def test_duplicate_button_creates_a_draft_copy(admin_client, campaign):
     response = admin_client.post(url("duplicate", campaign.pk))
-    copy = Campaign.objects.exclude(pk=campaign.pk).get()
+    copy = Campaign.objects.filter(is_template=False).exclude(pk=campaign.pk).get()
     assert response["Location"] == url("change", copy.pk)
     assert copy.articles.count() == 2
     assert set(copy.articles.values_list("public_id", flat=True)).isdisjoint(
@@ -204,12 +204,13 @@ def test_duplicate_button_creates_a_draft_copy(admin_client, campaign):
 
 def test_duplicate_action_on_changelist(admin_client, campaign):
     admin_client.post(url("changelist"), {"action": "duplicate_action", ACTION_CHECKBOX_NAME: [campaign.pk]})
-    assert Campaign.objects.count() == 2
-    assert Article.objects.count() == 4
+    assert Campaign.objects.filter(is_template=False).count() == 2
+    assert Article.objects.filter(campaign__is_template=False).count() == 4
 
 
 def test_schedule_action_asks_for_a_time_then_schedules(admin_client, campaign):
-    other = ArticleFactory().campaign
+    other = with_reader(ArticleFactory().campaign)
+    with_reader(campaign)
     selected = {"action": "schedule_action", ACTION_CHECKBOX_NAME: [campaign.pk, other.pk]}
     form = admin_client.post(url("changelist"), selected)
     assert form.status_code == 200

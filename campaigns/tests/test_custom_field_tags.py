@@ -11,9 +11,9 @@ from campaigns import previews
 from campaigns.merge_tags import MergeTagError, parse, render_plain, validate_merge_tags
 from campaigns.rendering import RecipientContext
 from campaigns.services import sending
-from campaigns.services.lifecycle import campaign_check_ready
+from campaigns.services.lifecycle import ChecklistWarnings, campaign_check_ready
 from campaigns.services.test_send import campaign_send_test
-from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, with_reader
 from subscribers.models import CustomField
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
@@ -89,6 +89,7 @@ def test_deleting_a_used_field_keeps_the_campaign_from_being_sent(custom_fields)
         subject="News für {{ subscriber.fields.nickname }}", mailing_lists=[MailingListFactory()]
     )
     ArticleFactory(campaign=campaign)
+    with_reader(campaign)
     campaign_check_ready(campaign=campaign)
     CustomField.objects.filter(key="nickname").delete()
     with pytest.raises(ValidationError) as error:
@@ -109,8 +110,10 @@ def test_sent_mails_carry_each_recipients_values(custom_fields, django_capture_o
         ("empty@example.org", {}),
     ):
         SubscriptionFactory(mailing_list=news, subscriber=SubscriberFactory(email=email, fields=fields))
-    with django_capture_on_commit_callbacks():
+    with pytest.raises(ChecklistWarnings):  # one recipient has no contract_end
         sending.campaign_start(campaign=campaign)
+    with django_capture_on_commit_callbacks():
+        sending.campaign_start(campaign=campaign, warnings_confirmed=True)
     while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
         pass
     by_address = {parseaddr(message.to[0])[1]: message for message in mail.outbox}

@@ -13,7 +13,7 @@ from campaigns.services.lifecycle import (
     campaign_duplicate,
     campaign_schedule,
 )
-from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, TagFactory
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory, TagFactory, with_reader
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_duplicate_shares_the_uploaded_image_file():
 
 
 def test_schedule_sets_status_and_time():
-    campaign = ArticleFactory().campaign
+    campaign = with_reader(ArticleFactory().campaign)
     when = in_an_hour()
     campaign_schedule(campaign=campaign, scheduled_at=when)
     campaign.refresh_from_db()
@@ -72,7 +72,7 @@ def test_schedule_sets_status_and_time():
 
 
 def test_schedule_can_move_a_scheduled_campaign():
-    campaign = ArticleFactory().campaign
+    campaign = with_reader(ArticleFactory().campaign)
     campaign_schedule(campaign=campaign, scheduled_at=in_an_hour())
     later = in_an_hour() + timedelta(days=1)
     campaign_schedule(campaign=campaign, scheduled_at=later)
@@ -110,7 +110,7 @@ def test_schedule_refuses_campaigns_past_draft(status):
 
 
 def test_cancel_a_scheduled_campaign():
-    campaign = ArticleFactory().campaign
+    campaign = with_reader(ArticleFactory().campaign)
     campaign_schedule(campaign=campaign, scheduled_at=in_an_hour())
     campaign_cancel(campaign=campaign)
     campaign.refresh_from_db()

@@ -262,6 +262,7 @@ def test_only_due_scheduled_campaigns_start(news, django_capture_on_commit_callb
     )
     for campaign in (due, later):
         ArticleFactory(campaign=campaign)
+    SubscriptionFactory(mailing_list=news)
     with django_capture_on_commit_callbacks():
         assert sending.campaigns_start_due() == 1
     due.refresh_from_db()

@@ -158,6 +158,9 @@ STAFF_PAGES = [
     campaign_admin("send_test", CHANGE_CAMPAIGN),
     campaign_admin("schedule", CHANGE_CAMPAIGN),
     campaign_admin("duplicate", VIEW_CAMPAIGN, "campaigns.add_campaign", allowed_status=302),
+    # Templates: a copy of the content, as duplicating is.
+    campaign_admin("save_as_template", VIEW_CAMPAIGN, "campaigns.add_campaign", allowed_status=302),
+    campaign_admin("use_template", VIEW_CAMPAIGN, "campaigns.add_campaign", allowed_status=302),
     campaign_admin("cancel", CHANGE_CAMPAIGN, allowed_status=302),
     campaign_admin("send_now", CHANGE_CAMPAIGN, allowed_status=302),
     campaign_admin("pause", CHANGE_CAMPAIGN, allowed_status=302),
@@ -446,6 +449,7 @@ def test_view_only_staff_are_not_offered_buttons_they_may_not_use(client, world)
     for action in ("send_test", "schedule"):
         assert reverse(f"admin:campaigns_campaign_{action}", args=[world.campaign.pk]) not in page
     assert 'form="campaign-send-now"' not in page and 'form="campaign-duplicate"' not in page
+    assert 'form="campaign-save-as-template"' not in page
 
 
 def test_survey_results_offer_the_csv_only_to_who_may_download_it(client, world):
