@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "api",
     "offers",
     "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [

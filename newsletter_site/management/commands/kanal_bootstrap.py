@@ -7,11 +7,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
+from demo.services import DemoOutcome, demo_seed, demo_was_removed
 from newsletter_site.private_files import private_file_create
-from subscribers.models import ConsentRecord, ConsentText, MailingList, Subscriber, Subscription, Tag
-from subscribers.services.consent import consent_record_add
+from subscribers.models import ConsentText, MailingList
 
 CONSENT_TEXTS = {
     "de": (
@@ -28,37 +27,15 @@ CONSENT_TEXTS = {
 
 ADMIN_USERNAME = "admin"
 
-DEMO_PEOPLE = [
-    ("anna", "Anna", "Schmidt", "de"),
-    ("ben", "Ben", "Müller", "de"),
-    ("clara", "Clara", "Weber", "de"),
-    ("david", "David", "Fischer", "de"),
-    ("emma", "Emma", "Wagner", "de"),
-    ("felix", "Felix", "Becker", "de"),
-    ("greta", "Greta", "Hoffmann", "de"),
-    ("hannes", "Hannes", "Schulz", "de"),
-    ("ida", "Ida", "Koch", "de"),
-    ("jonas", "Jonas", "Richter", "de"),
-    ("karla", "Karla", "Klein", "de"),
-    ("lukas", "Lukas", "Wolf", "de"),
-    ("mia", "Mia", "Neumann", "de"),
-    ("noah", "Noah", "Schwarz", "de"),
-    ("olivia", "Olivia", "Brown", "en"),
-    ("paul", "Paul", "Smith", "en"),
-    ("quinn", "Quinn", "Taylor", "en"),
-    ("ruby", "Ruby", "Jones", "en"),
-    ("sam", "Sam", "Wilson", "en"),
-    ("tara", "Tara", "Evans", "en"),
-]
-
 
 class Command(BaseCommand):
-    help = "Create the admin login and demo data. Running it again changes nothing."
+    help = "Create the admin login, the starting lists and the demo data. Running it again changes nothing."
 
     def handle(self, *args, **options):
         username, password = self.ensure_admin()
         with transaction.atomic():
-            lists = self.ensure_demo_data()
+            lists = self.ensure_lists()
+        demo = None if demo_was_removed() else demo_seed(lists=lists)
         login = f"{username} / {password}"
         if password is None:
             login = f"{username} / (changed since; `manage.py changepassword {username}` resets it)"
@@ -72,6 +49,7 @@ class Command(BaseCommand):
                     f"  Admin:        {settings.SITE_URL}{reverse('admin:index')}",
                     f"  Analytics:    {settings.SITE_URL}{reverse('tracking:analytics_campaigns')}",
                     f"  Login:        {login}",
+                    self.demo_line(demo),
                     f"  Outbox:       {settings.EMAIL_FILE_PATH}/ (mails as .eml files)",
                     "",
                 ]
@@ -97,11 +75,18 @@ class Command(BaseCommand):
         return user.username, password if user.check_password(password) else None
 
     @staticmethod
+    def demo_line(demo: DemoOutcome | None) -> str:
+        if demo is None:
+            return "  Demo data:    removed (`manage.py kanal_demo_seed` seeds it again)"
+        return "  Demo data:    tagged “demo”; `manage.py kanal_demo_remove` removes it (and only it)"
+
+    @staticmethod
     def stored_password(password_file: Path) -> str:
         private_file_create(password_file, secrets.token_urlsafe(12))
         return password_file.read_text().strip()
 
-    def ensure_demo_data(self) -> dict[str, MailingList]:
+    def ensure_lists(self) -> dict[str, MailingList]:
+        """The consent texts and the two public lists every installation starts with (kept when the demo goes)."""
         for language, text in CONSENT_TEXTS.items():
             ConsentText.objects.get_or_create(language=language, version=1, defaults={"text": text})
         lists = {
@@ -124,32 +109,4 @@ class Command(BaseCommand):
                 },
             )[0],
         }
-        tags = [Tag.objects.get_or_create(name=name)[0] for name in ("customer", "event-2026", "vip")]
-        for index, (local_part, first_name, last_name, language) in enumerate(DEMO_PEOPLE):
-            subscriber, created = Subscriber.objects.get_or_create(
-                email=f"{local_part}@example.com",
-                defaults={
-                    "first_name": first_name,
-                    "last_name": last_name,
-                    "language": language,
-                    "status": Subscriber.Status.ACTIVE,
-                    "tracking_consent": index % 3 != 0,
-                },
-            )
-            if not created:
-                continue
-            subscriber.tags.add(tags[index % len(tags)])
-            mailing_list = lists["news"] if language == "de" else lists["product-updates"]
-            Subscription.objects.create(
-                subscriber=subscriber,
-                mailing_list=mailing_list,
-                status=Subscription.Status.ACTIVE,
-                confirmed_at=timezone.now(),
-            )
-            consent_record_add(
-                subscriber=subscriber,
-                action=ConsentRecord.Action.IMPORT,
-                mailing_list=mailing_list,
-                basis="demo data",
-            )
         return lists

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    """The demo data ``kanal.py up`` seeds (``demo.services``); no models of its own."""
+
+    name = "demo"
