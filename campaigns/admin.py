@@ -8,14 +8,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
 
 from campaigns import extensions, previews
 from campaigns.checklist import campaign_checklist
-from campaigns.forms import FollowUpForm, ScheduleForm, TestSendForm
-from campaigns.merge_tags import MergeTagError
+from campaigns.forms import EditorPreview, FollowUpForm, ScheduleForm, TestSendForm
+from campaigns.merge_tags import MergeTagError, available_tags, parse, render_plain
 from campaigns.models import Article, Campaign, FrequencyCap
 from campaigns.selectors import (
     campaign_article_segment_problems,
@@ -64,6 +65,22 @@ class ArticleInline(admin.StackedInline):
 
     def has_delete_permission(self, request, obj=None):
         return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+def editor_texts() -> dict:
+    """The editor's words, translated here: the admin has no JavaScript catalogue."""
+    return {
+        "bold": gettext("Bold"),
+        "italic": gettext("Italic"),
+        "link": gettext("Link"),
+        "list": gettext("List"),
+        "quote": gettext("Quote"),
+        "merge_tag": gettext("Insert a merge tag…"),
+        "link_text": gettext("link text"),
+        "drag": gettext("Drag to reorder"),
+        "updating": gettext("Updating…"),
+        "failed": gettext("The preview could not be updated."),
+    }
 
 
 def checklist_context(campaign: Campaign, *, confirm_form: str = "") -> dict:
@@ -125,6 +142,11 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = [ArticleInline]
     actions = ["duplicate_action", "schedule_action", "cancel_action"]
     change_form_template = "admin/campaigns/campaign/change_form.html"
+
+    class Media:
+        js = ["kanal/editor_dom.js", "campaigns/editor.js"]
+        css = {"all": ["campaigns/editor.css"]}
+
     fieldsets = [
         (None, {"fields": ["name", "kind", "status_badge", "subject", "preheader", "language"]}),
         (_("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
@@ -216,6 +238,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             route("preview", self.preview_view, view, name="preview"),
             route("preview/html", xframe_options_sameorigin(self.preview_html_view), view, name="preview_html"),
+            route("editor-preview", require_POST(self.editor_preview_view), change, name="editor_preview"),
             route("send-test", self.send_test_view, change, name="send_test"),
             route("schedule", self.schedule_view, change, name="schedule"),
             route("duplicate", self.duplicate_view, view, "campaigns.add_campaign", name="duplicate"),
@@ -284,6 +307,30 @@ class CampaignAdmin(admin.ModelAdmin):
         # The preview shows marketer content under the admin's origin: no scripts, no forms.
         response["Content-Security-Policy"] = "script-src 'none'; form-action 'none'; base-uri 'none'"
         return response
+
+    def editor_preview_view(self, request, pk):
+        """The live preview beside the change form: POST the change form as it is, unsaved; get the
+        mail (HTML and text) and the inbox line as JSON. Saves nothing and stores no tracked link."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        recipient, _subscriber, _audience_of = self._preview_recipient(request, campaign, email="")
+        editor = EditorPreview(request.POST, campaign=campaign)
+        draft, articles = editor.campaign(), editor.articles()
+        errors = editor.errors()
+        try:
+            rendered = previews.compile_for_display(draft, articles=articles).render(recipient)
+            preheader = render_plain(parse(draft.preheader), recipient)
+        except MergeTagError as error:
+            return JsonResponse({"errors": [*errors, str(error)]}, status=400)
+        return JsonResponse(
+            {
+                "subject": rendered.subject,
+                "preheader": preheader,
+                "from_name": draft.from_name,
+                "html": rendered.html,
+                "text": rendered.text,
+                "errors": errors,
+            }
+        )
 
     def send_test_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
@@ -409,6 +456,12 @@ class CampaignAdmin(admin.ModelAdmin):
         return JsonResponse(sending.campaign_progress(campaign=get_object_or_404(Campaign, pk=pk)))
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.is_editable and self.has_change_permission(request, obj):
+            context["editor"] = {
+                "preview_url": reverse("admin:campaigns_campaign_editor_preview", args=[obj.pk]),
+                "merge_tags": available_tags(),
+                "texts": editor_texts(),
+            }
         if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:
             context["progress"] = sending.campaign_progress(campaign=obj)
         context["can_follow_up"] = may_follow_up(request.user)

@@ -1,9 +1,13 @@
+import copy
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.merge_tags import validate_merge_tags
+from campaigns.models import Article, Campaign
 from campaigns.services.lifecycle import FollowUp
 from campaigns.services.test_send import MAX_TEST_RECIPIENTS
 
@@ -56,3 +60,73 @@ class FollowUpForm(forms.Form):
         label=_("Send to the recipients who"), choices=FollowUp.CHOICES, widget=forms.RadioSelect
     )
     subject = forms.CharField(label=_("Subject of the follow-up"), max_length=255, validators=[validate_merge_tags])
+
+
+class EditorCampaignForm(forms.ModelForm):
+    """The parts of the change form that the live preview's inbox line and mail show."""
+
+    class Meta:
+        model = Campaign
+        fields = ["subject", "preheader", "from_name"]
+
+
+def _https_formfield(model_field, **kwargs):
+    if isinstance(model_field, models.URLField):
+        kwargs["assume_scheme"] = "https"  # as in the admin's ArticleInline
+    return model_field.formfield(**kwargs)
+
+
+class EditorArticleForm(forms.ModelForm):
+    class Meta:
+        model = Article
+        formfield_callback = _https_formfield
+        fields = ["position", "headline", "body", "image_url", "image_alt", "link_url", "cta_text", "segment"]
+
+
+EditorArticleFormSet = forms.inlineformset_factory(Campaign, Article, form=EditorArticleForm, extra=0, can_delete=True)
+
+
+class EditorPreview:
+    """The campaign as its change form says it is now, unsaved: read from the posted change form
+    (the admin's own field names, articles under the inline's prefix ``articles``).
+
+    Nothing is saved. A field that does not validate keeps its saved value in the preview and its
+    error is listed. An uploaded image is not read: an article shows the image it has saved."""
+
+    def __init__(self, data, *, campaign: Campaign):
+        self.campaign_form = EditorCampaignForm(data, instance=copy.copy(campaign))
+        self.article_forms = EditorArticleFormSet(data, instance=campaign, prefix="articles")
+
+    def campaign(self) -> Campaign:
+        return _with_saved_values_where_invalid(self.campaign_form)
+
+    def articles(self) -> list[Article]:
+        """The articles in the order of their positions; deleted and untouched empty ones left out."""
+        self.article_forms.is_valid()
+        kept = []
+        for index, form in enumerate(self.article_forms.forms):
+            if self.article_forms.can_delete and self.article_forms._should_delete_form(form):
+                continue
+            if form.instance.pk is None and not form.has_changed():
+                continue
+            article = _with_saved_values_where_invalid(form)
+            kept.append((article.position, index, article))
+        return [article for _position, _index, article in sorted(kept, key=lambda item: item[:2])]
+
+    def errors(self) -> list[str]:
+        found = [str(error) for errors in self.campaign_form.errors.values() for error in errors]
+        for form in self.article_forms.forms:
+            found += [str(error) for errors in form.errors.values() for error in errors]
+        found += [str(error) for error in self.article_forms.non_form_errors()]
+        return found
+
+
+def _with_saved_values_where_invalid(form: forms.ModelForm):
+    """The form's instance with the posted values; a field that fails validation (the model's
+    validators run on the instance, after the posted value was put there) gets its saved value back."""
+    form.is_valid()
+    for name in form.errors:
+        if name in form.fields:
+            field = form.instance._meta.get_field(name)
+            setattr(form.instance, field.attname, form.initial.get(name, field.get_default()))
+    return form.instance

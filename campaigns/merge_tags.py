@@ -185,6 +185,14 @@ def validate_merge_tags(value: str) -> None:
         raise ValidationError(str(error), code="merge_tag") from error
 
 
+def available_tags() -> list[str]:
+    """Every merge tag a text may use now, as staff would type it (the editor's merge tag picker)."""
+    from subscribers.selectors import custom_field_formats
+
+    names = [*ALLOWED_FIELDS, *RECIPIENT_VALUES, *(f"{CUSTOM_FIELDS}.{key}" for key in custom_field_formats())]
+    return [f"{{{{ subscriber.{name} }}}}" for name in names]
+
+
 def render_plain(parts: list[str | MergeTag], recipient) -> str:
     """Substitute the tags of a parsed text for one recipient, unescaped (subject, text part)."""
     return "".join(part if isinstance(part, str) else part.value(recipient) for part in parts)

@@ -24,12 +24,17 @@ def archive_subject(campaign: Campaign) -> str:
     return merge_tags.render_plain(merge_tags.parse(campaign.subject), neutral_recipient(campaign))
 
 
-def compile_for_display(campaign: Campaign, *, audience_of: Subscriber | None = None) -> CompiledCampaign:
+def compile_for_display(
+    campaign: Campaign, *, audience_of: Subscriber | None = None, articles: list | None = None
+) -> CompiledCampaign:
     """The campaign for staff (previews, test mails). As ``audience_of`` would get it now: only the
     conditional articles of segments that subscriber is in. For nobody in particular: every
-    article, each conditional one headed "only for subscribers in the segment …"."""
+    article, each conditional one headed "only for subscribers in the segment …".
+
+    ``articles`` (unsaved ones, from the editor's live preview) replace the saved articles; the
+    live preview shows them for nobody in particular."""
     if audience_of is None:
-        return compile_campaign(campaign, archive_url=archive_url(campaign), mark_conditional=True)
+        return compile_campaign(campaign, articles=articles, archive_url=archive_url(campaign), mark_conditional=True)
     conditional = dict(campaign.articles.filter(segment__isnull=False).values_list("pk", "segment_id"))
     visible = ()
     if conditional:

@@ -91,7 +91,7 @@ class StaffPage:
     url: Callable[[World], str]
     permissions: tuple[str, ...]
     # What a user with exactly these permissions gets: 200, or 302 for POST-only actions, whose
-    # GET leads back to the campaign.
+    # GET leads back to the campaign, or 405 for a POST-only endpoint.
     allowed_status: int = 200
     query: str = ""
 
@@ -147,6 +147,8 @@ STAFF_PAGES = [
     campaign_admin("preview_html", VIEW_CAMPAIGN),
     campaign_admin("preview_html", VIEW_CAMPAIGN, VIEW_SUBSCRIBER, query=PERSONALISED),
     campaign_admin("progress", VIEW_CAMPAIGN),
+    # The editor's live preview renders the posted, unsaved change form: POST only (GET gets 405).
+    campaign_admin("editor_preview", CHANGE_CAMPAIGN, allowed_status=405),
     # A follow-up to non-openers is a new campaign with a new segment.
     campaign_admin("follow_up", VIEW_CAMPAIGN, "campaigns.add_campaign", "audience.add_segment"),
     # The segment editor's live count shows a sample of matching subscribers.

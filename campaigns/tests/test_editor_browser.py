@@ -1,0 +1,86 @@
+"""In Chromium: staff type in an article and watch the live preview, look at it at phone width,
+and drag an article above another."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from campaigns.tests.factories import ArticleFactory, CampaignFactory
+
+pytestmark = [pytest.mark.browser]
+
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
+FRAME = "#kanal-preview iframe"
+
+
+def frame_text(page) -> str:
+    return page.frame_locator(FRAME).locator("body").inner_text()
+
+
+def test_staff_edit_with_a_live_preview_and_reorder_articles(browser, live_server, transactional_db):
+    campaign = CampaignFactory(name="Wochenbrief", subject="Neues aus dem Kiez", preheader="Drei Themen")
+    first = ArticleFactory(campaign=campaign, position=0, headline="Erster Artikel", body="Alter Text")
+    second = ArticleFactory(campaign=campaign, position=1, headline="Zweiter Artikel", body="Mehr Text")
+    get_user_model().objects.create_superuser("chefin", "chefin@example.org", "correct horse battery")
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="de-DE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/admin/")
+        page.locator("#id_username").fill("chefin")
+        page.locator("#id_password").fill("correct horse battery")
+        page.locator("input[type=submit]").click()
+        page.wait_for_url(f"{live_server.url}/admin/dashboard/")
+        page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
+
+        page.wait_for_function("() => document.querySelector('#kanal-preview [data-field=subject]').textContent !== ''")
+        assert page.locator("#kanal-preview [data-field=subject]").inner_text() == "Neues aus dem Kiez"
+        assert page.locator("#kanal-preview [data-field=preheader]").inner_text() == "Drei Themen"
+        assert "Alter Text" in frame_text(page)
+
+        body = page.locator("textarea[name='articles-0-body']")
+        body.fill("")
+        body.press_sequentially("Frisch getippt")
+        page.locator("textarea[name='articles-0-body']").press("Control+a")
+        page.locator("#articles-0 .kanal-md-toolbar [data-md=bold]").click()
+        page.frame_locator(FRAME).locator("strong", has_text="Frisch getippt").wait_for()
+        assert "Alter Text" not in frame_text(page)
+        body.press("End")
+        page.locator("#articles-0 .kanal-md-toolbar select").select_option("{{ subscriber.first_name }}")
+        assert body.input_value() == "**Frisch getippt**{{ subscriber.first_name }}"
+        first.refresh_from_db()
+        assert first.body == "Alter Text"  # typing saves nothing
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=True)
+
+        page.locator("#kanal-preview button[data-width=phone]").click()
+        frame = page.locator(FRAME)
+        assert frame.evaluate("frame => frame.getBoundingClientRect().width") == 375
+        assert "Frisch getippt" in frame_text(page)
+        assert page.frame_locator(FRAME).locator("body").evaluate("body => body.scrollHeight") > 200
+        frame.screenshot(path=str(ARTIFACTS / "mail-phone.png"))
+
+        page.locator("#articles-group").scroll_into_view_if_needed()
+        handle = page.locator("#articles-1 .kanal-drag").bounding_box()
+        target = page.locator("#articles-0 h3").bounding_box()
+        page.mouse.move(handle["x"] + 4, handle["y"] + 4)
+        page.mouse.down()
+        page.mouse.move(target["x"] + 40, target["y"] + 10, steps=10)
+        page.mouse.move(target["x"] + 40, target["y"] + 3, steps=5)
+        page.mouse.up()
+        assert page.locator("input[name='articles-1-position']").input_value() == "0"
+        assert page.locator("input[name='articles-0-position']").input_value() == "1"
+        page.wait_for_function(
+            "() => { const d = document.querySelector('#kanal-preview iframe').contentDocument;"
+            " const t = d && d.body ? d.body.innerText : '';"
+            " return t.includes('Erster Artikel') && t.indexOf('Zweiter Artikel') < t.indexOf('Erster Artikel'); }"
+        )
+        page.locator("input[name=_continue]").click()
+        page.wait_for_load_state()
+        assert list(campaign.articles.order_by("position").values_list("pk", flat=True)) == [second.pk, first.pk]
+        first.refresh_from_db()
+        assert first.body.startswith("**Frisch getippt**")
+    finally:
+        context.close()
