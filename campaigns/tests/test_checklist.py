@@ -14,7 +14,7 @@ from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingLi
 from subscribers.models import CustomField
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 
 @pytest.fixture

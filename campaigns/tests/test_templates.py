@@ -34,6 +34,7 @@ def campaign():
     return campaign
 
 
+@pytest.mark.usefixtures("in_english")
 def test_save_as_template_copies_content_and_articles_not_the_audience(campaign):
     template = campaign_save_as_template(campaign=campaign)
     assert template.is_template and template.pk != campaign.pk
@@ -74,6 +75,7 @@ def test_only_a_template_starts_a_campaign(campaign):
         campaign_from_template(template=campaign)
 
 
+@pytest.mark.usefixtures("in_english")
 def test_a_template_is_never_sent_or_scheduled(campaign):
     template = campaign_save_as_template(campaign=campaign)
     template.mailing_lists.set(campaign.mailing_lists.all())  # even with an audience
