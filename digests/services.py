@@ -187,7 +187,17 @@ def feed_source_fetch(*, source_id: int) -> Digest | None:
         detail = f" ({error.detail})" if error.detail and error.detail != str(error.message) else ""
         _record(source_id, status=error.code, error=f"{error.message}{detail}")
         return None
-    digest = digest_create(source_id=source_id, items=items)
+    try:
+        digest = digest_create(source_id=source_id, items=items)
+    except ValidationError as error:
+        # E.g. the subject names a custom field deleted since: nothing is kept, the next run tries again.
+        problems = "; ".join(error.messages)
+        _record(
+            source_id,
+            status=FeedSource.FetchStatus.ERROR,
+            error=_("The digest could not be made: %(problems)s") % {"problems": problems},
+        )
+        return None
     if digest is None:
         _record(source_id, status=FeedSource.FetchStatus.NO_NEW_ITEMS)
         return None

@@ -178,3 +178,14 @@ def test_inert_text_breaks_every_tag_opening():
     for text in ("{{", "}}", "{%", "%}", "{#", "#}", "{{{ x }}}", "a {{ subscriber.email }} b"):
         spaced = services.inert_text(text)
         assert not any(pair in spaced for pair in ("{{", "}}", "{%", "%}", "{#", "#}")), spaced
+
+
+def test_a_digest_that_cannot_be_made_is_reported_and_tried_again_next_time(source, in_english):
+    FeedSource.objects.filter(pk=source.pk).update(subject="Neu {% if x %}")  # saved before a rule changed
+    assert services.feed_source_fetch(source_id=source.pk) is None
+    source.refresh_from_db()
+    assert source.last_status == FeedSource.FetchStatus.ERROR
+    assert source.last_error.startswith("The digest could not be made: ")
+    assert not FeedItem.objects.exists() and not Campaign.objects.exists(), "nothing kept"
+    FeedSource.objects.filter(pk=source.pk).update(subject="Neu")
+    assert services.feed_source_fetch(source_id=source.pk) is not None

@@ -95,7 +95,7 @@ def test_a_body_larger_than_the_limit_is_refused(feed_server, loopback_allowed, 
     assert source.last_status == FeedSource.FetchStatus.TOO_BIG
 
 
-def test_a_server_that_trickles_meets_the_deadline(feed_server, loopback_allowed, settings):
+def test_a_server_that_trickles_meets_the_deadline(feed_server, loopback_allowed, settings, in_english):
     feed_server.trickle("/slow.xml", interval=0.2)
     started = time.monotonic()
     with pytest.raises(outbound.FetchTimeout):
