@@ -189,3 +189,19 @@ def test_a_digest_that_cannot_be_made_is_reported_and_tried_again_next_time(sour
     assert not FeedItem.objects.exists() and not Campaign.objects.exists(), "nothing kept"
     FeedSource.objects.filter(pk=source.pk).update(subject="Neu")
     assert services.feed_source_fetch(source_id=source.pk) is not None
+
+
+def test_an_external_entity_in_a_feed_reads_no_file_of_the_worker(feed_server, loopback_allowed, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("GEHEIMNIS")
+    feed_server.serve(
+        "/xxe.xml",
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]>'
+        '<rss version="2.0"><channel><title>B</title><item><title>Host: &x;</title>'
+        "<link>https://blog.example.org/x</link><guid>x</guid></item></channel></rss>",
+    )
+    source = FeedSourceFactory(url=feed_server.url("/xxe.xml"))
+    digest = services.feed_source_fetch(source_id=source.pk)
+    [article] = digest.campaign.articles.all()
+    assert article.link_url == "https://blog.example.org/x"
+    assert "GEHEIMNIS" not in article.headline
