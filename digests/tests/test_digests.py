@@ -86,7 +86,7 @@ def test_feed_text_shows_as_text_in_the_mail_never_as_merge_tags_or_markup(sourc
 def test_a_second_run_with_the_same_items_drafts_nothing(source):
     assert services.feed_source_fetch(source_id=source.pk) is not None
     assert services.feed_source_fetch(source_id=source.pk) is None
-    assert Digest.objects.count() == 1 and Campaign.objects.count() == 1
+    assert Digest.objects.count() == 1 and Campaign.objects.filter(is_template=False).count() == 1
     source.refresh_from_db()
     assert source.last_status == FeedSource.FetchStatus.NO_NEW_ITEMS
 
@@ -125,7 +125,7 @@ def test_two_workers_at_once_draft_one_digest(source):
         thread.join(30)
     assert errors == []
     assert len([digest for digest in results if digest is not None]) == 1
-    assert Digest.objects.count() == 1 and Campaign.objects.count() == 1
+    assert Digest.objects.count() == 1 and Campaign.objects.filter(is_template=False).count() == 1
 
 
 def test_send_mode_sends_the_digest_through_the_pipeline(source, django_capture_on_commit_callbacks):
@@ -138,6 +138,27 @@ def test_send_mode_sends_the_digest_through_the_pipeline(source, django_capture_
     assert digest.campaign.deliveries.count() == 1
     source.refresh_from_db()
     assert source.last_status == FeedSource.FetchStatus.SENT
+
+
+@pytest.mark.parametrize(
+    ("subject", "first_name", "reason"),
+    [
+        ("Neu im Blog", None, "Nobody would get this campaign"),  # a blocking item: nobody to send to
+        # A warning needs a person to confirm it; a digest sent unattended never does.
+        ("Neu für {{ subscriber.first_name }}", "", "Some recipients have no value for a merge tag"),
+    ],
+)
+def test_send_mode_leaves_a_draft_when_the_checklist_objects(source, in_english, subject, first_name, reason):
+    if first_name is not None:
+        SubscriptionFactory(mailing_list=source.mailing_list, subscriber__first_name=first_name)
+    FeedSource.objects.filter(pk=source.pk).update(mode=FeedSource.Mode.SEND, subject=subject)
+    digest = services.feed_source_fetch(source_id=source.pk)
+    digest.campaign.refresh_from_db()
+    assert digest.campaign.status == Campaign.Status.DRAFT
+    assert not digest.campaign.deliveries.exists()
+    source.refresh_from_db()
+    assert source.last_status == FeedSource.FetchStatus.HELD
+    assert reason in source.last_error
 
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -186,7 +207,7 @@ def test_a_digest_that_cannot_be_made_is_reported_and_tried_again_next_time(sour
     source.refresh_from_db()
     assert source.last_status == FeedSource.FetchStatus.ERROR
     assert source.last_error.startswith("The digest could not be made: ")
-    assert not FeedItem.objects.exists() and not Campaign.objects.exists(), "nothing kept"
+    assert not FeedItem.objects.exists() and not Campaign.objects.filter(is_template=False).exists(), "nothing kept"
     FeedSource.objects.filter(pk=source.pk).update(subject="Neu")
     assert services.feed_source_fetch(source_id=source.pk) is not None
 
