@@ -24,6 +24,11 @@ def archive_subject(campaign: Campaign) -> str:
     return merge_tags.render_plain(merge_tags.parse(campaign.subject), neutral_recipient(campaign))
 
 
+def archive_preheader(campaign: Campaign) -> str:
+    """The preheader as the archive's reader sees it (the list's feeds use it as the excerpt)."""
+    return merge_tags.render_plain(merge_tags.parse(campaign.preheader), neutral_recipient(campaign))
+
+
 def compile_for_display(
     campaign: Campaign, *, audience_of: Subscriber | None = None, articles: list | None = None
 ) -> CompiledCampaign:

@@ -15,11 +15,22 @@ from audience.rules import SegmentError
 from audience.selectors import segment_count, segment_members, segment_problems, segment_q
 from campaigns.models import Campaign, Delivery, FrequencyCap
 from campaigns.services.transports.ledger import HEARTBEAT_EVERY
-from subscribers.models import Subscriber, Subscription
+from subscribers.models import MailingList, Subscriber, Subscription
 
 logger = logging.getLogger(__name__)
 
 WAITING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+
+
+def list_archive(*, mailing_list: MailingList) -> QuerySet[Campaign]:
+    """A list's public archive, newest first: its newsletters marked "public archive page" that went out.
+    The front page, the archive index and the list's feeds all show exactly these."""
+    return Campaign.objects.filter(
+        mailing_lists=mailing_list,
+        kind=Campaign.Kind.NEWSLETTER,
+        archive_enabled=True,
+        status__in=Campaign.ARCHIVED_STATUSES,
+    ).order_by("-started_at", "-pk")
 
 
 def campaign_list_audience(*, campaign: Campaign) -> QuerySet[Subscriber]:

@@ -1,12 +1,13 @@
 import math
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 
-from campaigns import extensions, previews
+from campaigns import extensions, previews, selectors
 from campaigns.models import Campaign
 from subscribers import selectors as subscriber_selectors
 from subscribers.extensions import signup_hidden_fields
@@ -16,6 +17,8 @@ from subscribers.views.signup import signup_form, signup_form_context
 ARCHIVE_CACHE_SECONDS = 3600
 # Archived campaigns linked per list on the front page.
 HOME_ARCHIVE_ENTRIES = 5
+# Campaigns per page of a list's archive index.
+ARCHIVE_INDEX_PAGE_SIZE = 20
 
 
 @require_GET
@@ -32,12 +35,7 @@ def home(request):
             consent_text=consent_text,
             auto_id=f"id_{mailing_list.slug}_%s",  # several forms on one page
         )
-        archived = Campaign.objects.filter(
-            mailing_lists=mailing_list,
-            kind=Campaign.Kind.NEWSLETTER,
-            archive_enabled=True,
-            status__in=Campaign.ARCHIVED_STATUSES,
-        ).order_by("-started_at", "-pk")[:HOME_ARCHIVE_ENTRIES]
+        archived = selectors.list_archive(mailing_list=mailing_list)[:HOME_ARCHIVE_ENTRIES]
         entries.append(
             {
                 **signup_form_context(request, mailing_list=mailing_list, form=form),
@@ -45,6 +43,25 @@ def home(request):
             }
         )
     return render(request, "campaigns/home.html", {"entries": entries, "page_width": "48rem"})
+
+
+@require_GET
+def list_archive(request, slug):
+    """A public list's archive index: its public campaigns, newest first, a page at a time, with
+    links to the list's RSS and Atom feeds."""
+    mailing_list = get_object_or_404(MailingList, slug=slug, is_public=True)
+    page = Paginator(selectors.list_archive(mailing_list=mailing_list), ARCHIVE_INDEX_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "campaigns/list_archive.html",
+        {
+            "mailing_list": mailing_list,
+            "page": page,
+            "archived": [(campaign, previews.archive_subject(campaign)) for campaign in page],
+        },
+    )
 
 
 @require_GET

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "automations",
     "api",
     "offers",
+    "digests",
     "dashboard",
     "demo",
 ]
@@ -235,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-worker-heartbeat": {"task": "dashboard.tasks.worker_heartbeat", "schedule": 60.0},
     # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.
     "referrals-retry-rewards": {"task": "referrals.tasks.retry_pending_rewards", "schedule": 300.0},
+    # RSS-to-email: a source's digest is made at most this long after its scheduled time.
+    "digests-fetch-due-sources": {"task": "digests.tasks.fetch_due_sources", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -448,6 +451,14 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+
+# RSS-to-email: how long fetching a feed may take in all (redirects included) and how many bytes
+# of it are read before giving up.
+KANAL_FEED_TIMEOUT_SECONDS = env_int("KANAL_FEED_TIMEOUT_SECONDS", 15)
+KANAL_FEED_MAX_BYTES = env_int("KANAL_FEED_MAX_BYTES", 2 * 1024 * 1024)
+# Networks newsletter_site.outbound may fetch from although they are not public. For tests with a
+# server on 127.0.0.1 only; deliberately not read from the environment.
+KANAL_OUTBOUND_ALLOWED_NETWORKS: list[str] = []
 
 # Origins whose pages may post the embedded sign-up form (e.g. https://shop.example.com); SITE_URL
 # itself is always allowed, and with none listed only SITE_URL may.

@@ -43,6 +43,8 @@ MAY_IMPORT = {
     # (its assignments name deliveries); automations listens to its redemption signal.
     "api": set(),
     "offers": {"subscribers", "audience", "campaigns", "tracking", "api"},
+    # RSS-to-email makes campaigns of a list's feed items and sends them through campaigns' pipeline.
+    "digests": {"subscribers", "audience", "campaigns"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "subscribers",
@@ -55,6 +57,7 @@ MAY_IMPORT = {
         "automations",
         "api",
         "offers",
+        "digests",
     },
     # The demo data ``up`` seeds goes through the apps' own services; only kanal_bootstrap imports it.
     "demo": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
