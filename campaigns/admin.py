@@ -67,6 +67,10 @@ class ArticleInline(admin.StackedInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+def _editor_context(preview_url: str) -> dict:
+    return {"preview_url": preview_url, "merge_tags": available_tags(), "texts": editor_texts()}
+
+
 def editor_texts() -> dict:
     """The editor's words, translated here: the admin has no JavaScript catalogue."""
     return {
@@ -236,6 +240,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
         view, change, add = "campaigns.view_campaign", "campaigns.change_campaign", "campaigns.add_campaign"
         return [
+            permissions.admin_path(
+                self,
+                "add/editor-preview/",
+                require_POST(self.editor_preview_view),
+                add,
+                name="campaigns_campaign_add_editor_preview",
+            ),
             route("preview", self.preview_view, view, name="preview"),
             route("preview/html", xframe_options_sameorigin(self.preview_html_view), view, name="preview_html"),
             route("editor-preview", require_POST(self.editor_preview_view), change, name="editor_preview"),
@@ -308,10 +319,11 @@ class CampaignAdmin(admin.ModelAdmin):
         response["Content-Security-Policy"] = "script-src 'none'; form-action 'none'; base-uri 'none'"
         return response
 
-    def editor_preview_view(self, request, pk):
+    def editor_preview_view(self, request, pk=None):
         """The live preview beside the change form: POST the change form as it is, unsaved; get the
-        mail (HTML and text) and the inbox line as JSON. Saves nothing and stores no tracked link."""
-        campaign = get_object_or_404(Campaign, pk=pk)
+        mail (HTML and text) and the inbox line as JSON. Saves nothing and stores no tracked link.
+        Without ``pk`` it previews the add form: a campaign that does not exist yet."""
+        campaign = Campaign() if pk is None else get_object_or_404(Campaign, pk=pk)
         recipient, _subscriber, _audience_of = self._preview_recipient(request, campaign, email="")
         editor = EditorPreview(request.POST, campaign=campaign)
         draft, articles = editor.campaign(), editor.articles()
@@ -456,12 +468,10 @@ class CampaignAdmin(admin.ModelAdmin):
         return JsonResponse(sending.campaign_progress(campaign=get_object_or_404(Campaign, pk=pk)))
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        if obj is not None and obj.is_editable and self.has_change_permission(request, obj):
-            context["editor"] = {
-                "preview_url": reverse("admin:campaigns_campaign_editor_preview", args=[obj.pk]),
-                "merge_tags": available_tags(),
-                "texts": editor_texts(),
-            }
+        if obj is None and self.has_add_permission(request):
+            context["editor"] = _editor_context(reverse("admin:campaigns_campaign_add_editor_preview"))
+        elif obj is not None and obj.is_editable and self.has_change_permission(request, obj):
+            context["editor"] = _editor_context(reverse("admin:campaigns_campaign_editor_preview", args=[obj.pk]))
         if obj is not None and obj.status not in Campaign.EDITABLE_STATUSES:
             context["progress"] = sending.campaign_progress(campaign=obj)
         context["can_follow_up"] = may_follow_up(request.user)

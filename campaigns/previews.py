@@ -54,7 +54,7 @@ def compile_for_archive(campaign: Campaign) -> CompiledCampaign:
 
 
 def signup_url(campaign: Campaign) -> str:
-    mailing_list = campaign.mailing_lists.order_by("pk").first()
+    mailing_list = campaign.mailing_lists.order_by("pk").first() if campaign.pk else None
     if mailing_list is None:
         return settings.SITE_URL + "/"
     return settings.SITE_URL + reverse("subscribers:subscribe", kwargs={"slug": mailing_list.slug})
@@ -87,6 +87,8 @@ def subscriber_recipient(campaign: Campaign, subscriber: Subscriber) -> Recipien
 
 def sample_subscriber(campaign: Campaign) -> Subscriber | None:
     """An active subscriber of the campaign's lists, to show staff what personalisation does."""
+    if campaign.pk is None:
+        return None
     return (
         Subscriber.objects.filter(
             status=Subscriber.Status.ACTIVE,

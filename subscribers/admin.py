@@ -67,6 +67,7 @@ class MailingListAdmin(ConsentProofMixin, admin.ModelAdmin):
                 pending=Count("subscriptions", filter=Q(**{status: Subscription.Status.PENDING})),
                 unsubscribed=Count("subscriptions", filter=Q(**{status: Subscription.Status.UNSUBSCRIBED})),
             )
+            .order_by("name")  # an aggregate drops Meta.ordering; the autocomplete pages need one
         )
 
     @admin.display(description=_("active"), ordering="active")

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from campaigns.models import Campaign
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 
 pytestmark = [pytest.mark.browser]
@@ -82,5 +83,28 @@ def test_staff_edit_with_a_live_preview_and_reorder_articles(browser, live_serve
         assert list(campaign.articles.order_by("position").values_list("pk", flat=True)) == [second.pk, first.pk]
         first.refresh_from_db()
         assert first.body.startswith("**Frisch getippt**")
+    finally:
+        context.close()
+
+
+def test_a_new_campaign_has_its_live_preview_before_the_first_save(browser, live_server, transactional_db):
+    get_user_model().objects.create_superuser("chefin", "chefin@example.org", "correct horse battery")
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="de-DE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/campaigns/campaign/add/")
+        page.locator("#id_username").fill("chefin")
+        page.locator("#id_password").fill("correct horse battery")
+        page.locator("input[type=submit]").click()
+        page.wait_for_url("**/admin/campaigns/campaign/add/")
+        page.locator("#id_subject").fill("Erste Ausgabe")
+        page.locator("#articles-group .add-row a").click()
+        page.locator("#id_articles-0-headline").press_sequentially("Noch nie gespeichert")
+        page.frame_locator(FRAME).get_by_text("Noch nie gespeichert").wait_for()
+        page.wait_for_function(
+            "() => document.querySelector('#kanal-preview [data-field=subject]').textContent === 'Erste Ausgabe'"
+        )
+        assert not Campaign.objects.filter(is_template=False).exists()
     finally:
         context.close()
