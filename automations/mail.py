@@ -182,7 +182,7 @@ def _nothing(params: dict) -> list[str]:
 
 def _automation_mail_choices() -> list[tuple[int, str]]:
     return list(
-        Campaign.objects.filter(kind=Campaign.Kind.AUTOMATION)
+        Campaign.objects.filter(kind=Campaign.Kind.AUTOMATION, is_template=False)
         .exclude(status=Campaign.Status.CANCELLED)
         .order_by("name")
         .values_list("pk", "name")

@@ -40,7 +40,7 @@ def register_sharing_kinds() -> None:
                     _("campaign (empty: any)"),
                     REF,
                     required=False,
-                    queryset=lambda: Campaign.objects.order_by("-created_at"),
+                    queryset=lambda: Campaign.objects.filter(is_template=False).order_by("-created_at"),
                 ),
                 Param("days", _("in the last days (empty: ever)"), INT, required=False, min_value=1, max_value=3650),
             ),

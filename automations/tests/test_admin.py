@@ -175,3 +175,13 @@ def test_archiving_needs_the_change_permission(client, tag):
     _archive(client, automation)
     assert Automation.objects.get().status == Automation.Status.ACTIVE
     assert Journey.objects.get().status == Journey.Status.ACTIVE
+
+
+def test_the_mail_step_offers_automation_mails_but_not_templates():
+    from automations.editor import editor_schema
+    from campaigns.tests.factories import CampaignFactory
+
+    mail = CampaignFactory(name="Willkommen", kind="automation", mailing_lists=[])
+    CampaignFactory(name="Vorlage: Willkommen", kind="automation", is_template=True, mailing_lists=[])
+    mail_step = next(kind for kind in editor_schema()["steps"] if kind["key"] == "mail")
+    assert mail_step["fields"][0]["choices"] == [(mail.pk, "Willkommen")]

@@ -163,3 +163,14 @@ def test_a_forwarded_mail_carries_no_share_link_with_the_forwarders_token(client
     assert not own & set(URL.findall(forwarded.body))
     assert not any(token in forwarded_raw for token in own_tokens)
     assert "ref=" not in forwarded.body and "/share/" not in forwarded_raw
+
+
+def test_the_shared_campaign_condition_offers_campaigns_but_not_templates(campaign):
+    from audience.conditions import kind_for
+    from campaigns.tests.factories import CampaignFactory
+    from sharing.conditions import SHARED
+
+    template = CampaignFactory(name="Vorlage: Wochenbrief", is_template=True, mailing_lists=[])
+    [campaign_param, _days] = kind_for(SHARED).schema()["params"]
+    offered = [pk for pk, _label in campaign_param["choices"]]
+    assert campaign.pk in offered and template.pk not in offered
