@@ -7,6 +7,9 @@ own work. This wrapper hands the request for one of ``views``' exact paths strai
 (the same function the URLconf names, so behaviour and tests are shared) and passes every other
 request to ``application`` unchanged. ``newsletter_site.wsgi`` wires it in.
 
+A request whose ``Host`` is not in ``ALLOWED_HOSTS`` goes to the full application too, which
+refuses it as for every other page: the rule stays Django's.
+
 What the skipped middleware would do that matters for these answers is done here: the language
 from ``Accept-Language`` (refusals are translated), ``X-Content-Type-Options`` and, on a secure
 request, ``Strict-Transport-Security``. A plain-HTTP request while ``SECURE_SSL_REDIRECT`` is on
@@ -16,10 +19,12 @@ goes to the full application, which redirects it as before.
 import logging
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import connections
 from django.http import JsonResponse
 from django.utils import translation
+from django.utils.translation import gettext
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +56,17 @@ class ApiFastPath:
         secure = request.is_secure()
         if self.ssl_redirect and not secure:
             return self.application(environ, start_response)
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return self.application(environ, start_response)
         translation.activate(translation.get_language_from_request(request))
         try:
             response = view(request)
         except Exception:
             logger.exception("API endpoint %s failed", request.path)
             response = JsonResponse(
-                {"type": "about:blank", "status": 500, "code": "error", "detail": "internal error"},
+                {"type": "about:blank", "status": 500, "code": "error", "detail": gettext("Internal error.")},
                 status=500,
                 content_type="application/problem+json",
             )

@@ -11,7 +11,7 @@ from newsletter_site.api_wsgi import ApiFastPath
 pytestmark = pytest.mark.django_db  # the path closes the connections a request used
 
 
-def call(application, path):
+def call(application, path, **headers):
     answer = {}
     environ = {
         "REQUEST_METHOD": "POST",
@@ -25,6 +25,7 @@ def call(application, path):
         "wsgi.input": io.BytesIO(b""),
         "wsgi.errors": io.StringIO(),
         "wsgi.url_scheme": "https",
+        **headers,
     }
     body = b"".join(application(environ, lambda status, headers: answer.update(status=status, headers=dict(headers))))
     return answer["status"], answer["headers"], body
@@ -49,3 +50,22 @@ def test_other_paths_go_to_the_application_unchanged():
     lean = ApiFastPath(django, {"/api/x": lambda request: JsonResponse({})})
     assert call(lean, "/api/x/more")[0] == "204 No Content"
     assert call(lean, "/api/x")[0] == "200 OK"
+
+
+def test_a_host_outside_allowed_hosts_goes_to_django_which_refuses_it(settings):
+    from django.core.wsgi import get_wsgi_application
+
+    settings.ALLOWED_HOSTS = ["kanal.example"]
+    reached = []
+    lean = ApiFastPath(get_wsgi_application(), {"/api/x": lambda request: reached.append(1) or JsonResponse({})})
+    assert call(lean, "/api/x")[0] == "400 Bad Request"
+    assert reached == []
+
+
+def test_the_500_answer_is_in_the_callers_language():
+    def broken(request):
+        raise RuntimeError("boom")
+
+    lean = ApiFastPath(lambda environ, start: [], {"/api/x": broken})
+    _status, _headers, body = call(lean, "/api/x", HTTP_ACCEPT_LANGUAGE="de")
+    assert json.loads(body)["detail"] == "Interner Fehler."
