@@ -44,3 +44,12 @@ def staff_login(client, *permissions: str):
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     client.force_login(user)
     return user
+
+
+def browser_login(page, base_url: str, *, username: str, password: str, next_path: str = "/admin/dashboard/"):
+    """Log in through the admin's login form in a Playwright ``page`` and wait for ``next_path``."""
+    page.goto(f"{base_url}/admin/login/?next={next_path}")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"{base_url}{next_path}")

@@ -8,16 +8,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign
+from campaigns.tests.editor_browser import FRAME, drag_article_above, frame_text
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from newsletter_site.testing import browser_login
 
 pytestmark = [pytest.mark.browser]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
-FRAME = "#kanal-preview iframe"
-
-
-def frame_text(page) -> str:
-    return page.frame_locator(FRAME).locator("body").inner_text()
 
 
 def test_staff_edit_with_a_live_preview_and_reorder_articles(browser, live_server, transactional_db):
@@ -29,11 +26,7 @@ def test_staff_edit_with_a_live_preview_and_reorder_articles(browser, live_serve
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        page.goto(f"{live_server.url}/admin/")
-        page.locator("#id_username").fill("chefin")
-        page.locator("#id_password").fill("correct horse battery")
-        page.locator("input[type=submit]").click()
-        page.wait_for_url(f"{live_server.url}/admin/dashboard/")
+        browser_login(page, live_server.url, username="chefin", password="correct horse battery")
         page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
 
         page.wait_for_function("() => document.querySelector('#kanal-preview [data-field=subject]').textContent !== ''")
@@ -63,14 +56,7 @@ def test_staff_edit_with_a_live_preview_and_reorder_articles(browser, live_serve
         assert page.frame_locator(FRAME).locator("body").evaluate("body => body.scrollHeight") > 200
         frame.screenshot(path=str(ARTIFACTS / "mail-phone.png"))
 
-        page.locator("#articles-group").scroll_into_view_if_needed()
-        handle = page.locator("#articles-1 .kanal-drag").bounding_box()
-        target = page.locator("#articles-0 h3").bounding_box()
-        page.mouse.move(handle["x"] + 4, handle["y"] + 4)
-        page.mouse.down()
-        page.mouse.move(target["x"] + 40, target["y"] + 10, steps=10)
-        page.mouse.move(target["x"] + 40, target["y"] + 3, steps=5)
-        page.mouse.up()
+        drag_article_above(page, moved=1, above=0)
         assert page.locator("input[name='articles-1-position']").input_value() == "0"
         assert page.locator("input[name='articles-0-position']").input_value() == "1"
         page.wait_for_function(
@@ -93,11 +79,13 @@ def test_a_new_campaign_has_its_live_preview_before_the_first_save(browser, live
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        page.goto(f"{live_server.url}/admin/login/?next=/admin/campaigns/campaign/add/")
-        page.locator("#id_username").fill("chefin")
-        page.locator("#id_password").fill("correct horse battery")
-        page.locator("input[type=submit]").click()
-        page.wait_for_url("**/admin/campaigns/campaign/add/")
+        browser_login(
+            page,
+            live_server.url,
+            username="chefin",
+            password="correct horse battery",
+            next_path="/admin/campaigns/campaign/add/",
+        )
         page.locator("#id_subject").fill("Erste Ausgabe")
         page.locator("#articles-group .add-row a").click()
         page.locator("#id_articles-0-headline").press_sequentially("Noch nie gespeichert")

@@ -18,15 +18,15 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign, Delivery
+from campaigns.tests.editor_browser import FRAME, drag_article_above, frame_text
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from newsletter_site.celery import app
-from newsletter_site.testing import wait_until
+from newsletter_site.testing import browser_login, wait_until
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
-FRAME = "#kanal-preview iframe"
 PASSWORD = "correct horse battery"
 READERS = ["anna@example.org", "ben@example.org", "cem@example.org"]
 
@@ -40,10 +40,6 @@ def png(width: int, height: int) -> bytes:
     rows = b"".join(b"\x00" + b"\x1d\x4e\xd8" * width for _row in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def frame_text(page) -> str:
-    return page.frame_locator(FRAME).locator("body").inner_text()
 
 
 def sink_subjects(sink) -> list[tuple[list[str], str]]:
@@ -83,11 +79,7 @@ def test_a_marketer_writes_tests_and_sends_a_campaign(browser, live_server, tran
     page.set_default_timeout(15_000)
     try:
         # Log in: the first page is the dashboard, in the browser's language.
-        page.goto(f"{live_server.url}/admin/")
-        page.locator("#id_username").fill("chefin")
-        page.locator("#id_password").fill(PASSWORD)
-        page.locator("input[type=submit]").click()
-        page.wait_for_url(f"{live_server.url}/admin/dashboard/")
+        browser_login(page, live_server.url, username="chefin", password=PASSWORD)
         assert page.locator("html").get_attribute("lang") == language
         assert page.locator("#dashboard-sends .kanal-empty").inner_text() == nothing_sending
         page.screenshot(path=str(ARTIFACTS / f"path-{language}-dashboard-before.png"), full_page=True)
@@ -126,14 +118,7 @@ def test_a_marketer_writes_tests_and_sends_a_campaign(browser, live_server, tran
         page.locator("#id_articles-1-image_alt").fill("Blaue Fläche")
 
         # Reorder: the second article above the first.
-        page.locator("#articles-0 h3").evaluate("heading => heading.scrollIntoView({block: 'start'})")
-        handle = page.locator("#articles-1 .kanal-drag").bounding_box()
-        target = page.locator("#articles-0 h3").bounding_box()
-        page.mouse.move(handle["x"] + 4, handle["y"] + 4)
-        page.mouse.down()
-        page.mouse.move(target["x"] + 40, target["y"] + 10, steps=10)
-        page.mouse.move(target["x"] + 40, target["y"] + 3, steps=5)
-        page.mouse.up()
+        drag_article_above(page, moved=1, above=0)
         assert page.locator("input[name='articles-1-position']").input_value() == "0"
         page.wait_for_function(
             "() => { const d = document.querySelector('#kanal-preview iframe').contentDocument;"

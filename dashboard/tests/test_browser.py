@@ -24,7 +24,7 @@ def test_staff_log_in_and_watch_a_send_in_progress_on_the_dashboard(browser, liv
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        page.goto(f"{live_server.url}/admin/")
+        page.goto(f"{live_server.url}/admin/")  # /admin/ leads to the login, then to the dashboard
         page.locator("#id_username").fill("chefin")
         page.locator("#id_password").fill("correct horse battery")
         page.locator("input[type=submit]").click()
