@@ -220,12 +220,15 @@ class Article(models.Model):
         blank=True,
         related_name="articles",
     )
+    # Uploads through the admin land in the media library instead (CampaignAdmin.save_formset);
+    # the field stays for articles made before the library and for services that set it.
     image = models.FileField(
         _("or upload an image"),
         upload_to="campaigns/images/%Y/%m/",
         storage=public_storage,
         blank=True,
         validators=[validate_image_file],
+        help_text=_("Resized and compressed for mail and added to the media library."),
     )
     image_url = models.URLField(
         _("or image URL"),
