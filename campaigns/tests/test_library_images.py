@@ -6,12 +6,15 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from campaigns.rendering import RecipientContext, compile_campaign
 from campaigns.services.lifecycle import campaign_duplicate
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from campaigns.tests.test_editor_preview import change_form
 from media.services import upload_image
 from media.tests.images import transparent_png
+from newsletter_site.testing import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +98,22 @@ def test_duplicated_campaign_keeps_the_library_image(library_image):
     copy = campaign_duplicate(campaign=campaign)
 
     assert copy.articles.get().library_image == library_image
+
+
+def test_live_preview_shows_the_library_image_picked_in_the_unsaved_form(client, library_image, settings):
+    campaign = CampaignFactory()
+    article = ArticleFactory(campaign=campaign, headline="Logo", image_alt="")
+    staff_login(client, "campaigns.change_campaign")
+
+    response = client.post(
+        reverse("admin:campaigns_campaign_editor_preview", args=[campaign.pk]),
+        change_form(campaign, articles_0_library_image=str(library_image.pk)),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["errors"] == []
+    assert _images(response.json()["html"]) == [
+        (f"{settings.SITE_URL}/media/{library_image.file.name}", "Das Kiez-Logo")
+    ]
+    article.refresh_from_db()
+    assert article.library_image is None  # the preview saves nothing
