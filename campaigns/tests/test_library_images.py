@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from campaigns.checklist import campaign_checklist
 from campaigns.rendering import RecipientContext, compile_campaign
 from campaigns.services.lifecycle import campaign_duplicate
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
@@ -117,3 +118,13 @@ def test_live_preview_shows_the_library_image_picked_in_the_unsaved_form(client,
     ]
     article.refresh_from_db()
     assert article.library_image is None  # the preview saves nothing
+
+
+def test_checklist_counts_a_library_image_and_reads_its_alt_text(library_image):
+    campaign = CampaignFactory()
+    ArticleFactory(campaign=campaign, body="Kurz.", library_image=library_image, image_alt="")
+
+    found = {item.code for item in campaign_checklist(campaign=campaign)}
+
+    assert "image_ratio" in found, "the library image counts as an image"
+    assert "image_alt" not in found, "the library's alt text describes it"
