@@ -79,7 +79,8 @@ def _has_alpha(image: Image.Image) -> bool:
 
 
 def _reencoded(image: Image.Image, original_name: str) -> ProcessedImage:
-    icc_profile = image.info.get("icc_profile")
+    # A CMYK or greyscale profile would be wrong on the RGB pixels written below.
+    icc_profile = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA", "P") else None
     graphic = _has_alpha(image) or image.mode in ("P", "1")
     image = ImageOps.exif_transpose(image)
     image = image.convert("RGBA" if _has_alpha(image) else "RGB")

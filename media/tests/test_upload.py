@@ -133,3 +133,15 @@ def test_alt_text_is_required():
 
     assert "alt_text" in raised.value.message_dict
     assert not MediaImage.objects.exists()
+
+
+def test_cmyk_photo_becomes_an_rgb_jpeg_without_its_cmyk_profile():
+    out = io.BytesIO()
+    Image.new("CMYK", (300, 200), (0, 80, 80, 10)).save(out, format="JPEG", icc_profile=b"not a real profile")
+    upload = SimpleUploadedFile("druck.jpg", out.getvalue(), content_type="image/jpeg")
+
+    image = upload_image(file=upload, alt_text="Druckvorlage", uploaded_by=None)
+
+    stored = opened(image.file)
+    assert stored.mode == "RGB"
+    assert "icc_profile" not in stored.info
