@@ -126,3 +126,30 @@ def test_editor_upload_and_a_library_pick_together_are_refused(client):
     article.refresh_from_db()
     assert article.library_image is None and not article.image
     assert MediaImage.objects.count() == 1
+
+
+def test_staff_may_change_the_alt_text_but_not_the_file(client):
+    image = upload_image(file=transparent_png(name="logo.png"), alt_text="Logo", uploaded_by=None)
+    staff_login(client, "media.change_mediaimage")
+    change = reverse("admin:media_mediaimage_change", args=[image.pk])
+
+    page = client.get(change)
+    response = client.post(change, {"alt_text": "Das rote Logo", "upload": photo(400, 300)})
+
+    assert page.status_code == 200
+    assert f'src="{image.file.url}"' in page.content.decode()
+    assert response.status_code == 302
+    changed = MediaImage.objects.get()
+    assert changed.alt_text == "Das rote Logo"
+    assert (changed.file.name, changed.format) == (image.file.name, "PNG")
+
+
+def test_an_image_in_use_cannot_be_deleted(client):
+    image = upload_image(file=transparent_png(), alt_text="Logo", uploaded_by=None)
+    ArticleFactory(library_image=image)
+    staff_login(client, "media.delete_mediaimage", "media.view_mediaimage")
+
+    response = client.post(reverse("admin:media_mediaimage_delete", args=[image.pk]), {"post": "yes"})
+
+    assert response.status_code == 200  # Django's "cannot delete: protected" page
+    assert MediaImage.objects.filter(pk=image.pk).exists()
