@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import extensions, previews
 from campaigns.checklist import campaign_checklist
-from campaigns.forms import EditorPreview, FollowUpForm, ScheduleForm, TestSendForm
+from campaigns.forms import ArticleAdminForm, EditorPreview, FollowUpForm, ScheduleForm, TestSendForm
 from campaigns.merge_tags import MergeTagError, available_tags, parse, render_plain
 from campaigns.models import Article, Campaign, FrequencyCap
 from campaigns.selectors import (
@@ -48,11 +48,13 @@ STATUS_COLOURS = {
 
 class ArticleInline(admin.StackedInline):
     model = Article
+    form = ArticleAdminForm
     extra = 0
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ["position", "pk"]
-    fields = ["position", "headline", "body", ("image", "image_url"), "image_alt", ("link_url", "cta_text"), "segment"]
-    autocomplete_fields = ["segment"]
+    fields = ["position", "headline", "body", "library_image", ("image", "image_url"), "image_alt"]
+    fields += [("link_url", "cta_text"), "segment"]
+    autocomplete_fields = ["library_image", "segment"]
 
     def _editable(self, obj):
         return obj is None or obj.is_editable
@@ -175,6 +177,13 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
     ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Article:
+            for article_form in formset.forms:
+                if not formset._should_delete_form(article_form):
+                    article_form.move_upload_to_library(uploaded_by=request.user)
+        super().save_formset(request, form, formset, change)
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and (obj.is_automation or obj.is_template):  # no audience of its own

@@ -63,7 +63,7 @@ def campaign_checklist(*, campaign: Campaign) -> list[ChecklistItem]:
         items.append(ChecklistItem("template", BLOCK, _("This is a template: start a campaign from it to send it.")))
     if not campaign.subject.strip():
         items.append(ChecklistItem("no_subject", BLOCK, _("The campaign has no subject.")))
-    articles = list(campaign.articles.all())
+    articles = list(campaign.articles.select_related("library_image"))
     if not articles:
         items.append(ChecklistItem("no_articles", BLOCK, _("Add at least one article.")))
     tags, tag_problems = _merge_tags(campaign, articles)
@@ -116,9 +116,9 @@ def _links_and_images(articles) -> list[ChecklistItem]:
     for article in articles:
         if article.link_url and not _is_web_link(article.link_url):
             bad_links.append(article.link_url)
-        if article.image or article.image_url:
+        if article.library_image_id or article.image or article.image_url:
             images += 1
-            if not article.image_alt.strip():
+            if not article.image_description.strip():
                 without_alt.append(_("image of “%(headline)s”") % {"headline": article.headline})
         # Merge tags are filled per recipient: a link that starts with one is checked when it is sent.
         references = body_references(merge_tags.TAG_RE.sub(MERGE_TAG_PLACEHOLDER, article.body or ""))

@@ -2,6 +2,7 @@ import copy
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,8 @@ from campaigns.merge_tags import validate_merge_tags
 from campaigns.models import Article, Campaign
 from campaigns.services.lifecycle import FollowUp
 from campaigns.services.test_send import MAX_TEST_RECIPIENTS
+from media.processing import ProcessedImage, process_image
+from media.services import media_image_create
 
 
 class ScheduleForm(forms.Form):
@@ -62,6 +65,33 @@ class FollowUpForm(forms.Form):
     subject = forms.CharField(label=_("Subject of the follow-up"), max_length=255, validators=[validate_merge_tags])
 
 
+class ArticleAdminForm(forms.ModelForm):
+    """An article in the campaign change form. An uploaded image is processed while the form is
+    checked (a bad file is an error on the field) and lands in the media library when saved."""
+
+    processed_upload: ProcessedImage | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("image")
+        if isinstance(upload, UploadedFile) and "image" not in self.errors:
+            try:
+                self.processed_upload = process_image(upload)
+            except ValidationError as error:
+                self.add_error("image", error)
+        return cleaned
+
+    def move_upload_to_library(self, *, uploaded_by) -> None:
+        """Before the article is saved: its new upload becomes a library image it shows instead."""
+        if self.processed_upload is None:
+            return
+        self.instance.library_image = media_image_create(
+            processed=self.processed_upload, alt_text=self.instance.image_alt, uploaded_by=uploaded_by
+        )
+        self.instance.image = ""
+        self.processed_upload = None
+
+
 class EditorCampaignForm(forms.ModelForm):
     """The parts of the change form that the live preview's inbox line and mail show."""
 
@@ -80,7 +110,8 @@ class EditorArticleForm(forms.ModelForm):
     class Meta:
         model = Article
         formfield_callback = _https_formfield
-        fields = ["position", "headline", "body", "image_url", "image_alt", "link_url", "cta_text", "segment"]
+        fields = ["position", "headline", "body", "library_image", "image_url", "image_alt", "link_url", "cta_text"]
+        fields += ["segment"]
 
 
 EditorArticleFormSet = forms.inlineformset_factory(Campaign, Article, form=EditorArticleForm, extra=0, can_delete=True)

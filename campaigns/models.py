@@ -1,7 +1,6 @@
 import uuid
 from datetime import timedelta
 from email.utils import formataddr
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,11 +11,10 @@ from django.utils.translation import ngettext
 
 from audience.models import Segment
 from campaigns.merge_tags import validate_merge_tags
+from media.models import MediaImage
+from media.validators import validate_image_file
 from newsletter_site.media import public_storage
 from subscribers.models import Language, MailingList, Subscriber, Tag
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
 
 
 def default_from_email() -> str:
@@ -30,29 +28,6 @@ def default_from_name() -> str:
     from email.utils import parseaddr
 
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[0]
-
-
-def _looks_like_image(head: bytes) -> bool:
-    return (
-        head.startswith(b"\x89PNG\r\n\x1a\n")
-        or head.startswith(b"\xff\xd8\xff")
-        or head[:6] in (b"GIF87a", b"GIF89a")
-        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    )
-
-
-def validate_image_file(value) -> None:
-    """JPEG, PNG, GIF or WebP by extension and by content, without needing Pillow."""
-    if Path(value.name).suffix.lower() not in IMAGE_EXTENSIONS:
-        raise ValidationError(_("Upload a JPEG, PNG, GIF or WebP image."), code="image_extension")
-    if value.size is not None and value.size > IMAGE_MAX_BYTES:
-        raise ValidationError(_("The image is larger than 5 MB."), code="image_size")
-    position = value.tell() if hasattr(value, "tell") else 0
-    value.seek(0)
-    head = value.read(16)
-    value.seek(position)
-    if not _looks_like_image(head):
-        raise ValidationError(_("The file is not a JPEG, PNG, GIF or WebP image."), code="image_content")
 
 
 class Campaign(models.Model):
@@ -236,17 +211,37 @@ class Article(models.Model):
             'Merge tags work here too, e.g. {{ subscriber.first_name|default:"Leserin" }}.'
         ),
     )
+    # PROTECT: mails already sent show the library image by its URL.
+    library_image = models.ForeignKey(
+        MediaImage,
+        verbose_name=_("image from the media library"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="articles",
+    )
+    # Uploads through the admin land in the media library instead (CampaignAdmin.save_formset);
+    # the field stays for articles made before the library and for services that set it.
     image = models.FileField(
-        _("image"),
+        _("or upload an image"),
         upload_to="campaigns/images/%Y/%m/",
         storage=public_storage,
         blank=True,
         validators=[validate_image_file],
+        help_text=_("Resized and compressed for mail and added to the media library."),
     )
     image_url = models.URLField(
-        _("or image URL"), max_length=1000, blank=True, help_text=_("Used when no image is uploaded.")
+        _("or image URL"),
+        max_length=1000,
+        blank=True,
+        help_text=_("An image elsewhere on the web, instead of one from the media library."),
     )
-    image_alt = models.CharField(_("image description (alt text)"), max_length=300, blank=True)
+    image_alt = models.CharField(
+        _("image description (alt text)"),
+        max_length=300,
+        blank=True,
+        help_text=_("Empty with an image from the media library: the library's description."),
+    )
     link_url = models.URLField(_("link"), max_length=2000, blank=True)
     cta_text = models.CharField(_("button text"), max_length=80, blank=True)
     # PROTECT, as for the campaign's segments: deleting the segment must not show the block to everyone.
@@ -271,9 +266,19 @@ class Article(models.Model):
     def __str__(self):
         return self.headline
 
+    @property
+    def image_description(self) -> str:
+        """The alt text the mail shows: the article's own, else its library image's."""
+        if self.image_alt or self.library_image_id is None:
+            return self.image_alt
+        return self.library_image.alt_text
+
     def clean(self):
-        if self.image and self.image_url:
-            raise ValidationError({"image_url": _("Upload an image or give its URL, not both.")})
+        sources = [bool(self.library_image_id), bool(self.image), bool(self.image_url)]
+        if sum(sources) > 1:
+            raise ValidationError(
+                _("Choose one image: from the media library, an upload or a URL, not several."), code="image_sources"
+            )
         if self.cta_text and not self.link_url:
             raise ValidationError({"link_url": _("A button needs a link.")})
         if (self.image or self.image_url) and not self.image_alt:

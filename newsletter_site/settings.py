@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "newsletter_site",
     "subscribers",
     "audience",
+    "media",
     "campaigns",
     "surveys",
     "tracking",

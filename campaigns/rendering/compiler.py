@@ -64,7 +64,8 @@ def compile_campaign(
     "only for subscribers in the segment …", for staff previews and test mails.
     """
     if articles is None:
-        articles = list(campaign.articles.select_related("segment") if mark_conditional else campaign.articles.all())
+        related = ["library_image", "segment"] if mark_conditional else ["library_image"]
+        articles = list(campaign.articles.select_related(*related))
     slots = Slots()
     links: list[CompiledLink] = []
     answer_blocks = extensions.answer_blocks()
@@ -88,7 +89,7 @@ def compile_campaign(
             "segment_note": segment_note,
             "headline": headline,
             "image_src": image_src,
-            "image_alt": article.image_alt,
+            "image_alt": article.image_description,
             "image_link": registry.add("image", article.link_url) if image_src and article.link_url else "",
             "headline_link": registry.add("headline", article.link_url) if article.link_url else "",
         }
@@ -305,6 +306,8 @@ def _inliner() -> css_inline.CSSInliner:
 
 
 def _image_src(article) -> str:
+    if article.library_image_id is not None:
+        return urljoin(settings.SITE_URL + "/", article.library_image.file.url)
     if article.image:
         return urljoin(settings.SITE_URL + "/", article.image.url)
     return article.image_url

@@ -71,6 +71,7 @@ def articles_copy(*, source: Campaign, target: Campaign) -> None:
                 position=article.position,
                 headline=article.headline,
                 body=article.body,
+                library_image_id=article.library_image_id,
                 image=article.image.name if article.image else "",
                 image_url=article.image_url,
                 image_alt=article.image_alt,

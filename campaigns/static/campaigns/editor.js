@@ -95,6 +95,10 @@
 
     form.addEventListener("input", schedule);
     form.addEventListener("change", schedule);
+    // The admin's "+" popup and its autocomplete (a media library image, a segment) announce a new
+    // choice through jQuery's trigger, which listeners added with addEventListener never see.
+    var jQuery = window.django && window.django.jQuery;
+    if (jQuery) { jQuery(form).on("change", schedule); }
     return {schedule: schedule};
   }
 
