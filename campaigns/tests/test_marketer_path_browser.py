@@ -69,7 +69,7 @@ def test_a_marketer_writes_tests_and_sends_a_campaign(browser, live_server, tran
     get_user_model().objects.create_superuser("chefin", "chefin@example.org", PASSWORD)
     image = ARTIFACTS / f"upload-{language}.png"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    image.write_bytes(png(64, 32))
+    image.write_bytes(png(2400, 600))
     with translation.override(language):
         checklist_heading = gettext("Pre-send checklist")
         nothing_sending = gettext("Nothing is sending right now.")
@@ -113,7 +113,7 @@ def test_a_marketer_writes_tests_and_sends_a_campaign(browser, live_server, tran
         assert "Der Markt öffnet" in frame_text(page)
         assert "Platzhalter\n" not in frame_text(page).replace("Noch ein Platzhalter", "")
 
-        # An image for the second article, with its description.
+        # An image for the second article, with its description; twice too wide for the layout.
         page.locator("#id_articles-1-image").set_input_files(str(image))
         page.locator("#id_articles-1-image_alt").fill("Blaue Fläche")
 
@@ -133,11 +133,13 @@ def test_a_marketer_writes_tests_and_sends_a_campaign(browser, live_server, tran
         assert campaign.name == "Adventsbrief"
         assert list(campaign.mailing_lists.all()) == [news]
         first, second = campaign.articles.order_by("position")
-        assert (first.headline, first.image_alt, bool(first.image)) == ("Zweites Thema", "Blaue Fläche", True)
+        assert (first.headline, first.image_description, bool(first.image)) == ("Zweites Thema", "Blaue Fläche", False)
+        library_image = first.library_image  # an upload on the campaign page lands in the media library
+        assert (library_image.width, library_image.height, library_image.format) == (1200, 300, "JPEG")
         assert (second.headline, second.body) == ("Der Markt öffnet", "Ab Samstag mit Glühwein")
 
         # After saving, the preview shows the uploaded image; at phone width too.
-        image_url = first.image.url
+        image_url = library_image.file.url
         page.frame_locator(FRAME).locator(f"img[src$='{image_url}']").wait_for()
         page.locator("#kanal-preview button[data-width=phone]").click()
         assert page.locator(FRAME).evaluate("frame => frame.getBoundingClientRect().width") == 375
