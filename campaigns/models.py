@@ -1,7 +1,6 @@
 import uuid
 from datetime import timedelta
 from email.utils import formataddr
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,12 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from audience.models import Segment
+from brands.models import Brand
+from brands.models import Layout as CustomLayout
 from campaigns.merge_tags import validate_merge_tags
-from newsletter_site.media import public_storage
+from newsletter_site.media import public_storage, validate_image_file
 from subscribers.models import Language, MailingList, Subscriber, Tag
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-IMAGE_MAX_BYTES = 5 * 1024 * 1024
 
 
 def default_from_email() -> str:
@@ -32,30 +30,13 @@ def default_from_name() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[0]
 
 
-def _looks_like_image(head: bytes) -> bool:
-    return (
-        head.startswith(b"\x89PNG\r\n\x1a\n")
-        or head.startswith(b"\xff\xd8\xff")
-        or head[:6] in (b"GIF87a", b"GIF89a")
-        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    )
-
-
-def validate_image_file(value) -> None:
-    """JPEG, PNG, GIF or WebP by extension and by content, without needing Pillow."""
-    if Path(value.name).suffix.lower() not in IMAGE_EXTENSIONS:
-        raise ValidationError(_("Upload a JPEG, PNG, GIF or WebP image."), code="image_extension")
-    if value.size is not None and value.size > IMAGE_MAX_BYTES:
-        raise ValidationError(_("The image is larger than 5 MB."), code="image_size")
-    position = value.tell() if hasattr(value, "tell") else 0
-    value.seek(0)
-    head = value.read(16)
-    value.seek(position)
-    if not _looks_like_image(head):
-        raise ValidationError(_("The file is not a JPEG, PNG, GIF or WebP image."), code="image_content")
-
-
 class Campaign(models.Model):
+    class Layout(models.TextChoices):
+        ARTICLES = "articles", _("articles in one column")
+        TWO_COLUMN = "two_column", _("two-column teasers")
+        LETTER = "letter", _("plain personal letter")
+        CUSTOM = "custom", _("custom MJML layout")
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
         SCHEDULED = "scheduled", _("scheduled")
@@ -179,6 +160,27 @@ class Campaign(models.Model):
     # Why sending holds, set by the pipeline (e.g. an offer's pool ran out): a newsletter is paused
     # with it, an automation mail's deliveries wait. Cleared on resume and once a batch goes out whole.
     hold_reason = models.TextField(_("why sending holds"), blank=True, editable=False)
+    # PROTECT (brand and custom layout): deleting either must not change how a sent campaign's
+    # archive page looks, nor the legal footer of mails still going out.
+    brand = models.ForeignKey(
+        Brand,
+        verbose_name=_("brand"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Empty: the brand of the first list that has one, else the default brand."),
+    )
+    layout = models.CharField(_("layout"), max_length=16, choices=Layout.choices, default=Layout.ARTICLES)
+    custom_layout = models.ForeignKey(
+        CustomLayout,
+        verbose_name=_("custom layout"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Used with the layout “custom MJML layout”."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -197,6 +199,8 @@ class Campaign(models.Model):
         return self.name
 
     def clean(self):
+        if self.layout == self.Layout.CUSTOM and self.custom_layout_id is None:
+            raise ValidationError({"custom_layout": _("Choose the custom layout to use.")})
         if self.sharing_enabled and not self.archive_enabled:
             raise ValidationError(
                 {"sharing_enabled": _("Forwarding and sharing send people to the public archive page: turn it on too.")}
