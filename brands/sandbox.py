@@ -30,7 +30,7 @@ VALUE_MARKERS = (
 )
 MARKERS = BLOCK_MARKERS + VALUE_MARKERS
 
-MARKER = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
+MARKER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 
 MJML_ELEMENTS = frozenset(
@@ -80,6 +80,7 @@ FORBIDDEN_TAGS = frozenset(
     ["script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "base", "link", "meta", "mj-include"]
 )
 UNQUOTED_ATTRIBUTE = re.compile(r"""\s[\w:-]+\s*=\s*(?!["'])""")
+MJML_POSITION = re.compile(r"at position (\d+):(\d+)")
 SAMPLE_SECTION = "<mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section>"
 
 
@@ -94,9 +95,15 @@ def validate_layout_source(source: str) -> list[str]:
         return errors
     samples = {name: SAMPLE_SECTION for name in BLOCK_MARKERS}
     samples["head"] = ""
+    # The samples hold no line break, so a position in the filled source is on the same line as in the source.
+    filled = layout_fill(source, blocks=samples, values={})
     try:
-        mjml.mjml2html(layout_fill(source, blocks=samples, values={}), disable_comments=True, fonts={})
+        mjml.mjml2html(filled, disable_comments=True, fonts={})
     except ValueError as error:
+        position = MJML_POSITION.search(str(error))
+        if position:
+            line = filled.count("\n", 0, int(position.group(1))) + 1
+            return [_("Line %(line)s: MJML could not compile this: %(error)s") % {"line": line, "error": error}]
         return [_("MJML could not compile this layout: %(error)s") % {"error": error}]
     return []
 
@@ -230,9 +237,9 @@ class _StructureChecker(HTMLParser):
                 % {"line": line, "tag": tag, "open": opened, "open_line": opened_line}
             )
             if any(name == tag for name, _line in self.stack):
-                while self.stack and self.stack[-1][0] != tag:
+                while self.stack[-1][0] != tag:
                     self.stack.pop()
-                self.stack.pop()
+            self.stack.pop()  # a misspelt end tag most likely meant to close the open element
             return
         self.stack.pop()
 

@@ -4,6 +4,14 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+PERSONAL_LETTERS = ["Vorlage: Persönlicher Brief", "Template: personal letter"]
+
+
+def letter_layout_for_the_shipped_letter(apps, schema_editor):
+    Campaign = apps.get_model("campaigns", "Campaign")
+    Campaign.objects.filter(is_template=True, name__in=PERSONAL_LETTERS).update(layout="letter")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -27,4 +35,5 @@ class Migration(migrations.Migration):
             name='layout',
             field=models.CharField(choices=[('articles', 'articles in one column'), ('two_column', 'two-column teasers'), ('letter', 'plain personal letter'), ('custom', 'custom MJML layout')], default='articles', max_length=16, verbose_name='layout'),
         ),
+        migrations.RunPython(letter_layout_for_the_shipped_letter, migrations.RunPython.noop),
     ]
