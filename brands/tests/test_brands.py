@@ -137,3 +137,14 @@ def test_a_valid_layout_is_saved_in_the_admin(client):
     response = client.post(reverse("admin:brands_layout_add"), {"name": "Eigen", "mjml": VALID_LAYOUT})
     assert response.status_code == 302
     assert Layout.objects.get().mjml.replace("\r\n", "\n") == VALID_LAYOUT.strip()
+
+
+def test_the_confirmation_mail_carries_the_list_brand_address():
+    from subscribers.services.optin import confirmation_message_build
+    from subscribers.tests.factories import SubscriptionFactory
+
+    brand = BrandFactory(company_address="Marke GmbH · Weg 1 · 01067 Dresden")
+    subscription = SubscriptionFactory(mailing_list=MailingListFactory(brand=brand))
+    message = confirmation_message_build(subscription=subscription)
+    assert "Marke GmbH · Weg 1 · 01067 Dresden" in message.body
+    assert "Marke GmbH · Weg 1 · 01067 Dresden" in message.alternatives[0][0]
