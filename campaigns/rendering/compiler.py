@@ -69,6 +69,7 @@ def compile_campaign(
         articles = list(campaign.articles.select_related("segment") if mark_conditional else campaign.articles.all())
     slots = Slots()
     links: list[CompiledLink] = []
+    brand = _brand_context(brand_for_campaign(campaign))
     answer_blocks = extensions.answer_blocks()
     feedback_enabled = answer_blocks is not None and bool(getattr(campaign, "article_feedback_enabled", False))
     feedback_article_ids: list[int] = []
@@ -164,7 +165,7 @@ def compile_campaign(
     if share is not None:
         share_context = {
             "title": share.title,
-            "forward": slots.placeholder(FORWARD, str(share.forward_label)),
+            "forward": slots.placeholder(FORWARD, (str(share.forward_label), brand["primary_color"])),
             "links": [
                 {"label": link.label, "url": slots.placeholder(SHARE, index)} for index, link in enumerate(share.links)
             ],
@@ -177,7 +178,6 @@ def compile_campaign(
     preheader = slots.with_merge_tags(campaign.preheader)
     unsubscribe = slots.placeholder(UNSUBSCRIBE)
     preferences = slots.placeholder(PREFERENCES)
-    brand = _brand_context(brand_for_campaign(campaign))
     layout_name = campaign.layout
     custom_source = campaign.custom_layout.mjml if layout_name == "custom" and campaign.custom_layout_id else ""
     if custom_source and validate_layout_source(custom_source):

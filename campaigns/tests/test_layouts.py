@@ -223,3 +223,18 @@ def test_the_editor_preview_shows_the_chosen_custom_layout(client):
     )
     assert response.status_code == 200
     assert "Eigene Marke: Neues für Leserin" in response.json()["html"]
+
+
+def test_the_share_block_wears_the_brand_and_reaches_a_custom_layout_without_its_marker():
+    campaign = campaign_with_articles(
+        count=1,
+        brand=BrandFactory(),
+        archive_enabled=True,
+        sharing_enabled=True,
+        layout="custom",
+        custom_layout=LayoutFactory(),
+    )
+    recipient = RecipientContext(**{**_fields(ERIKA), "forward_url": "https://kanal.test/forward/tok-erika/"})
+    html = compile_campaign(campaign).render(recipient).html
+    assert 'href="https://kanal.test/forward/tok-erika/" style="color:#aa0055;font-weight:bold;"' in html
+    assert html.index("Artikel 0") < html.index('tok-erika/" style') < html.index("https://kanal.test/unsubscribe/")
