@@ -238,3 +238,16 @@ def test_the_share_block_wears_the_brand_and_reaches_a_custom_layout_without_its
     html = compile_campaign(campaign).render(recipient).html
     assert 'href="https://kanal.test/forward/tok-erika/" style="color:#aa0055;font-weight:bold;"' in html
     assert html.index("Artikel 0") < html.index('tok-erika/" style') < html.index("https://kanal.test/unsubscribe/")
+
+
+def test_staff_choose_brand_and_layout_in_the_campaign_and_list_forms(admin_client):
+    brand = BrandFactory(name="Zweitmarke")
+    LayoutFactory(name="Eigenes Layout")
+    campaign = campaign_with_articles(count=1)
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'name="brand"' in page and ">Zweitmarke</option>" in page
+    assert 'name="layout"' in page and 'value="two_column"' in page and 'value="letter"' in page
+    assert 'name="custom_layout"' in page and ">Eigenes Layout</option>" in page
+    mailing_list = campaign.mailing_lists.get()
+    page = admin_client.get(reverse("admin:subscribers_mailinglist_change", args=[mailing_list.pk])).content.decode()
+    assert 'name="brand"' in page and f'value="{brand.pk}"' in page
