@@ -9,6 +9,13 @@ from newsletter_site.media import public_storage, validate_image_file
 validate_color = RegexValidator(
     r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #rrggbb, for example #1d4ed8."), code="invalid_color"
 )
+
+
+def validate_logo_file(value) -> None:
+    """A logo is an image as article images are: JPEG, PNG, GIF or WebP, at most 5 MB."""
+    validate_image_file(value)
+
+
 validate_web_url = URLValidator(schemes=["http", "https"], message=_("Enter an http:// or https:// address."))
 
 
@@ -41,7 +48,7 @@ class Brand(models.Model):
         _("logo"),
         upload_to="brands/logos/%Y/%m/",
         storage=public_storage,
-        validators=[validate_image_file],
+        validators=[validate_logo_file],
         blank=True,
     )
     logo_url = models.URLField(
