@@ -148,3 +148,12 @@ def test_the_confirmation_mail_carries_the_list_brand_address():
     message = confirmation_message_build(subscription=subscription)
     assert "Marke GmbH · Weg 1 · 01067 Dresden" in message.body
     assert "Marke GmbH · Weg 1 · 01067 Dresden" in message.alternatives[0][0]
+
+
+def test_a_logo_upload_must_be_an_image(in_english):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    brand = BrandFactory.build(logo=SimpleUploadedFile("logo.png", b"<svg onload='alert(1)'></svg>"))
+    with pytest.raises(ValidationError) as error:
+        brand.full_clean()
+    assert error.value.message_dict["logo"] == ["The file is not a JPEG, PNG, GIF or WebP image."]
