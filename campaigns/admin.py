@@ -171,6 +171,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Look"), {"fields": ["brand", "layout", "custom_layout"]}),
         (_("Archive"), {"fields": ["archive_enabled", "archive_link", "sharing_enabled"]}),
         (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
         (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at"]}),

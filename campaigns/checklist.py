@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audience.rules import SegmentError
+from brands.sandbox import validate_layout_source
 from campaigns import merge_tags, selectors
 from campaigns.models import Campaign
 from campaigns.rendering import RecipientContext, compile_campaign
@@ -70,6 +71,7 @@ def campaign_checklist(*, campaign: Campaign) -> list[ChecklistItem]:
     if tag_problems:
         items.append(ChecklistItem("merge_tag_invalid", BLOCK, _("Some merge tags cannot be filled."), tag_problems))
     items += _links_and_images(articles)
+    items += _layout(campaign)
     segment_problems = selectors.campaign_article_segment_problems(campaign=campaign)
     if not campaign.is_automation:
         segment_problems = selectors.campaign_segment_problems(campaign=campaign) + segment_problems
@@ -84,6 +86,18 @@ def campaign_checklist(*, campaign: Campaign) -> list[ChecklistItem]:
     if not tag_problems:
         items += _size(campaign, articles, recipient)
     return sorted(items, key=lambda item: item.level != BLOCK)
+
+
+def _layout(campaign: Campaign) -> list[ChecklistItem]:
+    """A custom layout is checked when saved; this catches one chosen without a layout or saved before a rule."""
+    if campaign.layout != Campaign.Layout.CUSTOM:
+        return []
+    if campaign.custom_layout_id is None:
+        return [ChecklistItem("layout_missing", BLOCK, _("Choose the custom layout to use."))]
+    problems = validate_layout_source(campaign.custom_layout.mjml)
+    if problems:
+        return [ChecklistItem("layout_invalid", BLOCK, _("The custom layout has errors."), tuple(problems))]
+    return []
 
 
 def _texts(campaign: Campaign, articles) -> list[tuple[str, str]]:

@@ -97,7 +97,16 @@ class EditorCampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["subject", "preheader", "from_name"]
+        fields = ["subject", "preheader", "from_name", "brand", "layout", "custom_layout"]
+
+    # The look follows the form when it posts those fields; a client that posts only the text keeps the saved look.
+    OPTIONAL_FIELDS = ("brand", "layout", "custom_layout")
+
+    def __init__(self, data, **kwargs):
+        super().__init__(data, **kwargs)
+        for name in self.OPTIONAL_FIELDS:
+            if name not in data:
+                del self.fields[name]
 
 
 def _https_formfield(model_field, **kwargs):

@@ -10,10 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from audience.models import Segment
+from brands.models import Brand
+from brands.models import Layout as CustomLayout
 from campaigns.merge_tags import validate_merge_tags
 from media.models import MediaImage
-from media.validators import validate_image_file
-from newsletter_site.media import public_storage
+from newsletter_site.media import public_storage, validate_image_file
 from subscribers.models import Language, MailingList, Subscriber, Tag
 
 
@@ -31,6 +32,12 @@ def default_from_name() -> str:
 
 
 class Campaign(models.Model):
+    class Layout(models.TextChoices):
+        ARTICLES = "articles", _("articles in one column")
+        TWO_COLUMN = "two_column", _("two-column teasers")
+        LETTER = "letter", _("plain personal letter")
+        CUSTOM = "custom", _("custom MJML layout")
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
         SCHEDULED = "scheduled", _("scheduled")
@@ -154,6 +161,27 @@ class Campaign(models.Model):
     # Why sending holds, set by the pipeline (e.g. an offer's pool ran out): a newsletter is paused
     # with it, an automation mail's deliveries wait. Cleared on resume and once a batch goes out whole.
     hold_reason = models.TextField(_("why sending holds"), blank=True, editable=False)
+    # PROTECT (brand and custom layout): deleting either must not change how a sent campaign's
+    # archive page looks, nor the legal footer of mails still going out.
+    brand = models.ForeignKey(
+        Brand,
+        verbose_name=_("brand"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Empty: the brand of the first list that has one, else the default brand."),
+    )
+    layout = models.CharField(_("layout"), max_length=16, choices=Layout.choices, default=Layout.ARTICLES)
+    custom_layout = models.ForeignKey(
+        CustomLayout,
+        verbose_name=_("custom layout"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Used with the layout “custom MJML layout”."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -172,6 +200,8 @@ class Campaign(models.Model):
         return self.name
 
     def clean(self):
+        if self.layout == self.Layout.CUSTOM and self.custom_layout_id is None:
+            raise ValidationError({"custom_layout": _("Choose the custom layout to use.")})
         if self.sharing_enabled and not self.archive_enabled:
             raise ValidationError(
                 {"sharing_enabled": _("Forwarding and sharing send people to the public archive page: turn it on too.")}

@@ -12,7 +12,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from media.validators import validate_image_file
+from newsletter_site.media import validate_image_file
 
 # Twice the mail layout's 600 px column, for sharp images on high-density screens.
 MAX_WIDTH = 1200

@@ -9,9 +9,10 @@ public URL, so images in mails sent before the move keep loading once the files 
 
 from pathlib import PurePosixPath
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 PUBLIC_TYPES = {
@@ -21,6 +22,7 @@ PUBLIC_TYPES = {
     ".gif": "image/gif",
     ".webp": "image/webp",
 }
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # Uploaded names never change (the storage adds a suffix instead of overwriting).
 CACHE_CONTROL = "public, max-age=86400"
 
@@ -28,6 +30,29 @@ CACHE_CONTROL = "public, max-age=86400"
 def public_storage():
     """The storage of files anyone may fetch (``STORAGES["public"]``); a callable, so settings decide."""
     return storages["public"]
+
+
+def _looks_like_image(head: bytes) -> bool:
+    return (
+        head.startswith(b"\x89PNG\r\n\x1a\n")
+        or head.startswith(b"\xff\xd8\xff")
+        or head[:6] in (b"GIF87a", b"GIF89a")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    )
+
+
+def validate_image_file(value) -> None:
+    """JPEG, PNG, GIF or WebP by extension and by content, without needing Pillow (article images, logos)."""
+    if PurePosixPath(value.name).suffix.lower() not in PUBLIC_TYPES:
+        raise ValidationError(_("Upload a JPEG, PNG, GIF or WebP image."), code="image_extension")
+    if value.size is not None and value.size > IMAGE_MAX_BYTES:
+        raise ValidationError(_("The image is larger than 5 MB."), code="image_size")
+    position = value.tell() if hasattr(value, "tell") else 0
+    value.seek(0)
+    head = value.read(16)
+    value.seek(position)
+    if not _looks_like_image(head):
+        raise ValidationError(_("The file is not a JPEG, PNG, GIF or WebP image."), code="image_content")
 
 
 @require_safe

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "anymail",
     "csp",
     "newsletter_site",
+    "brands",
     "subscribers",
     "audience",
     "media",

@@ -52,7 +52,7 @@ class MailingListAdmin(ConsentProofMixin, admin.ModelAdmin):
         "unsubscribed_count",
         "signup_form_link",
     ]
-    list_filter = ["language", "is_public"]
+    list_filter = ["language", "is_public", "brand"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     actions = [admin_actions.export_consent_proof]

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from brands.models import Brand
 from subscribers import field_values
 
 
@@ -45,6 +46,16 @@ class MailingList(models.Model):
     public_description = models.TextField(_("public description"), blank=True)
     language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.GERMAN)
     is_public = models.BooleanField(_("shown on the public sign-up and preference pages"), default=True)
+    # PROTECT: deleting a brand must not silently change the legal footer of a list's mails.
+    brand = models.ForeignKey(
+        Brand,
+        verbose_name=_("brand"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mailing_lists",
+        help_text=_("The look and legal footer of this list's mails and pages. Empty: the default brand."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

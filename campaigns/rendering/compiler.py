@@ -10,6 +10,8 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from brands.sandbox import BLOCK_MARKERS, layout_fill, validate_layout_source
+from brands.selectors import brand_for_campaign
 from campaigns import extensions, merge_tags
 from campaigns.rendering.markdown import render_markdown
 from campaigns.rendering.slots import (
@@ -68,6 +70,7 @@ def compile_campaign(
         articles = list(campaign.articles.select_related(*related))
     slots = Slots()
     links: list[CompiledLink] = []
+    brand = _brand_context(brand_for_campaign(campaign))
     answer_blocks = extensions.answer_blocks()
     feedback_enabled = answer_blocks is not None and bool(getattr(campaign, "article_feedback_enabled", False))
     feedback_article_ids: list[int] = []
@@ -163,7 +166,7 @@ def compile_campaign(
     if share is not None:
         share_context = {
             "title": share.title,
-            "forward": slots.placeholder(FORWARD, str(share.forward_label)),
+            "forward": slots.placeholder(FORWARD, (str(share.forward_label), brand["primary_color"])),
             "links": [
                 {"label": link.label, "url": slots.placeholder(SHARE, index)} for index, link in enumerate(share.links)
             ],
@@ -176,13 +179,18 @@ def compile_campaign(
     preheader = slots.with_merge_tags(campaign.preheader)
     unsubscribe = slots.placeholder(UNSUBSCRIBE)
     preferences = slots.placeholder(PREFERENCES)
+    layout_name = campaign.layout
+    custom_source = campaign.custom_layout.mjml if layout_name == "custom" and campaign.custom_layout_id else ""
+    if custom_source and validate_layout_source(custom_source):
+        custom_source = ""  # saved before a rule it breaks: the checklist blocks sending it
+    if layout_name == "custom" and not custom_source:
+        layout_name = "articles"
     layout_context = {
         "language": campaign.language,
         "subject": subject,
         "preheader": preheader,
-        "company_address": settings.KANAL_COMPANY_ADDRESS,
-        "imprint_url": settings.KANAL_IMPRINT_URL,
-        "privacy_url": settings.KANAL_PRIVACY_URL,
+        "brand": brand,
+        "letter": layout_name == "letter",
         "unsubscribe_url": unsubscribe,
         "preferences_url": preferences,
         "archive_url": archive_url,
@@ -193,15 +201,15 @@ def compile_campaign(
         "honeypot_link": slots.placeholder(HONEYPOT),
     }
     with translation.override(campaign.language):
-        footer_text = "\n".join(
-            [
-                settings.KANAL_COMPANY_ADDRESS,
-                _("Imprint: %(url)s") % {"url": settings.KANAL_IMPRINT_URL},
-                _("Privacy policy: %(url)s") % {"url": settings.KANAL_PRIVACY_URL},
-                _("Manage your subscription: %(url)s") % {"url": preferences},
-                _("Unsubscribe: %(url)s") % {"url": unsubscribe},
-            ]
-        )
+        footer_lines = [
+            brand["company_address"],
+            *(f"{link['label']}: {link['url']}" for link in brand["social_links"]),
+            _("Imprint: %(url)s") % {"url": brand["imprint_url"]},
+            _("Privacy policy: %(url)s") % {"url": brand["privacy_url"]},
+            _("Manage your subscription: %(url)s") % {"url": preferences},
+            _("Unsubscribe: %(url)s") % {"url": unsubscribe},
+        ]
+        footer_text = "\n".join(footer_lines)
         header_text = ""
         if archive_url:
             header_text = _("View this newsletter in your browser: %(url)s") % {"url": archive_url} + "\n\n"
@@ -216,10 +224,13 @@ def compile_campaign(
         slot values fill any choice.
         """
         kept = [i for i, pk in enumerate(article_ids) if pk not in conditional or pk in shown]
+        shown_articles = [article_contexts[i] for i in kept]
+        context = {**layout_context, "articles": shown_articles, "article_pairs": _pairs(shown_articles[1:])}
         with translation.override(campaign.language):
-            mjml_source = render_to_string(
-                "campaigns/email/layout.mjml", {**layout_context, "articles": [article_contexts[i] for i in kept]}
-            )
+            if custom_source:
+                mjml_source = _custom_layout_source(custom_source, context)
+            else:
+                mjml_source = render_to_string(f"campaigns/email/layouts/{layout_name}.mjml", context)
         html_output = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
         html_output = _inliner().inline(html_output)
         separator = "\n\n" + "-" * 60 + "\n\n"
@@ -246,6 +257,48 @@ def compile_campaign(
         shown=shown,
         layout=layout if conditional else None,
     )
+
+
+def _brand_context(brand) -> dict:
+    """What the layouts read of a brand; the logo's address made absolute for mail programs."""
+    logo_src = brand.logo_src
+    return {
+        "name": brand.name,
+        "logo_src": urljoin(settings.SITE_URL + "/", logo_src) if logo_src else "",
+        "logo_width": brand.logo_width,
+        "primary_color": brand.primary_color,
+        "accent_color": brand.accent_color,
+        "background_color": brand.background_color,
+        "text_color": brand.text_color,
+        "font_stack": brand.font_stack,
+        "company_address": brand.company_address,
+        "imprint_url": brand.imprint_url,
+        "privacy_url": brand.privacy_url,
+        "social_links": [
+            {"label": link.get_platform_display(), "url": link.url}
+            for link in (brand.social_links.all() if brand.pk is not None else [])
+        ],
+    }
+
+
+def _pairs(articles: list) -> list[list]:
+    return [articles[index : index + 2] for index in range(0, len(articles), 2)]
+
+
+def _custom_layout_source(source: str, context: dict) -> str:
+    """A custom layout filled through the sandbox: each marker gets the standard partial's MJML."""
+    blocks = {marker: render_to_string(f"campaigns/email/partials/{marker}.mjml", context) for marker in BLOCK_MARKERS}
+    brand = context["brand"]
+    values = {
+        "subject": context["subject"],
+        "preheader": context["preheader"],
+        "brand.font": brand["font_stack"],
+        **{
+            f"brand.{name}": brand[name]
+            for name in ("name", "primary_color", "accent_color", "background_color", "text_color")
+        },
+    }
+    return layout_fill(source, blocks=blocks, values=values)
 
 
 def _survey_text(survey: dict) -> str:

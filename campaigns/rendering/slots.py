@@ -77,7 +77,7 @@ class CompiledLink:
 MERGE, LINK, UNSUBSCRIBE, PREFERENCES, PIXEL, HONEYPOT = "merge", "link", "unsubscribe", "preferences", "pixel", "trap"
 SURVEY, FEEDBACK = "survey", "feedback"
 # SHARE: an index into the recipient's share_urls. FORWARD: the whole forward link, its argument
-# the link's label, since a recipient without a forward URL gets no link at all.
+# the link's label and colour, since a recipient without a forward URL gets no link at all.
 SHARE, FORWARD = "share", "forward"
 
 # How many layouts of one campaign for different sets of conditional articles stay compiled
@@ -197,12 +197,13 @@ class CompiledCampaign:
                 text_values.append(url)
             elif kind == FORWARD:
                 forward = recipient.forward_url
+                label, color = argument
                 html_values.append(
-                    f'<a href="{escape(forward)}" style="color:#1d4ed8;font-weight:bold;">{escape(argument)}</a>'
+                    f'<a href="{escape(forward)}" style="color:{color};font-weight:bold;">{escape(label)}</a>'
                     if forward
                     else ""
                 )
-                text_values.append(f"{argument}: {forward}" if forward else "")
+                text_values.append(f"{label}: {forward}" if forward else "")
             elif kind == HONEYPOT:
                 trap = recipient.honeypot_url
                 html_values.append(

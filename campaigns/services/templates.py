@@ -29,6 +29,9 @@ def _content_copy(source: Campaign, *, name: str, is_template: bool) -> Campaign
         archive_enabled=source.archive_enabled,
         sharing_enabled=source.sharing_enabled,
         article_feedback_enabled=source.article_feedback_enabled,
+        brand=source.brand,
+        layout=source.layout,
+        custom_layout=source.custom_layout,
         bypasses_frequency_cap=source.bypasses_frequency_cap,
     )
     copy.full_clean()

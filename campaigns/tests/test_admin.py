@@ -60,6 +60,7 @@ def inline_data(campaign, articles, **changes):
         "from_email": campaign.from_email,
         "kind": campaign.kind,
         "reply_to": "",
+        "layout": campaign.layout,
         "mailing_lists": [ml.pk for ml in campaign.mailing_lists.all()],
         "articles-TOTAL_FORMS": str(len(articles)),
         "articles-INITIAL_FORMS": str(len(articles)),

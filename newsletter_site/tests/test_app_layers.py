@@ -30,25 +30,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MAY_IMPORT = {
-    "subscribers": set(),
-    "audience": {"subscribers"},
+    # Brands (look, legal footer, custom layouts) knows no app; lists and campaigns choose one.
+    "brands": set(),
     # The media library knows no app; campaigns' articles pick their images from it.
     "media": set(),
-    "campaigns": {"subscribers", "audience", "media"},
-    "tracking": {"subscribers", "audience", "campaigns"},
-    "surveys": {"subscribers", "audience", "campaigns", "tracking"},
-    "sharing": {"subscribers", "audience", "campaigns", "tracking"},
+    "subscribers": {"brands"},
+    "audience": {"brands", "subscribers"},
+    "campaigns": {"brands", "subscribers", "audience", "media"},
+    "tracking": {"brands", "subscribers", "audience", "campaigns"},
+    "surveys": {"brands", "subscribers", "audience", "campaigns", "tracking"},
+    "sharing": {"brands", "subscribers", "audience", "campaigns", "tracking"},
     # Referrals gives coupons of offers as milestone rewards and its tokens to sharing's share links.
-    "referrals": {"subscribers", "audience", "campaigns", "offers", "sharing"},
-    "automations": {"subscribers", "audience", "campaigns", "tracking", "surveys", "referrals", "offers", "sharing"},
+    "referrals": {"brands", "subscribers", "audience", "campaigns", "offers", "sharing"},
+    "automations": {
+        "brands",
+        "subscribers",
+        "audience",
+        "campaigns",
+        "tracking",
+        "surveys",
+        "referrals",
+        "offers",
+        "sharing",
+    },
     # API keys know no app; offers sits on tracking (its table on the analytics page) and campaigns
     # (its assignments name deliveries); automations listens to its redemption signal.
     "api": set(),
-    "offers": {"subscribers", "audience", "campaigns", "tracking", "api"},
+    "offers": {"brands", "subscribers", "audience", "campaigns", "tracking", "api"},
     # RSS-to-email makes campaigns of a list's feed items and sends them through campaigns' pipeline.
-    "digests": {"subscribers", "audience", "campaigns"},
+    "digests": {"brands", "subscribers", "audience", "campaigns"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
+        "brands",
         "subscribers",
         "audience",
         "campaigns",
@@ -62,7 +75,7 @@ MAY_IMPORT = {
         "digests",
     },
     # The demo data ``up`` seeds goes through the apps' own services; only kanal_bootstrap imports it.
-    "demo": {"subscribers", "audience", "campaigns", "tracking", "surveys"},
+    "demo": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
 }
 
 

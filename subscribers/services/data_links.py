@@ -9,6 +9,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from brands.selectors import default_brand
 from newsletter_site import mail
 from subscribers import links, selectors, tokens
 from subscribers.models import Subscriber
@@ -37,7 +38,7 @@ def data_link_mail_send(*, subscriber_id: int, action: str) -> None:
         "subscriber": subscriber,
         "action": action,
         "url": links.data_link_url(subscriber=subscriber, action=action),
-        "company_address": settings.KANAL_COMPANY_ADDRESS,
+        "company_address": default_brand().company_address,
     }
     with translation.override(subscriber.language):
         subject = render_to_string("subscribers/email/data_link_subject.txt", context).strip()

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from brands.selectors import brand_for_list
 from newsletter_site import mail
 from subscribers import selectors, signals, tokens
 from subscribers.models import (
@@ -174,7 +175,7 @@ def confirmation_message_build(*, subscription: Subscription) -> AnymailMessage:
         "mailing_list": subscription.mailing_list,
         "confirmation_url": confirmation_url(subscription=subscription),
         "max_age_days": settings.KANAL_CONFIRMATION_MAX_AGE_DAYS,
-        "company_address": settings.KANAL_COMPANY_ADDRESS,
+        "company_address": brand_for_list(subscription.mailing_list).company_address,
     }
     with translation.override(subscriber.language):
         subject = render_to_string("subscribers/email/confirmation_subject.txt", context).strip()
