@@ -4,21 +4,15 @@ media library field) or pick one from the library, and see it in the live previe
 import pytest
 from django.contrib.auth import get_user_model
 
+from campaigns.tests.editor_browser import FRAME
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
-from campaigns.tests.test_editor_browser import ARTIFACTS, FRAME
+from campaigns.tests.test_editor_browser import ARTIFACTS
 from media.models import MediaImage
 from media.services import upload_image
 from media.tests.images import photo, transparent_png
+from newsletter_site.testing import browser_login
 
 pytestmark = [pytest.mark.browser]
-
-
-def _log_in(page, live_server):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.locator("#id_username").fill("chefin")
-    page.locator("#id_password").fill("correct horse battery")
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/admin/dashboard/")
 
 
 def test_staff_upload_an_image_in_the_editor_and_see_it_in_the_preview(browser, live_server, transactional_db):
@@ -30,7 +24,7 @@ def test_staff_upload_an_image_in_the_editor_and_see_it_in_the_preview(browser, 
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        _log_in(page, live_server)
+        browser_login(page, live_server.url, username="chefin", password="correct horse battery")
         page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
         page.frame_locator(FRAME).locator("body", has_text="Alles frisch").wait_for()
         assert page.frame_locator(FRAME).locator("img[src*='/media/library/']").count() == 0
@@ -72,7 +66,7 @@ def test_staff_pick_a_library_image_for_an_article_and_see_it_in_the_preview(bro
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:
-        _log_in(page, live_server)
+        browser_login(page, live_server.url, username="chefin", password="correct horse battery")
         page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
         page.frame_locator(FRAME).locator("body", has_text="Wie gefällt es euch?").wait_for()
 
