@@ -96,3 +96,24 @@ def test_a_new_campaign_has_its_live_preview_before_the_first_save(browser, live
         assert not Campaign.objects.filter(is_template=False).exists()
     finally:
         context.close()
+
+
+def test_the_preview_page_shows_the_mail_at_desktop_and_at_phone_width(browser, live_server, transactional_db):
+    """Both frames of the preview page paint the mail (the phone frame used to stay blank)."""
+    campaign = CampaignFactory(name="Wochenbrief", subject="Neues aus dem Kiez")
+    ArticleFactory(campaign=campaign, position=0, headline="Markttag im Kiez", body="Alles frisch")
+    get_user_model().objects.create_superuser("chefin", "chefin@example.org", "correct horse battery")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        path = f"/admin/campaigns/campaign/{campaign.pk}/preview/"
+        browser_login(page, live_server.url, username="chefin", password="correct horse battery", next_path=path)
+        for width in ("700", "375"):
+            frame = page.frame_locator(f".kanal-frames iframe[width='{width}']")
+            frame.locator("h2", has_text="Markttag im Kiez").wait_for()
+            assert frame.locator("body").evaluate("body => body.scrollHeight") > 200
+        phone = page.locator(".kanal-frames iframe[width='375']")
+        assert phone.evaluate("frame => frame.clientWidth") == 375
+    finally:
+        context.close()
