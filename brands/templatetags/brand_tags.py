@@ -12,10 +12,10 @@ def page_brand(context):
         return context["brand"]
     campaign = context.get("campaign")
     if campaign is not None and hasattr(campaign, "brand_id"):
-        return brand_for_campaign(campaign)
+        return brand_for_campaign(campaign, with_social_links=False)
     mailing_list = context.get("mailing_list")
     if mailing_list is None and context.get("subscription") is not None:
         mailing_list = getattr(context["subscription"], "mailing_list", None)
     if mailing_list is not None and hasattr(mailing_list, "brand_id"):
-        return brand_for_list(mailing_list)
+        return brand_for_list(mailing_list, with_social_links=False)
     return None

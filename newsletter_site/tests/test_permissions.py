@@ -149,6 +149,12 @@ STAFF_PAGES = [
     campaign_admin("progress", VIEW_CAMPAIGN),
     # The editor's live preview renders the posted, unsaved change form: POST only (GET gets 405).
     campaign_admin("editor_preview", CHANGE_CAMPAIGN, allowed_status=405),
+    StaffPage(  # the same for the add form, before the campaign exists
+        "admin:campaigns_campaign_add_editor_preview",
+        lambda w: reverse("admin:campaigns_campaign_add_editor_preview"),
+        ("campaigns.add_campaign",),
+        405,
+    ),
     # A follow-up to non-openers is a new campaign with a new segment.
     campaign_admin("follow_up", VIEW_CAMPAIGN, "campaigns.add_campaign", "audience.add_segment"),
     # The segment editor's live count shows a sample of matching subscribers.
