@@ -4,6 +4,7 @@ import random
 import pytest
 
 from experiments.stats import (
+    PLANNED_LOOKS,
     Arm,
     Fallback,
     Outcome,
@@ -13,8 +14,6 @@ from experiments.stats import (
     decide,
     probability_best,
 )
-
-PLANNED_LOOKS = 4
 
 
 def _exact_b_beats_a(first: Arm, second: Arm) -> float:

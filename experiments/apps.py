@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ExperimentsConfig(AppConfig):
+    name = "experiments"
+    verbose_name = _("A/B tests")
+
+    def ready(self):
+        from campaigns import extensions
+        from experiments.selectors import base_campaign_send_blocker
+
+        if base_campaign_send_blocker not in extensions.SEND_BLOCKERS:
+            extensions.SEND_BLOCKERS.append(base_campaign_send_blocker)
