@@ -80,3 +80,95 @@ def variant_figures(*, ab_test: ABTest) -> list[VariantFigures]:
             )
         )
     return figures
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    figures: VariantFigures
+    rate: float | None
+    interval: tuple[float, float]
+    probability_best: float | None
+
+    @property
+    def variant(self) -> Variant:
+        return self.figures.variant
+
+
+@dataclass(frozen=True)
+class Results:
+    ab_test: ABTest
+    rows: list[VariantResult]
+    status_text: str
+
+
+def _status_text(ab_test: ABTest) -> str:
+    if ab_test.status == ABTest.Status.DRAFT:
+        return _("Not started yet.")
+    if ab_test.status == ABTest.Status.TESTING:
+        return _("No clear winner yet (%(looks)d of %(planned)d looks taken).") % {
+            "looks": ab_test.looks_taken,
+            "planned": stats.PLANNED_LOOKS,
+        }
+    letter = ab_test.decided_variant.letter
+    if ab_test.decided_by_fallback:
+        text = _("No clear winner by the deadline: variant %(letter)s was chosen as the fallback.")
+    else:
+        text = _("Winner: variant %(letter)s.")
+    text = text % {"letter": letter}
+    if ab_test.status == ABTest.Status.WINNER_SENT:
+        text += " " + _("It was sent to the rest of the audience.")
+    return text
+
+
+def ab_test_results(*, ab_test: ABTest) -> Results:
+    """The results page and its CSV: per variant the figures, the metric's rate with its 95 % credible
+    interval, and the probability to be best (computed only once there are at least two variants sent)."""
+    figures = variant_figures(ab_test=ab_test)
+    probabilities = stats.probability_best([figure.arm for figure in figures]) if len(figures) >= 2 else None
+    rows = []
+    for index, figure in enumerate(figures):
+        rows.append(
+            VariantResult(
+                figures=figure,
+                rate=figure.successes / figure.sent if figure.sent else None,
+                interval=stats.credible_interval(figure.arm),
+                probability_best=probabilities[index] if probabilities else None,
+            )
+        )
+    return Results(ab_test=ab_test, rows=rows, status_text=_status_text(ab_test))
+
+
+def ab_test_results_csv_rows(*, results: Results):
+    """The header row, then one row per variant (rates and probabilities as plain numbers)."""
+    yield [
+        _("variant"),
+        _("subject"),
+        _("sent"),
+        _("human opens"),
+        _("human clicks"),
+        _("survey answers"),
+        _("offer redemptions"),
+        _("metric"),
+        _("rate"),
+        _("95 % interval from"),
+        _("95 % interval to"),
+        _("probability to be best"),
+        _("status"),
+    ]
+    for row in results.rows:
+        figures = row.figures
+        yield [
+            figures.variant.letter,
+            figures.variant.campaign.subject,
+            figures.sent,
+            figures.human_opens,
+            figures.human_clicks,
+            "" if figures.answers is None else figures.answers,
+            "" if figures.redemptions is None else figures.redemptions,
+            results.ab_test.get_metric_display(),
+            "" if row.rate is None else round(row.rate, 4),
+            round(row.interval[0], 4),
+            round(row.interval[1], 4),
+            "" if row.probability_best is None else round(row.probability_best, 4),
+            results.status_text,
+        ]

@@ -1,17 +1,21 @@
+import itertools
 from datetime import timedelta
 
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingListFactory
 from experiments.models import ABTest, Variant
 from subscribers.tests.factories import bulk_active_subscribers
 
+_audiences = itertools.count()
+
 
 def campaign_with_readers(*, readers: int, tracking_consent: bool = True):
     """A draft newsletter with one article to a list of ``readers`` active subscribers."""
     news = MailingListFactory()
+    audience = next(_audiences)
     campaign = CampaignFactory(mailing_lists=[news], subject="Neuigkeiten")
     ArticleFactory(campaign=campaign)
     bulk_active_subscribers(
-        emails=[f"reader{index}@example.org" for index in range(readers)],
+        emails=[f"reader{index}@list{audience}.example.org" for index in range(readers)],
         mailing_list=news,
         tracking_consent=tracking_consent,
     )
