@@ -26,6 +26,8 @@ from experiments.split import split_audience
 from offers.services.assignment import campaign_offer_set
 from subscribers.models import Subscriber
 from subscribers.selectors import subscribers_not_suppressed
+from surveys.selectors import campaign_mail_survey
+from surveys.services import survey_copy
 
 logger = logging.getLogger(__name__)
 NAME_LENGTH = Campaign._meta.get_field("name").max_length
@@ -117,6 +119,9 @@ def _variant_campaign(base: Campaign, variant: Variant) -> Campaign:
     if variant.content_from_id and variant.content_from_id != base.pk:
         copy.articles.all().delete()
         articles_copy(source=variant.content_from, target=copy)
+    survey = campaign_mail_survey(campaign_id=base.pk)
+    if survey is not None:
+        survey_copy(survey=survey, campaign=copy)
     offer_block = getattr(base, "offer_block", None)
     if offer_block is not None:
         campaign_offer_set(campaign=copy, offer=offer_block.offer)
@@ -143,13 +148,10 @@ def ab_test_start(*, ab_test: ABTest, warnings_confirmed: bool = False) -> ABTes
                 _("Only a draft newsletter can be tested; this campaign is %(status)s.")
                 % {"status": base.get_status_display()}
             )
-        if ab_test.metric == ABTest.Metric.ANSWERS:
-            raise ABTestError(
-                _(
-                    "Survey answers cannot be the metric yet: a survey belongs to one campaign, and the variants "
-                    "are copies."
-                )
-            )
+        if ab_test.metric == ABTest.Metric.ANSWERS and campaign_mail_survey(campaign_id=base.pk) is None:
+            raise ABTestError(_("Survey answers are the metric, but the campaign's mail has no survey."))
+        if ab_test.metric == ABTest.Metric.REDEMPTIONS and getattr(base, "offer_block", None) is None:
+            raise ABTestError(_("Offer redemptions are the metric, but the campaign's mail has no offer."))
         variants = ab_test_check_variants(ab_test=ab_test)
         audience_ids = list(
             subscribers_not_suppressed(campaign_audience(campaign=base)).order_by("pk").values_list("pk", flat=True)

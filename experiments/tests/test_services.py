@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -163,3 +164,35 @@ def test_opens_count_people_only(client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         decided = ab_test_evaluate(ab_test_id=ab_test.pk, now=ab_test.started_at + timedelta(hours=1))
     assert decided.decided_variant == second
+
+
+def test_survey_answers_decide_when_they_are_the_metric(django_capture_on_commit_callbacks):
+    from surveys.models import Survey
+    from surveys.services import response_submit
+    from surveys.tests.factories import QuestionFactory, SurveyFactory
+
+    campaign = campaign_with_readers(readers=1000)
+    QuestionFactory(survey=SurveyFactory(campaign=campaign, slug="wie-war-es"), text="Wie war es?")
+    ab_test = ab_test_for(campaign, metric=ABTest.Metric.ANSWERS)
+    first, second = start(ab_test, django_capture_on_commit_callbacks)
+    surveys = {variant.letter: Survey.objects.get(campaign=variant.campaign) for variant in (first, second)}
+    assert [question.text for question in surveys["B"].questions.all()] == ["Wie war es?"]
+    assert surveys["A"].slug != surveys["B"].slug != "wie-war-es"
+    assert len(mail.outbox) > 200
+    assert all("Wie war es?" in message.body for message in mail.outbox)
+    for letter, variant, count in (("A", first, 2), ("B", second, 40)):
+        question = surveys[letter].questions.get()
+        for delivery in variant.campaign.deliveries.select_related("subscriber")[:count]:
+            response_submit(
+                survey=surveys[letter], answers={question.pk: 9}, subscriber=delivery.subscriber, source="mail"
+            )
+    ab_test.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        decided = ab_test_evaluate(ab_test_id=ab_test.pk, now=ab_test.started_at + timedelta(hours=1))
+    assert decided.decided_variant == second and not decided.decided_by_fallback
+
+
+def test_answers_as_the_metric_need_a_survey_in_the_mail():
+    ab_test = ab_test_for(campaign_with_readers(readers=10), metric=ABTest.Metric.ANSWERS)
+    with pytest.raises(ABTestError, match="has no survey"):
+        ab_test_start(ab_test=ab_test)
