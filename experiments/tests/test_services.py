@@ -196,3 +196,27 @@ def test_answers_as_the_metric_need_a_survey_in_the_mail():
     ab_test = ab_test_for(campaign_with_readers(readers=10), metric=ABTest.Metric.ANSWERS)
     with pytest.raises(ABTestError, match="has no survey"):
         ab_test_start(ab_test=ab_test)
+
+
+def test_offer_redemptions_decide_when_they_are_the_metric(django_capture_on_commit_callbacks):
+    from offers.models import CouponAssignment
+    from offers.services.assignment import campaign_offer_set
+    from offers.services.pools import pool_generate
+    from offers.services.redemption import offer_redeem
+    from offers.tests.factories import OfferFactory
+
+    campaign = campaign_with_readers(readers=1000)
+    offer = OfferFactory()
+    pool_generate(offer=offer, pattern="AB-XXXXXXXX", count=700)
+    campaign_offer_set(campaign=campaign, offer=offer)
+    ab_test = ab_test_for(campaign, metric=ABTest.Metric.REDEMPTIONS)
+    first, second = start(ab_test, django_capture_on_commit_callbacks)
+    for variant, count in ((first, 1), (second, 30)):
+        given = CouponAssignment.objects.filter(delivery__campaign=variant.campaign).select_related("coupon")
+        assert given.count() == variant.campaign.deliveries.count()
+        for assignment in given[:count]:
+            offer_redeem(code=assignment.coupon.code, source="api")
+    ab_test.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        decided = ab_test_evaluate(ab_test_id=ab_test.pk, now=ab_test.started_at + timedelta(hours=1))
+    assert decided.decided_variant == second and not decided.decided_by_fallback
