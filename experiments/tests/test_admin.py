@@ -111,3 +111,17 @@ def test_a_threshold_below_0_99_is_a_form_error(admin_client, in_english):
     errors = response.context["adminform"].form.errors
     assert set(errors) >= {"threshold", "test_share", "duration"}
     assert not ABTest.objects.exists()
+
+
+def test_a_started_test_is_listed_and_can_no_longer_be_changed(
+    admin_client, in_english, django_capture_on_commit_callbacks
+):
+    ab_test = ab_test_for(campaign_with_readers(readers=1000))
+    start(ab_test, django_capture_on_commit_callbacks)
+    listing = admin_client.get(reverse("admin:experiments_abtest_changelist")).content.decode()
+    assert "testing" in listing and reverse("admin:experiments_abtest_results", args=[ab_test.pk]) in listing
+    page = admin_client.get(reverse("admin:experiments_abtest_change", args=[ab_test.pk]))
+    form = page.context["adminform"].form
+    assert "test_share" not in form.fields and "campaign" not in form.fields
+    response = admin_client.post(reverse("admin:experiments_abtest_start", args=[ab_test.pk]), follow=True)
+    assert "This A/B test has already started." in response.content.decode()
