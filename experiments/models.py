@@ -87,6 +87,9 @@ class ABTest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True, editable=False)
     decided_by_fallback = models.BooleanField(_("chosen by the fallback"), default=False, editable=False)
     winner_sent_at = models.DateTimeField(_("winner sent at"), null=True, blank=True, editable=False)
+    # Each variant's figures at the decision, by letter: once the winner goes to the rest, its
+    # campaign's figures include the rest's, so the results page shows the test as it was decided.
+    decision_figures = models.JSONField(_("figures at the decision"), default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from experiments import stats
-from experiments.models import ABTest, Variant
+from experiments.models import ABTest, GroupMember, Variant
 from offers.selectors import campaign_offer_figures
 from surveys.models import Response
 from tracking.selectors import campaign_funnels
@@ -36,6 +36,12 @@ class VariantFigures:
     def arm(self) -> stats.Arm:
         return stats.Arm(self.sent, self.successes)
 
+    def as_snapshot(self) -> dict:
+        return {
+            name: getattr(self, name)
+            for name in ("sent", "human_opens", "human_clicks", "answers", "redemptions", "successes")
+        }
+
 
 def _response_counts(campaign_ids: list[int]) -> dict[int, int]:
     """Responses to the surveys in each campaign's mail (one per person and survey)."""
@@ -50,8 +56,15 @@ def _response_counts(campaign_ids: list[int]) -> dict[int, int]:
 
 def variant_figures(*, ab_test: ABTest) -> list[VariantFigures]:
     """Per variant that has its campaign: sent, human opens and clicks (machine events never count),
-    survey answers and offer redemptions when its mail has them, and the metric's successes."""
+    survey answers and offer redemptions when its mail has them, and the metric's successes. Once
+    decided, the figures stored at the decision (the winner's campaign goes on to the rest)."""
     variants = [variant for variant in ab_test.variants.order_by("letter") if variant.campaign_id]
+    if ab_test.decision_figures:
+        return [
+            VariantFigures(variant=variant, **ab_test.decision_figures[variant.letter])
+            for variant in variants
+            if variant.letter in ab_test.decision_figures
+        ]
     campaign_ids = [variant.campaign_id for variant in variants]
     funnels = campaign_funnels(campaign_ids=campaign_ids)
     answers = _response_counts(campaign_ids)
@@ -101,6 +114,15 @@ class Results:
     status_text: str
 
 
+def subscriber_ab_tests_export(subscriber) -> tuple[str, list[dict]]:
+    """The A/B test groups a subscriber was put in, for their GDPR export."""
+    members = GroupMember.objects.filter(subscriber=subscriber).select_related("ab_test__campaign", "variant")
+    return "ab_tests", [
+        {"campaign": member.ab_test.campaign.name, "variant": member.variant.letter}
+        for member in members.order_by("pk")
+    ]
+
+
 def _status_text(ab_test: ABTest) -> str:
     if ab_test.status == ABTest.Status.DRAFT:
         return _("Not started yet.")
@@ -115,6 +137,7 @@ def _status_text(ab_test: ABTest) -> str:
     else:
         text = _("Winner: variant %(letter)s.")
     text = text % {"letter": letter}
+    text += " " + _("The figures are those of the decision.")
     if ab_test.status == ABTest.Status.WINNER_SENT:
         text += " " + _("It was sent to the rest of the audience.")
     return text

@@ -206,7 +206,8 @@ def ab_test_evaluate(*, ab_test_id: int, now: datetime | None = None) -> ABTest 
                     ab_test.decided_variant = figures[decision.chosen].variant
                     ab_test.decided_at = now
                     ab_test.decided_by_fallback = decision.outcome == stats.Outcome.FALLBACK
-                    fields += ["status", "decided_variant", "decided_at", "decided_by_fallback"]
+                    ab_test.decision_figures = {figure.variant.letter: figure.as_snapshot() for figure in figures}
+                    fields += ["status", "decided_variant", "decided_at", "decided_by_fallback", "decision_figures"]
                 ab_test.save(update_fields=fields)
         if ab_test.status == ABTest.Status.DECIDED:
             _winner_send(ab_test, now)

@@ -9,6 +9,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.rendering import compile_campaign
 from campaigns.services import sending
 from experiments.models import ABTest, GroupMember, Variant
+from experiments.selectors import ab_test_results
 from experiments.services import ABTestError, ab_test_evaluate, ab_test_start
 from experiments.tests.factories import ab_test_for, campaign_with_readers
 from subscribers.models import Subscriber
@@ -109,7 +110,7 @@ def test_start_sends_each_variant_to_its_own_test_group_only(django_capture_on_c
     assert recipients(campaign) == set()
 
 
-def test_clear_winner_goes_to_the_rest_once(client, django_capture_on_commit_callbacks):
+def test_clear_winner_goes_to_the_rest_once(client, django_capture_on_commit_callbacks, in_english):
     campaign = campaign_with_readers(readers=1000)
     ab_test = ab_test_for(campaign)
     first, second = start(ab_test, django_capture_on_commit_callbacks)
@@ -134,6 +135,15 @@ def test_clear_winner_goes_to_the_rest_once(client, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=False):
         ab_test_evaluate(ab_test_id=ab_test.pk, now=ab_test.started_at + timedelta(hours=5))
     assert Delivery.objects.count() == before
+
+    # The results stay those of the test groups, though the winner's campaign went on to the rest.
+    results = ab_test_results(ab_test=decided)
+    test_group = GroupMember.objects.filter(variant=second).count()
+    assert [(row.variant.letter, row.figures.sent, row.figures.human_clicks) for row in results.rows] == [
+        ("A", len(recipients(first.campaign)), 3),
+        ("B", test_group, 45),
+    ]
+    assert results.status_text.startswith("Winner: variant B.")
 
 
 def test_no_clear_winner_until_the_deadline_then_the_fallback(client, django_capture_on_commit_callbacks):
@@ -220,3 +230,14 @@ def test_offer_redemptions_decide_when_they_are_the_metric(django_capture_on_com
     with django_capture_on_commit_callbacks(execute=False):
         decided = ab_test_evaluate(ab_test_id=ab_test.pk, now=ab_test.started_at + timedelta(hours=1))
     assert decided.decided_variant == second and not decided.decided_by_fallback
+
+
+def test_the_gdpr_export_names_the_test_group(django_capture_on_commit_callbacks):
+    from subscribers.services.gdpr import subscriber_export
+
+    campaign = campaign_with_readers(readers=1000)
+    ab_test = ab_test_for(campaign)
+    start(ab_test, django_capture_on_commit_callbacks)
+    member = GroupMember.objects.select_related("variant", "subscriber").first()
+    exported = subscriber_export(subscriber=member.subscriber)
+    assert exported["ab_tests"] == [{"campaign": campaign.name, "variant": member.variant.letter}]
