@@ -5,13 +5,15 @@ The probability that a variant is the best is computed by numerical integration,
 
     P(i best) = ∫ f_i(x) · Π_{j≠i} F_j(x) dx,
 
-on one grid spanning the posteriors' mass, so the same data always gives the same answer (no
-Monte Carlo noise, no seed). Credible intervals invert the regularized incomplete beta function
+on a grid spanning the posteriors' mass, so the same data always gives the same answer (no
+Monte Carlo noise, no seed); the grid gives each posterior its own points, so a narrow one beside a
+wide one is still resolved. Credible intervals invert the regularized incomplete beta function
 by bisection.
 
 The stopping rule and why its defaults are what they are: docs/architecture.md, "A/B tests".
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -118,35 +120,43 @@ def credible_interval(arm: Arm, level: float = 0.95) -> tuple[float, float]:
     return beta_quantile(tail, arm.alpha, arm.beta), beta_quantile(1.0 - tail, arm.alpha, arm.beta)
 
 
+def _grid(arms: list[Arm]) -> list[float]:
+    """Points covering every posterior's mass, each arm with its own share, so that a narrow posterior
+    beside a wide one is still resolved."""
+    per_arm = GRID_POINTS // len(arms)
+    points = set()
+    for arm in arms:
+        low = max(0.0, arm.mean - GRID_SPREAD * arm.sd)
+        high = min(1.0, arm.mean + GRID_SPREAD * arm.sd)
+        step = (high - low) / (per_arm - 1)
+        points.update(low + i * step for i in range(per_arm))
+    return sorted(points)
+
+
+def _density(x: float, a: float, b: float, log_norm: float) -> float:
+    if x <= 0.0:
+        return math.exp(-log_norm) if a == 1.0 else 0.0
+    if x >= 1.0:
+        return math.exp(-log_norm) if b == 1.0 else 0.0
+    return math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - log_norm)
+
+
 def probability_best(arms: list[Arm]) -> list[float]:
     """For each arm, the posterior probability that its rate is the highest."""
     if len(arms) < 2:
         raise ValueError("at least two arms are needed")
-    low = max(0.0, min(arm.mean - GRID_SPREAD * arm.sd for arm in arms))
-    high = min(1.0, max(arm.mean + GRID_SPREAD * arm.sd for arm in arms))
-    step = (high - low) / (GRID_POINTS - 1)
-    xs = [low + i * step for i in range(GRID_POINTS)]
+    xs = _grid(arms)
+    steps = [right - left for left, right in itertools.pairwise(xs)]
     densities, cdfs = [], []
     for arm in arms:
         a, b = arm.alpha, arm.beta
-        # Start the cumulative sum at the exact CDF of the grid's left end; the density is bounded (a, b ≥ 1).
-        base = beta_cdf(low, a, b)
         log_norm = _log_beta(a, b)
-        density = []
-        for x in xs:
-            if x <= 0.0:
-                value = 1.0 if a == 1.0 else 0.0
-                value *= math.exp(-log_norm)
-            elif x >= 1.0:
-                value = math.exp(-log_norm) if b == 1.0 else 0.0
-            else:
-                value = math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - log_norm)
-            density.append(value)
-        cdf, total = [], base
-        previous = density[0]
-        for value in density:
-            total += (previous + value) * step / 2
-            previous = value
+        density = [_density(x, a, b, log_norm) for x in xs]
+        # The cumulative sum starts at the exact CDF of the grid's left end; the density is bounded (a, b ≥ 1).
+        total = beta_cdf(xs[0], a, b)
+        cdf = [total]
+        for index, step in enumerate(steps):
+            total += (density[index] + density[index + 1]) * step / 2
             cdf.append(min(total, 1.0))
         densities.append(density)
         cdfs.append(cdf)
@@ -155,11 +165,10 @@ def probability_best(arms: list[Arm]) -> list[float]:
         others = [cdf for j, cdf in enumerate(cdfs) if j != i]
         integrand = []
         for index, value in enumerate(density):
-            product = value
             for cdf in others:
-                product *= cdf[index]
-            integrand.append(product)
-        area = step * (sum(integrand) - (integrand[0] + integrand[-1]) / 2)
+                value *= cdf[index]
+            integrand.append(value)
+        area = sum((integrand[index] + integrand[index + 1]) * step / 2 for index, step in enumerate(steps))
         results.append(max(area, 0.0))
     total = sum(results)
     return [value / total for value in results] if total else [1.0 / len(arms)] * len(arms)

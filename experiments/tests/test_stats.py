@@ -31,7 +31,15 @@ def _exact_b_beats_a(first: Arm, second: Arm) -> float:
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [(Arm(1000, 50), Arm(1000, 70)), (Arm(10, 1), Arm(10, 3)), (Arm(5000, 100), Arm(200, 10)), (Arm(0, 0), Arm(0, 0))],
+    [
+        (Arm(1000, 50), Arm(1000, 70)),
+        (Arm(10, 1), Arm(10, 3)),
+        (Arm(5000, 100), Arm(200, 10)),
+        (Arm(0, 0), Arm(0, 0)),
+        # A narrow posterior beside a wide one.
+        (Arm(1_000_000, 20_000), Arm(20, 1)),
+        (Arm(20, 1), Arm(1_000_000, 20_000)),
+    ],
 )
 def test_probability_best_of_two_matches_the_closed_form(first, second):
     assert probability_best([first, second])[1] == pytest.approx(_exact_b_beats_a(first, second), abs=1e-4)
