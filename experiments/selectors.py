@@ -106,6 +106,14 @@ class VariantResult:
     def variant(self) -> Variant:
         return self.figures.variant
 
+    @property
+    def rate_percent(self) -> float | None:
+        return None if self.rate is None else 100 * self.rate
+
+    @property
+    def interval_percent(self) -> tuple[float, float]:
+        return 100 * self.interval[0], 100 * self.interval[1]
+
 
 @dataclass(frozen=True)
 class Results:
@@ -137,10 +145,9 @@ def _status_text(ab_test: ABTest) -> str:
     else:
         text = _("Winner: variant %(letter)s.")
     text = text % {"letter": letter}
-    text += " " + _("The figures are those of the decision.")
     if ab_test.status == ABTest.Status.WINNER_SENT:
         text += " " + _("It was sent to the rest of the audience.")
-    return text
+    return text + " " + _("The figures are those of the decision.")
 
 
 def ab_test_results(*, ab_test: ABTest) -> Results:

@@ -1,6 +1,9 @@
 """In Chromium: staff set up an A/B test, start it, and see the fallback winner sent after the test window."""
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign
@@ -11,6 +14,7 @@ from newsletter_site.testing import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 READERS = 600
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
 
 
 def all_sent(ab_test: ABTest) -> bool:
@@ -68,6 +72,8 @@ def test_staff_set_up_a_test_and_see_the_winner_sent_after_the_window(
         status = page.locator(".ab-status").inner_text()
         assert "variant A was chosen as the fallback" in status
         assert "It was sent to the rest of the audience." in status
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "ab_test_results.png"), full_page=True)
         assert len(set(smtp_sink.recipients())) == READERS
         assert READERS - tested > 200
     finally:
