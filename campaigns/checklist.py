@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 
 from audience.rules import SegmentError
 from brands.sandbox import validate_layout_source
-from campaigns import merge_tags, selectors
+from campaigns import extensions, merge_tags, selectors
 from campaigns.models import Campaign
 from campaigns.rendering import RecipientContext, compile_campaign
 from campaigns.rendering.markdown import body_references
@@ -62,6 +62,10 @@ def campaign_checklist(*, campaign: Campaign) -> list[ChecklistItem]:
     items: list[ChecklistItem] = []
     if campaign.is_template:
         items.append(ChecklistItem("template", BLOCK, _("This is a template: start a campaign from it to send it.")))
+    for blocker in extensions.SEND_BLOCKERS:
+        reason = blocker(campaign=campaign)
+        if reason:
+            items.append(ChecklistItem("held_elsewhere", BLOCK, reason))
     if not campaign.subject.strip():
         items.append(ChecklistItem("no_subject", BLOCK, _("The campaign has no subject.")))
     articles = list(campaign.articles.select_related("library_image"))

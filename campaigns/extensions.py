@@ -159,3 +159,9 @@ def register(registry: list, entry) -> None:
     """Append once: ``ready()`` may run more than once in tests."""
     if entry not in registry:
         registry.append(entry)
+
+
+SEND_BLOCKERS: list[Callable[..., str | None]] = []
+"""Called by the pre-send checklist as ``blocker(campaign=...)``: a message says why the campaign may
+not be sent on its own (the experiments app: it is the base of an A/B test, whose variants send it),
+and blocks every send and schedule; None lets it through."""

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "api",
     "offers",
     "digests",
+    "experiments",
     "dashboard",
     "demo",
 ]
@@ -240,6 +241,8 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-retry-rewards": {"task": "referrals.tasks.retry_pending_rewards", "schedule": 300.0},
     # RSS-to-email: a source's digest is made at most this long after its scheduled time.
     "digests-fetch-due-sources": {"task": "digests.tasks.fetch_due_sources", "schedule": 60.0},
+    # A/B tests: the planned looks, and the winner to the rest once decided.
+    "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

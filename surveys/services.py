@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Article
 from subscribers.models import Subscriber
 from surveys import signals
-from surveys.models import FREE_TEXT_MAX_LENGTH, Answer, ArticleFeedback, Question, Response, Survey
+from surveys.models import FREE_TEXT_MAX_LENGTH, Answer, ArticleFeedback, Choice, Question, Response, Survey
 
 
 def _is_blank(raw) -> bool:
@@ -229,3 +229,30 @@ def subscriber_surveys_erase(subscriber: Subscriber) -> None:
     Answer.objects.filter(response__in=responses, question__kind=Question.Kind.FREE_TEXT).delete()
     responses.update(subscriber=None, respondent_key=None)
     ArticleFeedback.objects.filter(subscriber=subscriber).update(subscriber=None)
+
+
+SLUG_LENGTH = Survey._meta.get_field("slug").max_length
+
+
+@transaction.atomic
+def survey_copy(*, survey: Survey, campaign) -> Survey:
+    """A copy of ``survey`` (questions and choices, no responses) in ``campaign``'s mail, for a campaign
+    copied from the survey's own (an A/B test's variant). Its public link stays off."""
+    suffix = f"-c{campaign.pk}"
+    copy = Survey.objects.create(
+        title=survey.title,
+        intro=survey.intro,
+        thank_you_text=survey.thank_you_text,
+        slug=survey.slug[: SLUG_LENGTH - len(suffix)] + suffix,
+        is_public=False,
+        campaign=campaign,
+    )
+    for question in survey.questions.prefetch_related("choices"):
+        choices = list(question.choices.all())
+        question.pk = None
+        question.survey = copy
+        question.save()
+        Choice.objects.bulk_create(
+            Choice(question=question, position=choice.position, text=choice.text) for choice in choices
+        )
+    return copy

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Case, Exists, OuterRef, Value, When
+from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,12 +49,15 @@ class BatchOutcome:
     retry_in: float | None = None
 
 
-def campaign_start(*, campaign: Campaign, warnings_confirmed: bool = False) -> Campaign:
+def campaign_start(
+    *, campaign: Campaign, warnings_confirmed: bool = False, recipients: QuerySet[Subscriber] | None = None
+) -> Campaign:
     """Snapshot the audience and start sending now (also used for scheduled campaigns that are due).
 
     The one place a send starts, so the pre-send checklist is enforced here: a blocking item
     refuses (ValidationError, nothing changes), and so do warnings unless ``warnings_confirmed``
-    (ChecklistWarnings)."""
+    (ChecklistWarnings). ``recipients`` narrows the audience to those of its members (an A/B
+    test's group)."""
     with transaction.atomic():
         campaign = _locked(campaign)
         refuse_automation_mail(campaign)
@@ -63,7 +66,7 @@ def campaign_start(*, campaign: Campaign, warnings_confirmed: bool = False) -> C
                 _("A campaign that is %(status)s cannot be sent.") % {"status": campaign.get_status_display()}
             )
         campaign_check_ready(campaign=campaign, warnings_confirmed=warnings_confirmed)
-        deliveries_snapshot(campaign=campaign)
+        deliveries_snapshot(campaign=campaign, recipients=recipients)
         campaign.status = Status.SENDING
         campaign.started_at = timezone.now()
         campaign.save(update_fields=["status", "started_at", "updated_at"])
@@ -71,16 +74,20 @@ def campaign_start(*, campaign: Campaign, warnings_confirmed: bool = False) -> C
     return campaign
 
 
-def deliveries_snapshot(*, campaign: Campaign) -> int:
+def deliveries_snapshot(*, campaign: Campaign, recipients: QuerySet[Subscriber] | None = None) -> int:
     """One delivery per targeted subscriber, suppressed addresses left out; returns how many it
     added (none when repeated). Queued, or skipped with the error "frequency cap" for subscribers
     who reached a frequency cap (unless the campaign bypasses it): those rows stay visible in the
     campaign's figures and are never sent.
 
     One INSERT … SELECT: the audience never travels through Python, except to match it against
-    the suppression list (kept as hashes) when that list is not empty.
+    the suppression list (kept as hashes) when that list is not empty. ``recipients``: only the
+    audience's members among them.
     """
-    audience = subscribers_not_suppressed(selectors.campaign_audience(campaign=campaign)).order_by()
+    audience = selectors.campaign_audience(campaign=campaign)
+    if recipients is not None:
+        audience = audience.filter(pk__in=recipients.values("pk"))
+    audience = subscribers_not_suppressed(audience).order_by()
     over_cap = None if campaign.bypasses_frequency_cap else selectors.subscribers_over_frequency_cap_q()
     status = Value(Delivery.Status.QUEUED)
     if over_cap is not None:
@@ -101,6 +108,29 @@ def deliveries_snapshot(*, campaign: Campaign) -> int:
     with db_connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
+
+
+def campaign_send_more(*, campaign: Campaign, recipients: QuerySet[Subscriber]) -> int:
+    """Send a newsletter that already started to more of its audience (``recipients`` among it), through
+    the same pipeline; returns how many deliveries it added. A subscriber who has a delivery keeps
+    that one (the unique delivery), so repeating this adds nothing. A sent campaign sends again until
+    the new deliveries are done; a paused one waits for resume."""
+    with transaction.atomic():
+        campaign = _locked(campaign)
+        refuse_automation_mail(campaign)
+        if campaign.status not in (Status.SENDING, Status.PAUSED, Status.SENT):
+            raise CampaignStateError(
+                _("A campaign that is %(status)s cannot be sent to more subscribers.")
+                % {"status": campaign.get_status_display()}
+            )
+        added = deliveries_snapshot(campaign=campaign, recipients=recipients)
+        if added and campaign.status == Status.SENT:
+            campaign.status = Status.SENDING
+            campaign.finished_at = None
+            campaign.save(update_fields=["status", "finished_at", "updated_at"])
+        if added and campaign.status == Status.SENDING:
+            _queue_senders(campaign_id=campaign.pk)
+    return added
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:

@@ -549,3 +549,39 @@ def test_esp_batches_waiting_for_rate_slots_keep_their_claim_alive(campaign, new
     assert released == 0
     assert [len(message.to) for message in mail.outbox] == [50]
     assert Counter(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT: 50}
+
+
+def _addressees() -> list[str]:
+    return sorted(parseaddr(message.to[0])[1] for message in mail.outbox)
+
+
+def test_a_sent_campaign_sends_to_more_recipients_once(campaign, news, django_capture_on_commit_callbacks):
+    readers = subscribe(news, 6)
+    first_half = Subscriber.objects.filter(pk__in=[reader.pk for reader in readers[:3]])
+    with django_capture_on_commit_callbacks():
+        sending.campaign_start(campaign=campaign, recipients=first_half)
+    send_all(campaign)
+    assert is_sent(campaign)
+    assert _addressees() == sorted(reader.email for reader in readers[:3])
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        added = sending.campaign_send_more(campaign=campaign, recipients=Subscriber.objects.all())
+    assert added == 3 and callbacks
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING and campaign.finished_at is None
+    send_all(campaign)
+    assert is_sent(campaign)
+    assert _addressees() == sorted(reader.email for reader in readers)
+
+    assert sending.campaign_send_more(campaign=campaign, recipients=Subscriber.objects.all()) == 0
+    assert is_sent(campaign)
+
+
+def test_a_cancelled_or_draft_campaign_does_not_send_to_more_recipients(campaign, news):
+    subscribe(news, 2)
+    with pytest.raises(CampaignStateError):
+        sending.campaign_send_more(campaign=campaign, recipients=Subscriber.objects.all())
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CANCELLED)
+    with pytest.raises(CampaignStateError):
+        sending.campaign_send_more(campaign=campaign, recipients=Subscriber.objects.all())
+    assert not Delivery.objects.exists()

@@ -59,6 +59,9 @@ MAY_IMPORT = {
     "offers": {"brands", "subscribers", "audience", "campaigns", "tracking", "api"},
     # RSS-to-email makes campaigns of a list's feed items and sends them through campaigns' pipeline.
     "digests": {"brands", "subscribers", "audience", "campaigns"},
+    # A/B tests send copies of a campaign and judge them on tracking's human figures, survey answers
+    # and offer redemptions; campaigns reaches it only through ``campaigns.extensions.SEND_BLOCKERS``.
+    "experiments": {"subscribers", "audience", "campaigns", "tracking", "surveys", "offers"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",

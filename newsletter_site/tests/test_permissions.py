@@ -122,6 +122,16 @@ def analytics(name, *permissions, args=lambda w: []):
     return StaffPage(name, lambda w: reverse(name, args=args(w)), ("campaigns.view_campaign", *permissions))
 
 
+def ab_test_admin(action, *permissions, allowed_status=200):
+    def url(world):
+        from experiments.tests.factories import ab_test_for
+
+        ab_test = ab_test_for(CampaignFactory())
+        return reverse(f"admin:experiments_abtest_{action}", args=[ab_test.pk])
+
+    return StaffPage(f"admin:experiments_abtest_{action}", url, permissions, allowed_status)
+
+
 def _both(world):
     return f"?a={world.campaign.pk}&b={world.campaign.pk}"
 
@@ -133,6 +143,10 @@ VIEW_IMPORT = "subscribers.view_subscriberimport"
 PERSONALISED = f"?subscriber={ADDRESS}"
 
 STAFF_PAGES = [
+    # A/B tests: results and their CSV hold only figures per variant; starting one sends campaigns.
+    ab_test_admin("results", "experiments.view_abtest"),
+    ab_test_admin("results_csv", "experiments.view_abtest"),
+    ab_test_admin("start", "experiments.change_abtest", "campaigns.change_campaign", allowed_status=302),
     # The dashboard: campaign progress and figures; other apps' sections need their own view permission.
     StaffPage("dashboard:dashboard", lambda w: reverse("dashboard:dashboard"), (VIEW_CAMPAIGN,)),
     # Moving running journeys between versions changes the automation.

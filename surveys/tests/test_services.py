@@ -186,3 +186,24 @@ def test_a_bad_one_click_answer_stores_nothing(survey, field, raw):
         response_answer_record(question=question, raw=raw, subscriber=SubscriberFactory(), source="mail")
     assert list(error.value.error_dict) == [f"q{question.pk}"]
     assert Response.objects.count() == 0 and Answer.objects.count() == 0
+
+
+def test_a_survey_copy_has_the_questions_and_choices_but_no_responses():
+    from campaigns.tests.factories import CampaignFactory
+    from surveys.services import survey_copy
+    from surveys.tests.factories import QuestionFactory, SurveyFactory
+
+    original = SurveyFactory(campaign=CampaignFactory(), slug="umfrage")
+    question = QuestionFactory(survey=original, kind="single_choice", text="Welche Farbe?")
+    red = ChoiceFactory(question=question, text="Rot")
+    ChoiceFactory(question=question, text="Blau")
+    response_submit(survey=original, answers={question.pk: red.pk}, subscriber=SubscriberFactory(), source="mail")
+    target = CampaignFactory()
+
+    copy = survey_copy(survey=original, campaign=target)
+
+    assert copy.campaign == target and copy.slug != original.slug and not copy.is_public
+    copied = copy.questions.get()
+    assert copied.pk != question.pk and copied.text == "Welche Farbe?"
+    assert list(copied.choices.values_list("text", flat=True)) == ["Rot", "Blau"]
+    assert not copy.responses.exists() and original.responses.count() == 1
