@@ -180,8 +180,8 @@ def ab_test_results_csv_rows(*, results: Results):
         _("offer redemptions"),
         _("metric"),
         _("rate"),
-        _("95 % interval from"),
-        _("95 % interval to"),
+        _("interval (95 %), from"),
+        _("interval (95 %), to"),
         _("probability to be best"),
         _("status"),
     ]

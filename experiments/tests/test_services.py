@@ -19,6 +19,12 @@ from tracking.tests.conftest import hit
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _english(in_english):
+    """The refusals are read in English here."""
+
+
 BARE_PROXY = "Mozilla/5.0"
 
 
