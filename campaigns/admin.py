@@ -179,6 +179,10 @@ class CampaignAdmin(admin.ModelAdmin):
     ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
     ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
 
+    def get_inlines(self, request, obj):
+        # What other apps keep per campaign (its send time), after the articles.
+        return [*self.inlines, *extensions.CAMPAIGN_ADMIN_INLINES]
+
     def save_formset(self, request, form, formset, change):
         if formset.model is Article:
             for article_form in formset.forms:

@@ -127,6 +127,22 @@ this campaign. Held deliveries stay queued, and the campaign holds with the reas
 is paused; an automation mail keeps sending and its held deliveries wait)."""
 
 
+DELIVERY_SCHEDULERS: list[Callable[..., None]] = []
+"""Called as ``scheduler(campaign=...)`` when a newsletter starts, inside ``campaign_start``'s
+transaction right after the snapshot; may set ``Delivery.due_at`` on the campaign's queued
+deliveries (the send-time app spreads them over each reader's best hour). Senders claim a
+delivery only once it is due."""
+
+CAMPAIGN_ADMIN_INLINES: list[type] = []
+"""Admin inlines (models with a one-to-one or foreign key to ``Campaign``) shown on a campaign's
+admin page after its articles."""
+
+
+def deliveries_schedule(*, campaign) -> None:
+    for scheduler in DELIVERY_SCHEDULERS:
+        scheduler(campaign=campaign)
+
+
 def batch_prepare(*, campaign, delivery_ids: list[int]) -> list[PreparedBatch]:
     prepared = (preparer(campaign=campaign, delivery_ids=delivery_ids) for preparer in BATCH_PREPARERS)
     return [result for result in prepared if result is not None]
