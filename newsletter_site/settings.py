@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "api",
     "offers",
     "digests",
+    "sendtime",
     "dashboard",
     "demo",
 ]

@@ -151,6 +151,7 @@ def test_only_one_wake_up_is_queued_per_due_moment(campaign, settings):
     assert (first, second) == (True, False)
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_sends_later_deliveries_once_they_are_due(
     campaign, news, due_later_for, smtp_sink, celery_worker_thread, settings
@@ -173,6 +174,7 @@ def test_a_real_worker_sends_later_deliveries_once_they_are_due(
     assert Counter(smtp_sink.recipients()) == Counter({reader.email: 1 for reader in now_readers + later_readers})
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_wake_up_task_is_made_good_by_the_sweeper(
     campaign, news, due_later_for, smtp_sink, celery_worker_thread, settings, monkeypatch

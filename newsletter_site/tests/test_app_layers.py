@@ -59,6 +59,9 @@ MAY_IMPORT = {
     "offers": {"brands", "subscribers", "audience", "campaigns", "tracking", "api"},
     # RSS-to-email makes campaigns of a list's feed items and sends them through campaigns' pipeline.
     "digests": {"brands", "subscribers", "audience", "campaigns"},
+    # Send time learns from tracking's human events and survey answers, and gives campaigns' deliveries
+    # their due times through ``campaigns.extensions.DELIVERY_SCHEDULERS``.
+    "sendtime": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",
