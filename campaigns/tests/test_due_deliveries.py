@@ -7,7 +7,8 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 import pytest
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from campaigns import extensions
 from campaigns.models import Campaign, Delivery
@@ -76,7 +77,7 @@ def make_due(campaign):
 
 
 def test_deliveries_not_yet_due_wait_and_keep_the_campaign_sending(
-    campaign, news, due_later_for, mailoutbox, django_capture_on_commit_callbacks
+    campaign, news, due_later_for, mailoutbox, django_capture_on_commit_callbacks, admin_client
 ):
     now_readers = subscribe(news, 3)
     later_readers = subscribe(news, 2)
@@ -96,6 +97,11 @@ def test_deliveries_not_yet_due_wait_and_keep_the_campaign_sending(
     assert progress["eta_seconds"] is None
     assert progress["next_due_at"] is not None
     assert campaign_stall(campaign=campaign) is None
+    with translation.override("en"):
+        page = admin_client.get(
+            reverse("admin:campaigns_campaign_change", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="en"
+        ).content.decode()
+    assert '<span data-field="due_later">2</span> due later' in page
 
     make_due(campaign)
     send_due(campaign)
