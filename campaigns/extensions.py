@@ -133,9 +133,10 @@ transaction right after the snapshot; may set ``Delivery.due_at`` on the campaig
 deliveries (the send-time app spreads them over each reader's best hour). Senders claim a
 delivery only once it is due."""
 
-CAMPAIGN_ADMIN_INLINES: list[type] = []
-"""Admin inlines (models with a one-to-one or foreign key to ``Campaign``) shown on a campaign's
-admin page after its articles."""
+CAMPAIGN_ADMIN_NOTES: list[Callable[..., str | None]] = []
+"""Called as ``note(campaign)`` on a campaign's admin page: safe HTML about what another app keeps
+for the campaign (its send time, with a link to change it), or None. Shown read-only, so the
+campaign's form posts nothing for them."""
 
 
 def deliveries_schedule(*, campaign) -> None:

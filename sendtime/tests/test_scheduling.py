@@ -12,7 +12,6 @@ from django.utils import timezone, translation
 from campaigns.models import Delivery
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
-from campaigns.tests.test_admin import inline_data
 from sendtime.models import CampaignSendTime, ListSendRules, SendTimeProfile
 from sendtime.services import Interaction, profiles_record
 from subscribers.models import Subscriber
@@ -204,39 +203,47 @@ def test_the_campaign_page_shows_the_send_time_and_how_many_readers_fell_back(
 
 
 def send_time_data(campaign, **fields):
-    data = inline_data(campaign, list(campaign.articles.all()))
-    data.update(
-        {
-            "send_time-TOTAL_FORMS": "1",
-            "send_time-INITIAL_FORMS": "0",
-            "send_time-MIN_NUM_FORMS": "0",
-            "send_time-MAX_NUM_FORMS": "1",
-            "send_time-0-campaign": str(campaign.pk),
-            "send_time-0-mode": CampaignSendTime.Mode.BEST_TIME,
-            "send_time-0-window_hours": "6",
-        }
-    )
-    data.update({f"send_time-0-{name}": value for name, value in fields.items()})
+    data = {"campaign": str(campaign.pk), "mode": CampaignSendTime.Mode.BEST_TIME, "window_hours": "6"}
+    data.update(fields)
     return data
 
 
-def test_the_send_time_form_on_the_campaign_page_refuses_a_short_or_past_window_and_keeps_a_good_one(
-    admin_client, campaign
-):
-    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+def test_the_send_time_form_refuses_a_short_or_past_window_and_keeps_a_good_one(admin_client, campaign):
+    campaign_page = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    add = reverse("admin:sendtime_campaignsendtime_add")
     with translation.override("en"):
-        short = admin_client.post(url, send_time_data(campaign, window_hours="0"), HTTP_ACCEPT_LANGUAGE="en")
+        assert (
+            f"{add}?campaign={campaign.pk}"
+            in admin_client.get(campaign_page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        )
+        short = admin_client.post(add, send_time_data(campaign, window_hours="0"), HTTP_ACCEPT_LANGUAGE="en")
         past = admin_client.post(
-            url,
+            add,
             send_time_data(campaign, window_starts_at_0="2020-01-01", window_starts_at_1="10:00"),
             HTTP_ACCEPT_LANGUAGE="en",
         )
-        good = admin_client.post(url, send_time_data(campaign, local_time="09:00"), HTTP_ACCEPT_LANGUAGE="en")
+        assert not CampaignSendTime.objects.exists()
+        good = admin_client.post(add, send_time_data(campaign, local_time="09:00"), HTTP_ACCEPT_LANGUAGE="en")
+        page = admin_client.get(campaign_page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert short.status_code == 200 and "greater than or equal to 1" in short.content.decode()
     assert past.status_code == 200 and "This window ended already" in past.content.decode()
     assert good.status_code == 302
     option = CampaignSendTime.objects.get(campaign=campaign)
     assert (option.mode, option.window_hours, option.local_time) == ("best_time", 6, time(9, 0))
+    assert "each reader at their best time within the window" in page
+
+
+def test_the_send_time_of_a_campaign_that_is_sending_can_no_longer_change(
+    admin_client, campaign, news, django_capture_on_commit_callbacks
+):
+    reader(news)
+    start(campaign, django_capture_on_commit_callbacks)
+    with translation.override("en"):
+        response = admin_client.post(
+            reverse("admin:sendtime_campaignsendtime_add"), send_time_data(campaign), HTTP_ACCEPT_LANGUAGE="en"
+        )
+    assert response.status_code == 200 and "can no longer change" in response.content.decode()
+    assert not CampaignSendTime.objects.exists()
 
 
 def test_the_subscribers_page_shows_their_profile_only_with_tracking_consent(admin_client, news):
