@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
@@ -94,15 +96,18 @@ def campaign_plan(*, option: CampaignSendTime, campaign: Campaign, now: datetime
 
 
 def campaign_deliveries_schedule(*, campaign: Campaign, now: datetime | None = None) -> None:
-    """Give the campaign's queued deliveries their due times by its send-time choice (registered in
-    ``campaigns.extensions.DELIVERY_SCHEDULERS``; runs in ``campaign_start``'s transaction), and
-    count on the choice how each reader's time was decided."""
+    """Give the campaign's queued deliveries that have no due time yet theirs, by its send-time choice
+    (registered in ``campaigns.extensions.DELIVERY_SCHEDULERS``; runs in ``campaign_start``'s
+    transaction), and add to the choice's counts how each reader's time was decided. Calling it again
+    after more deliveries were added schedules only those."""
     option = CampaignSendTime.objects.filter(campaign=campaign).first()
     if option is None or option.mode == CampaignSendTime.Mode.AT_ONCE or campaign.is_automation:
         return
     now = now or timezone.now()
     plan = campaign_plan(option=option, campaign=campaign, now=now)
-    queued = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.QUEUED, subscriber__isnull=False)
+    queued = Delivery.objects.filter(
+        campaign=campaign, status=Delivery.Status.QUEUED, subscriber__isnull=False, due_at__isnull=True
+    )
     readers = Subscriber.objects.filter(pk__in=queued.values("subscriber_id"))
     zones = selectors.reader_zones(subscribers=readers)
     own = selectors.usable_profiles(subscribers=readers, now=now) if plan.use_own_profiles else {}
@@ -122,11 +127,13 @@ def campaign_deliveries_schedule(*, campaign: Campaign, now: datetime | None = N
     for due_at, delivery_ids in by_due_at.items():
         for first in range(0, len(delivery_ids), UPDATE_CHUNK):
             Delivery.objects.filter(pk__in=delivery_ids[first : first + UPDATE_CHUNK]).update(due_at=due_at)
-    option.scheduled_at = now
-    option.zone_fallbacks = sum(1 for zone in zones.values() if zone.fell_back)
-    option.own_profiles = sources[Source.OWN_PROFILE]
-    option.list_profiles = sources[Source.LIST_PROFILE]
-    option.campaign_times = sources[Source.CAMPAIGN_TIME]
-    option.save(update_fields=["scheduled_at", "zone_fallbacks", "own_profiles", "list_profiles", "campaign_times"])
-    if option.zone_fallbacks:
-        logger.info("Campaign %s: %d readers have an unknown time zone", campaign.pk, option.zone_fallbacks)
+    fallbacks = sum(1 for zone in zones.values() if zone.fell_back)
+    CampaignSendTime.objects.filter(pk=option.pk).update(
+        scheduled_at=Coalesce(F("scheduled_at"), Value(now)),
+        zone_fallbacks=F("zone_fallbacks") + fallbacks,
+        own_profiles=F("own_profiles") + sources[Source.OWN_PROFILE],
+        list_profiles=F("list_profiles") + sources[Source.LIST_PROFILE],
+        campaign_times=F("campaign_times") + sources[Source.CAMPAIGN_TIME],
+    )
+    if fallbacks:
+        logger.info("Campaign %s: %d readers have an unknown time zone", campaign.pk, fallbacks)

@@ -254,3 +254,23 @@ def test_the_subscribers_page_shows_their_profile_only_with_tracking_consent(adm
         assert "Best hour" in admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
         Subscriber.objects.filter(pk=subscriber.pk).update(tracking_consent=False)
         assert "Best hour" not in admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_scheduling_again_after_more_deliveries_were_added_schedules_only_those(
+    campaign, news, django_capture_on_commit_callbacks
+):
+    from sendtime.services import campaign_deliveries_schedule
+
+    first = reader(news, time_zone="America/New_York")
+    CampaignSendTime.objects.create(campaign=campaign, mode=CampaignSendTime.Mode.LOCAL_TIME, local_time=time(9, 0))
+    start(campaign, django_capture_on_commit_callbacks)
+    first_due = Delivery.objects.get(subscriber=first).due_at
+    Delivery.objects.filter(subscriber=first).update(due_at=first_due + timedelta(minutes=7))  # marks it
+    second = reader(news)
+    Delivery.objects.create(campaign=campaign, subscriber=second)
+
+    campaign_deliveries_schedule(campaign=campaign)
+
+    assert Delivery.objects.get(subscriber=first).due_at == first_due + timedelta(minutes=7)
+    assert due_local(second, campaign, BERLIN).hour == 9
+    assert CampaignSendTime.objects.get(campaign=campaign).campaign_times == 2
