@@ -174,10 +174,10 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Look"), {"fields": ["brand", "layout", "custom_layout"]}),
         (_("Archive"), {"fields": ["archive_enabled", "archive_link", "sharing_enabled"]}),
         (_("Reader feedback"), {"fields": ["article_feedback_enabled", "mail_survey", "article_feedback_figures"]}),
-        (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at"]}),
+        (_("Timing"), {"fields": ["scheduled_at", "started_at", "finished_at", "more_settings"]}),
     ]
     ALWAYS_READ_ONLY = ["status_badge", "audience_size", "archive_link", "scheduled_at", "started_at", "finished_at"]
-    ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures"]
+    ALWAYS_READ_ONLY += ["mail_survey", "article_feedback_figures", "more_settings"]
 
     def save_formset(self, request, form, formset, change):
         if formset.model is Article:
@@ -227,6 +227,13 @@ class CampaignAdmin(admin.ModelAdmin):
         if not url:
             return "–"
         return format_html('<a href="{}" target="_blank">{}</a>', url, url)
+
+    @admin.display(description=_("more settings"))
+    def more_settings(self, obj):
+        if obj is None or obj.pk is None:
+            return "–"
+        notes = [note for note in (note(obj) for note in extensions.CAMPAIGN_ADMIN_NOTES) if note]
+        return format_html_join("", "<div>{}</div>", ((note,) for note in notes)) if notes else "–"
 
     @admin.display(description=_("survey in the mail"))
     def mail_survey(self, obj):

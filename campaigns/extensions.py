@@ -127,6 +127,23 @@ this campaign. Held deliveries stay queued, and the campaign holds with the reas
 is paused; an automation mail keeps sending and its held deliveries wait)."""
 
 
+DELIVERY_SCHEDULERS: list[Callable[..., None]] = []
+"""Called as ``scheduler(campaign=...)`` when a newsletter starts, inside ``campaign_start``'s
+transaction right after the snapshot; may set ``Delivery.due_at`` on the campaign's queued
+deliveries (the send-time app spreads them over each reader's best hour). Senders claim a
+delivery only once it is due."""
+
+CAMPAIGN_ADMIN_NOTES: list[Callable[..., str | None]] = []
+"""Called as ``note(campaign)`` on a campaign's admin page: safe HTML about what another app keeps
+for the campaign (its send time, with a link to change it), or None. Shown read-only, so the
+campaign's form posts nothing for them."""
+
+
+def deliveries_schedule(*, campaign) -> None:
+    for scheduler in DELIVERY_SCHEDULERS:
+        scheduler(campaign=campaign)
+
+
 def batch_prepare(*, campaign, delivery_ids: list[int]) -> list[PreparedBatch]:
     prepared = (preparer(campaign=campaign, delivery_ids=delivery_ids) for preparer in BATCH_PREPARERS)
     return [result for result in prepared if result is not None]

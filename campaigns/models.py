@@ -352,6 +352,9 @@ class Delivery(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Empty: send as soon as a sender gets to it. Otherwise no sender claims the row before this
+    # moment (the send-time app sets it per reader when the campaign starts).
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
     esp_message_id = models.CharField(_("ESP message id"), max_length=255, blank=True, db_index=True)
     error = models.TextField(_("error"), blank=True)
 
@@ -364,7 +367,7 @@ class Delivery(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["campaign", "status", "due_at"], name="delivery_campaign_status_due"),
             models.Index(fields=["status", "claimed_at"]),
             models.Index(fields=["subscriber", "sent_at"], name="delivery_subscriber_sent_at"),
         ]

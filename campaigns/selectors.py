@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
@@ -206,8 +206,34 @@ def deliveries_for_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
     ]
 
 
-def campaign_delivery_figures(*, campaign: Campaign) -> dict:
-    """One pass over the campaign's deliveries: counts per status and the last claim and send."""
+def deliveries_due_q(*, now: datetime) -> Q:
+    """Deliveries a sender may claim at ``now``: those without a due time and those due by then."""
+    return Q(due_at__isnull=True) | Q(due_at__lte=now)
+
+
+def campaign_next_due_at(*, campaign_id: int, now: datetime) -> datetime | None:
+    """When the campaign's first delivery queued for later (due after ``now``) is due."""
+    return (
+        Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED, due_at__gt=now)
+        .order_by()
+        .aggregate(next_due_at=Min("due_at"))["next_due_at"]
+    )
+
+
+def campaign_only_due_later(*, campaign_id: int, now: datetime) -> bool:
+    """Nothing to send or in flight now, only deliveries queued for later: no sender has work yet."""
+    figures = Delivery.objects.filter(campaign_id=campaign_id, status__in=WAITING).aggregate(
+        later=Count("pk", filter=Q(status=Delivery.Status.QUEUED, due_at__gt=now)),
+        waiting=Count("pk"),
+    )
+    return figures["later"] > 0 and figures["later"] == figures["waiting"]
+
+
+def campaign_delivery_figures(*, campaign: Campaign, now: datetime | None = None) -> dict:
+    """One pass over the campaign's deliveries: counts per status, those queued for later (and when the
+    next is due), the last claim and send, and the last moment a delivery queued for later became due."""
+    now = now or timezone.now()
+    later = Q(status=Delivery.Status.QUEUED, due_at__gt=now)
     return Delivery.objects.filter(campaign=campaign).aggregate(
         total=Count("pk"),
         queued=Count("pk", filter=Q(status=Delivery.Status.QUEUED)),
@@ -216,6 +242,9 @@ def campaign_delivery_figures(*, campaign: Campaign) -> dict:
         failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
         skipped=Count("pk", filter=Q(status=Delivery.Status.SKIPPED)),
         withdrawn=Count("pk", filter=Q(status=Delivery.Status.WITHDRAWN)),
+        due_later=Count("pk", filter=later),
+        next_due_at=Min("due_at", filter=later),
+        last_due_at=Max("due_at", filter=Q(status=Delivery.Status.QUEUED, due_at__lte=now)),
         last_claimed_at=Max("claimed_at"),
         last_sent_at=Max("sent_at"),
     )
@@ -300,13 +329,21 @@ class Stall:
 
 
 def _stall(
-    campaign: Campaign, *, waiting: int, last_claimed_at: datetime | None, last_sent_at: datetime | None, now: datetime
+    campaign: Campaign,
+    *,
+    waiting: int,
+    last_claimed_at: datetime | None,
+    last_sent_at: datetime | None,
+    now: datetime,
+    last_due_at: datetime | None = None,
 ) -> Stall | None:
-    """The one rule: sending, messages waiting, and the last claim, send, start or resume (both
-    save the campaign) longer ago than ``send_stall_seconds``. Paused campaigns never stall."""
+    """The one rule: sending, messages waiting (due now: those queued for later wait by design), and
+    the last claim, send, start or resume (both save the campaign), or the moment the last waiting
+    delivery became due, longer ago than ``send_stall_seconds``. Paused campaigns never stall."""
     if campaign.status != Campaign.Status.SENDING or not waiting:
         return None
-    last_activity = max(moment for moment in (last_claimed_at, last_sent_at, campaign.updated_at) if moment)
+    moments = (last_claimed_at, last_sent_at, campaign.updated_at, last_due_at)
+    last_activity = max(moment for moment in moments if moment)
     idle = (now - last_activity).total_seconds()
     if idle <= send_stall_seconds():
         return None
@@ -317,14 +354,16 @@ def campaign_stall(*, campaign: Campaign, figures: dict | None = None, now: date
     """Whether this campaign is stalled; ``figures`` from ``campaign_delivery_figures`` saves a query."""
     if campaign.status != Campaign.Status.SENDING:
         return None
+    now = now or timezone.now()
     if figures is None:
-        figures = campaign_delivery_figures(campaign=campaign)
+        figures = campaign_delivery_figures(campaign=campaign, now=now)
     return _stall(
         campaign,
-        waiting=figures["queued"] + figures["sending"],
+        waiting=figures["queued"] - figures["due_later"] + figures["sending"],
         last_claimed_at=figures["last_claimed_at"],
         last_sent_at=figures["last_sent_at"],
-        now=now or timezone.now(),
+        last_due_at=figures["last_due_at"],
+        now=now,
     )
 
 
@@ -338,7 +377,8 @@ def campaigns_stalled(*, now: datetime | None = None) -> list[Stall]:
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=send_stall_seconds())
-    waiting = Delivery.objects.filter(campaign=OuterRef("pk"), status__in=WAITING)
+    waiting_now = Q(status=Delivery.Status.SENDING) | Q(deliveries_due_q(now=now), status=Delivery.Status.QUEUED)
+    waiting = Delivery.objects.filter(waiting_now, campaign=OuterRef("pk"))
     live_claim = Delivery.objects.filter(
         campaign=OuterRef("pk"), status=Delivery.Status.SENDING, claimed_at__gte=cutoff
     )
@@ -356,9 +396,10 @@ def campaigns_stalled(*, now: datetime | None = None) -> list[Stall]:
         .values("campaign_id")
         .order_by()
         .annotate(
-            waiting=Count("pk", filter=Q(status__in=WAITING)),
+            waiting=Count("pk", filter=waiting_now),
             last_claimed_at=Max("claimed_at"),
             last_sent_at=Max("sent_at"),
+            last_due_at=Max("due_at", filter=Q(status=Delivery.Status.QUEUED, due_at__lte=now)),
         )
     )
     stalls = [
@@ -367,6 +408,7 @@ def campaigns_stalled(*, now: datetime | None = None) -> list[Stall]:
             waiting=row["waiting"],
             last_claimed_at=row["last_claimed_at"],
             last_sent_at=row["last_sent_at"],
+            last_due_at=row["last_due_at"],
             now=now,
         )
         for row in rows

@@ -11,6 +11,8 @@ def send_campaign_batch(self, campaign_id: int) -> None:
         self.apply_async((campaign_id,), countdown=outcome.retry_in)
     elif outcome.more_to_send:
         self.apply_async((campaign_id,))
+    elif outcome.due_in is not None and sending.wake_up_claim(campaign_id=campaign_id, due_in=outcome.due_in):
+        self.apply_async((campaign_id,), countdown=outcome.due_in)
 
 
 @shared_task(acks_late=True)

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "offers",
     "digests",
     "experiments",
+    "sendtime",
     "dashboard",
     "demo",
 ]

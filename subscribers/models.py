@@ -56,6 +56,18 @@ class MailingList(models.Model):
         related_name="mailing_lists",
         help_text=_("The look and legal footer of this list's mails and pages. Empty: the default brand."),
     )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_time_zone],
+        help_text=_(
+            "An IANA name such as Europe/Berlin: the time zone of members who have none of their own. "
+            "Empty: the site's time zone."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
@@ -47,6 +48,8 @@ class BatchOutcome:
     failed: int = 0
     more_to_send: bool = False
     retry_in: float | None = None
+    # Nothing due now, but deliveries are queued for later: the first is due this many seconds from now.
+    due_in: float | None = None
 
 
 def campaign_start(
@@ -67,6 +70,7 @@ def campaign_start(
             )
         campaign_check_ready(campaign=campaign, warnings_confirmed=warnings_confirmed)
         deliveries_snapshot(campaign=campaign, recipients=recipients)
+        extensions.deliveries_schedule(campaign=campaign)
         campaign.status = Status.SENDING
         campaign.started_at = timezone.now()
         campaign.save(update_fields=["status", "started_at", "updated_at"])
@@ -124,6 +128,8 @@ def campaign_send_more(*, campaign: Campaign, recipients: QuerySet[Subscriber]) 
                 % {"status": campaign.get_status_display()}
             )
         added = deliveries_snapshot(campaign=campaign, recipients=recipients)
+        if added:
+            extensions.deliveries_schedule(campaign=campaign)  # due times for the new rows only
         if added and campaign.status == Status.SENT:
             campaign.status = Status.SENDING
             campaign.finished_at = None
@@ -191,7 +197,9 @@ def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) ->
     token = secrets.token_hex(16)
     prepared = []
     with transaction.atomic():
-        candidates = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).order_by("pk")
+        candidates = Delivery.objects.filter(
+            selectors.deliveries_due_q(now=timezone.now()), campaign_id=campaign_id, status=Delivery.Status.QUEUED
+        ).order_by("pk")
         if db_connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         rows = list(candidates.values_list("pk", "subscriber__status", "subscriber__email")[:limit])
@@ -261,8 +269,10 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     claim = _claim(campaign_id=campaign_id, limit=settings.KANAL_SEND_BATCH_SIZE, campaign=campaign)
     token = claim.token
     if token is None:
-        campaign_finish_if_done(campaign_id=campaign_id)
-        return BatchOutcome()
+        due_in = _next_due_in(campaign_id=campaign_id)
+        if due_in is None:
+            campaign_finish_if_done(campaign_id=campaign_id)
+        return BatchOutcome(due_in=due_in)
     compiled, skeleton = compiled_campaign(campaign)
     deliveries = transports.claimed_deliveries(token=token)
     prepared_links = [result.links for result in claim.prepared if result.links is not None]
@@ -307,10 +317,35 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     Delivery.objects.filter(claim=token, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED, claim="", claimed_at=None
     )
-    more = Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.QUEUED).exists()
-    if not more:
+    more = Delivery.objects.filter(
+        selectors.deliveries_due_q(now=timezone.now()), campaign_id=campaign_id, status=Delivery.Status.QUEUED
+    ).exists()
+    due_in = None if more else _next_due_in(campaign_id=campaign_id)
+    if not more and due_in is None:
         campaign_finish_if_done(campaign_id=campaign_id)
-    return BatchOutcome(sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in)
+    return BatchOutcome(
+        sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in, due_in=due_in
+    )
+
+
+def wake_up_claim(*, campaign_id: int, due_in: float) -> bool:
+    """Whether the caller should queue the sender that wakes the campaign when its next delivery is
+    due: only the first of the campaign's senders to ask for that moment, so parallel senders and
+    sweeps do not pile up one waiting task each. Without Redis, every caller may (the sweeper
+    wakes the campaign in any case)."""
+    due_second = int((timezone.now() + timedelta(seconds=due_in)).timestamp())
+    try:
+        return cache.add(f"campaigns:wake:{campaign_id}:{due_second}", 1, timeout=int(due_in) + 60)
+    except Exception as error:
+        logger.warning("Campaign %s: no wake-up bookkeeping without the cache: %s", campaign_id, error)
+        return True
+
+
+def _next_due_in(*, campaign_id: int) -> float | None:
+    """Seconds until the campaign's next delivery queued for later is due, or None when none is."""
+    now = timezone.now()
+    due_at = selectors.campaign_next_due_at(campaign_id=campaign_id, now=now)
+    return None if due_at is None else max((due_at - now).total_seconds(), 0.0)
 
 
 def campaign_hold(*, campaign_id: int, reason: str) -> None:
@@ -382,14 +417,19 @@ def deliveries_sweep(*, stale_after: timedelta | None = None) -> int:
     ).update(status=Delivery.Status.QUEUED, claim="", claimed_at=None)
     if released:
         logger.warning("Re-queued %d deliveries whose worker stopped", released)
+    now = timezone.now()
     for campaign_id in Campaign.objects.filter(status=Status.SENDING, kind=Campaign.Kind.NEWSLETTER).values_list(
         "pk", flat=True
     ):
-        if not campaign_finish_if_done(campaign_id=campaign_id):
+        if not campaign_finish_if_done(campaign_id=campaign_id) and not selectors.campaign_only_due_later(
+            campaign_id=campaign_id, now=now
+        ):
             with transaction.atomic():
                 _queue_senders(campaign_id=campaign_id)
     # Automation mails stay "sending" while idle, and there can be many: only those with work get senders.
-    waiting = Delivery.objects.filter(campaign=OuterRef("pk"), status=Delivery.Status.QUEUED)
+    waiting = Delivery.objects.filter(
+        selectors.deliveries_due_q(now=now), campaign=OuterRef("pk"), status=Delivery.Status.QUEUED
+    )
     for campaign_id in Campaign.objects.filter(
         Exists(waiting), status=Status.SENDING, kind=Campaign.Kind.AUTOMATION
     ).values_list("pk", flat=True):
@@ -453,13 +493,16 @@ def campaigns_start_due() -> int:
 def campaign_progress(*, campaign: Campaign) -> dict:
     figures = selectors.campaign_delivery_figures(campaign=campaign)
     stall = selectors.campaign_stall(campaign=campaign, figures=figures)
-    counts = {name: figures[name] for name in ("total", "queued", "sending", "sent", "failed", "skipped", "withdrawn")}
+    counts = {
+        name: figures[name]
+        for name in ("total", "queued", "sending", "sent", "failed", "skipped", "withdrawn", "due_later")
+    }
     window = 60
     recent = Delivery.objects.filter(
         campaign=campaign, status=Delivery.Status.SENT, sent_at__gte=timezone.now() - timedelta(seconds=window)
     ).count()
     rate = recent / window
-    remaining = counts["queued"] + counts["sending"]
+    remaining = counts["queued"] - counts["due_later"] + counts["sending"]
     done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["withdrawn"]
     return {
         **counts,
@@ -473,4 +516,5 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "idle_seconds": stall.idle_seconds if stall else None,
         "stall_message": stall.message() if stall else None,
         "hold_reason": campaign.hold_reason,
+        "next_due_at": figures["next_due_at"].isoformat() if figures["next_due_at"] else None,
     }

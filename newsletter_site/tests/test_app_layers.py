@@ -62,6 +62,9 @@ MAY_IMPORT = {
     # A/B tests send copies of a campaign and judge them on tracking's human figures, survey answers
     # and offer redemptions; campaigns reaches it only through ``campaigns.extensions.SEND_BLOCKERS``.
     "experiments": {"subscribers", "audience", "campaigns", "tracking", "surveys", "offers"},
+    # Send time learns from tracking's human events and survey answers, and gives campaigns' deliveries
+    # their due times through ``campaigns.extensions.DELIVERY_SCHEDULERS``.
+    "sendtime": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",
