@@ -46,6 +46,7 @@ def _guarded(view: Callable, permissions: tuple[str, ...]) -> Callable:
     @wraps(view)
     def guarded(request, *args, **kwargs):
         require(request, *permissions)
+        request.is_staff_page = True  # staff pages keep Kanal's own look, not a list's brand
         return view(request, *args, **kwargs)
 
     # Read by the test that walks every staff URL.

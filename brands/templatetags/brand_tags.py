@@ -7,9 +7,12 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def page_brand(context):
-    """The brand of a public page: its campaign's, else its list's (or its subscription's); None on other pages."""
+    """The brand of a public page: its campaign's, else its list's (or its subscription's); None on other
+    pages, staff pages included."""
     if context.get("brand") is not None:
         return context["brand"]
+    if getattr(context.get("request"), "is_staff_page", False):
+        return None
     campaign = context.get("campaign")
     if campaign is not None and hasattr(campaign, "brand_id"):
         return brand_for_campaign(campaign, with_social_links=False)

@@ -338,7 +338,8 @@ def machines_tables(share: selectors.campaigns.HumanMachine) -> list[Table]:
 
 CAMPAIGN_TABLES: list = []
 """Tables apps built on tracking add to a campaign's page, called as ``table(campaign=...)``
-(surveys adds its responses); registered in their ``AppConfig.ready()``."""
+(surveys adds its responses); registered in their ``AppConfig.ready()``. A table that does not
+apply to the campaign returns None."""
 
 
 def surveys_table(surveys: list) -> Table:
