@@ -1,8 +1,23 @@
-"""Fixtures of the campaign tests that crash real processes."""
+"""Fixtures the campaign tests share."""
 
 import pytest
 
+from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from newsletter_site.tests.sinks import watching_sink_running
+from subscribers.tests.factories import MailingListFactory
+
+
+@pytest.fixture
+def news():
+    return MailingListFactory(name="News")
+
+
+@pytest.fixture
+def campaign(news):
+    """A newsletter of one article to the list ``news``."""
+    campaign = CampaignFactory(mailing_lists=[news])
+    ArticleFactory(campaign=campaign)
+    return campaign
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ __all__ = [
     "SubscriberFactory",
     "SubscriptionFactory",
     "TagFactory",
+    "subscribe",
     "with_reader",
 ]
 
@@ -48,3 +49,11 @@ def with_reader(campaign: Campaign) -> Campaign:
     """The campaign with one active subscriber on its first list: an empty audience blocks sending."""
     SubscriptionFactory(mailing_list=campaign.mailing_lists.order_by("pk").first())
     return campaign
+
+
+def subscribe(mailing_list, count, **subscriber_fields):
+    """``count`` new active subscribers of ``mailing_list``."""
+    return [
+        SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory(**subscriber_fields)).subscriber
+        for _ in range(count)
+    ]

@@ -33,11 +33,6 @@ TEXT_SEPARATOR = "-" * 60
 
 
 @pytest.fixture
-def news():
-    return MailingListFactory(name="News")
-
-
-@pytest.fixture
 def vip():
     return TagFactory(name="vip")
 

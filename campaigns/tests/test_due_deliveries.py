@@ -14,29 +14,10 @@ from campaigns import extensions
 from campaigns.models import Campaign, Delivery
 from campaigns.selectors import campaign_stall, campaigns_stalled
 from campaigns.services import sending
-from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from campaigns.tests.factories import subscribe
 from newsletter_site.testing import wait_until
-from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def news():
-    return MailingListFactory(name="News")
-
-
-@pytest.fixture
-def campaign(news):
-    campaign = CampaignFactory(mailing_lists=[news])
-    ArticleFactory(campaign=campaign)
-    return campaign
-
-
-def subscribe(mailing_list, count):
-    return [
-        SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory()).subscriber for _ in range(count)
-    ]
 
 
 @pytest.fixture

@@ -10,29 +10,11 @@ from django.utils import timezone
 from campaigns.models import Campaign, Delivery, FrequencyCap
 from campaigns.selectors import subscribers_over_frequency_cap
 from campaigns.services import sending
-from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, subscribe
 from newsletter_site.testing import wait_until
-from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
+from subscribers.tests.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def news():
-    return MailingListFactory(name="News")
-
-
-@pytest.fixture
-def campaign(news):
-    campaign = CampaignFactory(mailing_lists=[news])
-    ArticleFactory(campaign=campaign)
-    return campaign
-
-
-def subscribe(mailing_list, count):
-    return [
-        SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory()).subscriber for _ in range(count)
-    ]
 
 
 def received(subscriber, *, ago=None, status=Delivery.Status.SENT, bypasses=False):

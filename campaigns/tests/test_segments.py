@@ -35,11 +35,6 @@ def delivered(campaign) -> set[str]:
 
 
 @pytest.fixture
-def news():
-    return MailingListFactory(name="News")
-
-
-@pytest.fixture
 def readers(news):
     """Six readers of News with consent (two tagged "de-nord"), one without, one on another list."""
     found = {}

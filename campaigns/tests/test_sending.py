@@ -17,32 +17,13 @@ from campaigns import throttle
 from campaigns.models import Campaign, Delivery
 from campaigns.services import sending
 from campaigns.services.lifecycle import CampaignStateError
-from campaigns.tests.factories import ArticleFactory, CampaignFactory
+from campaigns.tests.factories import ArticleFactory, CampaignFactory, subscribe
 from newsletter_site.testing import wait_until
 from subscribers import links
 from subscribers.models import Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def news():
-    return MailingListFactory(name="News")
-
-
-@pytest.fixture
-def campaign(news):
-    campaign = CampaignFactory(mailing_lists=[news])
-    ArticleFactory(campaign=campaign)
-    return campaign
-
-
-def subscribe(mailing_list, count, **subscriber_fields):
-    return [
-        SubscriptionFactory(mailing_list=mailing_list, subscriber=SubscriberFactory(**subscriber_fields)).subscriber
-        for _ in range(count)
-    ]
 
 
 def start(campaign, django_capture_on_commit_callbacks):
