@@ -68,6 +68,7 @@ def _message_create(*, event_type: str, data: dict, endpoints, subscriber_id: in
     return message
 
 
+@transaction.atomic
 def event_publish(*, event_type: str, data: dict, subscriber_id: int | None = None) -> Message | None:
     """Store the event and a delivery for each active endpoint that chose it, in the caller's
     transaction; the tasks are queued once it commits (the beat sweep catches a lost one).
