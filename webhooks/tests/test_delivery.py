@@ -239,3 +239,19 @@ def test_erasure_strips_past_messages_and_announces_the_erasure(endpoint):
     assert "neu@example.org" not in json.dumps(confirmed.payload)
     erased = Message.objects.get(event_type="subscriber.erased")
     assert erased.payload["data"] == {"subscriber": {"id": public_id}}
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(endpoint, receiver, loopback_allowed):
+    receiver.statuses = [307]
+    confirm_signup()
+    delivery = Delivery.objects.get()
+
+    services.delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 1
+    assert (delivery.status, delivery.last_status_code, delivery.last_error) == (
+        Delivery.Status.FAILED,
+        307,
+        "HTTP 307",
+    )
