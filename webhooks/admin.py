@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from newsletter_site.admin_mixins import ReadOnlyAdminMixin
+from newsletter_site.permissions import has_staff_permissions
 from webhooks import services
 from webhooks.events import EventType
 from webhooks.models import Delivery, Endpoint
@@ -116,6 +117,19 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
     readonly_fields = fields
+    actions = ["deliver_again"]
+
+    def has_deliver_again_permission(self, request):
+        return has_staff_permissions(request.user, "webhooks.change_endpoint")
+
+    @admin.action(description=_("Deliver the selected messages again"), permissions=["deliver_again"])
+    def deliver_again(self, request, queryset):
+        count = services.deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        messages.success(
+            request,
+            ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.", count)
+            % {"count": count},
+        )
 
     @admin.display(description=_("message id"), ordering="message__message_id")
     def message_id(self, obj):

@@ -176,6 +176,21 @@ def deliveries_requeue() -> int:
     return len(ids)
 
 
+@transaction.atomic
+def deliveries_retry(*, delivery_ids) -> int:
+    """Staff start given-up or failing deliveries afresh: a new round of retries, due now."""
+    ids = list(
+        Delivery.objects.filter(pk__in=delivery_ids)
+        .exclude(status=Delivery.Status.SUCCEEDED)
+        .values_list("pk", flat=True)
+    )
+    Delivery.objects.filter(pk__in=ids).update(
+        status=Delivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    transaction.on_commit(lambda: _enqueue(ids))
+    return len(ids)
+
+
 def alert_recipients() -> list[str]:
     users = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="").order_by("pk")
     return sorted({user.email for user in users if has_staff_permissions(user, ALERT_PERMISSION)})

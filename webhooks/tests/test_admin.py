@@ -91,3 +91,40 @@ def test_staff_without_permission_see_no_endpoint_and_no_secret(client, django_u
     response = client.get(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]))
     assert response.status_code in (302, 403)
     assert endpoint.secret not in response.content.decode()
+
+
+def test_staff_deliver_given_up_messages_again(admin_client, django_capture_on_commit_callbacks):
+    endpoint = Endpoint.objects.create(url="https://crm.example/hook", events=[])
+    given_up = Delivery.objects.create(
+        message=Message.objects.create(event_type="webhook.test", payload={}),
+        endpoint=endpoint,
+        status=Delivery.Status.EXHAUSTED,
+        attempts=8,
+    )
+    done = Delivery.objects.create(
+        message=Message.objects.create(event_type="webhook.test", payload={}),
+        endpoint=endpoint,
+        status=Delivery.Status.SUCCEEDED,
+        attempts=1,
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        admin_client.post(
+            reverse("admin:webhooks_delivery_changelist"),
+            {"action": "deliver_again", "_selected_action": [given_up.pk, done.pk]},
+        )
+
+    given_up.refresh_from_db()
+    done.refresh_from_db()
+    assert (given_up.status, given_up.attempts) == (Delivery.Status.PENDING, 0)
+    assert done.status == Delivery.Status.SUCCEEDED
+    assert len(callbacks) == 1
+
+
+def test_deliver_again_needs_permission_to_change_endpoints(client, django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", "clerk@example.org", "x", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_delivery", content_type__app_label="webhooks"))
+    client.force_login(clerk)
+    response = client.get(reverse("admin:webhooks_delivery_changelist"))
+    assert response.status_code == 200
+    assert "deliver_again" not in response.content.decode()
