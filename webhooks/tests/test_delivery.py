@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 from subscribers import tokens
 from subscribers.services import optin
 from subscribers.tests.factories import MailingListFactory
-from webhooks import services
+from webhooks import services, tasks
 from webhooks.models import Delivery, Endpoint, Message
 
 pytestmark = pytest.mark.django_db
@@ -221,8 +221,14 @@ def test_beat_requeues_a_stuck_pending_delivery(endpoint, monkeypatch):
     assert services.deliveries_requeue() == 0
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
-    assert services.deliveries_requeue() == 1
+    tasks.requeue_due_deliveries()
     assert queued == [delivery.pk]
+
+
+def test_the_requeue_runs_on_the_beat(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["webhooks-requeue"]
+    assert entry["task"] == tasks.requeue_due_deliveries.name
+    assert entry["schedule"] <= 60
 
 
 def test_erasure_strips_past_messages_and_announces_the_erasure(endpoint):
