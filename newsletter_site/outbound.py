@@ -1,5 +1,5 @@
-"""The one place that fetches a URL someone typed in (a feed source): only http(s), only public
-addresses, a deadline and a size limit.
+"""The one place that fetches or posts to a URL someone typed in (a feed source, a webhook
+endpoint): only http(s), only public addresses, a deadline and a size limit.
 
 Staff (or whoever gains a staff account) choose the URL and the worker fetches it, so the URL
 must not reach the worker's own network: the cloud metadata address, a database port on
@@ -17,6 +17,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -129,23 +130,62 @@ def _remaining(deadline: float) -> float:
     return left
 
 
+@dataclass(frozen=True)
+class Posted:
+    status: int
+    content: bytes  # the answer's first ``max_bytes`` bytes
+
+
+def _target(url: str):
+    """The checked parts of ``url`` and an unopened connection pinned to its checked address."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise BadUrl(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise BadUrl(url) from error
+    address = _checked_address(parts.hostname, port)
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return connection_class, parts.hostname, port, address, path
+
+
+def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float, max_bytes: int) -> Posted:
+    """POST ``body`` to ``url`` within ``timeout`` seconds; any answer (an error status or a
+    redirect too, which is not followed) comes back with its body cut at ``max_bytes``. Raises a
+    ``FetchError`` subclass when there is no answer."""
+    deadline = time.monotonic() + timeout
+    connection_class, host, port, address, path = _target(url)
+    connection = connection_class(host, port, address=address, timeout=_remaining(deadline))
+    try:
+        connection.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        response = connection.getresponse()
+        chunks, size = [], 0
+        while size < max_bytes:
+            connection.open_socket.settimeout(_remaining(deadline))
+            chunk = response.read1(min(CHUNK, max_bytes - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return Posted(status=response.status, content=b"".join(chunks))
+    except TimeoutError as error:
+        raise FetchTimeout() from error
+    except (OSError, http.client.HTTPException) as error:
+        raise FetchError(f"{type(error).__name__}: {error}") from error
+    finally:
+        connection.close()
+
+
 def fetch(url: str, *, max_bytes: int, timeout: float, accept: str = "*/*") -> Fetched:
     """GET ``url`` within ``timeout`` seconds in all (redirects and a slow trickle included),
     reading at most ``max_bytes``; raise a ``FetchError`` subclass otherwise."""
     deadline = time.monotonic() + timeout
     for _hop in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-            raise BadUrl(url)
+        connection_class, host, port, address, path = _target(url)
+        connection = connection_class(host, port, address=address, timeout=_remaining(deadline))
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as error:
-            raise BadUrl(url) from error
-        address = _checked_address(parts.hostname, port)
-        connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        connection = connection_class(parts.hostname, port, address=address, timeout=_remaining(deadline))
-        try:
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.request(
                 "GET", path, headers={"User-Agent": USER_AGENT, "Accept": accept, "Accept-Encoding": "identity"}
             )

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "digests",
     "experiments",
     "sendtime",
+    "webhooks",
     "dashboard",
     "demo",
 ]
@@ -244,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     "digests-fetch-due-sources": {"task": "digests.tasks.fetch_due_sources", "schedule": 60.0},
     # A/B tests: the planned looks, and the winner to the rest once decided.
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
+    # Webhooks: deliveries whose task was lost, whose worker died, or whose later retry is due.
+    "webhooks-requeue": {"task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -465,6 +468,10 @@ KANAL_FEED_MAX_BYTES = env_int("KANAL_FEED_MAX_BYTES", 2 * 1024 * 1024)
 # Networks newsletter_site.outbound may fetch from although they are not public. For tests with a
 # server on 127.0.0.1 only; deliberately not read from the environment.
 KANAL_OUTBOUND_ALLOWED_NETWORKS: list[str] = []
+# Outgoing webhooks: seconds an endpoint has to answer, and deliveries given up in a row (each after
+# about 27 hours of retries) before the endpoint is disabled and staff are mailed.
+KANAL_WEBHOOK_TIMEOUT_SECONDS = env_int("KANAL_WEBHOOK_TIMEOUT_SECONDS", 5)
+KANAL_WEBHOOK_DISABLE_AFTER = env_int("KANAL_WEBHOOK_DISABLE_AFTER", 5)
 
 # Origins whose pages may post the embedded sign-up form (e.g. https://shop.example.com); SITE_URL
 # itself is always allowed, and with none listed only SITE_URL may.

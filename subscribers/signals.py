@@ -13,6 +13,14 @@ subscription_confirmed = Signal()
 # ``optin.subscriber_subscribe`` (not for an address already active on the list). Referrals listen.
 signup_recorded = Signal()
 
+# Sent with ``subscriber`` and the ``subscriptions`` just ended (unsubscribed), inside the transaction
+# that ends them, whatever the path (preference page, one-click, ESP feedback). Webhooks listen.
+subscriptions_ended = Signal()
+
+# Sent with ``subscriber`` and ``event_type`` (Anymail's "bounced" or "complained") inside the
+# transaction that applies a hard bounce or a complaint an ESP reported. Webhooks listen.
+esp_feedback_applied = Signal()
+
 
 @receiver(tracking, dispatch_uid="subscribers.esp_feedback")
 def esp_tracking_event_received(sender, event, esp_name, **kwargs):

@@ -23,7 +23,7 @@ from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import extensions, selectors, throttle
+from campaigns import extensions, selectors, signals, throttle
 from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
@@ -405,6 +405,7 @@ def campaign_finish_if_done(*, campaign_id: int) -> bool:
         campaign.status = Status.SENT
         campaign.finished_at = timezone.now()
         campaign.save(update_fields=["status", "finished_at", "updated_at"])
+        signals.campaign_sent.send(sender=Campaign, campaign=campaign)
         return True
 
 

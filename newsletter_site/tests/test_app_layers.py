@@ -65,6 +65,8 @@ MAY_IMPORT = {
     # Send time learns from tracking's human events and survey answers, and gives campaigns' deliveries
     # their due times through ``campaigns.extensions.DELIVERY_SCHEDULERS``.
     "sendtime": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
+    # Outgoing webhooks listen to the signals of the apps below and know their models; none imports it.
+    "webhooks": {"subscribers", "campaigns", "surveys", "offers", "referrals"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",

@@ -12,6 +12,7 @@ from datetime import datetime
 from anymail.signals import EventType
 from django.db import IntegrityError, transaction
 
+from subscribers import signals
 from subscribers.models import (
     ConsentRecord,
     EspEvent,
@@ -150,6 +151,8 @@ def esp_event_record(
             _status_raise(subscriber=subscriber, status=Subscriber.Status.UNSUBSCRIBED)
             action = ConsentRecord.Action.UNSUBSCRIBE
         consent_record_add(subscriber=subscriber, action=action, details=details)
+        if event_type in (EventType.BOUNCED, EventType.COMPLAINED):
+            signals.esp_feedback_applied.send(sender=Subscriber, subscriber=subscriber, event_type=event_type)
     return esp_event
 
 

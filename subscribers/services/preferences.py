@@ -5,7 +5,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from subscribers import selectors
+from subscribers import selectors, signals
 from subscribers.models import ConsentRecord, MailingList, Subscriber, Subscription
 from subscribers.services import optin
 from subscribers.services.consent import consent_record_add
@@ -25,6 +25,8 @@ def subscriptions_end(*, subscriber: Subscriber, mailing_list: MailingList | Non
         subscription.unsubscribed_at = now
         subscription.confirmation_nonce = ""
         subscription.save(update_fields=["status", "unsubscribed_at", "confirmation_nonce"])
+    if ended:
+        signals.subscriptions_ended.send(sender=Subscription, subscriber=subscriber, subscriptions=ended)
     return ended
 
 

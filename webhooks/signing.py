@@ -1,0 +1,24 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com/): HMAC-SHA256 of
+``{id}.{timestamp}.{body}`` with the secret's decoded bytes, sent as ``v1,<base64>``."""
+
+import base64
+import hashlib
+import hmac
+
+
+def secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def headers(*, secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(secret=secret, message_id=message_id, timestamp=timestamp, body=body),
+    }

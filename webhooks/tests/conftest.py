@@ -1,0 +1,61 @@
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from webhooks.models import Endpoint
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records each POST, answers with ``statuses`` in turn
+    (the last one repeated)."""
+
+    port: int
+    statuses: list[int] = field(default_factory=lambda: [200])
+    requests: list[dict] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@pytest.fixture
+def receiver():
+    holder = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            server = holder["receiver"]
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            status = server.statuses[min(len(server.requests), len(server.statuses)) - 1]
+            answer = b'{"ok": true}' if status < 300 else b"receiver broke " + b"x" * 5000
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    holder["receiver"] = Receiver(port=httpd.server_address[1])
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield holder["receiver"]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def loopback_allowed(settings):
+    """Only for the local receiver: the private-address guard lets 127.0.0.1 through, nothing else."""
+    settings.KANAL_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
+@pytest.fixture
+def endpoint(db, receiver):
+    return Endpoint.objects.create(url=receiver.url, description="CRM", events=["subscriber.confirmed"])
