@@ -1,10 +1,14 @@
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
+from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
 from subscribers.tasks import send_confirmation_mail
@@ -192,3 +196,110 @@ def test_unsubscribe_from_one_list_then_from_all(client, raw_key, news):
     assert every.json()["status"] == "unsubscribed"
     assert ConsentRecord.objects.filter(action=ConsentRecord.Action.UNSUBSCRIBE).count() == 2
     assert ConsentRecord.objects.filter(details__source="api").count() == 2
+
+
+SIGN_UP = {"email": "erika@example.org", "first_name": "Erika", "lists": ["news"]}
+
+
+def test_a_replayed_idempotency_key_returns_the_stored_answer_and_creates_nothing_twice(client, raw_key, news):
+    first = call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    Subscriber.objects.update(first_name="Changed meanwhile")
+    again = call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert ConfirmationMail.objects.count() == 1
+    assert ConsentRecord.objects.count() == 1
+    stored = IdempotencyKey.objects.get()
+    assert (stored.method, stored.path, stored.response_status) == ("POST", "/api/v1/subscribers/", 202)
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_422_problem(client, raw_key, news):
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    other = {**SIGN_UP, "email": "someone@example.org"}
+    response = call(client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert_problem(response, 422)
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["erika@example.org"]
+
+
+def test_idempotency_keys_belong_to_one_api_key_and_expire_after_a_day(client, raw_key, news):
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    other_shop = call(client, "post", "/api/v1/subscribers/", make_key(), body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert "Idempotent-Replayed" not in other_shop
+    assert IdempotencyKey.objects.count() == 2
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    later = {**SIGN_UP, "email": "later@example.org"}
+    response = call(client, "post", "/api/v1/subscribers/", raw_key, body=later, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert response.status_code == 202
+    assert "Idempotent-Replayed" not in response
+
+
+def test_a_failed_request_does_not_use_up_its_idempotency_key(client, raw_key, news):
+    wrong = {**SIGN_UP, "lists": ["nope"]}
+    assert_problem(call(client, "post", "/api/v1/subscribers/", raw_key, body=wrong, HTTP_IDEMPOTENCY_KEY="k"), 422)
+    assert not IdempotencyKey.objects.exists()
+
+
+def test_patch_takes_an_idempotency_key_too(client, raw_key):
+    subscriber = SubscriberFactory()
+    url = f"/api/v1/subscribers/{subscriber.public_id}"
+    first = call(client, "patch", url, raw_key, body={"tags_add": ["vip"]}, HTTP_IDEMPOTENCY_KEY="p1")
+    Tag.objects.all().delete()
+    again = call(client, "patch", url, raw_key, body={"tags_add": ["vip"]}, HTTP_IDEMPOTENCY_KEY="p1")
+    assert again.json() == first.json()
+    assert not Tag.objects.exists(), "the replay did not run the change again"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_idempotency_key_execute_once(raw_key, news):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    answers = []
+    barrier = threading.Barrier(2)
+
+    def post():
+        try:
+            barrier.wait()
+            answers.append(
+                call(Client(), "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="race")
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [202, 202]
+    assert answers[0].json() == answers[1].json()
+    assert ConsentRecord.objects.count() == 1
+    assert ConfirmationMail.objects.count() == 1
+
+
+def test_too_many_requests_per_key_get_a_429_problem_with_retry_after(client, settings):
+    settings.KANAL_API_RATE_PER_MINUTE = 3
+    raw_key, other_key = make_key(), make_key()
+    assert [call(client, "get", "/api/v1/lists/", raw_key).status_code for _ in range(3)] == [200, 200, 200]
+    limited = call(client, "get", "/api/v1/lists/", raw_key)
+    assert_problem(limited, 429)
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert call(client, "get", "/api/v1/lists/", other_key).status_code == 200, "each key has its own window"
+
+
+def test_cursor_pagination_walks_all_lists_without_duplicates(client, raw_key):
+    MailingListFactory.create_batch(7)
+    url, seen, pages = "/api/v1/lists/?limit=3", [], 0
+    while url:
+        page = call(client, "get", url, raw_key).json()
+        seen += [item["id"] for item in page["results"]]
+        url, pages = page["next"], pages + 1
+    assert pages == 3
+    assert sorted(seen) == seen == sorted(set(seen))
+    assert len(seen) == 7
+
+
+def test_a_tampered_cursor_is_a_400_problem(client, raw_key):
+    MailingListFactory.create_batch(2)
+    next_url = call(client, "get", "/api/v1/lists/?limit=1", raw_key).json()["next"]
+    assert_problem(call(client, "get", next_url.replace("cursor=", "cursor=x"), raw_key), 400)
