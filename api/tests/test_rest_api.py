@@ -24,6 +24,12 @@ def make_key(scopes=ALL_SCOPES, **kwargs) -> str:
 
 
 @pytest.fixture
+def client():
+    """Like a shop's client: no CSRF token, so the check must not apply to key-authenticated calls."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
 def raw_key():
     return make_key()
 
