@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     "digests-fetch-due-sources": {"task": "digests.tasks.fetch_due_sources", "schedule": 60.0},
     # A/B tests: the planned looks, and the winner to the rest once decided.
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
+    # REST API: Idempotency-Keys are kept 24 hours.
+    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
+from api.tasks import purge_idempotency_keys
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
 from subscribers.tasks import send_confirmation_mail
 from subscribers.tests.factories import ConsentTextFactory, MailingListFactory, SubscriberFactory, SubscriptionFactory
@@ -254,6 +255,14 @@ def test_patch_takes_an_idempotency_key_too(client, raw_key):
     again = call(client, "patch", url, raw_key, body={"tags_add": ["vip"]}, HTTP_IDEMPOTENCY_KEY="p1")
     assert again.json() == first.json()
     assert not Tag.objects.exists(), "the replay did not run the change again"
+
+
+def test_idempotency_keys_older_than_a_day_are_purged(client, raw_key, news):
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="old")
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    purge_idempotency_keys()
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
 @pytest.mark.django_db(transaction=True)
