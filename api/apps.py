@@ -8,7 +8,11 @@ class ApiConfig(AppConfig):
 
     def ready(self):
         from api import scopes
+        from api.rest.idempotency import idempotency_keys_forget_subscriber
+        from subscribers.services import gdpr
 
         scopes.register("lists:read", _("Read mailing lists (REST API)"))
         scopes.register("subscribers:read", _("Read subscribers (REST API)"))
         scopes.register("subscribers:write", _("Sign up, change and unsubscribe subscribers (REST API)"))
+        if idempotency_keys_forget_subscriber not in gdpr.ERASE_HOOKS:
+            gdpr.ERASE_HOOKS.append(idempotency_keys_forget_subscriber)

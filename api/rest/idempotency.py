@@ -74,3 +74,8 @@ def idempotency_keys_purge(*, now=None) -> int:
     cutoff = (now or timezone.now()) - IDEMPOTENCY_KEY_LIFETIME
     deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def idempotency_keys_forget_subscriber(subscriber) -> None:
+    """GDPR erase hook: stored answers about the subscriber hold their address; drop them."""
+    IdempotencyKey.objects.filter(response_body__id=str(subscriber.public_id)).delete()

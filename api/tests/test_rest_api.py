@@ -12,6 +12,7 @@ from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
 from api.tasks import purge_idempotency_keys
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
+from subscribers.services.gdpr import subscriber_erase
 from subscribers.tasks import send_confirmation_mail
 from subscribers.tests.factories import ConsentTextFactory, MailingListFactory, SubscriberFactory, SubscriptionFactory
 
@@ -149,6 +150,10 @@ def test_validation_errors_are_422_problems_without_the_submitted_value(client, 
     assert "not-an-address" not in response.text
     assert_problem(call(client, "get", "/api/v1/lists/?limit=201", raw_key), 422)
     assert_problem(call(client, "get", "/api/v1/subscribers/not-a-uuid", raw_key), 422)
+    broken = client.post(
+        "/api/v1/subscribers/", "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw_key}"
+    )
+    assert_problem(broken, 400)
 
 
 def test_get_a_subscriber_by_id_and_by_address(client, raw_key, news):
@@ -263,6 +268,14 @@ def test_idempotency_keys_older_than_a_day_are_purged(client, raw_key, news):
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
     purge_idempotency_keys()
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_erasing_a_subscriber_drops_the_stored_answers_about_them(client, raw_key, news):
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="erika")
+    other = {**SIGN_UP, "email": "other@example.org"}
+    call(client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="other")
+    subscriber_erase(subscriber=Subscriber.objects.get(email="erika@example.org"))
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["other"]
 
 
 @pytest.mark.django_db(transaction=True)
