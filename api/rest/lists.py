@@ -4,7 +4,7 @@ from ninja import Query, Router
 
 from api.rest.auth import LISTS_READ
 from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
-from api.rest.schemas import MailingListOut, MailingListPage
+from api.rest.schemas import PROBLEMS, MailingListOut, MailingListPage
 from subscribers.models import MailingList
 
 router = Router(tags=["lists"])
@@ -14,7 +14,7 @@ def mailing_list_data(mailing_list: MailingList) -> dict:
     return MailingListOut.from_orm(mailing_list).model_dump(mode="json")
 
 
-@router.get("/", response=MailingListPage, auth=LISTS_READ, summary="All mailing lists, in pages")
+@router.get("/", response={200: MailingListPage, **PROBLEMS}, auth=LISTS_READ, summary="All mailing lists, in pages")
 def lists_index(
     request,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),

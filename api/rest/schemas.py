@@ -10,6 +10,19 @@ from pydantic import Field, field_validator
 
 from subscribers.models import Language, normalise_email
 
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details, sent as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+PROBLEMS = {frozenset({400, 401, 403, 404, 409, 422, 429}): ProblemOut}
+"""Added to every operation's responses, so the schema names the error shape."""
+
 ListRef = int | str
 """A mailing list by id (number) or slug (text)."""
 

@@ -11,6 +11,7 @@ from api.rest.auth import SUBSCRIBERS_READ, SUBSCRIBERS_WRITE
 from api.rest.idempotency import idempotent
 from api.rest.problems import Problem
 from api.rest.schemas import (
+    PROBLEMS,
     ListRef,
     SubscriberCreateIn,
     SubscriberOut,
@@ -78,7 +79,7 @@ def mailing_lists_resolve(refs: list[ListRef]) -> list[MailingList]:
 
 @router.post(
     "/",
-    response={202: SubscriberOut},
+    response={202: SubscriberOut, **PROBLEMS},
     auth=SUBSCRIBERS_WRITE,
     summary="Sign an address up (double opt-in)",
     description="Sends the normal confirmation mail for each list; the subscriber stays pending until "
@@ -108,7 +109,7 @@ def subscriber_create(request, payload: SubscriberCreateIn):
 
 @router.get(
     "/",
-    response=SubscriberSearchResult,
+    response={200: SubscriberSearchResult, **PROBLEMS},
     auth=SUBSCRIBERS_READ,
     summary="Find a subscriber by address",
 )
@@ -116,14 +117,16 @@ def subscriber_search(request, email: str = Query(..., max_length=254)):
     return {"results": [subscriber_data(s) for s in _subscribers().filter(email=normalise_email(email))]}
 
 
-@router.get("/{subscriber_id}", response=SubscriberOut, auth=SUBSCRIBERS_READ, summary="One subscriber")
+@router.get(
+    "/{subscriber_id}", response={200: SubscriberOut, **PROBLEMS}, auth=SUBSCRIBERS_READ, summary="One subscriber"
+)
 def subscriber_detail(request, subscriber_id: UUID):
     return subscriber_data(_subscriber_or_404(subscriber_id))
 
 
 @router.patch(
     "/{subscriber_id}",
-    response=SubscriberOut,
+    response={200: SubscriberOut, **PROBLEMS},
     auth=SUBSCRIBERS_WRITE,
     summary="Change names, language or tags",
     description="Fields left out stay as they are. " + IDEMPOTENCY_HEADER_DOC,
@@ -147,7 +150,7 @@ def subscriber_patch(request, subscriber_id: UUID, payload: SubscriberPatchIn):
 
 @router.post(
     "/{subscriber_id}/unsubscribe",
-    response=SubscriberOut,
+    response={200: SubscriberOut, **PROBLEMS},
     auth=SUBSCRIBERS_WRITE,
     summary="Unsubscribe from one list or from all",
     description=IDEMPOTENCY_HEADER_DOC,

@@ -67,6 +67,9 @@ def test_schema_is_served_and_lists_the_endpoints(client):
     assert {"/api/v1/lists/", "/api/v1/subscribers/", "/api/v1/subscribers/{subscriber_id}"} <= set(schema["paths"])
     assert "/api/v1/subscribers/{subscriber_id}/unsubscribe" in schema["paths"]
     assert schema["components"]["securitySchemes"]
+    sign_up = schema["paths"]["/api/v1/subscribers/"]["post"]
+    assert {"202", "401", "403", "422", "429"} <= set(sign_up["responses"])
+    assert "ProblemOut" in json.dumps(sign_up["responses"]["422"])
 
 
 def test_docs_page_uses_swagger_from_this_site_within_the_csp(client):
