@@ -24,7 +24,7 @@ def subscriber_profile_update(
             setattr(subscriber, field, value)
             changed.append(field)
     if changed:
-        subscriber.full_clean(exclude=["email", "tags"])
+        subscriber.clean_fields(exclude=[field.name for field in Subscriber._meta.fields if field.name not in changed])
         subscriber.save(update_fields=[*changed, "updated_at"])
     if tags_add:
         # add() rather than a bulk insert: automations start on the m2m signal (automations/signals.py).
