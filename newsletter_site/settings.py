@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Offers: a staff mail when a coupon pool falls below its threshold, whichever path used the codes.
     "offers-check-pools": {"task": "offers.tasks.check_pools", "schedule": 300.0},
+    # REST API: Idempotency-Keys are kept 24 hours.
+    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
     # The dashboard shows a worker as not running when this has not run for two intervals.
     "dashboard-worker-heartbeat": {"task": "dashboard.tasks.worker_heartbeat", "schedule": 60.0},
     # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.
@@ -246,8 +248,6 @@ CELERY_BEAT_SCHEDULE = {
     "digests-fetch-due-sources": {"task": "digests.tasks.fetch_due_sources", "schedule": 60.0},
     # A/B tests: the planned looks, and the winner to the rest once decided.
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
-    # REST API: Idempotency-Keys are kept 24 hours.
-    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
