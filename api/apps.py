@@ -5,3 +5,14 @@ from django.utils.translation import gettext_lazy as _
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = _("API")
+
+    def ready(self):
+        from api import scopes
+        from api.rest.idempotency import idempotency_keys_forget_subscriber
+        from subscribers.services import gdpr
+
+        scopes.register("lists:read", _("Read mailing lists (REST API)"))
+        scopes.register("subscribers:read", _("Read subscribers (REST API)"))
+        scopes.register("subscribers:write", _("Sign up, change and unsubscribe subscribers (REST API)"))
+        if idempotency_keys_forget_subscriber not in gdpr.ERASE_HOOKS:
+            gdpr.ERASE_HOOKS.append(idempotency_keys_forget_subscriber)

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "anymail",
     "csp",
+    # Only for the API docs page's own copy of Swagger UI (static files, no CDN: see the CSP below).
+    "ninja",
     "newsletter_site",
     "brands",
     "subscribers",
@@ -237,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Offers: a staff mail when a coupon pool falls below its threshold, whichever path used the codes.
     "offers-check-pools": {"task": "offers.tasks.check_pools", "schedule": 300.0},
+    # REST API: Idempotency-Keys are kept 24 hours.
+    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
     # The dashboard shows a worker as not running when this has not run for two intervals.
     "dashboard-worker-heartbeat": {"task": "dashboard.tasks.worker_heartbeat", "schedule": 60.0},
     # A milestone reward left pending (its offer's pool was empty) is given once codes arrive.
@@ -294,6 +298,8 @@ KANAL_CONFIRMATION_MAX_AGE_DAYS = env_int("KANAL_CONFIRMATION_MAX_AGE_DAYS", 7)
 KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY = env_int("KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY", 3)
 KANAL_SIGNUP_RATE_PER_IP = os.environ.get("KANAL_SIGNUP_RATE_PER_IP", "10/h")
 KANAL_SIGNUP_RATE_PER_ADDRESS = os.environ.get("KANAL_SIGNUP_RATE_PER_ADDRESS", "5/h")
+# REST API (/api/v1/): requests per API key and minute.
+KANAL_API_RATE_PER_MINUTE = env_int("KANAL_API_RATE_PER_MINUTE", 600)
 # Humans need longer than this to fill in an address and tick the consent box.
 KANAL_SIGNUP_MIN_FILL_SECONDS = float(os.environ.get("KANAL_SIGNUP_MIN_FILL_SECONDS", "2"))
 KANAL_CONFIRM_RATE_PER_IP = os.environ.get("KANAL_CONFIRM_RATE_PER_IP", "30/h")

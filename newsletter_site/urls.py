@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("offers.urls")),
     path("", include("referrals.urls")),
     path("", include("sharing.urls")),
+    path("", include("api.urls")),
     path(settings.MEDIA_URL.strip("/") + "/<path:name>", media_serve, name="media"),
 ]
 # Without a secret Anymail would accept webhooks from anyone; newsletter_site.checks stops a

@@ -53,9 +53,10 @@ MAY_IMPORT = {
         "offers",
         "sharing",
     },
-    # API keys know no app; offers sits on tracking (its table on the analytics page) and campaigns
+    # API keys know no app; the REST API (api.rest) serves subscribers' lists and subscribers through
+    # their services. Offers sits on tracking (its table on the analytics page) and campaigns
     # (its assignments name deliveries); automations listens to its redemption signal.
-    "api": set(),
+    "api": {"subscribers"},
     "offers": {"brands", "subscribers", "audience", "campaigns", "tracking", "api"},
     # RSS-to-email makes campaigns of a list's feed items and sends them through campaigns' pipeline.
     "digests": {"brands", "subscribers", "audience", "campaigns"},

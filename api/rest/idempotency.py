@@ -1,0 +1,81 @@
+"""``Idempotency-Key`` on POST and PATCH: one execution per key, its answer replayed for 24 hours."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from api.models import IdempotencyKey
+from api.rest.problems import Problem
+
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+def _request_hash(request) -> str:
+    try:
+        body = json.dumps(json.loads(request.body or b"null"), sort_keys=True, separators=(",", ":"))
+    except (ValueError, UnicodeDecodeError):
+        body = request.body.decode("latin-1")
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def idempotent(request, action: Callable[[], tuple[int, dict]]) -> JsonResponse:
+    """Run ``action`` (returns status and JSON body) in one transaction, at most once per key.
+
+    The claim row is inserted before ``action`` runs and in the same transaction: a concurrent
+    request with the same key blocks on the unique constraint until the first one commits, then
+    replays its answer. An ``action`` that fails (a problem) rolls the claim back, so the client
+    may retry with the same key.
+    """
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        with transaction.atomic():
+            status, body = action()
+        return JsonResponse(body, status=status)
+    if len(key) > MAX_KEY_LENGTH:
+        raise Problem(400, _("The Idempotency-Key header is longer than 255 characters."))
+    request_hash = _request_hash(request)
+    with transaction.atomic():
+        IdempotencyKey.objects.filter(
+            api_key=request.auth, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_LIFETIME
+        ).delete()
+        try:
+            with transaction.atomic():
+                claim = IdempotencyKey.objects.create(
+                    api_key=request.auth, key=key, method=request.method, path=request.path, request_hash=request_hash
+                )
+        except IntegrityError:
+            return _replay(IdempotencyKey.objects.get(api_key=request.auth, key=key), request_hash=request_hash)
+        status, body = action()
+        claim.response_status = status
+        claim.response_body = body
+        claim.save(update_fields=["response_status", "response_body"])
+    return JsonResponse(body, status=status)
+
+
+def _replay(stored: IdempotencyKey, *, request_hash: str) -> JsonResponse:
+    if stored.request_hash != request_hash:
+        raise Problem(422, _("This Idempotency-Key was used with a different request."))
+    if stored.response_status is None:
+        raise Problem(409, _("A request with this Idempotency-Key is still running."))
+    response = JsonResponse(stored.response_body, status=stored.response_status)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotency_keys_purge(*, now=None) -> int:
+    """Delete keys older than their lifetime; returns how many."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_KEY_LIFETIME
+    deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def idempotency_keys_forget_subscriber(subscriber) -> None:
+    """GDPR erase hook: stored answers about the subscriber hold their address; drop them."""
+    IdempotencyKey.objects.filter(response_body__id=str(subscriber.public_id)).delete()

@@ -1,0 +1,102 @@
+"""Request and response bodies of the REST API (pydantic, via django-ninja)."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from ninja import Schema
+from pydantic import Field, field_validator
+
+from subscribers.models import Language, normalise_email
+
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details, sent as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+PROBLEMS = {frozenset({400, 401, 403, 404, 409, 422, 429}): ProblemOut}
+"""Added to every operation's responses, so the schema names the error shape."""
+
+ListRef = int | str
+"""A mailing list by id (number) or slug (text)."""
+
+TagName = Field(min_length=1, max_length=100)
+
+
+class MailingListOut(Schema):
+    id: int
+    slug: str
+    name: str
+    language: str
+    is_public: bool
+    created_at: datetime
+
+
+class MailingListPage(Schema):
+    results: list[MailingListOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class SubscriptionOut(Schema):
+    list: str = Field(description="The list's slug.")
+    status: str
+
+
+class SubscriberOut(Schema):
+    id: UUID
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    status: str
+    tags: list[str]
+    subscriptions: list[SubscriptionOut]
+    created_at: datetime
+
+
+class SubscriberSearchResult(Schema):
+    results: list[SubscriberOut]
+
+
+class SubscriberCreateIn(Schema):
+    email: str = Field(max_length=254)
+    first_name: str = Field("", max_length=100)
+    last_name: str = Field("", max_length=100)
+    lists: list[ListRef] = Field(min_length=1, max_length=50, description="Mailing list ids or slugs.")
+    language: Language | None = None
+
+    @field_validator("email")
+    @classmethod
+    def email_is_an_address(cls, value: str) -> str:
+        value = normalise_email(value)
+        try:
+            validate_email(value)
+        except DjangoValidationError as error:
+            raise ValueError("not a valid email address") from error
+        return value
+
+
+class SubscriberPatchIn(Schema):
+    first_name: str | None = Field(None, max_length=100)
+    last_name: str | None = Field(None, max_length=100)
+    language: Language | None = None
+    tags_add: list[str] = Field(default_factory=list, max_length=50)
+    tags_remove: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("tags_add", "tags_remove")
+    @classmethod
+    def tag_names_fit(cls, names: list[str]) -> list[str]:
+        names = [name.strip() for name in names]
+        if any(not name or len(name) > 100 for name in names):
+            raise ValueError("tag names must have 1 to 100 characters")
+        return names
+
+
+class UnsubscribeIn(Schema):
+    list: ListRef | None = Field(None, description="One list (id or slug); without it (body {}), every list.")

@@ -1,0 +1,166 @@
+"""``/api/v1/subscribers/``. Sign-ups start the normal double opt-in; nothing here confirms."""
+
+from uuid import UUID
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Query, Router
+
+from api.rest.auth import SUBSCRIBERS_READ, SUBSCRIBERS_WRITE
+from api.rest.idempotency import idempotent
+from api.rest.problems import Problem
+from api.rest.schemas import (
+    PROBLEMS,
+    ListRef,
+    SubscriberCreateIn,
+    SubscriberOut,
+    SubscriberPatchIn,
+    SubscriberSearchResult,
+    UnsubscribeIn,
+)
+from subscribers import selectors
+from subscribers.models import MailingList, Subscriber, Subscription, normalise_email
+from subscribers.services.optin import subscriber_subscribe
+from subscribers.services.preferences import subscriber_unsubscribe
+from subscribers.services.profile import subscriber_profile_update
+
+router = Router(tags=["subscribers"])
+
+IDEMPOTENCY_HEADER_DOC = "Send an Idempotency-Key header to make a retry safe (see the API docs)."
+
+
+def _subscribers():
+    return Subscriber.objects.prefetch_related(
+        "tags", Prefetch("subscriptions", queryset=Subscription.objects.select_related("mailing_list"))
+    )
+
+
+def subscriber_data(subscriber: Subscriber) -> dict:
+    return SubscriberOut(
+        id=subscriber.public_id,
+        email=subscriber.email,
+        first_name=subscriber.first_name,
+        last_name=subscriber.last_name,
+        language=subscriber.language,
+        status=subscriber.status,
+        tags=sorted(tag.name for tag in subscriber.tags.all()),
+        subscriptions=[
+            {"list": subscription.mailing_list.slug, "status": subscription.status}
+            for subscription in sorted(subscriber.subscriptions.all(), key=lambda s: s.mailing_list.slug)
+        ],
+        created_at=subscriber.created_at,
+    ).model_dump(mode="json")
+
+
+def _subscriber_or_404(subscriber_id: UUID) -> Subscriber:
+    return get_object_or_404(_subscribers(), public_id=subscriber_id)
+
+
+def _fresh(subscriber: Subscriber) -> dict:
+    return subscriber_data(_subscribers().get(pk=subscriber.pk))
+
+
+def mailing_lists_resolve(refs: list[ListRef]) -> list[MailingList]:
+    """The lists named by id or slug, in the given order; a 422 problem names the unknown ones."""
+    ids = {ref for ref in refs if isinstance(ref, int)}
+    slugs = {ref for ref in refs if isinstance(ref, str)}
+    found = MailingList.objects.filter(pk__in=ids) | MailingList.objects.filter(slug__in=slugs)
+    by_ref = {}
+    for mailing_list in found:
+        by_ref[mailing_list.pk] = by_ref[mailing_list.slug] = mailing_list
+    unknown = [str(ref) for ref in refs if ref not in by_ref]
+    if unknown:
+        raise Problem(
+            422, _("Unknown mailing lists: %(lists)s") % {"lists": ", ".join(unknown)}, extra={"unknown_lists": unknown}
+        )
+    return list(dict.fromkeys(by_ref[ref] for ref in refs))
+
+
+@router.post(
+    "/",
+    response={202: SubscriberOut, **PROBLEMS},
+    auth=SUBSCRIBERS_WRITE,
+    summary="Sign an address up (double opt-in)",
+    description="Sends the normal confirmation mail for each list; the subscriber stays pending until "
+    "they click its link. Signing up an address already active on a list changes nothing there. "
+    + IDEMPOTENCY_HEADER_DOC,
+)
+def subscriber_create(request, payload: SubscriberCreateIn):
+    def action():
+        mailing_lists = mailing_lists_resolve(payload.lists)
+        language = payload.language.value if payload.language else None
+        subscriber = None
+        for mailing_list in mailing_lists:
+            outcome = subscriber_subscribe(
+                email=payload.email,
+                mailing_list=mailing_list,
+                consent_text=selectors.consent_text_current(language=language or mailing_list.language),
+                first_name=payload.first_name,
+                last_name=payload.last_name,
+                language=language,
+                details={"source": "api", "api_key": request.auth.prefix},
+            )
+            subscriber = outcome.subscription.subscriber
+        return 202, _fresh(subscriber)
+
+    return idempotent(request, action)
+
+
+@router.get(
+    "/",
+    response={200: SubscriberSearchResult, **PROBLEMS},
+    auth=SUBSCRIBERS_READ,
+    summary="Find a subscriber by address",
+)
+def subscriber_search(request, email: str = Query(..., max_length=254)):
+    return {"results": [subscriber_data(s) for s in _subscribers().filter(email=normalise_email(email))]}
+
+
+@router.get(
+    "/{subscriber_id}", response={200: SubscriberOut, **PROBLEMS}, auth=SUBSCRIBERS_READ, summary="One subscriber"
+)
+def subscriber_detail(request, subscriber_id: UUID):
+    return subscriber_data(_subscriber_or_404(subscriber_id))
+
+
+@router.patch(
+    "/{subscriber_id}",
+    response={200: SubscriberOut, **PROBLEMS},
+    auth=SUBSCRIBERS_WRITE,
+    summary="Change names, language or tags",
+    description="Fields left out stay as they are. " + IDEMPOTENCY_HEADER_DOC,
+)
+def subscriber_patch(request, subscriber_id: UUID, payload: SubscriberPatchIn):
+    subscriber = _subscriber_or_404(subscriber_id)
+
+    def action():
+        updated = subscriber_profile_update(
+            subscriber=subscriber,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            language=payload.language.value if payload.language else None,
+            tags_add=payload.tags_add,
+            tags_remove=payload.tags_remove,
+        )
+        return 200, _fresh(updated)
+
+    return idempotent(request, action)
+
+
+@router.post(
+    "/{subscriber_id}/unsubscribe",
+    response={200: SubscriberOut, **PROBLEMS},
+    auth=SUBSCRIBERS_WRITE,
+    summary="Unsubscribe from one list or from all",
+    description=IDEMPOTENCY_HEADER_DOC,
+)
+def subscriber_unsubscribe_endpoint(request, subscriber_id: UUID, payload: UnsubscribeIn):
+    subscriber = _subscriber_or_404(subscriber_id)
+
+    def action():
+        mailing_list = mailing_lists_resolve([payload.list])[0] if payload.list is not None else None
+        subscriber_unsubscribe(subscriber=subscriber, source="api", mailing_list=mailing_list)
+        return 200, _fresh(subscriber)
+
+    return idempotent(request, action)

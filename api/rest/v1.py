@@ -1,0 +1,16 @@
+"""The REST API, version 1: one NinjaAPI mounted at ``/api/v1/`` (see docs/architecture.md, "REST API")."""
+
+from ninja import NinjaAPI
+
+from api.rest import lists, problems, subscribers
+
+api = NinjaAPI(
+    title="Kanal API",
+    version="1",
+    urls_namespace="api-v1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+problems.install(api)
+api.add_router("/lists/", lists.router)
+api.add_router("/subscribers/", subscribers.router)
