@@ -37,8 +37,8 @@ def test_staff_upload_an_image_in_the_editor_and_see_it_in_the_preview(browser, 
             {"name": "markt.jpg", "mimeType": "image/jpeg", "buffer": upload.read()}
         )
         popup.locator("#id_alt_text").fill("Marktstände im Sonnenschein")
-        popup.locator("input[name=_save]").click()
-        popup.wait_for_event("close")
+        with popup.expect_event("close", timeout=30_000):  # listening before the click: it may close at once
+            popup.locator("input[name=_save]").click()
 
         image = MediaImage.objects.get()
         assert (image.width, image.height) == (1200, 800)
