@@ -161,15 +161,8 @@ def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float, m
     try:
         connection.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
         response = connection.getresponse()
-        chunks, size = [], 0
-        while size < max_bytes:
-            connection.open_socket.settimeout(_remaining(deadline))
-            chunk = response.read1(min(CHUNK, max_bytes - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return Posted(status=response.status, content=b"".join(chunks))
+        content = _read_limited(connection, response, max_bytes=max_bytes, deadline=deadline, cut=True)
+        return Posted(status=response.status, content=content)
     except TimeoutError as error:
         raise FetchTimeout() from error
     except (OSError, http.client.HTTPException) as error:
@@ -212,9 +205,10 @@ def fetch(url: str, *, max_bytes: int, timeout: float, accept: str = "*/*") -> F
     raise HttpError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _read_limited(connection, response, *, max_bytes: int, deadline: float) -> bytes:
+def _read_limited(connection, response, *, max_bytes: int, deadline: float, cut: bool = False) -> bytes:
     """Read the body a chunk at a time (one receive each, so a trickling server meets the
-    deadline) and stop as soon as it passes ``max_bytes``."""
+    deadline) and stop as soon as it passes ``max_bytes``: ``TooBig``, or with ``cut`` the first
+    ``max_bytes`` bytes."""
     chunks, size = [], 0
     while True:
         connection.open_socket.settimeout(_remaining(deadline))
@@ -223,5 +217,8 @@ def _read_limited(connection, response, *, max_bytes: int, deadline: float) -> b
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
+            if cut:
+                chunks.append(chunk[: len(chunk) - (size - max_bytes)])
+                return b"".join(chunks)
             raise TooBig(f"more than {max_bytes} bytes")
         chunks.append(chunk)
