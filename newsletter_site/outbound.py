@@ -155,20 +155,73 @@ def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float, m
     """POST ``body`` to ``url`` within ``timeout`` seconds; any answer (an error status or a
     redirect too, which is not followed) comes back with its body cut at ``max_bytes``. Raises a
     ``FetchError`` subclass when there is no answer."""
-    deadline = time.monotonic() + timeout
-    connection_class, host, port, address, path = _target(url)
-    connection = connection_class(host, port, address=address, timeout=_remaining(deadline))
-    try:
-        connection.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
-        response = connection.getresponse()
-        content = _read_limited(connection, response, max_bytes=max_bytes, deadline=deadline, cut=True)
+    with Poster(url, timeout=timeout, max_bytes=max_bytes) as poster:
+        return poster.post(body=body, headers=headers)
+
+
+class Poster:
+    """POSTs to one URL over one kept-alive connection, each as ``post()`` would: the address is
+    checked when the first connection opens, and every connection of this poster goes to that
+    checked address. A connection the server closed is opened again; a POST that meets a closed
+    reused connection before any answer is sent once more on a new one (the receiver may get it
+    twice, as with any retry). Use as a context manager, or call ``close()``."""
+
+    def __init__(self, url: str, *, timeout: float, max_bytes: int):
+        self.url, self.timeout, self.max_bytes = url, timeout, max_bytes
+        self.connections = 0  # opened so far
+        self._target = None
+        self._connection = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def post(self, *, body: bytes, headers: Mapping[str, str]) -> Posted:
+        """POST ``body`` within ``timeout`` seconds; raises a ``FetchError`` subclass when there is no
+        answer (the connection is closed then)."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            if self._target is None:
+                self._target = _target(self.url)
+            reused = self._connection is not None and self._connection.sock is not None
+            try:
+                return self._exchange(body, headers, deadline)
+            except ConnectionError:
+                if not reused:
+                    raise
+                self.close()
+                return self._exchange(body, headers, deadline)
+        except FetchError:
+            self.close()
+            raise
+        except TimeoutError as error:
+            self.close()
+            raise FetchTimeout() from error
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise FetchError(f"{type(error).__name__}: {error}") from error
+
+    def _exchange(self, body: bytes, headers: Mapping[str, str], deadline: float) -> Posted:
+        connection_class, host, port, address, path = self._target
+        if self._connection is None or self._connection.sock is None:
+            self.close()
+            self._connection = connection_class(host, port, address=address, timeout=_remaining(deadline))
+            self.connections += 1
+        else:
+            self._connection.sock.settimeout(_remaining(deadline))
+        self._connection.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        response = self._connection.getresponse()
+        content = _read_limited(self._connection, response, max_bytes=self.max_bytes, deadline=deadline, cut=True)
+        if not response.isclosed():  # the answer was cut: its rest would come before the next one
+            self.close()
         return Posted(status=response.status, content=content)
-    except TimeoutError as error:
-        raise FetchTimeout() from error
-    except (OSError, http.client.HTTPException) as error:
-        raise FetchError(f"{type(error).__name__}: {error}") from error
-    finally:
-        connection.close()
 
 
 def fetch(url: str, *, max_bytes: int, timeout: float, accept: str = "*/*") -> Fetched:

@@ -11,8 +11,8 @@ def endpoints_for_event(*, event_type: str) -> list[Endpoint]:
     return [endpoint for endpoint in Endpoint.objects.filter(is_active=True) if event_type in endpoint.events]
 
 
-def deliveries_due():
+def deliveries_due(*, now=None):
     """Deliveries waiting for an attempt whose time has come (a claim that ran out included)."""
     return Delivery.objects.filter(
-        status__in=DUE_STATUSES, next_attempt_at__lte=timezone.now(), endpoint__is_active=True
+        status__in=DUE_STATUSES, next_attempt_at__lte=now or timezone.now(), endpoint__is_active=True
     ).order_by("next_attempt_at")

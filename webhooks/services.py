@@ -3,11 +3,13 @@
 import json
 import logging
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -33,7 +35,12 @@ RETRY_DELAYS = (
 )
 # A retry this soon gets its own task; later ones are found by the beat sweep.
 QUEUED_RETRY_LIMIT = timedelta(minutes=10)
-# Longer than an attempt can take (the timeout), so a claim runs out only for a dead worker.
+# Deliveries one claim takes of an endpoint, and how long a task sends to one endpoint before it
+# queues itself again behind the other endpoints' tasks.
+BATCH_SIZE = 100
+TIME_SLICE = timedelta(seconds=10)
+# Longer than a time slice and the attempt begun at its end (the timeout), so a claim runs out
+# only for a dead worker.
 CLAIM_LEASE = timedelta(seconds=60)
 RESPONSE_MAX_BYTES = 1024
 ALERT_PERMISSION = "webhooks.change_endpoint"
@@ -44,11 +51,28 @@ def retry_delay(*, attempts: int) -> timedelta | None:
     return RETRY_DELAYS[attempts - 1] if 1 <= attempts <= len(RETRY_DELAYS) else None
 
 
-def _enqueue(delivery_ids, countdown: float = 0) -> None:
-    from webhooks.tasks import deliver
+def _enqueue(endpoint_ids, countdown: float = 0) -> None:
+    from webhooks.tasks import deliver_endpoint
 
-    for delivery_id in delivery_ids:
-        deliver.apply_async(args=[delivery_id], countdown=countdown)
+    for endpoint_id in endpoint_ids:
+        deliver_endpoint.apply_async(args=[endpoint_id], countdown=countdown)
+
+
+def _enqueue_on_commit(endpoint_ids) -> None:
+    """Queue each endpoint's task once the transaction commits, once however many events it
+    published. The transaction's set of endpoints is kept beside Django's list of its commit
+    callbacks, which Django replaces when the transaction ends or a savepoint rolls back (then a
+    second set begins: at worst a task more, which finds nothing due)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _enqueue(sorted(set(endpoint_ids)))
+        return
+    callbacks, ids = getattr(connection, "_webhooks_pending", (None, None))
+    if callbacks is not connection.run_on_commit:
+        ids = set()
+        connection._webhooks_pending = (connection.run_on_commit, ids)
+        transaction.on_commit(lambda: _enqueue(sorted(ids)))
+    ids.update(endpoint_ids)
 
 
 def _message_create(*, event_type: str, data: dict, endpoints, subscriber_id: int | None = None) -> Message:
@@ -58,20 +82,17 @@ def _message_create(*, event_type: str, data: dict, endpoints, subscriber_id: in
         payload={"type": event_type, "timestamp": now.isoformat(), "data": data},
         subscriber_id=subscriber_id,
     )
-    deliveries = Delivery.objects.bulk_create(
+    Delivery.objects.bulk_create(
         Delivery(message=message, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints
     )
-    ids = [delivery.pk for delivery in deliveries]
-    if any(pk is None for pk in ids):
-        ids = list(message.deliveries.values_list("pk", flat=True))
-    transaction.on_commit(lambda: _enqueue(ids))
+    _enqueue_on_commit(endpoint.pk for endpoint in endpoints)
     return message
 
 
 @transaction.atomic
 def event_publish(*, event_type: str, data: dict, subscriber_id: int | None = None) -> Message | None:
     """Store the event and a delivery for each active endpoint that chose it, in the caller's
-    transaction; the tasks are queued once it commits (the beat sweep catches a lost one).
+    transaction; each endpoint's task is queued once it commits (the beat sweep catches a lost one).
     Nothing is stored when no endpoint wants the event."""
     endpoints = selectors.endpoints_for_event(event_type=event_type)
     if not endpoints:
@@ -86,92 +107,158 @@ def endpoint_test_send(*, endpoint: Endpoint) -> Message:
     )
 
 
-def _claim(*, delivery_id: int) -> bool:
+@transaction.atomic
+def _claim(*, endpoint_id: int, limit: int = BATCH_SIZE) -> list[int]:
+    """Take up to ``limit`` of the endpoint's due deliveries, oldest first, by moving them a lease
+    ahead in one UPDATE; returns their ids. Rows another transaction is claiming are skipped
+    (PostgreSQL), or wait for its commit and then are no longer due (SQLite: one writer)."""
     now = timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_id,
-        status__in=selectors.DUE_STATUSES,
-        next_attempt_at__lte=now,
-        endpoint__is_active=True,
-    ).update(next_attempt_at=now + CLAIM_LEASE)
-    return claimed == 1
+    due = (
+        selectors.deliveries_due(now=now)
+        .filter(endpoint_id=endpoint_id)
+        .order_by("next_attempt_at", "pk")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values("pk")[:limit]
+    )
+    due_sql, due_params = due.query.sql_with_params()
+    quote = connection.ops.quote_name
+    table, pk, column = quote(Delivery._meta.db_table), quote(Delivery._meta.pk.column), quote("next_attempt_at")
+    moved = connection.ops.adapt_datetimefield_value(now + CLAIM_LEASE)
+    with connection.cursor() as cursor:
+        # Still due in the outer WHERE too: a row locked meanwhile is checked again once it is free.
+        cursor.execute(
+            f"UPDATE {table} SET {column} = %s WHERE {pk} IN ({due_sql}) AND {column} <= %s RETURNING {pk}",  # noqa: S608 (names quoted, values as parameters)
+            [moved, *due_params, connection.ops.adapt_datetimefield_value(now)],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def message_body(message: Message) -> bytes:
     return json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def delivery_attempt(*, delivery_id: int) -> Delivery | None:
-    """Make one attempt if the delivery is due and no other worker has it; safe to call twice.
+@dataclass
+class Outcome:
+    """What one attempt brought: an answer's status and body, or why there was none."""
 
-    2xx is success; anything else (another status, a timeout, a refused address) fails the
-    attempt, and the next one is scheduled until the retries are used up.
+    delivery: Delivery
+    status_code: int | None = None
+    response: str = ""
+    error: str = ""
+
+    @property
+    def reached(self) -> bool:
+        return self.status_code is not None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def endpoint_deliver(*, endpoint_id: int, time_slice: timedelta = TIME_SLICE) -> int:
+    """Send the endpoint's due deliveries, a claimed batch at a time over one connection, until none
+    is due, the connection fails, or the time slice is used up (then the task is queued again).
+    Safe to run twice at once: a delivery is claimed by one run. Returns the attempts made.
+
+    2xx is success; anything else (another status, a redirect, which is not followed) fails the
+    attempt and the next one is scheduled until the retries are used up. When the connection
+    fails (refused, timeout, a private address), the attempt fails, and so does the rest of the
+    batch, unsent, with the same error: the endpoint could not be reached.
     """
-    if not _claim(delivery_id=delivery_id):
-        return None
-    delivery = Delivery.objects.select_related("message", "endpoint").get(pk=delivery_id)
-    body = message_body(delivery.message)
-    headers = {
-        "Content-Type": "application/json",
-        **signing.headers(
-            secret=delivery.endpoint.secret,
-            message_id=delivery.message.message_id,
-            timestamp=int(time.time()),
-            body=body,
-        ),
-    }
-    status_code, response, error = None, "", ""
-    try:
-        answer = outbound.post(
-            delivery.endpoint.url,
-            body=body,
-            headers=headers,
-            timeout=settings.KANAL_WEBHOOK_TIMEOUT_SECONDS,
-            max_bytes=RESPONSE_MAX_BYTES,
-        )
-        status_code, response = answer.status, answer.content.decode("utf-8", "replace")
-    except outbound.FetchError as failure:
-        error = f"{failure.code}: {failure.detail}"[:500]
-    _attempt_record(delivery=delivery, status_code=status_code, response=response, error=error)
-    return delivery
+    endpoint = Endpoint.objects.filter(pk=endpoint_id, is_active=True).first()
+    if endpoint is None:
+        return 0
+    slice_end = time.monotonic() + time_slice.total_seconds()
+    attempted, retries = 0, set()
+    poster = outbound.Poster(endpoint.url, timeout=settings.KANAL_WEBHOOK_TIMEOUT_SECONDS, max_bytes=RESPONSE_MAX_BYTES)
+    with poster:
+        while ids := _claim(endpoint_id=endpoint_id):
+            deliveries = Delivery.objects.filter(pk__in=ids).select_related("message").order_by("pk")
+            outcomes, unsent = _batch_send(poster=poster, endpoint=endpoint, deliveries=deliveries, until=slice_end)
+            retries |= _outcomes_record(endpoint_id=endpoint_id, outcomes=outcomes)
+            attempted += len(outcomes)
+            if unsent:  # the time slice is over: due again at once, with no attempt counted
+                Delivery.objects.filter(pk__in=unsent).update(next_attempt_at=timezone.now())
+            if not all(outcome.reached for outcome in outcomes):
+                break
+            if time.monotonic() >= slice_end:
+                _enqueue([endpoint_id])
+                break
+    for delay in sorted(retries):
+        _enqueue([endpoint_id], countdown=delay.total_seconds())
+    return attempted
+
+
+def _batch_send(*, poster, endpoint: Endpoint, deliveries, until: float) -> tuple[list[Outcome], list[int]]:
+    """POST each delivery in turn; returns the outcomes, and the ids left unsent when ``until`` came."""
+    outcomes, unreachable = [], ""
+    deliveries = list(deliveries)
+    for index, delivery in enumerate(deliveries):
+        if unreachable:
+            outcomes.append(Outcome(delivery=delivery, error=unreachable))
+            continue
+        if outcomes and time.monotonic() >= until:
+            return outcomes, [delivery.pk for delivery in deliveries[index:]]
+        body = message_body(delivery.message)
+        headers = {
+            "Content-Type": "application/json",
+            **signing.headers(
+                secret=endpoint.secret, message_id=delivery.message.message_id, timestamp=int(time.time()), body=body
+            ),
+        }
+        try:
+            answer = poster.post(body=body, headers=headers)
+        except outbound.FetchError as failure:
+            unreachable = f"{failure.code}: {failure.detail}"[:500]
+            outcomes.append(Outcome(delivery=delivery, error=unreachable))
+        else:
+            response = answer.content.decode("utf-8", "replace")
+            outcomes.append(Outcome(delivery=delivery, status_code=answer.status, response=response))
+    return outcomes, []
 
 
 @transaction.atomic
-def _attempt_record(*, delivery: Delivery, status_code: int | None, response: str, error: str) -> None:
+def _outcomes_record(*, endpoint_id: int, outcomes: list[Outcome]) -> set[timedelta]:
+    """Store a batch's attempts in a few UPDATEs (one per distinct result). A success resets the
+    endpoint's count of given-up deliveries, so only those given up after the batch's last success
+    count towards disabling it. Returns the retry delays short enough for a task of their own."""
     now = timezone.now()
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
-    delivery.last_status_code = status_code
-    delivery.last_response = response
-    delivery.last_error = error or ("" if status_code and 200 <= status_code < 300 else f"HTTP {status_code}")
-    if status_code is not None and 200 <= status_code < 300:
-        delivery.status, delivery.next_attempt_at = Delivery.Status.SUCCEEDED, None
-        Endpoint.objects.filter(pk=delivery.endpoint_id).exclude(consecutive_failures=0).update(consecutive_failures=0)
-    else:
-        delay = retry_delay(attempts=delivery.attempts)
-        if delay is None:
-            delivery.status, delivery.next_attempt_at = Delivery.Status.EXHAUSTED, None
-            endpoint_exhaustion_record(endpoint_id=delivery.endpoint_id)
+    groups, exhausted, retries = defaultdict(list), 0, set()
+    for outcome in outcomes:
+        attempts = outcome.delivery.attempts + 1
+        error = outcome.error or ("" if outcome.succeeded else f"HTTP {outcome.status_code}")
+        if outcome.succeeded:
+            status, next_attempt_at, exhausted = Delivery.Status.SUCCEEDED, None, 0
+        elif (delay := retry_delay(attempts=attempts)) is None:
+            status, next_attempt_at = Delivery.Status.EXHAUSTED, None
+            exhausted += 1
         else:
-            delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, now + delay
+            status, next_attempt_at = Delivery.Status.FAILED, now + delay
             if delay <= QUEUED_RETRY_LIMIT:
-                transaction.on_commit(lambda: _enqueue([delivery.pk], countdown=delay.total_seconds()))
-    delivery.save(
-        update_fields=[
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "last_status_code",
-            "last_response",
-            "last_error",
-        ]
-    )
+                retries.add(delay)
+        key = (status, attempts, next_attempt_at, outcome.status_code, outcome.response, error)
+        groups[key].append(outcome.delivery.pk)
+    for (status, attempts, next_attempt_at, status_code, response, error), ids in groups.items():
+        Delivery.objects.filter(pk__in=ids).update(
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_attempt_at=now,
+            last_status_code=status_code,
+            last_response=response,
+            last_error=error,
+        )
+    if any(outcome.succeeded for outcome in outcomes):
+        Endpoint.objects.filter(pk=endpoint_id).exclude(consecutive_failures=0).update(consecutive_failures=0)
+    if exhausted:
+        endpoint_exhaustion_record(endpoint_id=endpoint_id, count=exhausted)
+    return retries
 
 
 def deliveries_requeue() -> int:
-    """Beat: queue every due delivery (a lost task message, a dead worker's claim, a late retry)."""
-    ids = list(selectors.deliveries_due().values_list("pk", flat=True)[:5000])
+    """Beat: queue the task of every endpoint with a due delivery (a lost task message, a dead
+    worker's claim, a late retry). Returns how many endpoints."""
+    ids = list(selectors.deliveries_due().order_by().values_list("endpoint_id", flat=True).distinct())
     _enqueue(ids)
     return len(ids)
 
@@ -179,15 +266,15 @@ def deliveries_requeue() -> int:
 @transaction.atomic
 def deliveries_retry(*, delivery_ids) -> int:
     """Staff start given-up or failing deliveries afresh: a new round of retries, due now."""
-    ids = list(
-        Delivery.objects.filter(pk__in=delivery_ids)
-        .exclude(status=Delivery.Status.SUCCEEDED)
-        .values_list("pk", flat=True)
-    )
+    deliveries = Delivery.objects.filter(pk__in=delivery_ids).exclude(status=Delivery.Status.SUCCEEDED)
+    ids, endpoint_ids = set(), set()
+    for pk, endpoint_id in deliveries.values_list("pk", "endpoint_id"):
+        ids.add(pk)
+        endpoint_ids.add(endpoint_id)
     Delivery.objects.filter(pk__in=ids).update(
         status=Delivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
     )
-    transaction.on_commit(lambda: _enqueue(ids))
+    _enqueue_on_commit(endpoint_ids)
     return len(ids)
 
 
@@ -197,12 +284,12 @@ def alert_recipients() -> list[str]:
 
 
 @transaction.atomic
-def endpoint_exhaustion_record(*, endpoint_id: int) -> bool:
-    """Count a delivery given up; at ``KANAL_WEBHOOK_DISABLE_AFTER`` in a row, disable the endpoint
+def endpoint_exhaustion_record(*, endpoint_id: int, count: int = 1) -> bool:
+    """Count ``count`` deliveries given up; at ``KANAL_WEBHOOK_DISABLE_AFTER`` in a row, disable the endpoint
     and mail staff once. The row is locked, so two workers giving up at once send one mail.
     Returns whether the endpoint was disabled now."""
     endpoint = Endpoint.objects.select_for_update().get(pk=endpoint_id)
-    endpoint.consecutive_failures += 1
+    endpoint.consecutive_failures += count
     disable = endpoint.is_active and endpoint.consecutive_failures >= settings.KANAL_WEBHOOK_DISABLE_AFTER
     if disable:
         endpoint.is_active = False

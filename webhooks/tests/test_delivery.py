@@ -80,14 +80,14 @@ def test_delivery_is_enqueued_only_after_the_transaction_commits(
     assert queued == []
     for callback in callbacks:
         callback()
-    assert queued == [Delivery.objects.get().pk]
+    assert queued == [endpoint.pk]
 
 
 def test_receiver_gets_a_signed_post_with_the_stable_message_id(endpoint, receiver, loopback_allowed):
     confirm_signup()
     delivery = Delivery.objects.get()
 
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
 
     [request] = receiver.requests
     headers = {name.lower(): value for name, value in request["headers"].items()}
@@ -113,28 +113,27 @@ def test_retry_schedule_backs_off_for_more_than_a_day_then_gives_up():
     assert services.retry_delay(attempts=len(delays) + 1) is None
 
 
-def test_a_500_answer_is_retried_on_the_schedule_and_succeeds_later(
-    endpoint, receiver, loopback_allowed, django_capture_on_commit_callbacks
-):
+def test_a_500_answer_is_retried_on_the_schedule_and_succeeds_later(endpoint, receiver, loopback_allowed, monkeypatch):
     receiver.statuses = [500, 200]
     confirm_signup()
     delivery = Delivery.objects.get()
+    queued = []
+    monkeypatch.setattr(services, "_enqueue", lambda ids, countdown=0: queued.append((list(ids), countdown)))
 
     before = timezone.now()
-    with django_capture_on_commit_callbacks() as callbacks:
-        services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
     assert (delivery.attempts, delivery.last_status_code) == (1, 500)
     assert len(delivery.last_response.encode()) <= 1024
     assert before + timedelta(seconds=5) <= delivery.next_attempt_at <= timezone.now() + timedelta(seconds=5)
-    assert len(callbacks) == 1  # the 5-second retry is queued with a countdown
+    assert queued == [([endpoint.pk], 5.0)]  # the 5-second retry is queued with a countdown
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) is None  # not due yet: nothing sent
+    assert services.endpoint_deliver(endpoint_id=endpoint.pk) == 0  # not due yet: nothing sent
     assert len(receiver.requests) == 1
 
     due_now(delivery)
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == (Delivery.Status.SUCCEEDED, 2, 200)
     assert len(receiver.requests) == 2
@@ -145,7 +144,7 @@ def test_private_address_is_refused_without_the_allow_list(endpoint, receiver):
     confirm_signup()
     delivery = Delivery.objects.get()
 
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
 
     delivery.refresh_from_db()
     assert receiver.requests == []
@@ -159,7 +158,7 @@ def test_last_attempt_exhausts_the_delivery(endpoint, receiver, loopback_allowed
     delivery = Delivery.objects.get()
     Delivery.objects.filter(pk=delivery.pk).update(attempts=len(services.RETRY_DELAYS))
 
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
 
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.EXHAUSTED
@@ -187,17 +186,16 @@ def test_repeated_exhaustion_disables_the_endpoint_and_mails_staff_once(endpoint
 def test_a_success_resets_the_count_of_exhausted_deliveries(endpoint, receiver, loopback_allowed):
     Endpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=4)
     confirm_signup()
-    services.delivery_attempt(delivery_id=Delivery.objects.get().pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0
 
 
 def test_disabled_endpoint_gets_no_attempts(endpoint, receiver, loopback_allowed):
     confirm_signup()
-    delivery = Delivery.objects.get()
     Endpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) is None
+    assert services.endpoint_deliver(endpoint_id=endpoint.pk) == 0
     assert services.deliveries_requeue() == 0
     assert receiver.requests == []
 
@@ -205,9 +203,9 @@ def test_disabled_endpoint_gets_no_attempts(endpoint, receiver, loopback_allowed
 def test_a_claimed_delivery_is_not_sent_by_a_second_worker(endpoint, receiver, loopback_allowed):
     confirm_signup()
     delivery = Delivery.objects.get()
-    assert services._claim(delivery_id=delivery.pk)
-    assert not services._claim(delivery_id=delivery.pk)
-    assert services.delivery_attempt(delivery_id=delivery.pk) is None
+    assert services._claim(endpoint_id=endpoint.pk) == [delivery.pk]
+    assert services._claim(endpoint_id=endpoint.pk) == []
+    assert services.endpoint_deliver(endpoint_id=endpoint.pk) == 0
     assert receiver.requests == []
 
 
@@ -217,12 +215,12 @@ def test_beat_requeues_a_stuck_pending_delivery(endpoint, monkeypatch):
     queued = []
     monkeypatch.setattr(services, "_enqueue", lambda ids, countdown=0: queued.extend(ids))
     # A worker claimed it and died: the claim runs out after the lease.
-    assert services._claim(delivery_id=delivery.pk)
+    assert services._claim(endpoint_id=endpoint.pk) == [delivery.pk]
     assert services.deliveries_requeue() == 0
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
     tasks.requeue_due_deliveries()
-    assert queued == [delivery.pk]
+    assert queued == [endpoint.pk]
 
 
 def test_the_requeue_runs_on_the_beat(settings):
@@ -252,7 +250,7 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(endpoint, receiver, 
     confirm_signup()
     delivery = Delivery.objects.get()
 
-    services.delivery_attempt(delivery_id=delivery.pk)
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
 
     delivery.refresh_from_db()
     assert len(receiver.requests) == 1
