@@ -478,6 +478,8 @@ KANAL_OUTBOUND_ALLOWED_NETWORKS: list[str] = []
 # about 27 hours of retries) before the endpoint is disabled and staff are mailed.
 KANAL_WEBHOOK_TIMEOUT_SECONDS = env_int("KANAL_WEBHOOK_TIMEOUT_SECONDS", 5)
 KANAL_WEBHOOK_DISABLE_AFTER = env_int("KANAL_WEBHOOK_DISABLE_AFTER", 5)
+# Kept-alive connections a worker's task sends one endpoint's batch over at once.
+KANAL_WEBHOOK_CONNECTIONS = env_int("KANAL_WEBHOOK_CONNECTIONS", 2)
 
 # Origins whose pages may post the embedded sign-up form (e.g. https://shop.example.com); SITE_URL
 # itself is always allowed, and with none listed only SITE_URL may.

@@ -4,6 +4,8 @@ import json
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -156,25 +158,47 @@ class Outcome:
 
 
 def endpoint_deliver(*, endpoint_id: int, time_slice: timedelta = TIME_SLICE) -> int:
-    """Send the endpoint's due deliveries, a claimed batch at a time over one connection, until none
-    is due, the connection fails, or the time slice is used up (then the task is queued again).
-    Safe to run twice at once: a delivery is claimed by one run. Returns the attempts made.
+    """Send the endpoint's due deliveries, a claimed batch at a time, until none is due, the
+    endpoint cannot be reached, or the time slice is used up (then the task is queued again).
+    A batch is shared out over ``KANAL_WEBHOOK_CONNECTIONS`` kept-alive connections, one thread
+    each, kept for the whole run. Safe to run twice at once: a delivery is claimed by one run.
+    Returns the attempts made.
 
     2xx is success; anything else (another status, a redirect, which is not followed) fails the
-    attempt and the next one is scheduled until the retries are used up. When the connection
-    fails (refused, timeout, a private address), the attempt fails, and so does the rest of the
-    batch, unsent, with the same error: the endpoint could not be reached.
+    attempt and the next one is scheduled until the retries are used up. When a connection fails
+    (refused, timeout, a private address), that attempt fails, and so do the deliveries left for
+    that connection in the batch, unsent, with the same error: the endpoint could not be reached.
     """
     endpoint = Endpoint.objects.filter(pk=endpoint_id, is_active=True).first()
     if endpoint is None:
         return 0
     slice_end = time.monotonic() + time_slice.total_seconds()
     attempted, retries = 0, set()
-    poster = outbound.Poster(endpoint.url, timeout=settings.KANAL_WEBHOOK_TIMEOUT_SECONDS, max_bytes=RESPONSE_MAX_BYTES)
-    with poster:
+    posters = [
+        outbound.Poster(endpoint.url, timeout=settings.KANAL_WEBHOOK_TIMEOUT_SECONDS, max_bytes=RESPONSE_MAX_BYTES)
+        for _lane in range(max(1, settings.KANAL_WEBHOOK_CONNECTIONS))
+    ]
+    with ThreadPoolExecutor(max_workers=len(posters)) as pool, ExitStack() as stack:
+        for poster in posters:
+            stack.enter_context(poster)
         while ids := _claim(endpoint_id=endpoint_id):
-            deliveries = Delivery.objects.filter(pk__in=ids).select_related("message").order_by("pk")
-            outcomes, unsent = _batch_send(poster=poster, endpoint=endpoint, deliveries=deliveries, until=slice_end)
+            deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("message").order_by("pk"))
+            lanes = [
+                pool.submit(
+                    _lane_send,
+                    poster=poster,
+                    endpoint=endpoint,
+                    deliveries=deliveries[lane :: len(posters)],
+                    until=slice_end,
+                )
+                for lane, poster in enumerate(posters)
+            ]
+            outcomes, unsent = [], []
+            for lane in lanes:
+                lane_outcomes, lane_unsent = lane.result()
+                outcomes += lane_outcomes
+                unsent += lane_unsent
+            outcomes.sort(key=lambda outcome: outcome.delivery.pk)
             retries |= _outcomes_record(endpoint_id=endpoint_id, outcomes=outcomes)
             attempted += len(outcomes)
             if unsent:  # the time slice is over: due again at once, with no attempt counted
@@ -189,10 +213,10 @@ def endpoint_deliver(*, endpoint_id: int, time_slice: timedelta = TIME_SLICE) ->
     return attempted
 
 
-def _batch_send(*, poster, endpoint: Endpoint, deliveries, until: float) -> tuple[list[Outcome], list[int]]:
-    """POST each delivery in turn; returns the outcomes, and the ids left unsent when ``until`` came."""
+def _lane_send(*, poster, endpoint: Endpoint, deliveries: list[Delivery], until: float):
+    """POST each delivery in turn over ``poster``; returns the outcomes, and the ids left unsent
+    when ``until`` came."""
     outcomes, unreachable = [], ""
-    deliveries = list(deliveries)
     for index, delivery in enumerate(deliveries):
         if unreachable:
             outcomes.append(Outcome(delivery=delivery, error=unreachable))
