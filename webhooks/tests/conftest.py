@@ -31,7 +31,6 @@ def receiver():
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        wbufsize = -1  # an answer in one write, as servers send it (two would wait on Nagle)
 
         def setup(self):
             super().setup()
