@@ -1,7 +1,10 @@
 """Helpers for tests of every app (kept out of any one app's ``tests`` package)."""
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,3 +56,23 @@ def browser_login(page, base_url: str, *, username: str, password: str, next_pat
     page.locator("#id_password").fill(password)
     page.locator("input[type=submit]").click()
     page.wait_for_url(f"{base_url}{next_path}")
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """Serve ``handler`` on 127.0.0.1 (a free port) in a thread, without access logs or tracebacks
+    of clients that hung up. ``handler.server`` is the yielded server."""
+
+    class Quiet(handler):
+        def log_message(self, format, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    httpd.daemon_threads = True
+    httpd.handle_error = lambda request, client_address: None
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

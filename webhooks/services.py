@@ -91,11 +91,12 @@ def _message_create(*, event_type: str, data: dict, endpoints, subscriber_id: in
     return message
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def event_publish(*, event_type: str, data: dict, subscriber_id: int | None = None) -> Message | None:
     """Store the event and a delivery for each active endpoint that chose it, in the caller's
     transaction; each endpoint's task is queued once it commits (the beat sweep catches a lost one).
-    Nothing is stored when no endpoint wants the event."""
+    Nothing is stored when no endpoint wants the event. No savepoint of its own (two queries an
+    event): a failure here fails the caller's transaction; no caller goes on after one."""
     endpoints = selectors.endpoints_for_event(event_type=event_type)
     if not endpoints:
         return None

@@ -1,11 +1,11 @@
 """``outbound.Poster``: POSTs over one kept-alive connection, the address checked once."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from newsletter_site import outbound
+from newsletter_site.testing import http_server
 
 
 @pytest.fixture
@@ -30,17 +30,9 @@ def server():
             self.end_headers()
             self.wfile.write(answer)
 
-        def log_message(self, format, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.connections = 0
-    httpd.handle_error = lambda request, client_address: None  # a client that hung up on /big
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as httpd:
+        httpd.connections = 0
+        yield httpd
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from newsletter_site.testing import http_server
 from webhooks.models import Endpoint
 
 
@@ -52,17 +53,9 @@ def receiver():
             self.end_headers()
             self.wfile.write(answer)
 
-        def log_message(self, format, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    holder["receiver"] = Receiver(port=httpd.server_address[1])
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield holder["receiver"]
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as httpd:
+        holder["receiver"] = Receiver(port=httpd.server_address[1])
+        yield holder["receiver"]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 two workers at once."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -105,20 +106,16 @@ def test_two_workers_at_once_send_each_delivery_once(endpoint, receiver, loopbac
     settings.KANAL_WEBHOOK_CONNECTIONS = 1
     message_ids = publish(300)
     start = threading.Barrier(2)
-    attempted = []
 
-    def worker():
+    def worker(_index):
         try:
             start.wait()
-            attempted.append(services.endpoint_deliver(endpoint_id=endpoint.pk))
+            return services.endpoint_deliver(endpoint_id=endpoint.pk)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        attempted = list(pool.map(worker, range(2)))
 
     assert sum(attempted) == 300
     assert sorted(received_ids(receiver)) == sorted(message_ids)  # none twice
