@@ -159,16 +159,8 @@ def _target(url: str):
     return connection_class, parts.hostname, port, address, path
 
 
-def post(url: str, *, body: bytes, headers: Mapping[str, str], timeout: float, max_bytes: int) -> Posted:
-    """POST ``body`` to ``url`` within ``timeout`` seconds; any answer (an error status or a
-    redirect too, which is not followed) comes back with its body cut at ``max_bytes``. Raises a
-    ``FetchError`` subclass when there is no answer."""
-    with Poster(url, timeout=timeout, max_bytes=max_bytes) as poster:
-        return poster.post(body=body, headers=headers)
-
-
 class Poster:
-    """POSTs to one URL over one kept-alive connection, each as ``post()`` would: the address is
+    """POSTs to one URL over one kept-alive connection, redirects not followed: the address is
     checked when the first connection opens, and every connection of this poster goes to that
     checked address. A connection the server closed is opened again; a POST that meets a closed
     reused connection before any answer is sent once more on a new one (the receiver may get it

@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from webhooks import services
-from webhooks.models import Delivery, Message
+from webhooks import services, tasks
+from webhooks.models import Delivery, Endpoint, Message
 
 
 def publish(count: int) -> list[str]:
@@ -145,3 +145,36 @@ def test_a_second_claim_skips_rows_another_transaction_is_claiming(endpoint, que
     [second] = other
     assert len(first) == services.BATCH_SIZE and len(second) == 50
     assert not set(first) & set(second)
+
+
+@pytest.mark.django_db
+def test_in_a_batch_only_deliveries_given_up_after_its_last_success_count_towards_disabling(
+    endpoint, receiver, loopback_allowed, settings, queued
+):
+    settings.KANAL_WEBHOOK_CONNECTIONS = 1
+    publish(3)
+    Delivery.objects.update(attempts=len(services.RETRY_DELAYS))
+    Endpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=3)
+    receiver.statuses = [503, 200, 503]
+
+    services.endpoint_deliver(endpoint_id=endpoint.pk)
+
+    assert list(Delivery.objects.order_by("pk").values_list("status", flat=True)) == [
+        Delivery.Status.EXHAUSTED,
+        Delivery.Status.SUCCEEDED,
+        Delivery.Status.EXHAUSTED,
+    ]
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 1 and endpoint.is_active
+
+
+@pytest.mark.django_db
+def test_a_task_of_one_delivery_still_in_a_queue_sends_its_endpoints_deliveries(
+    endpoint, receiver, loopback_allowed, queued
+):
+    message_ids = publish(3)
+
+    tasks.deliver(Delivery.objects.order_by("pk").first().pk)
+
+    assert sorted(received_ids(receiver)) == sorted(message_ids)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SUCCEEDED}
