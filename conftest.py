@@ -29,10 +29,15 @@ def _anymail_test_backend(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _empty_redis():
-    """Rate-limit counters and queued tasks from one test must not leak into the next."""
+    """Rate-limit counters and queued tasks from one test must not leak into the next (the broker's
+    queues are in the same Redis database, unless they are on RabbitMQ)."""
     from django.core.cache import cache
 
     cache.clear()
+    if settings.BROKER_IS_AMQP:
+        from newsletter_site.celery import app
+
+        app.control.purge()
     yield
 
 

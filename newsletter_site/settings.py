@@ -161,8 +161,12 @@ CACHES = {
     }
 }
 
-# Kombu spells a unix-socket Redis differently from redis-py.
-CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}" if REDIS_EMBEDDED else REDIS_URL
+# Kombu spells a unix-socket Redis differently from redis-py. CELERY_BROKER_URL=amqp://… puts the
+# task queues on RabbitMQ instead (Redis then only caches and counts): see the README, "Brokers".
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or (
+    f"redis+socket://{REDIS_SOCKET}" if REDIS_EMBEDDED else REDIS_URL
+)
+BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
 # Redis may be down or restarting at any time (a crash, a redeploy, Compose starting services in
 # any order); workers and beat wait for it instead of exiting. The command lines that go with
 # these settings (no gossip, mingle or worker heartbeat) are in newsletter_site/processes.py.
@@ -184,6 +188,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A command that timed out on a connection redis-py just found dead is tried once more.
     "retry_on_timeout": True,
 }
+if BROKER_IS_AMQP:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # RabbitMQ confirms each publish once it has the message: a broker that dies before that
+        # makes the publish fail and be retried (CELERY_TASK_PUBLISH_RETRY), never vanish silently.
+        "confirm_publish": True,
+        "connect_timeout": 5,
+        "read_timeout": 30,
+        "write_timeout": 30,
+    }
+    # A worker notices a dead broker connection within about a minute, then reconnects.
+    CELERY_BROKER_HEARTBEAT = 30
 # A task queued while Redis restarts (the next batch of a campaign, a confirmation mail) is
 # published again for about 10 s before the caller gets an error; Celery's default gives up after
 # 0.6 s. Longer would hold a web request too long: what is lost here, the sweeper (beat, every
