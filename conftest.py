@@ -37,7 +37,10 @@ def _empty_redis():
     if settings.BROKER_IS_AMQP:
         from newsletter_site.celery import app
 
-        app.control.purge()
+        # A fresh connection, retried: a test may just have restarted RabbitMQ.
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=10)
+            app.control.purge(connection=connection)
     yield
 
 

@@ -147,6 +147,7 @@ def test_campaign_sending_survives_rabbitmq_stopping_twice(watching_sink, settin
             time.sleep(outage)
         finally:
             assert rabbitmqctl("start_app").returncode == 0
+            assert rabbitmqctl("await_startup").returncode == 0
 
     send_through_crashes(
         campaign, sink=watching_sink, settings=settings, env=smtp_env(settings), logs=logs, crash=crash
