@@ -75,6 +75,10 @@ def transactional_message_create(
     Raises TransactionalRefused when the address does not take this template. With an
     ``idempotency_key`` already used by ``api_key``, returns that key's message instead.
     """
+    if idempotency_key:
+        earlier = TransactionalMessage.objects.filter(api_key=api_key, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
     if subscriber is None:
         subscriber = selectors.subscriber_for_address(email=email)
     refusal = address_refusal(template=template, email=email, subscriber=subscriber)
@@ -88,7 +92,7 @@ def transactional_message_create(
         api_key=api_key,
         idempotency_key=idempotency_key,
     )
-    message.full_clean()
+    message.full_clean(validate_constraints=False)  # the unique key is the database's to decide, race included
     try:
         with transaction.atomic():
             message.save()
