@@ -5,8 +5,6 @@ import re
 from datetime import datetime
 from uuid import UUID
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
@@ -15,9 +13,9 @@ from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, 
 from api.rest.auth import ApiKeyBearer
 from api.rest.idempotency import idempotent
 from api.rest.problems import Problem
-from api.rest.schemas import PROBLEMS
+from api.rest.schemas import PROBLEMS, email_address
 from api.rest.subscribers import IDEMPOTENCY_HEADER_DOC
-from subscribers.models import Language, Subscriber, normalise_email
+from subscribers.models import Language, Subscriber
 from transactional import selectors
 from transactional.models import TransactionalMessage
 from transactional.services import TransactionalRefused, transactional_message_create
@@ -47,14 +45,7 @@ class TransactionalSendIn(Schema):
     @field_validator("to")
     @classmethod
     def to_is_an_address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = normalise_email(value)
-        try:
-            validate_email(value)
-        except DjangoValidationError as error:
-            raise ValueError("not a valid email address") from error
-        return value
+        return None if value is None else email_address(value)
 
     @field_validator("data")
     @classmethod

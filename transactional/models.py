@@ -1,12 +1,13 @@
 import uuid
 from email.utils import formataddr
 
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from api.models import ApiKey
 from brands.models import Brand
-from campaigns.merge_tags import validate_request_data_merge_tags
+from campaigns.merge_tags import TAG_RE, validate_request_data_merge_tags
 from campaigns.models import Campaign, default_from_email, default_from_name
 from subscribers.models import Language, Subscriber
 
@@ -15,6 +16,12 @@ MERGE_TAG_HELP = _(
     'fields as in campaigns ({{ subscriber.first_name|default:"Leserin" }}; empty for an address that is '
     "no subscriber)."
 )
+
+
+def validate_link_with_merge_tags(value: str) -> None:
+    """An http(s) URL once its merge tags are filled (the tags themselves are checked too)."""
+    validate_request_data_merge_tags(value)
+    URLValidator(schemes=["http", "https"])(TAG_RE.sub("x", value))
 
 
 class TransactionalTemplate(models.Model):
@@ -48,7 +55,13 @@ class TransactionalTemplate(models.Model):
         validators=[validate_request_data_merge_tags],
         help_text=_("Markdown, as in a campaign's article: **bold**, *italic*, [link](https://…), lists."),
     )
-    link_url = models.URLField(_("button link"), max_length=2000, blank=True)
+    link_url = models.CharField(
+        _("button link"),
+        max_length=2000,
+        blank=True,
+        validators=[validate_link_with_merge_tags],
+        help_text=_("An http(s) address; merge tags fill parts of it, e.g. https://shop.example/orders/{{ data.id }}."),
+    )
     cta_text = models.CharField(_("button text"), max_length=80, blank=True)
     from_name = models.CharField(_("sender name"), max_length=100, default=default_from_name)
     from_email = models.EmailField(_("sender address"), default=default_from_email)

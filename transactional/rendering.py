@@ -4,7 +4,15 @@ The campaign and article exist only in memory (never saved): they carry the temp
 sender, brand and layout into ``compile_campaign``, which lays out, inlines and sanitises exactly
 as for newsletters. ``request_data`` lets the texts use ``{{ data.<name> }}``;
 ``subscription_links=False`` drops the unsubscribe footer, since the mail belongs to no list.
+
+Links: campaigns keep merge tags in link URLs as written; here they are filled, each value
+percent-encoded, so ``https://shop.example/reset?token={{ data.token }}`` works while the
+scheme stays the author's. A link that is nothing but a tag has no scheme and is dropped
+by the Markdown sanitiser, as in campaigns.
 """
+
+from dataclasses import replace
+from urllib.parse import quote
 
 from campaigns import merge_tags
 from campaigns.models import Article, Campaign
@@ -13,7 +21,7 @@ from campaigns.rendering.slots import MERGE
 from transactional.models import TransactionalTemplate
 
 _CACHE_SIZE = 32
-_compiled: dict[tuple[int, object], CompiledCampaign] = {}
+_compiled: dict[tuple[int, object], tuple[CompiledCampaign, list]] = {}
 
 
 def template_as_campaign(template: TransactionalTemplate) -> tuple[Campaign, Article]:
@@ -34,27 +42,38 @@ def template_as_campaign(template: TransactionalTemplate) -> tuple[Campaign, Art
     return campaign, article
 
 
-def template_compile(template: TransactionalTemplate) -> CompiledCampaign:
-    """Compiled once per template version and worker process (raises MergeTagError)."""
+def template_compile(template: TransactionalTemplate) -> tuple[CompiledCampaign, list]:
+    """Compiled once per template version and worker process (raises MergeTagError), with each
+    link's URL parsed for merge tags."""
     key = (template.pk, template.updated_at)
-    compiled = _compiled.get(key) if template.pk is not None else None
-    if compiled is None:
+    cached = _compiled.get(key) if template.pk is not None else None
+    if cached is None:
         campaign, article = template_as_campaign(template)
         compiled = compile_campaign(campaign, articles=[article], request_data=True, subscription_links=False)
+        cached = (compiled, [merge_tags.parse(link.url, request_data=True) for link in compiled.links])
         if template.pk is not None:
             if len(_compiled) >= _CACHE_SIZE:
                 _compiled.clear()
-            _compiled[key] = compiled
-    return compiled
+            _compiled[key] = cached
+    return cached
+
+
+def _render(template: TransactionalTemplate, recipient: RecipientContext) -> RenderedMessage:
+    compiled, link_parts = template_compile(template)
+    urls = [
+        "".join(part if isinstance(part, str) else quote(part.value(recipient), safe="") for part in parts)
+        for parts in link_parts
+    ]
+    return compiled.render(replace(recipient, link_urls=urls))
 
 
 def template_preview(template: TransactionalTemplate) -> RenderedMessage:
     """The mail for staff: each ``{{ data.<name> }}`` shows as ``[name]``, subscriber fields empty."""
-    compiled = template_compile(template)
-    names = {tag.key for kind, tag in compiled.slots if kind == MERGE and tag.field == merge_tags.REQUEST_DATA}
-    names |= {part.key for part in compiled.subject_parts if getattr(part, "field", "") == merge_tags.REQUEST_DATA}
-    recipient = RecipientContext(language=template.language, data={name: f"[{name}]" for name in names})
-    return compiled.render(recipient)
+    compiled, link_parts = template_compile(template)
+    tags = [argument for kind, argument in compiled.slots if kind == MERGE]
+    tags += [part for parts in (compiled.subject_parts, *link_parts) for part in parts if not isinstance(part, str)]
+    names = {tag.key for tag in tags if tag.field == merge_tags.REQUEST_DATA}
+    return _render(template, RecipientContext(language=template.language, data={name: f"[{name}]" for name in names}))
 
 
 def template_render(
@@ -65,4 +84,4 @@ def template_render(
         recipient = RecipientContext.for_subscriber(subscriber, data=data or {})
     else:
         recipient = RecipientContext(email=email, language=template.language, data=data or {})
-    return template_compile(template).render(recipient)
+    return _render(template, recipient)

@@ -50,3 +50,25 @@ def test_preview_shows_each_request_value_by_its_name():
     rendered = template_preview(TransactionalTemplateFactory())
     assert rendered.subject == "Deine Bestellung [order_number]"
     assert "[total]" in rendered.text
+
+
+def test_merge_tags_fill_link_addresses_percent_encoded_but_never_choose_the_scheme():
+    template = TransactionalTemplateFactory(
+        body="[Neues Passwort](https://shop.example/reset?token={{ data.token }}) oder [hier]({{ data.url }})",
+        link_url="https://shop.example/orders/{{ data.order_number }}",
+        cta_text="Zur Bestellung",
+    )
+    template.full_clean()
+    rendered = template_render(
+        template, email="x@example.net", data={"token": "a b&c", "order_number": "A/1", "url": "javascript:alert(1)"}
+    )
+    assert 'href="https://shop.example/reset?token=a%20b%26c"' in rendered.html
+    assert 'href="https://shop.example/orders/A%2F1"' in rendered.html
+    assert "Zur Bestellung: https://shop.example/orders/A%2F1" in rendered.text
+    assert "javascript" not in rendered.html
+
+
+def test_a_button_link_must_be_http_once_filled():
+    template = TransactionalTemplateFactory.build(link_url="{{ data.url }}")
+    with pytest.raises(ValidationError):
+        template.full_clean()
