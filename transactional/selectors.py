@@ -42,3 +42,22 @@ def template_figures():
             )
         }
     )
+
+
+def subscriber_transactional_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
+    """The GDPR export section: the transactional mails to this person (by link or by address)."""
+    rows = (
+        TransactionalMessage.objects.filter(Q(subscriber=subscriber) | Q(email=subscriber.email))
+        .select_related("template")
+        .order_by("created_at")
+    )
+    return "transactional_mails", [
+        {
+            "template": message.template.name,
+            "status": message.status,
+            "created_at": message.created_at.isoformat(),
+            "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+            "merge_data": message.data,
+        }
+        for message in rows
+    ]

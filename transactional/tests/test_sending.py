@@ -1,4 +1,5 @@
 import email
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,8 +7,9 @@ from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.utils import timezone
 
+from campaigns import throttle
 from subscribers.models import Subscriber, SuppressedAddress, email_hash
-from subscribers.services.gdpr import subscriber_erase
+from subscribers.services.gdpr import subscriber_erase, subscriber_export
 from subscribers.tests.factories import SubscriberFactory
 from transactional import services
 from transactional.models import TransactionalMessage
@@ -202,3 +204,36 @@ def test_an_smtp_outage_is_transient(settings):
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nothing listens
     outcome = send(TransactionalMessageFactory())
     assert outcome.status == Status.QUEUED and outcome.retry_in == 2.0
+
+
+def test_the_gdpr_export_lists_the_persons_transactional_mails():
+    subscriber = SubscriberFactory()
+    TransactionalMessageFactory(email=subscriber.email, subscriber=subscriber)
+    TransactionalMessageFactory(email=subscriber.email, data={"order_number": "B-2"})
+    TransactionalMessageFactory()
+    section = subscriber_export(subscriber=subscriber)["transactional_mails"]
+    assert [row["merge_data"].get("order_number") for row in section] == ["A-1001", "B-2"]
+
+
+def test_without_the_rate_limiters_redis_the_message_waits_and_is_not_sent(monkeypatch):
+    def unavailable():
+        raise throttle.RateLimiterUnavailable("redis down")
+
+    monkeypatch.setattr(throttle, "wait_for_slot", unavailable)
+    message = TransactionalMessageFactory()
+    outcome = send(message)
+    assert (outcome.status, outcome.retry_in) == (Status.QUEUED, services.RATE_LIMITER_RETRY_SECONDS)
+    assert not mail.outbox
+    message.refresh_from_db()
+    assert (message.claim, message.attempts) == ("", 0)
+
+
+def test_the_shared_send_rate_holds_transactional_mail_too(settings):
+    settings.KANAL_SEND_RATE_PER_SECOND = 1
+    throttle._client(settings.REDIS_URL).flushdb()
+    seconds = []
+    for message in TransactionalMessageFactory.create_batch(3):
+        send(message)
+        seconds.append(int(time.time()))
+    assert len(mail.outbox) == 3
+    assert len(set(seconds)) == 3  # one message per second, as for newsletters
