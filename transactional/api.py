@@ -99,11 +99,12 @@ def message_data(message: TransactionalMessage) -> dict:
 )
 def transactional_send(request, payload: TransactionalSendIn):
     def action():
-        subscriber = None
         if payload.subscriber is not None:
             subscriber = Subscriber.objects.filter(public_id=payload.subscriber).first()
             if subscriber is None:
                 raise Problem(422, _("There is no subscriber with this id."))
+        else:
+            subscriber = selectors.subscriber_for_address(email=payload.to)
         language = payload.language.value if payload.language else (subscriber.language if subscriber else None)
         template = selectors.template_for(slug=payload.template, language=language)
         if template is None:

@@ -67,6 +67,10 @@ def test_a_subscriber_by_id_gets_the_translation_in_their_language(client, raw_k
     assert (message.template, message.subscriber, message.email) == (english, subscriber, subscriber.email)
     response = post(client, raw_key, {"template": "order", "subscriber": str(subscriber.public_id), "language": "de"})
     assert response.json()["language"] == "de"
+    # A subscriber's address counts as the subscriber.
+    response = post(client, raw_key, {"template": "order", "to": subscriber.email})
+    assert response.json()["language"] == "en"
+    assert TransactionalMessage.objects.filter(subscriber=subscriber).count() == 3
 
 
 def test_an_idempotency_key_sends_one_mail_however_often_the_request_comes(client, raw_key, template):

@@ -1,4 +1,5 @@
 import email
+import threading
 import time
 from datetime import timedelta
 
@@ -237,3 +238,29 @@ def test_the_shared_send_rate_holds_transactional_mail_too(settings):
         seconds.append(int(time.time()))
     assert len(mail.outbox) == 3
     assert len(set(seconds)) == 3  # one message per second, as for newsletters
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_the_same_message_at_once_send_it_once():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    message = TransactionalMessageFactory()
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def worker():
+        try:
+            barrier.wait()
+            outcomes.append(send(message).status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["", "", "", Status.SENT]
+    assert len(mail.outbox) == 1
