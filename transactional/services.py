@@ -199,6 +199,23 @@ def message_id_header(message: TransactionalMessage) -> str:
     return f"<kanal.t{message.pk}@{domain}>"
 
 
+def _outgoing_mail(message: TransactionalMessage, rendered):
+    """Through the one outgoing-mail entry point; ``track=False``: no ESP pixel or link rewriting."""
+    template, subscriber = message.template, message.subscriber
+    return mail.message(
+        sender=mail.Sender.of(template.from_header, template.reply_to),
+        to=message.email,
+        to_name=mail.person_name(subscriber.first_name, subscriber.last_name) if subscriber else "",
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        kind="transactional",
+        metadata={"transactional_message_id": str(message.public_id), "template": template.slug},
+        tags=["transactional", template.slug],
+        track=False,
+    )
+
+
 @dataclass(frozen=True)
 class SendOutcome:
     status: str = ""
@@ -221,27 +238,15 @@ def transactional_message_send(*, message_id: int) -> SendOutcome:
             status=Status.SUPPRESSED, error=refusal, claim="", data={}
         )
         return SendOutcome(status=Status.SUPPRESSED)
-    subscriber = message.subscriber
     ledger = MessageLedger(token=token)
     row = transports.ClaimedDelivery(pk=message.pk, attempts=message.attempts, subscriber=None)
     try:
-        rendered = template_render(template, email=message.email, subscriber=subscriber, data=message.data)
+        rendered = template_render(template, email=message.email, subscriber=message.subscriber, data=message.data)
     except Exception as error:  # a bug of ours or a template saved past its validators: never retried
         logger.exception("Transactional mail %s could not be rendered", message_id)
         ledger.mark_failed(row, f"rendering: {error!r}")
         return SendOutcome(status=Status.FAILED)
-    outgoing = mail.message(
-        sender=mail.Sender.of(template.from_header, template.reply_to),
-        to=message.email,
-        to_name=mail.person_name(subscriber.first_name, subscriber.last_name) if subscriber else "",
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        kind="transactional",
-        metadata={"transactional_message_id": str(message.public_id), "template": template.slug},
-        tags=["transactional", template.slug],
-        track=False,
-    )
+    outgoing = _outgoing_mail(message, rendered)
     try:
         throttle.wait_for_slot()
     except throttle.RateLimiterUnavailable as error:

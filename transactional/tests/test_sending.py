@@ -173,15 +173,18 @@ def test_smtp_marks_the_row_sent_before_the_final_dot_with_a_stable_message_id(s
     assert parsed["List-Unsubscribe"] is None
 
 
-def test_a_refusal_after_the_final_dot_undoes_sent(smtp_sink, monkeypatch):
+@pytest.mark.parametrize(
+    ("reply", "status", "retry_in"), [("554 no thanks", Status.FAILED, None), ("451 later", Status.QUEUED, 2.0)]
+)
+def test_a_refusal_after_the_final_dot_undoes_sent(smtp_sink, monkeypatch, reply, status, retry_in):
     async def refuse(self, server, session, envelope):
-        return "554 no thanks"
+        return reply
 
     monkeypatch.setattr(type(smtp_sink), "handle_DATA", refuse)
     message = TransactionalMessageFactory()
-    assert send(message).status == Status.FAILED
+    assert send(message) == services.SendOutcome(status=status, retry_in=retry_in)
     message.refresh_from_db()
-    assert message.sent_at is None and "554" in message.error
+    assert message.sent_at is None and reply[:3] in message.error
 
 
 def test_erasing_a_subscriber_keeps_the_figures_but_not_the_address():
