@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "experiments",
     "sendtime",
     "webhooks",
+    "transactional",
     "dashboard",
     "demo",
 ]
@@ -229,6 +230,11 @@ CELERY_BEAT_SCHEDULE = {
     # campaign, so a lost task message or a database outage only delays a campaign by this much.
     "sweep-deliveries": {
         "task": "campaigns.tasks.sweep_deliveries",
+        "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30)),
+    },
+    # The same for transactional mail: rows of dead workers back, lost send tasks queued again.
+    "sweep-transactional-messages": {
+        "task": "transactional.tasks.sweep_transactional_messages",
         "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30)),
     },
     # Tracking: move opens and clicks from Redis into the database and count them.

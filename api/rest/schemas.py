@@ -29,6 +29,16 @@ ListRef = int | str
 TagName = Field(min_length=1, max_length=100)
 
 
+def email_address(value: str) -> str:
+    """A request's email address, normalised as stored; a ValueError (a 422 problem) if it is none."""
+    value = normalise_email(value)
+    try:
+        validate_email(value)
+    except DjangoValidationError as error:
+        raise ValueError("not a valid email address") from error
+    return value
+
+
 class MailingListOut(Schema):
     id: int
     slug: str
@@ -74,12 +84,7 @@ class SubscriberCreateIn(Schema):
     @field_validator("email")
     @classmethod
     def email_is_an_address(cls, value: str) -> str:
-        value = normalise_email(value)
-        try:
-            validate_email(value)
-        except DjangoValidationError as error:
-            raise ValueError("not a valid email address") from error
-        return value
+        return email_address(value)
 
 
 class SubscriberPatchIn(Schema):

@@ -1,6 +1,10 @@
-"""The REST API, version 1: one NinjaAPI mounted at ``/api/v1/`` (see docs/architecture.md, "REST API")."""
+"""The REST API, version 1: one NinjaAPI mounted at ``/api/v1/`` (see docs/architecture.md, "REST API").
 
-from ninja import NinjaAPI
+Apps above api add their endpoints with ``router_add`` in ``AppConfig.ready()`` (transactional
+mail), before the URLconf reads ``api.urls``.
+"""
+
+from ninja import NinjaAPI, Router
 
 from api.rest import lists, problems, subscribers
 
@@ -14,3 +18,12 @@ api = NinjaAPI(
 problems.install(api)
 api.add_router("/lists/", lists.router)
 api.add_router("/subscribers/", subscribers.router)
+
+_added: set[str] = set()
+
+
+def router_add(prefix: str, router: Router) -> None:
+    """Mount another app's router under ``/api/v1/<prefix>``; once per prefix (ready() may run twice)."""
+    if prefix not in _added:
+        _added.add(prefix)
+        api.add_router(prefix, router)

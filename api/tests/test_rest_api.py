@@ -66,6 +66,8 @@ def test_schema_is_served_and_lists_the_endpoints(client):
     assert schema["openapi"].startswith("3.")
     assert {"/api/v1/lists/", "/api/v1/subscribers/", "/api/v1/subscribers/{subscriber_id}"} <= set(schema["paths"])
     assert "/api/v1/subscribers/{subscriber_id}/unsubscribe" in schema["paths"]
+    # Mounted by the transactional app (api.rest.v1.router_add).
+    assert {"/api/v1/transactional/", "/api/v1/transactional/{message_id}"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]
     sign_up = schema["paths"]["/api/v1/subscribers/"]["post"]
     assert {"202", "401", "403", "422", "429"} <= set(sign_up["responses"])

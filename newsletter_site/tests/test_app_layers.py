@@ -68,6 +68,9 @@ MAY_IMPORT = {
     "sendtime": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
     # Outgoing webhooks listen to the signals of the apps below and know their models; none imports it.
     "webhooks": {"subscribers", "campaigns", "surveys", "offers", "referrals"},
+    # Transactional mail renders with campaigns' compiler, sends through its transports and serves
+    # its endpoint on the REST API (``api.rest.v1.router_add``); no app imports it.
+    "transactional": {"brands", "subscribers", "campaigns", "api"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",
