@@ -8,7 +8,7 @@ class ApiConfig(AppConfig):
 
     def ready(self):
         from api import scopes
-        from api.rest.idempotency import idempotency_keys_forget_subscriber
+        from api.services import idempotency_keys_forget_subscriber
         from subscribers.services import gdpr
 
         scopes.register("lists:read", _("Read mailing lists (REST API)"))

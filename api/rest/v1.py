@@ -4,7 +4,15 @@ from ninja import NinjaAPI
 
 from api.rest import lists, problems, subscribers
 
-api = NinjaAPI(
+
+class KanalApi(NinjaAPI):
+    """Ninja's API whose own answers to an unknown path or method are problems too."""
+
+    def _get_urls(self):
+        return problems.problem_urls(super()._get_urls())
+
+
+api = KanalApi(
     title="Kanal API",
     version="1",
     urls_namespace="api-v1",

@@ -334,3 +334,21 @@ def test_a_tampered_cursor_is_a_400_problem(client, raw_key):
     MailingListFactory.create_batch(2)
     next_url = call(client, "get", "/api/v1/lists/?limit=1", raw_key).json()["next"]
     assert_problem(call(client, "get", next_url.replace("cursor=", "cursor=x"), raw_key), 400)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/lists/42/nope/", "/api/v1/subscribers"])
+def test_an_unknown_path_is_a_404_problem(client, raw_key, path):
+    problem = assert_problem(call(client, "get", path, raw_key), 404)
+    assert "openapi.json" in problem["detail"]
+    assert_problem(call(client, "post", path, raw_key, body={}), 404)
+
+
+def test_an_unknown_method_is_a_405_problem_naming_the_allowed_ones(client, raw_key):
+    response = call(client, "delete", "/api/v1/lists/", raw_key)
+    problem = assert_problem(response, 405)
+    assert response["Allow"] == "GET"
+    assert "GET" in problem["detail"]
+    subscriber = SubscriberFactory()
+    response = call(client, "put", f"/api/v1/subscribers/{subscriber.public_id}", raw_key, body={})
+    assert_problem(response, 405)
+    assert set(response["Allow"].split(", ")) == {"GET", "PATCH"}
