@@ -14,5 +14,9 @@ class ApiConfig(AppConfig):
         scopes.register("lists:read", _("Read mailing lists (REST API)"))
         scopes.register("subscribers:read", _("Read subscribers (REST API)"))
         scopes.register("subscribers:write", _("Sign up, change and unsubscribe subscribers (REST API)"))
+        scopes.register(
+            "subscribers:import",
+            _("Add subscribers with consent documented elsewhere, without double opt-in (REST API)"),
+        )
         if idempotency_keys_forget_subscriber not in gdpr.ERASE_HOOKS:
             gdpr.ERASE_HOOKS.append(idempotency_keys_forget_subscriber)

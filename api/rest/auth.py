@@ -7,7 +7,7 @@ from ninja.security import HttpBearer
 
 from api.models import ApiKey
 from api.rest.problems import Problem
-from api.services import api_key_authenticate
+from api.services import ApiKeyError, api_key_authenticate
 
 
 def api_rate_limit_check(request, *, api_key: ApiKey) -> None:
@@ -26,6 +26,12 @@ def api_rate_limit_check(request, *, api_key: ApiKey) -> None:
             _("Too many requests with this API key. Try again in %(seconds)s seconds.") % {"seconds": retry_after},
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def scope_require(request, scope: str) -> None:
+    """For a part of an endpoint that needs a further scope (a 403 problem without it)."""
+    if scope not in request.auth.scopes:
+        raise ApiKeyError(f"this API key lacks the scope {scope}", status=403)
 
 
 class ApiKeyBearer(HttpBearer):
@@ -47,3 +53,5 @@ class ApiKeyBearer(HttpBearer):
 SUBSCRIBERS_READ = ApiKeyBearer("subscribers:read")
 SUBSCRIBERS_WRITE = ApiKeyBearer("subscribers:write")
 LISTS_READ = ApiKeyBearer("lists:read")
+SUBSCRIBERS_IMPORT = "subscribers:import"
+"""Checked inside ``POST /subscribers/`` when the body names a documented consent basis."""

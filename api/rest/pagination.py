@@ -1,7 +1,6 @@
 """Cursor pagination: the cursor is the last row's id, signed so clients treat it as opaque."""
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from django.core import signing
 from django.db.models import QuerySet
@@ -29,13 +28,18 @@ def cursor_decode(cursor: str) -> int:
 
 
 def paginate(request, queryset: QuerySet, *, limit: int, cursor: str | None, serialize: Callable) -> dict:
-    """One page of ``queryset`` in id order, and the URL of the next page (None on the last)."""
+    """One page of ``queryset`` in id order, and the URL of the next page (None on the last).
+
+    The next URL keeps the request's other parameters (its filters).
+    """
     if cursor:
         queryset = queryset.filter(pk__gt=cursor_decode(cursor))
     rows = list(queryset.order_by("pk")[: limit + 1])
     next_url = None
     if len(rows) > limit:
         rows = rows[:limit]
-        query = urlencode({"limit": limit, "cursor": cursor_encode(last_id=rows[-1].pk)})
-        next_url = request.build_absolute_uri(f"{request.path}?{query}")
+        query = request.GET.copy()
+        query["limit"] = limit
+        query["cursor"] = cursor_encode(last_id=rows[-1].pk)
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
     return {"results": [serialize(row) for row in rows], "next": next_url}

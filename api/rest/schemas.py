@@ -6,9 +6,9 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from subscribers.models import Language, normalise_email
+from subscribers.models import Language, Subscriber, SubscriberImport, Subscription, normalise_email
 
 
 class ProblemOut(Schema):
@@ -60,8 +60,22 @@ class SubscriberOut(Schema):
     created_at: datetime
 
 
-class SubscriberSearchResult(Schema):
+class SubscriberPage(Schema):
     results: list[SubscriberOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class SubscriberFilters(Schema):
+    email: str | None = Field(None, max_length=254, description="Exactly this address (zero or one result).")
+    status: Subscriber.Status | None = None
+    list: str | None = Field(None, max_length=100, description="Only subscribers on this list (its slug).")
+    subscription_status: Subscription.Status | None = Field(
+        None, description="With ``list``: only subscriptions in this status."
+    )
+    tag: str | None = Field(None, max_length=100)
+    updated_since: datetime | None = Field(
+        None, description="Only subscribers whose own row (names, language, status, tags aside) changed since then."
+    )
 
 
 class SubscriberCreateIn(Schema):
@@ -70,6 +84,26 @@ class SubscriberCreateIn(Schema):
     last_name: str = Field("", max_length=100)
     lists: list[ListRef] = Field(min_length=1, max_length=50, description="Mailing list ids or slugs.")
     language: Language | None = None
+    consent_basis: SubscriberImport.ConsentBasis = Field(
+        SubscriberImport.ConsentBasis.DOUBLE_OPT_IN,
+        description="double_opt_in (default): the normal confirmation mail, the subscriber stays pending. "
+        "documented: consent given and documented elsewhere (e.g. an existing customer under UWG § 7(3), "
+        "or a paper form); needs consent_source and the scope subscribers:import, the subscriptions are "
+        "active at once and no mail is sent.",
+    )
+    consent_source: str = Field(
+        "", max_length=500, description="With documented: where and how the consent is documented (the proof)."
+    )
+    consented_at: datetime | None = Field(None, description="With documented: when the consent was given.")
+
+    @model_validator(mode="after")
+    def documented_consent_names_its_source(self):
+        documented = self.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
+        if documented and not self.consent_source.strip():
+            raise ValueError("a documented consent basis needs consent_source")
+        if not documented and (self.consent_source or self.consented_at):
+            raise ValueError("consent_source and consented_at go only with the documented consent basis")
+        return self
 
     @field_validator("email")
     @classmethod

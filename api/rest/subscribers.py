@@ -1,26 +1,37 @@
-"""``/api/v1/subscribers/``. Sign-ups start the normal double opt-in; nothing here confirms."""
+"""``/api/v1/subscribers/``. Sign-ups start the normal double opt-in unless a key with ``subscribers:import``
+names a documented consent basis (the CSV import's rules for one address); nothing here confirms."""
 
 from uuid import UUID
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from api.rest.auth import SUBSCRIBERS_READ, SUBSCRIBERS_WRITE
+from api.rest.auth import SUBSCRIBERS_IMPORT, SUBSCRIBERS_READ, SUBSCRIBERS_WRITE, scope_require
 from api.rest.idempotency import idempotent
+from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
 from api.rest.problems import Problem
 from api.rest.schemas import (
     PROBLEMS,
     ListRef,
     SubscriberCreateIn,
+    SubscriberFilters,
     SubscriberOut,
+    SubscriberPage,
     SubscriberPatchIn,
-    SubscriberSearchResult,
     UnsubscribeIn,
 )
 from subscribers import selectors
-from subscribers.models import MailingList, Subscriber, Subscription, normalise_email
+from subscribers.models import (
+    ImportProblem,
+    MailingList,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    normalise_email,
+)
+from subscribers.services.imports import ImportRefused, subscriber_import_one
 from subscribers.services.optin import subscriber_subscribe
 from subscribers.services.preferences import subscriber_unsubscribe
 from subscribers.services.profile import subscriber_profile_update
@@ -79,17 +90,26 @@ def mailing_lists_resolve(refs: list[ListRef]) -> list[MailingList]:
 
 @router.post(
     "/",
-    response={202: SubscriberOut, **PROBLEMS},
+    response={201: SubscriberOut, 202: SubscriberOut, **PROBLEMS},
     auth=SUBSCRIBERS_WRITE,
-    summary="Sign an address up (double opt-in)",
-    description="Sends the normal confirmation mail for each list; the subscriber stays pending until "
-    "they click its link. Signing up an address already active on a list changes nothing there. "
-    + IDEMPOTENCY_HEADER_DOC,
+    summary="Sign an address up (double opt-in, or a documented consent)",
+    description="By default (consent_basis double_opt_in) sends the normal confirmation mail for each list "
+    "and answers 202: the subscriber stays pending until they click its link. Signing up an address "
+    "already active on a list changes nothing there. With consent_basis documented (scope "
+    "subscribers:import too) the subscriptions are active at once and 201 is the answer; an address that "
+    "is suppressed, unsubscribed, bounced or complained, or a list the person left or has yet to confirm, "
+    "is a 409 problem naming the reasons, and nothing changes. " + IDEMPOTENCY_HEADER_DOC,
 )
 def subscriber_create(request, payload: SubscriberCreateIn):
+    documented = payload.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
+    if documented:
+        scope_require(request, SUBSCRIBERS_IMPORT)
+
     def action():
         mailing_lists = mailing_lists_resolve(payload.lists)
         language = payload.language.value if payload.language else None
+        if documented:
+            return 201, _fresh(_import_documented(request, payload, mailing_lists, language=language))
         subscriber = None
         for mailing_list in mailing_lists:
             outcome = subscriber_subscribe(
@@ -107,14 +127,61 @@ def subscriber_create(request, payload: SubscriberCreateIn):
     return idempotent(request, action)
 
 
+def _import_documented(request, payload: SubscriberCreateIn, mailing_lists, *, language) -> Subscriber:
+    details = {"source": "api", "api_key": request.auth.prefix}
+    if payload.consented_at:
+        details["consented_at"] = payload.consented_at.isoformat()
+    try:
+        return subscriber_import_one(
+            email=payload.email,
+            mailing_lists=mailing_lists,
+            consent_source=payload.consent_source,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            language=language,
+            details=details,
+        )
+    except ImportRefused as refused:
+        reasons = {where: ImportProblem.describe(reason) for where, reason in refused.reasons.items()}
+        raise Problem(
+            409,
+            _("Nothing was changed: %(reasons)s")
+            % {"reasons": "; ".join(f"{where}: {text}" for where, text in reasons.items())},
+            extra={"refused": refused.reasons},
+        ) from refused
+
+
 @router.get(
     "/",
-    response={200: SubscriberSearchResult, **PROBLEMS},
+    response={200: SubscriberPage, **PROBLEMS},
     auth=SUBSCRIBERS_READ,
-    summary="Find a subscriber by address",
+    summary="Subscribers, in pages, with filters",
+    description="In id order; every filter narrows the result. `?email=` finds one address exactly.",
 )
-def subscriber_search(request, email: str = Query(..., max_length=254)):
-    return {"results": [subscriber_data(s) for s in _subscribers().filter(email=normalise_email(email))]}
+def subscriber_index(
+    request,
+    filters: Query[SubscriberFilters],
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: str | None = Query(None, description="From the previous page's next URL."),
+):
+    subscribers = _subscribers()
+    if filters.email is not None:
+        subscribers = subscribers.filter(email=normalise_email(filters.email))
+    if filters.status:
+        subscribers = subscribers.filter(status=filters.status)
+    if filters.list:
+        mailing_list = mailing_lists_resolve([filters.list])[0]
+        on_list = Subscription.objects.filter(subscriber=OuterRef("pk"), mailing_list=mailing_list)
+        if filters.subscription_status:
+            on_list = on_list.filter(status=filters.subscription_status)
+        subscribers = subscribers.filter(Exists(on_list))
+    elif filters.subscription_status:
+        raise Problem(422, _("subscription_status goes only with list."))
+    if filters.tag:
+        subscribers = subscribers.filter(tags__name=filters.tag.strip())
+    if filters.updated_since:
+        subscribers = subscribers.filter(updated_at__gte=filters.updated_since)
+    return paginate(request, subscribers, limit=limit, cursor=cursor, serialize=subscriber_data)
 
 
 @router.get(

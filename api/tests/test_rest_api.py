@@ -11,52 +11,13 @@ from django.utils import timezone
 from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
 from api.tasks import purge_idempotency_keys
+from api.tests.conftest import ALL_SCOPES, assert_problem, call, make_key
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
 from subscribers.services.gdpr import subscriber_erase
 from subscribers.tasks import send_confirmation_mail
-from subscribers.tests.factories import ConsentTextFactory, MailingListFactory, SubscriberFactory, SubscriptionFactory
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-ALL_SCOPES = ["lists:read", "subscribers:read", "subscribers:write"]
-
-
-def make_key(scopes=ALL_SCOPES, **kwargs) -> str:
-    return api_key_create(name="Shop", scopes=scopes, **kwargs)[1]
-
-
-@pytest.fixture
-def client():
-    """Like a shop's client: no CSRF token, so the check must not apply to key-authenticated calls."""
-    return Client(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def raw_key():
-    return make_key()
-
-
-@pytest.fixture
-def news():
-    ConsentTextFactory(language="de", text="Ja, ich will den Newsletter.")
-    return MailingListFactory(slug="news", name="Kanal News", language="de")
-
-
-def call(client, method, path, raw_key=None, body=None, **headers):
-    if raw_key:
-        headers["HTTP_AUTHORIZATION"] = f"Bearer {raw_key}"
-    kwargs = {"content_type": "application/json", "data": json.dumps(body)} if body is not None else {}
-    return getattr(client, method)(path, **kwargs, **headers)
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["status"] == status
-    assert problem["type"] == "about:blank"
-    assert problem["title"] and problem["detail"]
-    return problem
 
 
 def test_schema_is_served_and_lists_the_endpoints(client):
@@ -169,7 +130,10 @@ def test_get_a_subscriber_by_id_and_by_address(client, raw_key, news):
     assert by_id.json()["subscriptions"] == [{"list": "news", "status": "active"}]
     found = call(client, "get", "/api/v1/subscribers/?email=Erika@Example.org", raw_key).json()["results"]
     assert [item["id"] for item in found] == [str(subscriber.public_id)]
-    assert call(client, "get", "/api/v1/subscribers/?email=nobody@example.org", raw_key).json() == {"results": []}
+    assert call(client, "get", "/api/v1/subscribers/?email=nobody@example.org", raw_key).json() == {
+        "results": [],
+        "next": None,
+    }
     missing = "00000000-0000-0000-0000-000000000000"
     assert_problem(call(client, "get", f"/api/v1/subscribers/{missing}", raw_key), 404)
 
