@@ -18,5 +18,7 @@ class ApiConfig(AppConfig):
             "subscribers:import",
             _("Add subscribers with consent documented elsewhere, without double opt-in (REST API)"),
         )
+        scopes.register("subscribers:export", _("Export everything stored about a subscriber (REST API)"))
+        scopes.register("subscribers:erase", _("Erase subscribers (REST API)"))
         if idempotency_keys_forget_subscriber not in gdpr.ERASE_HOOKS:
             gdpr.ERASE_HOOKS.append(idempotency_keys_forget_subscriber)

@@ -52,6 +52,8 @@ class ApiKeyBearer(HttpBearer):
 
 SUBSCRIBERS_READ = ApiKeyBearer("subscribers:read")
 SUBSCRIBERS_WRITE = ApiKeyBearer("subscribers:write")
+SUBSCRIBERS_EXPORT = ApiKeyBearer("subscribers:export")
+SUBSCRIBERS_ERASE = ApiKeyBearer("subscribers:erase")
 LISTS_READ = ApiKeyBearer("lists:read")
 SUBSCRIBERS_IMPORT = "subscribers:import"
 """Checked inside ``POST /subscribers/`` when the body names a documented consent basis."""

@@ -78,6 +78,10 @@ class SubscriberFilters(Schema):
     )
 
 
+class ErasedOut(Schema):
+    erased: bool
+
+
 class SubscriberCreateIn(Schema):
     email: str = Field(max_length=254)
     first_name: str = Field("", max_length=100)

@@ -8,12 +8,20 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from api.rest.auth import SUBSCRIBERS_IMPORT, SUBSCRIBERS_READ, SUBSCRIBERS_WRITE, scope_require
+from api.rest.auth import (
+    SUBSCRIBERS_ERASE,
+    SUBSCRIBERS_EXPORT,
+    SUBSCRIBERS_IMPORT,
+    SUBSCRIBERS_READ,
+    SUBSCRIBERS_WRITE,
+    scope_require,
+)
 from api.rest.idempotency import idempotent
 from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
 from api.rest.problems import Problem
 from api.rest.schemas import (
     PROBLEMS,
+    ErasedOut,
     ListRef,
     SubscriberCreateIn,
     SubscriberFilters,
@@ -31,6 +39,7 @@ from subscribers.models import (
     Subscription,
     normalise_email,
 )
+from subscribers.services import gdpr
 from subscribers.services.imports import ImportRefused, subscriber_import_one
 from subscribers.services.optin import subscriber_subscribe
 from subscribers.services.preferences import subscriber_unsubscribe
@@ -229,5 +238,35 @@ def subscriber_unsubscribe_endpoint(request, subscriber_id: UUID, payload: Unsub
         mailing_list = mailing_lists_resolve([payload.list])[0] if payload.list is not None else None
         subscriber_unsubscribe(subscriber=subscriber, source="api", mailing_list=mailing_list)
         return 200, _fresh(subscriber)
+
+    return idempotent(request, action)
+
+
+@router.get(
+    "/{subscriber_id}/export",
+    response={200: dict, **PROBLEMS},
+    auth=SUBSCRIBERS_EXPORT,
+    summary="Everything Kanal stores about the subscriber (GDPR Art. 15 and 20)",
+    description="The same JSON as the subscriber's own data link: profile, subscriptions, consent "
+    "records and every other app's section.",
+)
+def subscriber_export_endpoint(request, subscriber_id: UUID):
+    return gdpr.subscriber_export(subscriber=_subscriber_or_404(subscriber_id))
+
+
+@router.post(
+    "/{subscriber_id}/erase",
+    response={200: ErasedOut, **PROBLEMS},
+    auth=SUBSCRIBERS_ERASE,
+    summary="Erase the subscriber (GDPR Art. 17)",
+    description="The same erase as the subscriber's own data link: their data is deleted, the address is "
+    "kept only as a hash so no import re-adds it. Afterwards the id is unknown (404); send an "
+    "Idempotency-Key to get the first answer again on a retry.",
+)
+def subscriber_erase_endpoint(request, subscriber_id: UUID):
+    def action():
+        # Looked up inside: a retry with the same Idempotency-Key replays, although the id is gone.
+        gdpr.subscriber_erase(subscriber=_subscriber_or_404(subscriber_id))
+        return 200, {"erased": True}
 
     return idempotent(request, action)

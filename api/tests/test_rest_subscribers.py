@@ -1,5 +1,6 @@
 """``GET /api/v1/subscribers/`` in pages and ``POST /api/v1/subscribers/`` with a documented consent."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from api.tests.conftest import IMPORT_SCOPES, assert_problem, call, make_key
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, SuppressedAddress, email_hash
+from subscribers.services import gdpr
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +136,36 @@ def test_a_documented_consent_adds_lists_to_a_pending_subscriber_and_activates_t
         {"list": "news", "status": "active"},
     ]
     assert ConsentRecord.objects.get().details["new_subscriber"] is False
+
+
+def test_the_export_is_the_data_links_export_with_every_apps_section(client, news):
+    subscriber = SubscriberFactory(email="erika@example.org", first_name="Erika")
+    SubscriptionFactory(subscriber=subscriber, mailing_list=news, status=Subscription.Status.ACTIVE)
+    key = make_key(["subscribers:export"])
+    response = call(client, "get", f"/api/v1/subscribers/{subscriber.public_id}/export", key)
+    assert response.status_code == 200, response.content
+    data = response.json()
+    expected = json.loads(json.dumps(gdpr.subscriber_export(subscriber=subscriber)))
+    assert data.pop("exported_at") and expected.pop("exported_at")
+    assert data == expected
+    assert data["profile"]["email"] == "erika@example.org"
+    assert {"tracking_events", "ab_tests"} <= set(data), "sections registered by other apps"
+    assert_problem(call(client, "get", f"/api/v1/subscribers/{subscriber.public_id}/export", make_key()), 403)
+
+
+def test_erase_deletes_the_subscriber_keeps_the_hash_and_a_retry_with_its_key_replays(client, news):
+    subscriber = SubscriberFactory(email="erika@example.org")
+    SubscriptionFactory(subscriber=subscriber, mailing_list=news)
+    key = make_key(["subscribers:erase"])
+    url = f"/api/v1/subscribers/{subscriber.public_id}/erase"
+    assert_problem(call(client, "post", url, make_key(), body={}), 403)
+    first = call(client, "post", url, key, body={}, HTTP_IDEMPOTENCY_KEY="erase-1")
+    assert first.status_code == 200, first.content
+    assert first.json() == {"erased": True}
+    assert not Subscriber.objects.exists()
+    assert SuppressedAddress.objects.filter(email_hash=email_hash("erika@example.org")).exists()
+    assert ConsentRecord.objects.filter(action=ConsentRecord.Action.ERASE).count() == 1
+    again = call(client, "post", url, key, body={}, HTTP_IDEMPOTENCY_KEY="erase-1")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (200, "true")
+    assert_problem(call(client, "post", url, key, body={}), 404)
+    assert ConsentRecord.objects.filter(action=ConsentRecord.Action.ERASE).count() == 1
