@@ -55,5 +55,6 @@ SUBSCRIBERS_WRITE = ApiKeyBearer("subscribers:write")
 SUBSCRIBERS_EXPORT = ApiKeyBearer("subscribers:export")
 SUBSCRIBERS_ERASE = ApiKeyBearer("subscribers:erase")
 LISTS_READ = ApiKeyBearer("lists:read")
+SEGMENTS_READ = ApiKeyBearer("segments:read")
 SUBSCRIBERS_IMPORT = "subscribers:import"
 """Checked inside ``POST /subscribers/`` when the body names a documented consent basis."""

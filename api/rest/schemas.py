@@ -138,3 +138,24 @@ class SubscriberPatchIn(Schema):
 
 class UnsubscribeIn(Schema):
     list: ListRef | None = Field(None, description="One list (id or slug); without it (body {}), every list.")
+
+
+class SegmentOut(Schema):
+    id: int
+    name: str
+    description: str
+    problems: list[str] = Field(description="What keeps the rules from being used; empty when usable.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SegmentPage(Schema):
+    results: list[SegmentOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class SegmentCountOut(Schema):
+    count: int
+    left_out_for_consent: int = Field(description="Not counted: the rules read behaviour they did not consent to.")
+    matches_everyone: bool
+    total: int

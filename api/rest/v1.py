@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from api.rest import lists, problems, subscribers
+from api.rest import lists, problems, segments, subscribers
 
 
 class KanalApi(NinjaAPI):
@@ -22,3 +22,4 @@ api = KanalApi(
 problems.install(api)
 api.add_router("/lists/", lists.router)
 api.add_router("/subscribers/", subscribers.router)
+api.add_router("/segments/", segments.router)
