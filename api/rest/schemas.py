@@ -1,6 +1,8 @@
 """Request and response bodies of the REST API (pydantic, via django-ninja)."""
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -8,6 +10,7 @@ from django.core.validators import validate_email
 from ninja import Schema
 from pydantic import Field, field_validator, model_validator
 
+from campaigns.models import Campaign
 from subscribers.models import Language, Subscriber, SubscriberImport, Subscription, normalise_email
 
 
@@ -159,3 +162,59 @@ class SegmentCountOut(Schema):
     left_out_for_consent: int = Field(description="Not counted: the rules read behaviour they did not consent to.")
     matches_everyone: bool
     total: int
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    kind: Campaign.Kind
+    subject: str
+    status: Campaign.Status
+    lists: list[str] = Field(description="The slugs of the lists it goes to.")
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CampaignPage(Schema):
+    results: list[CampaignOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class StatsInclude(StrEnum):
+    MACHINE = "machine"
+
+
+class MachineCountsOut(Schema):
+    opens: int
+    clicks: int
+
+
+class StatsTableOut(Schema):
+    slug: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+class CampaignStatsOut(Schema):
+    sent: int
+    skipped_frequency_cap: int
+    delivered: int
+    bounced: int
+    soft_bounced: int
+    complained: int
+    unsubscribed: int
+    opens: int = Field(description="Human opens (no machine-labelled ones).")
+    unique_opens: int
+    anonymous_opens: int
+    estimated_openers: int
+    clicks: int = Field(description="Human clicks (no machine-labelled ones).")
+    unique_clicks: int
+    anonymous_clicks: int
+    estimated_clickers: int
+    open_rate: float | None
+    click_rate: float | None
+    click_to_open_rate: float | None
+    tables: list[StatsTableOut]
+    machine: MachineCountsOut | None = Field(description="Machine-labelled events; only with ?include=machine.")

@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from api.rest import lists, problems, segments, subscribers
+from api.rest import campaigns, lists, problems, segments, subscribers
 
 
 class KanalApi(NinjaAPI):
@@ -23,3 +23,4 @@ problems.install(api)
 api.add_router("/lists/", lists.router)
 api.add_router("/subscribers/", subscribers.router)
 api.add_router("/segments/", segments.router)
+api.add_router("/campaigns/", campaigns.router)
