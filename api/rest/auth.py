@@ -57,5 +57,6 @@ SUBSCRIBERS_ERASE = ApiKeyBearer("subscribers:erase")
 LISTS_READ = ApiKeyBearer("lists:read")
 SEGMENTS_READ = ApiKeyBearer("segments:read")
 CAMPAIGNS_READ = ApiKeyBearer("campaigns:read")
+SURVEYS_READ = ApiKeyBearer("surveys:read")
 SUBSCRIBERS_IMPORT = "subscribers:import"
 """Checked inside ``POST /subscribers/`` when the body names a documented consent basis."""

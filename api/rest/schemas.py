@@ -218,3 +218,38 @@ class CampaignStatsOut(Schema):
     click_to_open_rate: float | None
     tables: list[StatsTableOut]
     machine: MachineCountsOut | None = Field(description="Machine-labelled events; only with ?include=machine.")
+
+
+class SurveyOut(Schema):
+    id: int
+    title: str
+    slug: str
+    campaign: int | None = Field(description="The campaign whose mail carries it, if any.")
+    created_at: datetime
+
+
+class SurveyPage(Schema):
+    results: list[SurveyOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class SurveyAnswerOut(Schema):
+    question_id: int
+    question: str
+    value: int | None = Field(None, description="Scores (recommendation 0-10, rating 1-5).")
+    choices: list[str] | None = Field(None, description="Choice questions: the chosen options.")
+    text: str | None = Field(None, description="Free-text questions.")
+
+
+class SurveyResponseOut(Schema):
+    id: int
+    source: str
+    subscriber: UUID | None = Field(description="Only for respondents who allow individual tracking.")
+    created_at: datetime
+    updated_at: datetime
+    answers: list[SurveyAnswerOut]
+
+
+class SurveyResponsePage(Schema):
+    results: list[SurveyResponseOut]
+    next: str | None = Field(description="URL of the next page; null on the last page.")
