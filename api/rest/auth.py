@@ -58,5 +58,7 @@ LISTS_READ = ApiKeyBearer("lists:read")
 SEGMENTS_READ = ApiKeyBearer("segments:read")
 CAMPAIGNS_READ = ApiKeyBearer("campaigns:read")
 SURVEYS_READ = ApiKeyBearer("surveys:read")
+OFFERS_REDEEM = ApiKeyBearer("offers:redeem")
+"""Registered by the offers app, whose ``POST /api/offers/redeem`` came first."""
 SUBSCRIBERS_IMPORT = "subscribers:import"
 """Checked inside ``POST /subscribers/`` when the body names a documented consent basis."""

@@ -11,6 +11,7 @@ from ninja import Schema
 from pydantic import Field, field_validator, model_validator
 
 from campaigns.models import Campaign
+from offers.models import CODE_MAX_LENGTH
 from subscribers.models import Language, Subscriber, SubscriberImport, Subscription, normalise_email
 
 
@@ -253,3 +254,33 @@ class SurveyResponseOut(Schema):
 class SurveyResponsePage(Schema):
     results: list[SurveyResponseOut]
     next: str | None = Field(description="URL of the next page; null on the last page.")
+
+
+class RedeemIn(Schema):
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH)
+    order: str = Field("", max_length=200, description="The shop's order reference.")
+    order_value: str | int | float | None = Field(None, description='A number, or text such as "12,50".')
+    currency: str = Field("", max_length=3)
+    email: str | None = Field(None, max_length=254, description="The buyer's address, if they may be a subscriber.")
+    offer: int | None = Field(None, description="The offer, when the same code exists in several.")
+
+    @field_validator("email")
+    @classmethod
+    def email_normalised(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
+
+
+class RedemptionOut(Schema):
+    id: int
+    offer: int
+    code: str
+    order: str
+    order_value: str | None
+    currency: str
+    source: str
+    redeemed_at: datetime
+
+
+class RedeemOut(Schema):
+    redemption: RedemptionOut
+    created: bool = Field(description="False when this answer is the stored redemption of a replay.")
