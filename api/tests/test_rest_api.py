@@ -7,6 +7,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from openapi_spec_validator import validate
 
 from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
@@ -31,6 +32,40 @@ def test_schema_is_served_and_lists_the_endpoints(client):
     sign_up = schema["paths"]["/api/v1/subscribers/"]["post"]
     assert {"202", "401", "403", "422", "429"} <= set(sign_up["responses"])
     assert "ProblemOut" in json.dumps(sign_up["responses"]["422"])
+
+
+V1_OPERATIONS = {
+    ("get", "/api/v1/lists/"),
+    ("get", "/api/v1/subscribers/"),
+    ("post", "/api/v1/subscribers/"),
+    ("get", "/api/v1/subscribers/{subscriber_id}"),
+    ("patch", "/api/v1/subscribers/{subscriber_id}"),
+    ("post", "/api/v1/subscribers/{subscriber_id}/unsubscribe"),
+    ("get", "/api/v1/subscribers/{subscriber_id}/export"),
+    ("post", "/api/v1/subscribers/{subscriber_id}/erase"),
+    ("get", "/api/v1/segments/"),
+    ("get", "/api/v1/segments/{segment_id}/count"),
+    ("get", "/api/v1/segments/{segment_id}/members"),
+    ("get", "/api/v1/campaigns/"),
+    ("get", "/api/v1/campaigns/{campaign_id}"),
+    ("get", "/api/v1/campaigns/{campaign_id}/stats"),
+    ("get", "/api/v1/surveys/"),
+    ("get", "/api/v1/surveys/{survey_id}/responses"),
+    ("post", "/api/v1/offers/redeem"),
+}
+
+
+def test_the_schema_is_valid_openapi_and_every_operation_names_its_key_and_problems(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    validate(schema)
+    operations = {(method, path): op for path, item in schema["paths"].items() for method, op in item.items()}
+    assert set(operations) == V1_OPERATIONS
+    for (method, path), operation in operations.items():
+        assert operation["security"], (method, path)
+        assert {"401", "403", "422", "429"} <= set(operation["responses"]), (method, path)
+        assert "ProblemOut" in json.dumps(operation["responses"]["403"])
+    redeem = operations[("post", "/api/v1/offers/redeem")]
+    assert {"200", "201", "404", "409", "410"} <= set(redeem["responses"])
 
 
 def test_docs_page_uses_swagger_from_this_site_within_the_csp(client):
@@ -316,3 +351,14 @@ def test_an_unknown_method_is_a_405_problem_naming_the_allowed_ones(client, raw_
     response = call(client, "put", f"/api/v1/subscribers/{subscriber.public_id}", raw_key, body={})
     assert_problem(response, 405)
     assert set(response["Allow"].split(", ")) == {"GET", "PATCH"}
+
+
+def test_every_scope_an_endpoint_names_is_registered_with_a_label():
+    from api import scopes
+    from api.rest import auth
+
+    named = {value.scope for value in vars(auth).values() if isinstance(value, auth.ApiKeyBearer)}
+    named.add(auth.SUBSCRIBERS_IMPORT)
+    assert len(named) == 10
+    for scope in named:
+        assert str(scopes.SCOPES[scope]), scope
