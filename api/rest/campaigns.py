@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 
 from api.rest.auth import CAMPAIGNS_READ
-from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from api.rest.pagination import PageQuery, paginate
 from api.rest.schemas import PROBLEMS, CampaignOut, CampaignPage, CampaignStatsOut, StatsInclude
 from campaigns.models import Campaign
 from tracking import selectors
@@ -52,12 +52,11 @@ def _table_data(table: tables.Table) -> dict:
 @router.get("/", response={200: CampaignPage, **PROBLEMS}, auth=CAMPAIGNS_READ, summary="Campaigns, in pages")
 def campaign_index(
     request,
+    page: Query[PageQuery],
     status: Campaign.Status | None = None,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
 ):
     campaigns = _campaigns() if status is None else _campaigns().filter(status=status)
-    return paginate(request, campaigns, limit=limit, cursor=cursor, serialize=campaign_data)
+    return paginate(request, campaigns, page=page, serialize=campaign_data)
 
 
 @router.get("/{campaign_id}", response={200: CampaignOut, **PROBLEMS}, auth=CAMPAIGNS_READ, summary="One campaign")

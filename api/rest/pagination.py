@@ -5,12 +5,21 @@ from collections.abc import Callable
 from django.core import signing
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from ninja import Schema
+from pydantic import Field
 
 from api.rest.problems import Problem
 
 CURSOR_SALT = "kanal.api.cursor"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+
+
+class PageQuery(Schema):
+    """``?limit=&cursor=`` of every list; an endpoint takes it as ``page: Query[PageQuery]``."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, description="From the previous page's next URL.")
 
 
 def cursor_encode(*, last_id: int) -> str:
@@ -27,11 +36,12 @@ def cursor_decode(cursor: str) -> int:
     return after
 
 
-def paginate(request, queryset: QuerySet, *, limit: int, cursor: str | None, serialize: Callable) -> dict:
+def paginate(request, queryset: QuerySet, *, page: PageQuery, serialize: Callable) -> dict:
     """One page of ``queryset`` in id order, and the URL of the next page (None on the last).
 
     The next URL keeps the request's other parameters (its filters).
     """
+    limit, cursor = page.limit, page.cursor
     if cursor:
         queryset = queryset.filter(pk__gt=cursor_decode(cursor))
     rows = list(queryset.order_by("pk")[: limit + 1])

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router
 
 from api.rest.auth import SEGMENTS_READ
-from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from api.rest.pagination import PageQuery, paginate
 from api.rest.problems import Problem
 from api.rest.schemas import PROBLEMS, SegmentCountOut, SegmentOut, SegmentPage, SubscriberPage
 from api.rest.subscribers import subscriber_data, subscribers_for_output
@@ -35,12 +35,8 @@ def _usable_segment_or_problem(segment_id: int) -> Segment:
 
 
 @router.get("/", response={200: SegmentPage, **PROBLEMS}, auth=SEGMENTS_READ, summary="All segments, in pages")
-def segment_index(
-    request,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
-):
-    return paginate(request, Segment.objects.all(), limit=limit, cursor=cursor, serialize=segment_data)
+def segment_index(request, page: Query[PageQuery]):
+    return paginate(request, Segment.objects.all(), page=page, serialize=segment_data)
 
 
 @router.get(
@@ -65,9 +61,8 @@ def segment_count(request, segment_id: int):
 def segment_members(
     request,
     segment_id: int,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
+    page: Query[PageQuery],
 ):
     segment = _usable_segment_or_problem(segment_id)
     members = selectors.segment_members(segment, base=subscribers_for_output())
-    return paginate(request, members, limit=limit, cursor=cursor, serialize=subscriber_data)
+    return paginate(request, members, page=page, serialize=subscriber_data)

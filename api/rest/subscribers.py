@@ -17,7 +17,7 @@ from api.rest.auth import (
     scope_require,
 )
 from api.rest.idempotency import idempotent
-from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from api.rest.pagination import PageQuery, paginate
 from api.rest.problems import Problem
 from api.rest.schemas import (
     PROBLEMS,
@@ -171,8 +171,7 @@ def _import_documented(request, payload: SubscriberCreateIn, mailing_lists, *, l
 def subscriber_index(
     request,
     filters: Query[SubscriberFilters],
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
+    page: Query[PageQuery],
 ):
     subscribers = subscribers_for_output()
     if filters.email is not None:
@@ -191,7 +190,7 @@ def subscriber_index(
         subscribers = subscribers.filter(tags__name=filters.tag.strip())
     if filters.updated_since:
         subscribers = subscribers.filter(updated_at__gte=filters.updated_since)
-    return paginate(request, subscribers, limit=limit, cursor=cursor, serialize=subscriber_data)
+    return paginate(request, subscribers, page=page, serialize=subscriber_data)
 
 
 @router.get(

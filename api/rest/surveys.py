@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 
 from api.rest.auth import SURVEYS_READ
-from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from api.rest.pagination import PageQuery, paginate
 from api.rest.schemas import PROBLEMS, SurveyOut, SurveyPage, SurveyResponseOut, SurveyResponsePage
 from audience.conditions import tracked_q
 from subscribers.models import Subscriber
@@ -37,12 +37,8 @@ def response_data(response: Response) -> dict:
 
 
 @router.get("/", response={200: SurveyPage, **PROBLEMS}, auth=SURVEYS_READ, summary="Surveys, in pages")
-def survey_index(
-    request,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
-):
-    return paginate(request, Survey.objects.all(), limit=limit, cursor=cursor, serialize=survey_data)
+def survey_index(request, page: Query[PageQuery]):
+    return paginate(request, Survey.objects.all(), page=page, serialize=survey_data)
 
 
 @router.get(
@@ -57,8 +53,7 @@ def survey_index(
 def survey_responses(
     request,
     survey_id: int,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
+    page: Query[PageQuery],
 ):
     survey = get_object_or_404(Survey, pk=survey_id)
     tracked = Subscriber.objects.filter(tracked_q(), pk=OuterRef("subscriber_id"))
@@ -67,4 +62,4 @@ def survey_responses(
         .annotate(subscriber_tracked=Exists(tracked))
         .prefetch_related(Prefetch("answers", queryset=Answer.objects.select_related("question")), "answers__choices")
     )
-    return paginate(request, responses, limit=limit, cursor=cursor, serialize=response_data)
+    return paginate(request, responses, page=page, serialize=response_data)
