@@ -23,5 +23,6 @@ class ApiConfig(AppConfig):
         scopes.register("segments:read", _("Read segments, their counts and members (REST API)"))
         scopes.register("campaigns:read", _("Read campaigns and their figures (REST API)"))
         scopes.register("surveys:read", _("Read surveys and their responses (REST API)"))
+        scopes.register("automations:enrol", _("Enrol subscribers in automations (REST API)"))
         if idempotency_keys_forget_subscriber not in gdpr.ERASE_HOOKS:
             gdpr.ERASE_HOOKS.append(idempotency_keys_forget_subscriber)

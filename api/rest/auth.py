@@ -58,6 +58,7 @@ LISTS_READ = ApiKeyBearer("lists:read")
 SEGMENTS_READ = ApiKeyBearer("segments:read")
 CAMPAIGNS_READ = ApiKeyBearer("campaigns:read")
 SURVEYS_READ = ApiKeyBearer("surveys:read")
+AUTOMATIONS_ENROL = ApiKeyBearer("automations:enrol")
 OFFERS_REDEEM = ApiKeyBearer("offers:redeem")
 """Registered by the offers app, whose ``POST /api/offers/redeem`` came first."""
 SUBSCRIBERS_IMPORT = "subscribers:import"

@@ -1,5 +1,6 @@
 """Request and response bodies of the REST API (pydantic, via django-ninja)."""
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -284,3 +285,30 @@ class RedemptionOut(Schema):
 class RedeemOut(Schema):
     redemption: RedemptionOut
     created: bool = Field(description="False when this answer is the stored redemption of a replay.")
+
+
+PAYLOAD_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,49}$"
+
+
+class EnrolIn(Schema):
+    subscriber: UUID
+    payload: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Merge-tag values for the automation's mails, as {{ subscriber.payload.<key> }}: keys are "
+        "letters, digits and _ (at most 50 characters), values text of at most 1,000 characters or numbers.",
+    )
+
+    @field_validator("payload")
+    @classmethod
+    def payload_fits_merge_tags(cls, payload: dict) -> dict:
+        if any(not re.match(PAYLOAD_KEY, key) for key in payload):
+            raise ValueError("payload keys are letters, digits and _, starting with a letter or _")
+        if any(isinstance(value, str) and len(value) > 1000 for value in payload.values()):
+            raise ValueError("payload values have at most 1,000 characters")
+        return payload
+
+
+class EnrolledOut(Schema):
+    journey: int
+    entered_at: datetime

@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from api.rest import campaigns, lists, offers, problems, segments, subscribers, surveys
+from api.rest import automations, campaigns, lists, offers, problems, segments, subscribers, surveys
 
 
 class KanalApi(NinjaAPI):
@@ -26,3 +26,4 @@ api.add_router("/segments/", segments.router)
 api.add_router("/campaigns/", campaigns.router)
 api.add_router("/surveys/", surveys.router)
 api.add_router("/offers/", offers.router)
+api.add_router("/automations/", automations.router)

@@ -52,6 +52,7 @@ V1_OPERATIONS = {
     ("get", "/api/v1/surveys/"),
     ("get", "/api/v1/surveys/{survey_id}/responses"),
     ("post", "/api/v1/offers/redeem"),
+    ("post", "/api/v1/automations/{automation_id}/enrol"),
 }
 
 
@@ -359,6 +360,6 @@ def test_every_scope_an_endpoint_names_is_registered_with_a_label():
 
     named = {value.scope for value in vars(auth).values() if isinstance(value, auth.ApiKeyBearer)}
     named.add(auth.SUBSCRIBERS_IMPORT)
-    assert len(named) == 10
+    assert len(named) == 11
     for scope in named:
         assert str(scopes.SCOPES[scope]), scope
