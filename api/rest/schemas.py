@@ -79,7 +79,9 @@ class SubscriberFilters(Schema):
     )
     tag: str | None = Field(None, max_length=100)
     updated_since: datetime | None = Field(
-        None, description="Only subscribers whose own row (names, language, status, tags aside) changed since then."
+        None,
+        description="Only subscribers whose own record (names, language, status, custom fields) changed since "
+        "then; tags and subscriptions do not count.",
     )
 
 
