@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.extensions import RECIPIENT_VALUES
+from campaigns.extensions import RECIPIENT_VALUE_NAMESPACES, RECIPIENT_VALUES
 from subscribers.field_values import FieldFormat
 
 ALLOWED_FIELDS = ("first_name", "last_name", "email", "language")
@@ -71,6 +71,9 @@ class MergeTag:
         if self.field == REQUEST_DATA:
             data = recipient.data
             value = str(data.get(self.key, "")) if data else ""
+        elif self.key and self.field != CUSTOM_FIELDS:  # a namespace of RECIPIENT_VALUE_NAMESPACES
+            values = recipient.values
+            value = str((values.get(f"{self.field}.{self.key}") if values else None) or "")
         elif self.key:
             fields = recipient.fields
             raw = fields.get(self.key) if fields else None
@@ -115,13 +118,16 @@ def parse_tag(source: str, custom_fields: _CustomFields | None = None, *, reques
             _("“{{%(tag)s}}” is not a merge tag. Use {{ subscriber.first_name }} and the like.") % {"tag": source}
         )
     field, key = match.group(1), match.group(2) or ""
-    if (field == CUSTOM_FIELDS) != bool(key) or (not key and field not in (*ALLOWED_FIELDS, *RECIPIENT_VALUES)):
+    namespaced = field in (CUSTOM_FIELDS, *RECIPIENT_VALUE_NAMESPACES)
+    if namespaced != bool(key) or (not key and field not in (*ALLOWED_FIELDS, *RECIPIENT_VALUES)):
         shown = f"{field}.{key}" if key else field
+        namespaces = [f"{namespace}.<key>" for namespace in RECIPIENT_VALUE_NAMESPACES]
+        allowed = [*ALLOWED_FIELDS, *RECIPIENT_VALUES, "fields.<key>", *namespaces]
         raise MergeTagError(
             _("“subscriber.%(field)s” cannot be used. Allowed fields: %(allowed)s.")
-            % {"field": shown, "allowed": ", ".join([*ALLOWED_FIELDS, *RECIPIENT_VALUES, "fields.<key>"])}
+            % {"field": shown, "allowed": ", ".join(allowed)}
         )
-    field_format = (custom_fields or _CustomFields()).get(key) if key else None
+    field_format = (custom_fields or _CustomFields()).get(key) if field == CUSTOM_FIELDS else None
     return MergeTag(field=field, filters=_filters(source, match.end()), key=key, format=field_format)
 
 

@@ -8,14 +8,11 @@ class TransactionalConfig(AppConfig):
 
     def ready(self):
         from api import scopes
-        from api.rest import v1
         from subscribers.services import gdpr
-        from transactional import api as transactional_api
         from transactional.selectors import subscriber_transactional_export
         from transactional.services import transactional_messages_forget_subscriber
 
         scopes.register("transactional:send", _("Send transactional mail from templates (REST API)"))
-        v1.router_add("/transactional/", transactional_api.router)
         if subscriber_transactional_export not in gdpr.EXPORT_SECTIONS:
             gdpr.EXPORT_SECTIONS.append(subscriber_transactional_export)
         if transactional_messages_forget_subscriber not in gdpr.ERASE_HOOKS:

@@ -1,14 +1,28 @@
-"""The REST API, version 1: one NinjaAPI mounted at ``/api/v1/`` (see docs/architecture.md, "REST API").
+"""The REST API, version 1: one NinjaAPI mounted at ``/api/v1/`` (see docs/architecture.md, "REST API")."""
 
-Apps above api add their endpoints with ``router_add`` in ``AppConfig.ready()`` (transactional
-mail), before the URLconf reads ``api.urls``.
-"""
+from ninja import NinjaAPI
 
-from ninja import NinjaAPI, Router
+from api.rest import (
+    automations,
+    campaigns,
+    lists,
+    offers,
+    problems,
+    segments,
+    subscribers,
+    surveys,
+    transactional,
+)
 
-from api.rest import lists, problems, subscribers
 
-api = NinjaAPI(
+class KanalApi(NinjaAPI):
+    """Ninja's API whose own answers to an unknown path or method are problems too."""
+
+    def _get_urls(self):
+        return problems.problem_urls(super()._get_urls())
+
+
+api = KanalApi(
     title="Kanal API",
     version="1",
     urls_namespace="api-v1",
@@ -18,12 +32,9 @@ api = NinjaAPI(
 problems.install(api)
 api.add_router("/lists/", lists.router)
 api.add_router("/subscribers/", subscribers.router)
-
-_added: set[str] = set()
-
-
-def router_add(prefix: str, router: Router) -> None:
-    """Mount another app's router under ``/api/v1/<prefix>``; once per prefix (ready() may run twice)."""
-    if prefix not in _added:
-        _added.add(prefix)
-        api.add_router(prefix, router)
+api.add_router("/segments/", segments.router)
+api.add_router("/campaigns/", campaigns.router)
+api.add_router("/surveys/", surveys.router)
+api.add_router("/offers/", offers.router)
+api.add_router("/automations/", automations.router)
+api.add_router("/transactional/", transactional.router)

@@ -1,4 +1,4 @@
-"""``/api/v1/transactional/``: one mail from a template to one address (mounted by ``apps.py``)."""
+"""``/api/v1/transactional/``: one mail from a template to one address."""
 
 import json
 import re
