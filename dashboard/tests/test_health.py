@@ -1,6 +1,5 @@
 """/healthz and ``manage.py kanal_health``: real database, real Redis, real workers."""
 
-import io
 import json
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from newsletter_site.tests.processes import (
 )
 from tracking import event_queue
 from tracking.services import events
+from tracking.tests.test_wsgi import call as wsgi_call
 
 pytestmark = pytest.mark.django_db
 
@@ -43,34 +43,16 @@ def _migrations_checked_again(monkeypatch):
 
 
 def call(path, *, method="GET", host="10.0.0.5:8000", authorization=None):
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"] = status
-        captured["headers"] = dict(headers)
-
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "10.0.0.5",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "10.0.0.1",
-        "HTTP_HOST": host,
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
+    """A request as a load balancer or Prometheus sends it: by address, over plain HTTP."""
+    application = OpsFastPath(get_wsgi_application())
     if authorization is not None:
-        environ["HTTP_AUTHORIZATION"] = authorization
-    body = b"".join(OpsFastPath(get_wsgi_application())(environ, start_response))
-    return int(captured["status"].split()[0]), captured["headers"], body
+        inner = application
+
+        def application(environ, start_response):
+            return inner({**environ, "HTTP_AUTHORIZATION": authorization}, start_response)
+
+    status, headers, body = wsgi_call(application, path, method=method, host=host, remote_addr="10.0.0.1")
+    return int(status.split()[0]), headers, body
 
 
 def test_load_balancer_probing_by_address_over_http_gets_the_checks(production_like):
