@@ -1,17 +1,22 @@
 """/metrics: Prometheus text read from the database, Redis and the broker at scrape time."""
 
+import os
 import time
+import uuid
 
 import pytest
+from kombu import Connection, Queue
 from prometheus_client.parser import text_string_to_metric_families
 
 from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory, subscribe
 from campaigns.tests.test_sending import FlakyBackend
+from dashboard.metrics import queue_depths
 from dashboard.tasks import WORKER_HEARTBEAT
 from dashboard.tests.test_health import call
 from newsletter_site import heartbeat
 from newsletter_site.celery import app
+from newsletter_site.testing import wait_until
 from subscribers.tests.factories import MailingListFactory
 from tracking import event_queue
 from webhooks import services as webhook_services
@@ -107,3 +112,32 @@ def test_a_source_that_cannot_be_read_is_reported_and_the_rest_still_answers(met
     assert samples[("kanal_metrics_source_up", (("source", "tracking"),))] == 0
     assert ("kanal_tracking_batcher_lag_seconds", ()) not in samples
     assert samples[("kanal_metrics_source_up", (("source", "messages"),))] == 1
+
+
+AMQP_URL = os.environ.get("KANAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture
+def rabbitmq(monkeypatch):
+    """The broker switched to RabbitMQ, with two queues of this test's own (workers of other runs on
+    the same server must not see its messages): one declared, one never declared."""
+    try:
+        with Connection(AMQP_URL, connect_timeout=3) as connection:
+            connection.connect()
+    except OSError as error:
+        pytest.skip(f"no RabbitMQ at {AMQP_URL}: {error}")
+    suffix = uuid.uuid4().hex[:8]
+    declared, never = Queue(f"kanal-test-{suffix}", auto_delete=False), Queue(f"kanal-test-never-{suffix}")
+    monkeypatch.setattr(app.conf, "broker_url", AMQP_URL)
+    monkeypatch.setattr(app.conf, "task_queues", (declared, never))
+    with Connection(AMQP_URL) as connection:
+        producer = connection.Producer()
+        for number in range(3):
+            producer.publish({"n": number}, routing_key=declared.name, declare=[declared])
+        yield declared, never
+        declared.bind(connection.default_channel).delete()
+
+
+def test_queue_depth_on_rabbitmq_is_a_passive_declare(rabbitmq):
+    declared, never = rabbitmq
+    assert wait_until(lambda: queue_depths() == {declared.name: 3, never.name: 0}, timeout=5)
