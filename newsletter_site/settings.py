@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
@@ -368,12 +369,21 @@ KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 
 # Also the level of the Celery worker and beat (newsletter_site/processes.py).
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# "json": one JSON object per line (newsletter_site.log_format), for a log collector; "text": plain lines.
+KANAL_LOG_FORMAT = os.environ.get("KANAL_LOG_FORMAT", "text").lower()
+if KANAL_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"KANAL_LOG_FORMAT must be text or json, not {KANAL_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "newsletter_site.log_format.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"} | ({"formatter": "json"} if KANAL_LOG_FORMAT == "json" else {})
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# The bearer token Prometheus sends to /metrics (dashboard.metrics); empty: /metrics answers 404.
+KANAL_METRICS_TOKEN = os.environ.get("KANAL_METRICS_TOKEN", "")
 
 # Tracking (tracking/): signed pixels and links, events through Redis, machine labelling.
 # KANAL_INDIVIDUAL_TRACKING above turns per-subscriber events off for the whole installation.

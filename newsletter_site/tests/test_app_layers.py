@@ -98,6 +98,7 @@ MAY_IMPORT = {
         "api",
         "offers",
         "digests",
+        "webhooks",
     },
     # The demo data ``up`` seeds goes through the apps' own services; only kanal_bootstrap imports it.
     "demo": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
