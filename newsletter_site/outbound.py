@@ -99,6 +99,22 @@ def _checked_address(host: str, port: int) -> str:
     return addresses[0]
 
 
+def refused_at_entry(url: str) -> bool:
+    """Whether staff should be told at once that ``url`` can never be reached: its host is, or
+    resolves now to, an address the worker refuses. A name that does not resolve yet passes; the
+    check at each connection stays the one that counts."""
+    host = urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        _checked_address(host, 443)
+    except PrivateAddress:
+        return True
+    except BadUrl:
+        return False
+    return False
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to the checked address, whatever the host name resolves to by now. ``open_socket``
     stays set after http.client hands a closing connection's socket over to the response."""
