@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email import policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses, parseaddr
@@ -114,7 +115,11 @@ def _header(message: Message, name: str) -> str:
     value = message.get(name)
     if value is None:
         return ""
-    return " ".join(str(value).split())
+    try:
+        value = str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError):
+        value = str(value)
+    return " ".join(value.split())
 
 
 def _address(value: str) -> str:

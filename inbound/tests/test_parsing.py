@@ -98,3 +98,10 @@ def test_event_id_is_the_message_id_or_a_hash_of_the_bytes():
     without = raw.replace(b"Message-Id: <20261120091503.4Xk2Lm0Qz3z9sBk@mail.news.example.com>\n", b"")
     assert parsing.event_id(without, parsing.parse(without)).startswith("sha256:")
     assert parsing.event_id(without, parsing.parse(without)) == parsing.event_id(without, parsing.parse(without))
+
+
+def test_an_encoded_word_subject_is_decoded_before_reading_the_token():
+    raw = sample("mailto_unsubscribe.eml").replace(
+        b"Subject: unsubscribe TOKEN", b"Subject: =?utf-8?q?unsubscribe_6f1c1a0e-8f5b=2E0=3AZm9yZ2Vk?="
+    )
+    assert parsing.parse(raw).unsubscribe_token == "6f1c1a0e-8f5b.0:Zm9yZ2Vk"
