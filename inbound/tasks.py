@@ -1,13 +1,13 @@
 from celery import shared_task
 from django.conf import settings
 
-from inbound import mailbox
-from inbound.services import inbound_message_handle
-
 
 @shared_task(ignore_result=True)
 def poll_imap() -> int:
-    """Beat, every minute: the mailbox in KANAL_INBOUND_IMAP_URL, if one is set."""
+    """Beat, every minute: the mailbox in KANAL_INBOUND_IMAP_URL, if one is set. Returns how many mails it handled."""
+    from inbound import mailbox
+    from inbound.services import inbound_message_handle
+
     if not settings.KANAL_INBOUND_IMAP_URL:
         return 0
     return mailbox.imap_poll(

@@ -220,3 +220,9 @@ def test_imap_addresses():
     assert mailbox.imap_address("imap://u:p@localhost").mailbox == "INBOX"
     with pytest.raises(ValueError):
         mailbox.imap_address("pop3://u:p@localhost")
+
+
+def test_the_poll_runs_on_the_beat_every_minute(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["inbound-poll-imap"]
+    assert entry["task"] == tasks.poll_imap.name
+    assert entry["schedule"] == 60

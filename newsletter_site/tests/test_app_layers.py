@@ -145,7 +145,7 @@ def test_the_layer_check_sees_an_upward_import():
     assert [names for _line, names in _module_level_imports(tree)] == [["tracking.models"], ["os"]]
 
 
-@pytest.mark.parametrize("app", ["automations", "campaigns", "subscribers", "tracking"])
+@pytest.mark.parametrize("app", ["automations", "campaigns", "inbound", "subscribers", "tracking"])
 def test_tasks_import_services_inside_the_function(app):
     tree = ast.parse((ROOT / app / "tasks.py").read_text())
     services = [names for _line, names in _module_level_imports(tree) if any(".services" in name for name in names)]
