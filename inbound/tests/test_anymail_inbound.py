@@ -1,6 +1,5 @@
 """Mail posted by an ESP to Anymail's inbound webhook (Postmark's JSON with the raw MIME included)."""
 
-import base64
 import json
 
 import pytest
@@ -8,11 +7,10 @@ import pytest
 from inbound.models import InboundMessage
 from inbound.tests.conftest import mailto_unsubscribe, returned
 from subscribers.models import Subscriber
+from subscribers.tests.test_esp_feedback import WEBHOOK_SECRET, auth_header
 
 # The webhooks are mounted only with ANYMAIL_WEBHOOK_SECRET set (newsletter_site/tests/test_checks.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("newsletter_site.tests.urls_with_webhooks")]
-
-WEBHOOK_SECRET = "kanal:secret"
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +52,7 @@ def post_inbound(client, payload, secret=WEBHOOK_SECRET):
         "/anymail/postmark/inbound/",
         data=json.dumps(payload),
         content_type="application/json",
-        HTTP_AUTHORIZATION="Basic " + base64.b64encode(secret.encode()).decode(),
+        **auth_header(secret),
     )
 
 
