@@ -8,8 +8,8 @@ from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The log of mails that came back: bounces, complaints, mailto unsubscribes, what was ignored."""
 
-    list_display = ["received_at", "kind", "recipient", "subscriber", "delivery", "status_code", "applied", "source"]
-    list_filter = ["kind", "applied", "source"]
+    list_display = ["received_at", "kind", "outcome", "recipient", "subscriber", "delivery", "status_code", "source"]
+    list_filter = ["kind", "outcome", "applied", "source"]
     search_fields = ["recipient", "original_message_id", "event_id"]
     list_select_related = ["subscriber", "delivery"]
     date_hierarchy = "received_at"
@@ -19,6 +19,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "applied",
         "outcome",
+        "detail",
         "recipient",
         "subscriber",
         "delivery",

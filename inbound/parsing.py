@@ -44,7 +44,15 @@ class Failure:
 
     @property
     def is_hard(self) -> bool:
-        return self.action == "failed" and self.status.startswith("5")
+        """A permanent failure that says the address does not work. Policy rejections (5.7.x: spam,
+        blocklists, authentication) say more about the sender than the address, and a full mailbox
+        (5.2.2) empties again: both count as soft."""
+        return (
+            self.action == "failed"
+            and self.status.startswith("5.")
+            and not self.status.startswith("5.7.")
+            and self.status != "5.2.2"
+        )
 
     @property
     def is_soft(self) -> bool:

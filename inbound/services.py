@@ -19,6 +19,7 @@ from subscribers.services import feedback, preferences
 logger = logging.getLogger(__name__)
 
 Kind = InboundMessage.Kind
+Outcome = InboundMessage.Outcome
 
 
 def inbound_message_handle(*, raw: bytes, source: str) -> InboundMessage | None:
@@ -38,7 +39,9 @@ def inbound_message_handle(*, raw: bytes, source: str) -> InboundMessage | None:
             return None
         _HANDLERS[parsed.kind](record, parsed)
         record.save()
-    logger.info("Inbound mail %s from %s: %s (%s)", record.event_id, source, record.kind, record.outcome)
+    logger.info(
+        "Inbound mail %s from %s: %s, %s %s", record.event_id, source, record.kind, record.outcome, record.detail
+    )
     return record
 
 
@@ -70,7 +73,7 @@ def _details(record: InboundMessage, parsed: parsing.Parsed, **more) -> dict:
 
 def _dsn(record: InboundMessage, parsed: parsing.Parsed) -> None:
     if not parsed.failures:
-        record.outcome = "no failed recipient"
+        record.detail = "no failed recipient"
         return
     delivery = _delivery(parsed)
     record.delivery = delivery
@@ -85,7 +88,8 @@ def _dsn(record: InboundMessage, parsed: parsing.Parsed) -> None:
             record.diagnostic = failure.diagnostic[:500]
             record.kind = Kind.HARD_BOUNCE if failure.is_hard else Kind.SOFT_BOUNCE if failure.is_soft else Kind.DELAYED
         if subscriber is None:
-            record.outcome = record.outcome or "no such subscriber"
+            if number == 0:
+                record.outcome = Outcome.NO_SUBSCRIBER
             continue
         details = _details(
             record,
@@ -97,12 +101,12 @@ def _dsn(record: InboundMessage, parsed: parsing.Parsed) -> None:
         )
         if failure.is_hard:
             feedback.feedback_apply(subscriber=subscriber, event_type=EventType.BOUNCED, details=details)
-            applied, outcome = True, "bounced"
+            applied, outcome = True, Outcome.BOUNCED
         elif failure.is_soft:
             applied = feedback.soft_bounce_record(subscriber=subscriber, details=details)
-            outcome = "bounced after soft bounces in a row" if applied else "soft bounce counted"
+            outcome = Outcome.SOFT_BOUNCE_LIMIT if applied else Outcome.SOFT_BOUNCE_COUNTED
         else:
-            applied, outcome = False, "delay ignored"
+            applied, outcome = False, Outcome.IGNORED
         if number == 0:
             record.applied, record.outcome = applied, outcome
 
@@ -115,17 +119,17 @@ def _complaint(record: InboundMessage, parsed: parsing.Parsed) -> None:
     record.subscriber = subscriber
     record.recipient = (subscriber.email if subscriber else parsed.complaint_recipient)[:254]
     if parsed.feedback_type not in ("abuse", ""):
-        record.outcome = f"feedback type {parsed.feedback_type} ignored"[:200]
+        record.detail = ("Feedback-Type: " + parsed.feedback_type)[:200]
         return
     if subscriber is None:
-        record.outcome = "no such subscriber"
+        record.outcome = Outcome.NO_SUBSCRIBER
         return
     feedback.feedback_apply(
         subscriber=subscriber,
         event_type=EventType.COMPLAINED,
         details=_details(record, parsed, kind="arf", feedback_type=parsed.feedback_type),
     )
-    record.applied, record.outcome = True, "complained"
+    record.applied, record.outcome = True, Outcome.COMPLAINED
 
 
 def _unsubscribe(record: InboundMessage, parsed: parsing.Parsed) -> None:
@@ -135,25 +139,25 @@ def _unsubscribe(record: InboundMessage, parsed: parsing.Parsed) -> None:
             token=parsed.unsubscribe_token, purpose="mailto-unsubscribe"
         )
     except tokens.InvalidToken:
-        record.outcome = "invalid token"
+        record.outcome = Outcome.INVALID_TOKEN
         return
     if subscriber is None:
-        record.outcome = "no such subscriber"
+        record.outcome = Outcome.NO_SUBSCRIBER
         return
     record.subscriber = subscriber
     record.recipient = subscriber.email
     record.applied = preferences.subscriber_unsubscribe(subscriber=subscriber, source="mailto")
-    record.outcome = "unsubscribed" if record.applied else "already unsubscribed"
+    record.outcome = Outcome.UNSUBSCRIBED if record.applied else Outcome.ALREADY_UNSUBSCRIBED
 
 
 def _auto_reply(record: InboundMessage, parsed: parsing.Parsed) -> None:
     record.kind = Kind.AUTO_REPLY
-    record.outcome = ("ignored: " + parsed.reason)[:200]
+    record.detail = parsed.reason[:200]
 
 
 def _unknown(record: InboundMessage, parsed: parsing.Parsed) -> None:
     record.kind = Kind.UNKNOWN
-    record.outcome = ("ignored: " + parsed.reason)[:200]
+    record.detail = parsed.reason[:200]
 
 
 _HANDLERS = {

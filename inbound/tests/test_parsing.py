@@ -105,3 +105,11 @@ def test_an_encoded_word_subject_is_decoded_before_reading_the_token():
         b"Subject: unsubscribe TOKEN", b"Subject: =?utf-8?q?unsubscribe_6f1c1a0e-8f5b=2E0=3AZm9yZ2Vk?="
     )
     assert parsing.parse(raw).unsubscribe_token == "6f1c1a0e-8f5b.0:Zm9yZ2Vk"
+
+
+@pytest.mark.parametrize(
+    ("status", "hard"), [("5.1.1", True), ("5.4.4", True), ("5.7.1", False), ("5.2.2", False), ("4.2.2", False)]
+)
+def test_policy_rejections_and_full_mailboxes_are_soft(status, hard):
+    failure = parsing.Failure(recipient="reader@example.org", action="failed", status=status)
+    assert (failure.is_hard, failure.is_soft) == (hard, not hard)

@@ -81,7 +81,7 @@ def test_a_bounce_for_an_unknown_address_is_logged_and_changes_nothing(reader):
     assert (record.kind, record.applied, record.outcome) == (
         InboundMessage.Kind.HARD_BOUNCE,
         False,
-        "no such subscriber",
+        InboundMessage.Outcome.NO_SUBSCRIBER,
     )
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
@@ -101,7 +101,7 @@ def test_soft_bounces_in_a_row_reach_the_limit_then_bounce(settings, reader, del
     assert (reader.status, reader.soft_bounces) == (Subscriber.Status.ACTIVE, 2)
     assert not ConsentRecord.objects.exists()
     third = _soft_bounce(delivery, 3)
-    assert third.applied and third.outcome == "bounced after soft bounces in a row"
+    assert third.applied and third.outcome == InboundMessage.Outcome.SOFT_BOUNCE_LIMIT
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.BOUNCED
     assert ConsentRecord.objects.get(subscriber=reader).details["soft_bounces"] == 3
@@ -164,7 +164,11 @@ def test_mailto_unsubscribe_with_the_token_kanal_sent_unsubscribes_from_every_li
 
 def test_mailto_unsubscribe_with_a_forged_token_does_nothing(reader):
     record = inbound_message_handle(raw=sample("mailto_unsubscribe_forged.eml"), source="imap")
-    assert (record.kind, record.applied, record.outcome) == (InboundMessage.Kind.UNSUBSCRIBE, False, "invalid token")
+    assert (record.kind, record.applied, record.outcome) == (
+        InboundMessage.Kind.UNSUBSCRIBE,
+        False,
+        InboundMessage.Outcome.INVALID_TOKEN,
+    )
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
 
@@ -173,10 +177,10 @@ def test_mailto_token_of_another_purpose_or_revoked_version_does_nothing(setting
     raw = mailto_unsubscribe(settings, reader)
     reader.token_version += 1
     reader.save(update_fields=["token_version"])
-    assert inbound_message_handle(raw=raw, source="imap").outcome == "invalid token"
+    assert inbound_message_handle(raw=raw, source="imap").outcome == InboundMessage.Outcome.INVALID_TOKEN
     other = sample("mailto_unsubscribe.eml").replace(b"TOKEN", unsubscribe_token(reader).encode())
     other = other.replace(b"0b1c2d3e-mailto", b"other-purpose")
-    assert inbound_message_handle(raw=other, source="imap").outcome == "invalid token"
+    assert inbound_message_handle(raw=other, source="imap").outcome == InboundMessage.Outcome.INVALID_TOKEN
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
 
