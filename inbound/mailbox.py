@@ -43,8 +43,8 @@ def imap_address(url: str) -> ImapAddress:
     )
 
 
-def imap_poll(*, url: str, handle: Callable[[bytes], object]) -> int:
-    """Hand every unseen mail of the mailbox to ``handle`` and mark it seen. Returns how many were handled."""
+def imap_poll(*, url: str, handle: Callable[[bytes], object], max_bytes: int) -> int:
+    """Hand the first ``max_bytes`` of each unseen mail to ``handle``, then mark it seen. Returns the count."""
     address = imap_address(url)
     if address.secure:
         client = imaplib.IMAP4_SSL(
@@ -58,7 +58,7 @@ def imap_poll(*, url: str, handle: Callable[[bytes], object]) -> int:
         client.select(_quoted(address.mailbox))
         _status, found = client.uid("SEARCH", None, "UNSEEN")
         for uid in (found[0] or b"").split():
-            _status, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            _status, data = client.uid("FETCH", uid, f"(BODY.PEEK[]<0.{max_bytes}>)")
             raw = next((item[1] for item in data if isinstance(item, tuple)), None)
             if raw is None:
                 continue

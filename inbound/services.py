@@ -19,11 +19,15 @@ from subscribers.services import feedback, preferences
 logger = logging.getLogger(__name__)
 
 Kind = InboundMessage.Kind
+# Enough for any DSN or ARF report and the headers it returns (their report parts come first); a
+# longer mail is read this far, whichever way it came in.
+MAX_BYTES = 1024 * 1024
 Outcome = InboundMessage.Outcome
 
 
 def inbound_message_handle(*, raw: bytes, source: str) -> InboundMessage | None:
     """Classify one raw RFC 5322 mail and apply it. None when this mail was handled before."""
+    raw = raw[:MAX_BYTES]
     parsed = parsing.parse(raw)
     with transaction.atomic():
         try:

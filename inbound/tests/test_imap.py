@@ -15,7 +15,7 @@ import pytest
 
 from inbound import mailbox, tasks
 from inbound.models import InboundMessage
-from inbound.services import inbound_message_handle
+from inbound.services import MAX_BYTES, inbound_message_handle
 from inbound.tests.conftest import mailto_unsubscribe, returned, sample
 from subscribers.models import ConsentRecord, Subscriber
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
@@ -189,7 +189,7 @@ def test_a_crash_after_handling_and_before_marking_seen_does_not_apply_twice(set
         inbound_message_handle(raw=raw, source="imap")
         raise ConnectionResetError("worker lost before \\Seen")
 
-    assert mailbox.imap_poll(url=imap_url, handle=handle_then_crash) == 0
+    assert mailbox.imap_poll(url=imap_url, handle=handle_then_crash, max_bytes=MAX_BYTES) == 0
     assert len(_unseen(imap_url)) == 1
 
     settings.KANAL_INBOUND_IMAP_URL = imap_url
@@ -226,3 +226,21 @@ def test_the_poll_runs_on_the_beat_every_minute(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["inbound-poll-imap"]
     assert entry["task"] == tasks.poll_imap.name
     assert entry["schedule"] == 60
+
+
+def test_a_huge_mail_is_read_only_as_far_as_a_report_needs(imap_url, reader, delivery):
+    bounce = returned("postfix_hard_bounce.eml", delivery)
+    padded = bounce.replace(b"Hallo, hier sind die Neuigkeiten.", (b"x" * 76 + b"\n") * 30_000)
+    assert len(padded) > 2 * MAX_BYTES
+    _append(imap_url, padded)
+    read = []
+
+    def handle(raw):
+        read.append(len(raw))
+        inbound_message_handle(raw=raw, source="imap")
+
+    assert mailbox.imap_poll(url=imap_url, handle=handle, max_bytes=MAX_BYTES) == 1
+    assert read == [MAX_BYTES]
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.BOUNCED
+    assert _unseen(imap_url) == []
