@@ -15,6 +15,7 @@ from subscribers import selectors as subscriber_selectors
 from subscribers import tokens
 from subscribers.models import Subscriber, normalise_email
 from subscribers.services import feedback, preferences
+from tracking.services.reports import delivery_report_record
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def _dsn(record: InboundMessage, parsed: parsing.Parsed) -> None:
             record.status_code = failure.status[:16]
             record.diagnostic = failure.diagnostic[:500]
             record.kind = Kind.HARD_BOUNCE if failure.is_hard else Kind.SOFT_BOUNCE if failure.is_soft else Kind.DELAYED
+            if failure.is_hard or failure.is_soft:
+                _report(record, EventType.BOUNCED, soft=failure.is_soft)
         if subscriber is None:
             if number == 0:
                 record.outcome = Outcome.NO_SUBSCRIBER
@@ -115,6 +118,21 @@ def _dsn(record: InboundMessage, parsed: parsing.Parsed) -> None:
             record.applied, record.outcome = applied, outcome
 
 
+def _report(record: InboundMessage, event_type: str, *, soft: bool = False) -> None:
+    """The campaign's delivery figures (tracking's DeliveryReport) count DSN and ARF reports as they
+    count an ESP's."""
+    if record.delivery is None:
+        return
+    delivery = record.delivery
+    delivery_report_record(
+        esp_name="inbound",
+        event_id=record.event_id,
+        event_type=event_type,
+        metadata={"delivery_id": delivery.pk, "campaign_id": delivery.campaign_id},
+        soft=soft,
+    )
+
+
 def _complaint(record: InboundMessage, parsed: parsing.Parsed) -> None:
     record.kind = Kind.COMPLAINT
     delivery = _delivery(parsed)
@@ -134,6 +152,7 @@ def _complaint(record: InboundMessage, parsed: parsing.Parsed) -> None:
         details=_details(record, parsed, kind="arf", feedback_type=parsed.feedback_type),
     )
     record.applied, record.outcome = True, Outcome.COMPLAINED
+    _report(record, EventType.COMPLAINED)
 
 
 def _unsubscribe(record: InboundMessage, parsed: parsing.Parsed) -> None:

@@ -12,7 +12,7 @@ from subscribers.links import unsubscribe_token
 from subscribers.models import ConsentRecord, Subscriber, Subscription, SuppressedAddress, email_hash
 from subscribers.services import gdpr
 from subscribers.tests.factories import SubscriberFactory
-from tracking.models import Event
+from tracking.models import DeliveryReport, Event
 from tracking.signals import HumanEvent, human_events_counted
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,12 @@ def test_hard_bounce_dsn_bounces_the_subscriber_of_the_delivery(name, reader, de
         delivery,
     )
     assert record.status_code.startswith("5.")
+    report = DeliveryReport.objects.get()
+    assert (report.kind, report.delivery, report.campaign_id) == (
+        DeliveryReport.Kind.BOUNCED,
+        delivery,
+        delivery.campaign_id,
+    )
 
 
 def test_the_delivery_names_the_person_even_when_the_dsn_names_a_forwarding_address(reader, delivery):
@@ -72,6 +78,7 @@ def test_the_same_dsn_twice_changes_nothing_the_second_time(reader, delivery, fe
     assert inbound_message_handle(raw=raw, source="anymail:Postmark") is None
     assert ConsentRecord.objects.filter(subscriber=reader).count() == 1
     assert InboundMessage.objects.count() == 1
+    assert DeliveryReport.objects.count() == 1
     assert len(feedback_signals) == 1
 
 
@@ -106,6 +113,8 @@ def test_soft_bounces_in_a_row_reach_the_limit_then_bounce(settings, reader, del
     assert reader.status == Subscriber.Status.BOUNCED
     assert ConsentRecord.objects.get(subscriber=reader).details["soft_bounces"] == 3
     assert feedback_signals == [("reader@example.org", "bounced")]
+    assert set(DeliveryReport.objects.values_list("kind", flat=True)) == {DeliveryReport.Kind.SOFT_BOUNCED}
+    assert DeliveryReport.objects.count() == 3
 
 
 def test_the_same_soft_bounce_twice_counts_once(reader, delivery):
@@ -121,6 +130,7 @@ def test_a_delay_warning_is_logged_and_not_counted(reader, delivery):
     assert (record.kind, record.applied, record.status_code) == (InboundMessage.Kind.DELAYED, False, "4.4.1")
     reader.refresh_from_db()
     assert (reader.status, reader.soft_bounces) == (Subscriber.Status.ACTIVE, 0)
+    assert not DeliveryReport.objects.exists()
 
 
 def test_arf_complaint_ends_every_subscription_and_suppresses(reader, delivery, feedback_signals):
@@ -132,6 +142,7 @@ def test_arf_complaint_ends_every_subscription_and_suppresses(reader, delivery, 
     assert ConsentRecord.objects.get().action == ConsentRecord.Action.COMPLAINT
     assert feedback_signals == [("reader@example.org", "complained")]
     assert (record.kind, record.delivery) == (InboundMessage.Kind.COMPLAINT, delivery)
+    assert DeliveryReport.objects.get(delivery=delivery).kind == DeliveryReport.Kind.COMPLAINED
 
 
 def test_a_not_spam_report_changes_nothing(reader, delivery):

@@ -68,9 +68,10 @@ MAY_IMPORT = {
     "sendtime": {"brands", "subscribers", "audience", "campaigns", "tracking", "surveys"},
     # Outgoing webhooks listen to the signals of the apps below and know their models; none imports it.
     "webhooks": {"subscribers", "campaigns", "surveys", "offers", "referrals"},
-    # Inbound mail (DSNs, ARF, mailto unsubscribes) applies feedback through subscribers' services and
-    # names the campaign delivery a bounce is about; nothing imports it.
-    "inbound": {"subscribers", "campaigns"},
+    # Inbound mail (DSNs, ARF, mailto unsubscribes) applies feedback through subscribers' services,
+    # names the campaign delivery a bounce is about and reports it to tracking's delivery figures;
+    # nothing imports it.
+    "inbound": {"subscribers", "campaigns", "tracking"},
     # The staff dashboard sits on top of everything: it reads each app's selectors directly.
     "dashboard": {
         "brands",
