@@ -56,9 +56,9 @@ def sent_count(campaign) -> int:
     return Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count()
 
 
-def under_way(campaign, *, worker: subprocess.Popen, sent_before: int) -> bool:
-    """Fifty more messages went out since ``sent_before``, or the worker died trying."""
-    return sent_count(campaign) >= sent_before + 50 or worker.poll() is not None
+def under_way(campaign, *, worker: subprocess.Popen, until: int) -> bool:
+    """``until`` messages are sent, or the worker died trying."""
+    return sent_count(campaign) >= until or worker.poll() is not None
 
 
 def is_sent(campaign) -> bool:
@@ -68,15 +68,22 @@ def is_sent(campaign) -> bool:
 
 def send_while_killing(campaign, *, smtp_port: int, log: Path, kills: int, seed: int) -> int:
     """Start a production worker, let it get going, kill it somewhere in the middle of a batch, up to
-    ``kills`` times; then let a last worker finish the campaign. Returns how many kills there were."""
+    ``kills`` times; then let a last worker finish the campaign. Returns how many kills there were.
+
+    Each kill waits for a random share of what is left rather than for a time, so a faster machine
+    or database still gets every kill in before the campaign is done."""
     rng = random.Random(seed)
+    total = Delivery.objects.filter(campaign=campaign).count()
     killed = 0
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and killed < kills:
         worker = start_worker(smtp_port, log)
-        got_going = functools.partial(under_way, campaign, worker=worker, sent_before=sent_count(campaign))
-        wait_until(got_going, timeout=deadline - time.monotonic(), raise_on_timeout=False)
-        time.sleep(rng.uniform(0.05, 0.6))
+        sent_before = sent_count(campaign)
+        share = (total - sent_before) // (kills - killed + 1)
+        until = sent_before + rng.randint(min(50, share), max(50, share))
+        got_going = functools.partial(under_way, campaign, worker=worker, until=until)
+        wait_until(got_going, timeout=deadline - time.monotonic(), interval=0.01, raise_on_timeout=False)
+        time.sleep(rng.uniform(0, 0.05))
         stop_process(worker)
         killed += 1
         # The worker is dead, so every claim it held is stale now.
