@@ -113,3 +113,10 @@ def test_an_encoded_word_subject_is_decoded_before_reading_the_token():
 def test_policy_rejections_and_full_mailboxes_are_soft(status, hard):
     failure = parsing.Failure(recipient="reader@example.org", action="failed", status=status)
     assert (failure.is_hard, failure.is_soft) == (hard, not hard)
+
+
+def test_a_transactional_message_id_names_no_campaign_delivery():
+    raw = sample("postfix_hard_bounce.eml").replace(b"<kanal.7.42@news.example.com>", b"<kanal.t42@news.example.com>")
+    parsed = parsing.parse(raw)
+    assert parsed.original_message_id == "<kanal.t42@news.example.com>"
+    assert parsed.delivery_ref is None
