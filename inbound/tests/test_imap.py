@@ -1,6 +1,7 @@
 """The worker's IMAP poll against a real Dovecot on 127.0.0.1, configured here in a temporary directory."""
 
 import contextlib
+import grp
 import imaplib
 import os
 import pwd
@@ -38,6 +39,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
+default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
@@ -50,7 +52,12 @@ userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home
 }}
+# Dovecot's chroots need root; a test does without them.
+service anvil {{
+  chroot =
+}}
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}
@@ -84,9 +91,10 @@ def imap_url():
     root.chmod(0o755)
     account = pwd.getpwuid(os.getuid())
     login_user, internal_user = account.pw_name, account.pw_name
+    internal_group = grp.getgrgid(account.pw_gid).gr_name
     if account.pw_uid == 0:
         # Dovecot runs nothing as root but its master: the processes take the users its Debian package makes.
-        login_user, internal_user = "dovenull", "dovecot"
+        login_user, internal_user, internal_group = "dovenull", "dovecot", "dovecot"
         account = pwd.getpwnam("dovecot")
         for folder in ("mail", "home"):
             (root / folder).mkdir()
@@ -99,6 +107,7 @@ def imap_url():
             root=root,
             login_user=login_user,
             internal_user=internal_user,
+            internal_group=internal_group,
             uid=account.pw_uid,
             gid=account.pw_gid,
             port=port,
