@@ -20,10 +20,11 @@ from tracking.services.reports import delivery_report_record
 logger = logging.getLogger(__name__)
 
 Kind = InboundMessage.Kind
+Outcome = InboundMessage.Outcome
+
 # Enough for any DSN or ARF report and the headers it returns (their report parts come first); a
 # longer mail is read this far, whichever way it came in.
 MAX_BYTES = 1024 * 1024
-Outcome = InboundMessage.Outcome
 
 
 def inbound_message_handle(*, raw: bytes, source: str) -> InboundMessage | None:
