@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "sendtime",
     "webhooks",
     "transactional",
+    "inbound",
     "dashboard",
     "demo",
 ]
@@ -273,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
     # Webhooks: deliveries whose task was lost, whose worker died, or whose later retry is due.
     "webhooks-requeue": {"task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0},
+    # Inbound mail: bounces, complaints and mailto unsubscribes from KANAL_INBOUND_IMAP_URL (no-op when unset).
+    "inbound-poll-imap": {"task": "inbound.tasks.poll_imap", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -366,6 +369,11 @@ KANAL_ESP_MERGE_FIELD_FORMAT = os.environ.get("KANAL_ESP_MERGE_FIELD_FORMAT", ""
 KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
 # Mailbox for a mailto: half of List-Unsubscribe; empty: only the https one-click URI (RFC 8058).
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
+# This many soft bounces (ESP or DSN) without a human open or click in between mark an address bounced.
+KANAL_SOFT_BOUNCE_LIMIT = env_int("KANAL_SOFT_BOUNCE_LIMIT", 3)
+# A mailbox the worker reads every minute for DSNs, ARF complaints and mailto unsubscribes:
+# imaps://user:password@host:993/INBOX or imap://…; empty: off.
+KANAL_INBOUND_IMAP_URL = os.environ.get("KANAL_INBOUND_IMAP_URL", "")
 
 # Also the level of the Celery worker and beat (newsletter_site/processes.py).
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
