@@ -29,10 +29,18 @@ def _anymail_test_backend(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _empty_redis():
-    """Rate-limit counters and queued tasks from one test must not leak into the next."""
+    """Rate-limit counters and queued tasks from one test must not leak into the next (the broker's
+    queues are in the same Redis database, unless they are on RabbitMQ)."""
     from django.core.cache import cache
 
     cache.clear()
+    if settings.BROKER_IS_AMQP:
+        from newsletter_site.celery import app
+
+        # A fresh connection, retried: a test may just have restarted RabbitMQ.
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=10)
+            app.control.purge(connection=connection)
     yield
 
 

@@ -1,4 +1,4 @@
-"""Creating, revoking and checking API keys."""
+"""Creating, revoking and checking API keys; purging their Idempotency-Keys."""
 
 import secrets
 from datetime import timedelta
@@ -7,11 +7,12 @@ from functools import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from api.models import ApiKey, key_hash
+from api.models import ApiKey, IdempotencyKey, key_hash
 from api.scopes import SCOPES
 from newsletter_site.raw_rows import RowReader, select_list, table
 
 KEY_PREFIX = "kanal_"
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 PREFIX_CHARS = 8
 # last_used_at is written at most this often per key, so a busy shop does not write on every call.
 LAST_USE_RESOLUTION = timedelta(minutes=1)
@@ -95,3 +96,15 @@ def api_key_authenticate(*, authorization: str, scope: str) -> ApiKey:
     if key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key
+
+
+def idempotency_keys_purge(*, now=None) -> int:
+    """Delete keys older than their lifetime; returns how many."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_KEY_LIFETIME
+    deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def idempotency_keys_forget_subscriber(subscriber) -> None:
+    """GDPR erase hook: stored answers about the subscriber hold their address; drop them."""
+    IdempotencyKey.objects.filter(response_body__id=str(subscriber.public_id)).delete()

@@ -4,6 +4,6 @@ from celery import shared_task
 @shared_task
 def purge_idempotency_keys() -> None:
     """Beat: forget Idempotency-Keys older than their 24 hours."""
-    from api.rest.idempotency import idempotency_keys_purge
+    from api.services import idempotency_keys_purge
 
     idempotency_keys_purge()

@@ -462,6 +462,8 @@ def _nothing(params: dict) -> list[str]:
 
 # Trigger keys, named here because the receivers in automations.signals look them up.
 SUBSCRIPTION_CONFIRMED, TAG_ADDED, SEGMENT_JOINED = "subscription_confirmed", "tag_added", "segment_joined"
+# Entered only by a REST API call (``services.journey_enrol``), with a payload for the mails.
+API_ENROLLED = "api"
 
 
 TAG_FIELD = FormField("tag", _("tag"), "ref:subscribers.Tag")
@@ -489,6 +491,7 @@ def register_builtin_kinds() -> None:
             _segment_problems,
             form_fields=(SEGMENT_FIELD,),
         ),
+        TriggerKind(API_ENROLLED, _("enrolled through the REST API"), _no_params, _nothing),
     ):
         trigger_register(trigger)
     for step in (

@@ -15,8 +15,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from automations.kinds import FormField, StepKind, StepResult, goto_clean, ref_clean, step_register
+from automations.models import Journey
 from campaigns import selectors as campaign_selectors
-from campaigns.models import Campaign
+from campaigns.extensions import PreparedBatch
+from campaigns.models import Campaign, Delivery
 from campaigns.services import lifecycle, sending
 
 MAIL, BRANCH_MAIL = "mail", "branch_mail"
@@ -135,6 +137,28 @@ def _mail_run_many(journeys, params: dict, index: int) -> list[StepResult]:
         else StepResult(detail={"skipped": CAPPED})
         for journey in journeys
     ]
+
+
+PAYLOAD = "payload"
+
+
+def journey_payload_values(*, campaign, delivery_ids: list[int]) -> PreparedBatch | None:
+    """Batch preparer: each automation mail's ``{{ subscriber.payload.<key> }}`` from its journey (the
+    delivery's occurrence), for journeys entered through the REST API with a payload."""
+    if not campaign.is_automation:
+        return None
+    journeys = dict(Delivery.objects.filter(pk__in=delivery_ids, occurrence__gt=0).values_list("pk", "occurrence"))
+    payloads = dict(
+        Journey.objects.filter(pk__in=set(journeys.values())).exclude(payload={}).values_list("pk", "payload")
+    )
+    if not payloads:
+        return None
+
+    def values(delivery_id: int, recipient) -> dict:
+        payload = payloads.get(journeys.get(delivery_id), {})
+        return {"values": {f"{PAYLOAD}.{key}": str(value) for key, value in payload.items()}}
+
+    return PreparedBatch(links=values)
 
 
 def campaigns_use(*, steps: list[dict]) -> None:

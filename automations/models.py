@@ -100,6 +100,8 @@ class Journey(models.Model):
     entered_at = models.DateTimeField(_("entered at"), auto_now_add=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     exited_reason = models.CharField(_("exit reason"), max_length=100, blank=True)
+    # What the REST API sent with an enrolment, for the mails' {{ subscriber.payload.<key> }}.
+    payload = models.JSONField(_("payload"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
 
     class Meta:
         verbose_name = _("journey")

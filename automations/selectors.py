@@ -124,6 +124,7 @@ def subscriber_journeys_export(subscriber) -> tuple[str, object]:
             "entered_at": journey.entered_at.isoformat(),
             "ended_at": journey.ended_at.isoformat() if journey.ended_at else None,
             "exited_reason": journey.exited_reason,
+            "payload": journey.payload,
             "steps_run": list(journey.step_runs.order_by("step_index").values_list("step_index", flat=True)),
         }
         for journey in journeys

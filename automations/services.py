@@ -284,6 +284,22 @@ def _journeys_start(*, automation: Automation, version_id: int, candidates: Quer
     return started
 
 
+@transaction.atomic
+def journey_enrol(*, automation: Automation, subscriber: Subscriber, payload: dict) -> Journey | None:
+    """Enter one subscriber into an active automation with the trigger "api", keeping ``payload`` for
+    its mails (``{{ subscriber.payload.<key> }}``). None when the entry rules keep them out: not
+    active, suppressed, outside the entry segment, or the re-entry rule.
+    """
+    if automation.trigger_kind != kinds.API_ENROLLED:
+        raise ValueError(f"automation {automation.pk} is not entered through the API")
+    if not journeys_enter(automation=automation, candidates=Subscriber.objects.filter(pk=subscriber.pk)):
+        return None
+    journey = Journey.objects.get(automation=automation, subscriber=subscriber, status=Journey.Status.ACTIVE)
+    journey.payload = payload
+    journey.save(update_fields=["payload"])
+    return journey
+
+
 def _queue_tick() -> None:
     """A tick in a second, one for every entry of that second: a burst of confirmations queues a
     few ticks, not one each ahead of the work they are for. An entry that finds the key set

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 
 import send_campaign
-from benchenv import free_port, say
+from benchenv import say
+from httpbench import gunicorn_running, latency_summary, post_all
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 500
@@ -213,16 +214,10 @@ def _bodies(codes: list[str], label: str) -> list[bytes]:
     ]
 
 
-def _latencies(seconds: list[float]) -> str:
-    ordered = sorted(seconds)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"latency median {statistics.median(ordered) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
-
-
 def _report(label: str, count: int, seconds: float, latencies: list[float]) -> None:
     say(
         f"[redeem] {label}: {count:,} requests in {seconds:.2f} s: {count / seconds:,.0f} requests/s, "
-        f"{_latencies(latencies)}"
+        f"{latency_summary(latencies)}"
     )
 
 
@@ -279,98 +274,40 @@ def measure_redemption_in_process(raw_key: str, codes: list[str], codes_lean: li
             _report(f"in-process, {name}, {label}", len(payloads), time.perf_counter() - started, latencies)
 
 
-def _http_client(job: tuple) -> tuple[list[float], int]:
-    """One keep-alive HTTP connection (re-opened when the server closes it, as gunicorn's sync
-    workers do after every answer) sending ``bodies`` one after another."""
-    import http.client
-
-    port, raw_key, bodies, created = job
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {
-        "Authorization": f"Bearer {raw_key}",
-        "Content-Type": "application/json",
-        "X-Forwarded-Proto": "https",
-        "Connection": "keep-alive",
-    }
-    latencies, reconnects = [], 0
-    for body in bodies:
-        begun = time.perf_counter()
-        if connection.sock is None:
-            reconnects += 1
-        connection.request("POST", "/api/offers/redeem", body, headers)
-        response = connection.getresponse()
-        content = response.read()
-        latencies.append(time.perf_counter() - begun)
-        assert response.status == 200, (response.status, content)
-        assert json.loads(content)["created"] is created, content
-    connection.close()
-    return latencies, reconnects
-
-
 def measure_redemption_http(raw_key: str, codes: list[str], args) -> None:
     """Figure 3b: gunicorn as the Dockerfile starts it (``newsletter_site.wsgi``, sync workers)
     on a free port, driven by ``--clients`` client processes over HTTP."""
     import multiprocessing
-    import subprocess
-    import sys
 
-    from django.db import connections
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
-        "KANAL_BEHIND_TLS_PROXY": "1",  # as in production: TLS ends at the proxy, which says so
-        "DEBUG": "0",
-    }
-    command = [sys.executable, "-m", "gunicorn", "newsletter_site.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(args.gunicorn_workers), "--worker-class", args.worker_class, "--log-level", "warning"]
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
     log = send_campaign.BENCH_DIR / "gunicorn.log"
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    connections.close_all()
-    try:
-        _wait_for_port(port, server, log)
+    server = {"workers": args.gunicorn_workers, "worker_class": args.worker_class, "threads": args.threads}
+    with gunicorn_running(log=log, conn_max_age=args.conn_max_age, **server) as port:
         bodies = _bodies(codes, "HTTP")
         clients = args.clients
+        headers = {"Authorization": f"Bearer {raw_key}"}
         with multiprocessing.get_context("fork").Pool(clients) as pool:
             for label, payloads, created in (
                 ("first redemptions", bodies, True),
                 ("idempotent replays", bodies * 4, False),
             ):
-                jobs = [(port, raw_key, payloads[n::clients], created) for n in range(clients)]
+                requests = [(body, {}) for body in payloads]
+                jobs = [
+                    (port, "/api/offers/redeem", headers, requests[n::clients], 200, {"created": created})
+                    for n in range(clients)
+                ]
                 started = time.perf_counter()
-                results = pool.map(_http_client, jobs)
+                results = pool.map(post_all, jobs)
                 seconds = time.perf_counter() - started
                 latencies = [value for result in results for value in result[0]]
                 reconnects = sum(result[1] for result in results)
                 _report(f"HTTP, {label}", len(payloads), seconds, latencies)
                 say(f"[redeem]   ({reconnects:,} new TCP connections for {len(payloads):,} requests)")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     threads = f" x {args.threads} threads" if args.worker_class == "gthread" else ""
     say(
         f"[redeem] HTTP: gunicorn newsletter_site.wsgi, {args.gunicorn_workers} {args.worker_class} workers{threads}, "
         f"DATABASE_CONN_MAX_AGE={args.conn_max_age}, {clients} client processes on the same "
         f"{os.cpu_count()} CPUs (target >= 1,000 requests/s)"
     )
-
-
-def _wait_for_port(port: int, server, log: Path, timeout: float = 30.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited at start:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"gunicorn did not listen on port {port} within {timeout:.0f} s")
 
 
 def measure_redemption(args) -> None:

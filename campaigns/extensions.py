@@ -22,6 +22,13 @@ A provider in RECIPIENT_LINK_PROVIDERS fills them per recipient as ``{"values": 
 mail without that provider (previews, test sends) shows them empty."""
 
 
+RECIPIENT_VALUE_NAMESPACES: list[str] = []
+"""Names under which another app gives values with keys the mail's author chooses, used as
+``{{ subscriber.<namespace>.<key> }}`` (automations: ``payload``, data sent when a subscriber was
+enrolled). Filled per recipient like RECIPIENT_VALUES, as ``{"values": {"<namespace>.<key>": text}}``;
+a key a recipient has no value for is empty."""
+
+
 class AnswerBlocks(Protocol):
     """What a campaign's compiled mail needs from the app that owns survey answers (``surveys.mail``)."""
 

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.extensions import RECIPIENT_VALUES
+from campaigns.extensions import RECIPIENT_VALUE_NAMESPACES, RECIPIENT_VALUES
 from subscribers.field_values import FieldFormat
 
 ALLOWED_FIELDS = ("first_name", "last_name", "email", "language")
@@ -27,6 +27,10 @@ MAX_TAG_LENGTH = 300
 TAG_RE = re.compile(r"\{\{([^{}]{0,300})\}\}")  # 300 == MAX_TAG_LENGTH
 VARIABLE_RE = re.compile(r"\s*subscriber\.([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*")
 CUSTOM_FIELDS = "fields"
+# ``{{ data.order_number }}``: a value the sender passes with one message (transactional mail).
+# Only texts parsed with ``request_data=True`` may use it; campaigns have no such values.
+REQUEST_DATA = "data"
+REQUEST_DATA_RE = re.compile(r"\s*data\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*")
 FILTER_RE = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*(?:\"([^\"]*)\"|'([^']*)')\s*)?")
 BLOCK_RE = re.compile(r"\{%|%\}|\{#|#\}")
 STRAY_RE = re.compile(r"\{\{|\}\}")
@@ -64,7 +68,13 @@ class MergeTag:
     format: FieldFormat | None = None
 
     def value(self, recipient) -> str:
-        if self.key:
+        if self.field == REQUEST_DATA:
+            data = recipient.data
+            value = str(data.get(self.key, "")) if data else ""
+        elif self.key and self.field != CUSTOM_FIELDS:  # a namespace of RECIPIENT_VALUE_NAMESPACES
+            values = recipient.values
+            value = str((values.get(f"{self.field}.{self.key}") if values else None) or "")
+        elif self.key:
             fields = recipient.fields
             raw = fields.get(self.key) if fields else None
             value = "" if raw is None else self.format.text(raw, recipient.language)
@@ -97,23 +107,32 @@ class _CustomFields:
         return self._formats[key]
 
 
-def parse_tag(source: str, custom_fields: _CustomFields | None = None) -> MergeTag:
+def parse_tag(source: str, custom_fields: _CustomFields | None = None, *, request_data: bool = False) -> MergeTag:
     """Parse the inside of one ``{{ … }}``; raise MergeTagError for anything not allowed."""
     match = VARIABLE_RE.match(source)
+    data_match = REQUEST_DATA_RE.match(source) if request_data and match is None else None
+    if data_match is not None:
+        return MergeTag(field=REQUEST_DATA, key=data_match.group(1), filters=_filters(source, data_match.end()))
     if match is None:
         raise MergeTagError(
             _("“{{%(tag)s}}” is not a merge tag. Use {{ subscriber.first_name }} and the like.") % {"tag": source}
         )
     field, key = match.group(1), match.group(2) or ""
-    if (field == CUSTOM_FIELDS) != bool(key) or (not key and field not in (*ALLOWED_FIELDS, *RECIPIENT_VALUES)):
+    namespaced = field in (CUSTOM_FIELDS, *RECIPIENT_VALUE_NAMESPACES)
+    if namespaced != bool(key) or (not key and field not in (*ALLOWED_FIELDS, *RECIPIENT_VALUES)):
         shown = f"{field}.{key}" if key else field
+        namespaces = [f"{namespace}.<key>" for namespace in RECIPIENT_VALUE_NAMESPACES]
+        allowed = [*ALLOWED_FIELDS, *RECIPIENT_VALUES, "fields.<key>", *namespaces]
         raise MergeTagError(
             _("“subscriber.%(field)s” cannot be used. Allowed fields: %(allowed)s.")
-            % {"field": shown, "allowed": ", ".join([*ALLOWED_FIELDS, *RECIPIENT_VALUES, "fields.<key>"])}
+            % {"field": shown, "allowed": ", ".join(allowed)}
         )
-    field_format = (custom_fields or _CustomFields()).get(key) if key else None
+    field_format = (custom_fields or _CustomFields()).get(key) if field == CUSTOM_FIELDS else None
+    return MergeTag(field=field, filters=_filters(source, match.end()), key=key, format=field_format)
+
+
+def _filters(source: str, position: int) -> tuple[tuple[str, str | None], ...]:
     filters = []
-    position = match.end()
     while position < len(source):
         match = FILTER_RE.match(source, position)
         if match is None:
@@ -134,14 +153,15 @@ def parse_tag(source: str, custom_fields: _CustomFields | None = None) -> MergeT
         position = match.end()
     if len(filters) > MAX_FILTERS:
         raise MergeTagError(_("A merge tag may use at most %(count)d filters.") % {"count": MAX_FILTERS})
-    return MergeTag(field=field, filters=tuple(filters), key=key, format=field_format)
+    return tuple(filters)
 
 
-def parse(text: str) -> list[str | MergeTag]:
+def parse(text: str, *, request_data: bool = False) -> list[str | MergeTag]:
     """Split a text into literal strings and merge tags, or raise MergeTagError.
 
     Template block tags, comments and braces that do not form a valid tag are rejected, so a
     mistake is reported at save time instead of reaching subscribers half-rendered.
+    ``request_data`` also allows ``{{ data.<name> }}`` (values sent with one transactional mail).
     """
     block = BLOCK_RE.search(text)
     if block is not None:
@@ -157,7 +177,7 @@ def parse(text: str) -> list[str | MergeTag]:
         _check_literal(literal)
         if literal:
             parts.append(literal)
-        parts.append(parse_tag(match.group(1), custom_fields))
+        parts.append(parse_tag(match.group(1), custom_fields, request_data=request_data))
         position = match.end()
     literal = text[position:]
     _check_literal(literal)
@@ -181,6 +201,14 @@ def validate_merge_tags(value: str) -> None:
     """Model field validator: the text parses as plain text plus allowed merge tags."""
     try:
         parse(value or "")
+    except MergeTagError as error:
+        raise ValidationError(str(error), code="merge_tag") from error
+
+
+def validate_request_data_merge_tags(value: str) -> None:
+    """Model field validator for transactional templates: merge tags and ``{{ data.<name> }}``."""
+    try:
+        parse(value or "", request_data=True)
     except MergeTagError as error:
         raise ValidationError(str(error), code="merge_tag") from error
 

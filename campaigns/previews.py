@@ -1,6 +1,7 @@
 """Recipients for previews, test sends and the public archive page, where no delivery exists."""
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.http import urlencode
@@ -10,6 +11,14 @@ from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RecipientContext, compile_campaign
 from campaigns.selectors import articles_visible_to
 from subscribers.models import Subscriber, Subscription
+
+
+def preview_html_response(html: str) -> HttpResponse:
+    """A mail's HTML for an admin preview frame: marketer content under the admin's origin, so no
+    scripts, no forms (campaigns' and transactional templates' previews)."""
+    response = HttpResponse(html)
+    response["Content-Security-Policy"] = "script-src 'none'; form-action 'none'; base-uri 'none'"
+    return response
 
 
 def archive_url(campaign: Campaign) -> str:

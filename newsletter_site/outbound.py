@@ -99,6 +99,22 @@ def _checked_address(host: str, port: int) -> str:
     return addresses[0]
 
 
+def refused_at_entry(url: str) -> bool:
+    """Whether staff should be told at once that ``url`` can never be reached: its host is, or
+    resolves now to, an address the worker refuses. A name that does not resolve yet passes; the
+    check at each connection stays the one that counts."""
+    host = urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        _checked_address(host, 443)
+    except PrivateAddress:
+        return True
+    except BadUrl:
+        return False
+    return False
+
+
 def _socket_open(address: str, port: int, timeout: float) -> socket.socket:
     sock = socket.create_connection((address, port), timeout)
     # http.client sends a request's headers and body in two writes; without this the body waits

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "experiments",
     "sendtime",
     "webhooks",
+    "transactional",
+    "inbound",
     "dashboard",
     "demo",
 ]
@@ -161,8 +164,12 @@ CACHES = {
     }
 }
 
-# Kombu spells a unix-socket Redis differently from redis-py.
-CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}" if REDIS_EMBEDDED else REDIS_URL
+# Kombu spells a unix-socket Redis differently from redis-py. CELERY_BROKER_URL=amqp://… puts the
+# task queues on RabbitMQ instead (Redis then only caches and counts): see the README, "Brokers".
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or (
+    f"redis+socket://{REDIS_SOCKET}" if REDIS_EMBEDDED else REDIS_URL
+)
+BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
 # Redis may be down or restarting at any time (a crash, a redeploy, Compose starting services in
 # any order); workers and beat wait for it instead of exiting. The command lines that go with
 # these settings (no gossip, mingle or worker heartbeat) are in newsletter_site/processes.py.
@@ -184,6 +191,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A command that timed out on a connection redis-py just found dead is tried once more.
     "retry_on_timeout": True,
 }
+if BROKER_IS_AMQP:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # RabbitMQ confirms each publish once it has the message: a broker that dies before that
+        # makes the publish fail and be retried (CELERY_TASK_PUBLISH_RETRY), never vanish silently.
+        "confirm_publish": True,
+        "connect_timeout": 5,
+        "read_timeout": 30,
+        "write_timeout": 30,
+    }
+    # A worker notices a dead broker connection within about a minute, then reconnects.
+    CELERY_BROKER_HEARTBEAT = 30
 # A task queued while Redis restarts (the next batch of a campaign, a confirmation mail) is
 # published again for about 10 s before the caller gets an error; Celery's default gives up after
 # 0.6 s. Longer would hold a web request too long: what is lost here, the sweeper (beat, every
@@ -214,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
     # campaign, so a lost task message or a database outage only delays a campaign by this much.
     "sweep-deliveries": {
         "task": "campaigns.tasks.sweep_deliveries",
+        "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30)),
+    },
+    # The same for transactional mail: rows of dead workers back, lost send tasks queued again.
+    "sweep-transactional-messages": {
+        "task": "transactional.tasks.sweep_transactional_messages",
         "schedule": float(env_int("KANAL_SEND_SWEEP_SECONDS", 30)),
     },
     # Tracking: move opens and clicks from Redis into the database and count them.
@@ -251,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
     # Webhooks: deliveries whose task was lost, whose worker died, or whose later retry is due.
     "webhooks-requeue": {"task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0},
+    # Inbound mail: bounces, complaints and mailto unsubscribes from KANAL_INBOUND_IMAP_URL (no-op when unset).
+    "inbound-poll-imap": {"task": "inbound.tasks.poll_imap", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -344,15 +369,29 @@ KANAL_ESP_MERGE_FIELD_FORMAT = os.environ.get("KANAL_ESP_MERGE_FIELD_FORMAT", ""
 KANAL_ESP_BATCH_SIZE = env_int("KANAL_ESP_BATCH_SIZE", 500)
 # Mailbox for a mailto: half of List-Unsubscribe; empty: only the https one-click URI (RFC 8058).
 KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
+# This many soft bounces (ESP or DSN) without a human open or click in between mark an address bounced.
+KANAL_SOFT_BOUNCE_LIMIT = env_int("KANAL_SOFT_BOUNCE_LIMIT", 3)
+# A mailbox the worker reads every minute for DSNs, ARF complaints and mailto unsubscribes:
+# imaps://user:password@host:993/INBOX or imap://…; empty: off.
+KANAL_INBOUND_IMAP_URL = os.environ.get("KANAL_INBOUND_IMAP_URL", "")
 
 # Also the level of the Celery worker and beat (newsletter_site/processes.py).
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# "json": one JSON object per line (newsletter_site.log_format), for a log collector; "text": plain lines.
+KANAL_LOG_FORMAT = os.environ.get("KANAL_LOG_FORMAT", "text").lower()
+if KANAL_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"KANAL_LOG_FORMAT must be text or json, not {KANAL_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "newsletter_site.log_format.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"} | ({"formatter": "json"} if KANAL_LOG_FORMAT == "json" else {})
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# The bearer token Prometheus sends to /metrics (dashboard.metrics); empty: /metrics answers 404.
+KANAL_METRICS_TOKEN = os.environ.get("KANAL_METRICS_TOKEN", "")
 
 # Tracking (tracking/): signed pixels and links, events through Redis, machine labelling.
 # KANAL_INDIVIDUAL_TRACKING above turns per-subscriber events off for the whole installation.

@@ -2,8 +2,9 @@
 
 The open pixel and click redirect (``/t/o/…``, ``/t/c/…``) are answered by the lean
 ``tracking.wsgi.TrackingFastPath`` without Django's middleware, the shop's redemption endpoint
-(``/api/offers/redeem``) by ``newsletter_site.api_wsgi.ApiFastPath``; every other request goes to
-Django's full application unchanged.
+(``/api/offers/redeem``) by ``newsletter_site.api_wsgi.ApiFastPath``, the health check and the
+Prometheus metrics (``/healthz``, ``/metrics``) by ``dashboard.wsgi.OpsFastPath``; every other
+request goes to Django's full application unchanged.
 """
 
 import os
@@ -14,8 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter_site.settings")
 django_application = get_wsgi_application()
 
 # Imported only now: the tracking modules need the app registry that django.setup() just filled.
+from dashboard.wsgi import OpsFastPath  # noqa: E402
 from newsletter_site.api_wsgi import ApiFastPath  # noqa: E402
 from offers import views as offer_views  # noqa: E402
 from tracking.wsgi import TrackingFastPath  # noqa: E402
 
-application = TrackingFastPath(ApiFastPath(django_application, {"/api/offers/redeem": offer_views.redeem}))
+application = TrackingFastPath(OpsFastPath(ApiFastPath(django_application, {"/api/offers/redeem": offer_views.redeem})))

@@ -63,6 +63,8 @@ def ensure_virtualenv() -> None:
 TEST_PACKAGES = {
     "chromium": (CHROMIUM, "the browser tests"),
     "gettext": (Path("/usr/bin/msgfmt"), "the translation check (makemessages, msgfmt)"),
+    # The IMAP test starts its own Dovecot on 127.0.0.1 (inbound/tests/test_imap.py).
+    "dovecot-imapd": (Path("/usr/sbin/dovecot"), "the inbound mailbox (IMAP) test"),
 }
 
 

@@ -160,7 +160,7 @@ class SubscriberAdmin(ConsentProofMixin, admin.ModelAdmin):
     list_display = ["email", "first_name", "last_name", "status", "language", "tracking_consent", "created_at"]
     list_filter = ["status", "language", "tracking_consent", "subscriptions__mailing_list", "tags"]
     search_fields = ["email", "first_name", "last_name"]
-    readonly_fields = ["public_id", "token_version", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "token_version", "soft_bounces", "created_at", "updated_at"]
     filter_horizontal = ["tags"]
     inlines = [SubscriptionInline, ConsentRecordInline]
     actions = admin_actions.SUBSCRIBER_ACTIONS

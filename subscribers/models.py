@@ -120,6 +120,8 @@ class Subscriber(models.Model):
     )
     # Part of every link token made for this subscriber; raising it revokes all their links at once.
     token_version = models.PositiveIntegerField(_("link version"), default=0, db_default=0, editable=False)
+    # Soft bounces since the last human open or click (subscribers.services.feedback.soft_bounce_record).
+    soft_bounces = models.PositiveSmallIntegerField(_("soft bounces in a row"), default=0, db_default=0, editable=False)
     # Part of the one-time data links; set when one is used, which spends every other one.
     data_link_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="subscribers")

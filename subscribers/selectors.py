@@ -83,6 +83,19 @@ def subscriber_by_public_id(*, public_id: str) -> Subscriber | None:
         return None
 
 
+def subscriber_by_token(*, token: str, purpose: str) -> Subscriber | None:
+    """The subscriber a link token names (``tokens.SUBSCRIBER_SALTS``); None when they are gone.
+
+    Raises ``tokens.InvalidToken`` for a forged token, one made for another purpose, or one revoked
+    by a raised token version.
+    """
+    public_id, token_version = tokens.read_subscriber_token(token, purpose=purpose)
+    subscriber = subscriber_by_public_id(public_id=public_id)
+    if subscriber is not None and subscriber.token_version != token_version:
+        raise tokens.InvalidToken("revoked")
+    return subscriber
+
+
 def subscriber_by_data_link(*, public_id, action: str, token: str) -> Subscriber | None:
     """The subscriber a live one-time data link names, or None when it is forged, spent or too old."""
     subscriber = subscriber_by_public_id(public_id=str(public_id))

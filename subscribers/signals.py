@@ -1,6 +1,6 @@
 """Signals this app sends, and receivers for signals from other packages (Anymail's ESP webhooks)."""
 
-from anymail.signals import tracking
+from anymail.signals import EventType, tracking
 from django.dispatch import Signal, receiver
 
 from subscribers.services import feedback
@@ -24,13 +24,17 @@ esp_feedback_applied = Signal()
 
 @receiver(tracking, dispatch_uid="subscribers.esp_feedback")
 def esp_tracking_event_received(sender, event, esp_name, **kwargs):
-    """Hand hard bounces, complaints and ESP unsubscribes to the feedback service; ignore everything else.
+    """Hand bounces, complaints and ESP unsubscribes to the feedback service; a delivery ends a run of
+    soft bounces; ignore everything else.
 
     Webhooks arrive only with ANYMAIL_WEBHOOK_SECRET set (newsletter_site.urls, newsletter_site.checks).
 
     The work is a few indexed queries, done before the webhook answers: an error makes the ESP
     deliver the event again, and the EspEvent row makes that repeat harmless.
     """
+    if event.event_type == EventType.DELIVERED:
+        feedback.soft_bounces_reset_by_email(email=event.recipient or "")
+        return
     if event.event_type not in feedback.HANDLED_EVENT_TYPES:
         return
     feedback.esp_event_record(

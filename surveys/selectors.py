@@ -220,6 +220,21 @@ def survey_export_rows(*, survey: Survey):
         ]
 
 
+def answer_data(answer: Answer) -> dict:
+    """One answer as JSON: its question's text and a value (scores), choices or text by its kind.
+
+    Needs ``answer.question`` and ``answer.choices`` fetched (``prefetch_related``).
+    """
+    item = {"question": answer.question.text}
+    if answer.question.score_range:
+        item["value"] = answer.value
+    elif answer.question.is_choice:
+        item["choices"] = [choice.text for choice in answer.choices.all()]
+    else:
+        item["text"] = answer.text
+    return item
+
+
 def subscriber_surveys_export(subscriber) -> tuple[str, object]:
     """GDPR export section: the subscriber's survey answers and article feedback."""
     responses = []
@@ -229,16 +244,7 @@ def subscriber_surveys_export(subscriber) -> tuple[str, object]:
         .prefetch_related("answers__question", "answers__choices")
         .order_by("pk")
     ):
-        answers = []
-        for answer in response.answers.all():
-            item = {"question": answer.question.text}
-            if answer.question.score_range:
-                item["value"] = answer.value
-            elif answer.question.is_choice:
-                item["choices"] = [choice.text for choice in answer.choices.all()]
-            else:
-                item["text"] = answer.text
-            answers.append(item)
+        answers = [answer_data(answer) for answer in response.answers.all()]
         responses.append(
             {
                 "survey": response.survey.title,

@@ -121,6 +121,7 @@ def _answers_announce(*, subscriber: Subscriber | None, answers: list[Answer]) -
     if subscriber is None or not answers:
         return
     answer_ids = [answer.pk for answer in answers]
+    signals.answers_stored.send(sender=Answer, subscriber_id=subscriber.pk, answer_ids=answer_ids)
     transaction.on_commit(
         lambda: signals.answers_recorded.send(sender=Answer, subscriber_id=subscriber.pk, answer_ids=answer_ids),
         robust=True,
@@ -217,6 +218,7 @@ def article_feedback_record(
             if delivery_id is not None:
                 feedback.delivery_id = delivery_id
             feedback.save(update_fields=["useful", "delivery_id", "updated_at"])
+        signals.article_feedback_stored.send(sender=ArticleFeedback, feedback=feedback)
         transaction.on_commit(
             lambda: signals.article_feedback_recorded.send(sender=ArticleFeedback, feedback=feedback), robust=True
         )

@@ -295,6 +295,13 @@ def oldest_pending_ms() -> int | None:
     return None
 
 
+def lag_seconds() -> float:
+    """How long the oldest event not yet in the database has waited in Redis; 0 when none waits.
+    Growing without end means the batcher (beat and a worker) is not running or not keeping up."""
+    oldest_ms = oldest_pending_ms()
+    return 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)
+
+
 def pending_count() -> int:
     connection = client(purpose="batcher")
     return connection.llen(QUEUE_KEY) + connection.llen(PROCESSING_KEY)

@@ -8,7 +8,7 @@ from datetime import datetime
 from anymail.signals import tracking
 from django.dispatch import Signal, receiver
 
-from subscribers.services.feedback import esp_bounce_type
+from subscribers.services.feedback import esp_bounce_type, soft_bounces_reset
 from tracking.services import reports
 
 logger = logging.getLogger(__name__)
@@ -52,3 +52,9 @@ def esp_event_received(sender, event, esp_name, **kwargs):
         timestamp=event.timestamp,
         bounce_type=esp_bounce_type(esp_name=esp_name, esp_event=event.esp_event),
     )
+
+
+@receiver(human_events_counted, dispatch_uid="tracking.soft_bounces_reset")
+def human_events_were_counted(sender, events, **kwargs):
+    """A person opened or clicked, so their address works: soft bounces start counting from zero."""
+    soft_bounces_reset(subscriber_ids={event.subscriber_id for event in events})

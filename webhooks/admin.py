@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from newsletter_site import outbound
 from newsletter_site.admin_mixins import ReadOnlyAdminMixin
 from newsletter_site.permissions import has_staff_permissions
 from webhooks import services
@@ -29,6 +30,10 @@ class EndpointForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError(_("Enter an http or https address."))
+        if outbound.refused_at_entry(url):
+            raise forms.ValidationError(
+                _("This address is in a private or local network; webhooks are only sent to public addresses.")
+            )
         return url
 
 

@@ -3,11 +3,11 @@
 from django.dispatch import receiver
 
 from campaigns.signals import campaign_sent
-from offers.signals import redemption_recorded
+from offers.signals import redemption_stored
 from referrals.signals import milestone_reached
 from subscribers.signals import esp_feedback_applied, subscription_confirmed, subscriptions_ended
 from surveys.models import Answer
-from surveys.signals import answers_recorded, article_feedback_recorded
+from surveys.signals import answers_stored, article_feedback_stored
 from webhooks import services
 from webhooks.events import EventType, iso, list_data, subscriber_data
 
@@ -56,7 +56,7 @@ def subscriber_erased(subscriber) -> None:
     services.event_publish(event_type=EventType.SUBSCRIBER_ERASED, data={"subscriber": {"id": public_id}})
 
 
-@receiver(answers_recorded, dispatch_uid="webhooks.answers_recorded")
+@receiver(answers_stored, dispatch_uid="webhooks.answers_stored")
 def answers_recorded_publish(sender, subscriber_id, answer_ids, **kwargs):
     answers = list(
         Answer.objects.filter(pk__in=answer_ids)
@@ -87,7 +87,7 @@ def answers_recorded_publish(sender, subscriber_id, answer_ids, **kwargs):
     )
 
 
-@receiver(article_feedback_recorded, dispatch_uid="webhooks.article_feedback_recorded")
+@receiver(article_feedback_stored, dispatch_uid="webhooks.article_feedback_stored")
 def article_feedback_publish(sender, feedback, **kwargs):
     article = feedback.article
     subscriber = feedback.subscriber
@@ -103,7 +103,7 @@ def article_feedback_publish(sender, feedback, **kwargs):
     )
 
 
-@receiver(redemption_recorded, dispatch_uid="webhooks.redemption_recorded")
+@receiver(redemption_stored, dispatch_uid="webhooks.redemption_stored")
 def redemption_publish(sender, redemption, **kwargs):
     subscriber = redemption.subscriber
     services.event_publish(

@@ -1,3 +1,4 @@
+from django.db.models import Count
 from django.utils import timezone
 
 from webhooks.models import Delivery, Endpoint
@@ -16,3 +17,15 @@ def deliveries_due(*, now=None):
     return Delivery.objects.filter(
         status__in=DUE_STATUSES, next_attempt_at__lte=now or timezone.now(), endpoint__is_active=True
     ).order_by("next_attempt_at")
+
+
+def delivery_failure_counts() -> dict[str, int]:
+    """Deliveries failing now ("failed": will be tried again) and given up ("exhausted"), counted on
+    the (status, next_attempt_at) index."""
+    counts = dict(
+        Delivery.objects.filter(status__in=(Delivery.Status.FAILED, Delivery.Status.EXHAUSTED))
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return {status.value: counts.get(status, 0) for status in (Delivery.Status.FAILED, Delivery.Status.EXHAUSTED)}

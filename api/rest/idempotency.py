@@ -3,7 +3,6 @@
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
@@ -12,8 +11,8 @@ from django.utils.translation import gettext as _
 
 from api.models import IdempotencyKey
 from api.rest.problems import Problem
+from api.services import IDEMPOTENCY_KEY_LIFETIME
 
-IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 
 
@@ -67,15 +66,3 @@ def _replay(stored: IdempotencyKey, *, request_hash: str) -> JsonResponse:
     response = JsonResponse(stored.response_body, status=stored.response_status)
     response["Idempotent-Replayed"] = "true"
     return response
-
-
-def idempotency_keys_purge(*, now=None) -> int:
-    """Delete keys older than their lifetime; returns how many."""
-    cutoff = (now or timezone.now()) - IDEMPOTENCY_KEY_LIFETIME
-    deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
-
-
-def idempotency_keys_forget_subscriber(subscriber) -> None:
-    """GDPR erase hook: stored answers about the subscriber hold their address; drop them."""
-    IdempotencyKey.objects.filter(response_body__id=str(subscriber.public_id)).delete()

@@ -3,7 +3,7 @@
 from ninja import Query, Router
 
 from api.rest.auth import LISTS_READ
-from api.rest.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from api.rest.pagination import PageQuery, paginate
 from api.rest.schemas import PROBLEMS, MailingListOut, MailingListPage
 from subscribers.models import MailingList
 
@@ -15,9 +15,5 @@ def mailing_list_data(mailing_list: MailingList) -> dict:
 
 
 @router.get("/", response={200: MailingListPage, **PROBLEMS}, auth=LISTS_READ, summary="All mailing lists, in pages")
-def lists_index(
-    request,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="From the previous page's next URL."),
-):
-    return paginate(request, MailingList.objects.all(), limit=limit, cursor=cursor, serialize=mailing_list_data)
+def lists_index(request, page: Query[PageQuery]):
+    return paginate(request, MailingList.objects.all(), page=page, serialize=mailing_list_data)

@@ -1,17 +1,25 @@
 """Cursor pagination: the cursor is the last row's id, signed so clients treat it as opaque."""
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from django.core import signing
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from ninja import Schema
+from pydantic import Field
 
 from api.rest.problems import Problem
 
 CURSOR_SALT = "kanal.api.cursor"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+
+
+class PageQuery(Schema):
+    """``?limit=&cursor=`` of every list; an endpoint takes it as ``page: Query[PageQuery]``."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, description="From the previous page's next URL.")
 
 
 def cursor_encode(*, last_id: int) -> str:
@@ -28,14 +36,20 @@ def cursor_decode(cursor: str) -> int:
     return after
 
 
-def paginate(request, queryset: QuerySet, *, limit: int, cursor: str | None, serialize: Callable) -> dict:
-    """One page of ``queryset`` in id order, and the URL of the next page (None on the last)."""
+def paginate(request, queryset: QuerySet, *, page: PageQuery, serialize: Callable) -> dict:
+    """One page of ``queryset`` in id order, and the URL of the next page (None on the last).
+
+    The next URL keeps the request's other parameters (its filters).
+    """
+    limit, cursor = page.limit, page.cursor
     if cursor:
         queryset = queryset.filter(pk__gt=cursor_decode(cursor))
     rows = list(queryset.order_by("pk")[: limit + 1])
     next_url = None
     if len(rows) > limit:
         rows = rows[:limit]
-        query = urlencode({"limit": limit, "cursor": cursor_encode(last_id=rows[-1].pk)})
-        next_url = request.build_absolute_uri(f"{request.path}?{query}")
+        query = request.GET.copy()
+        query["limit"] = limit
+        query["cursor"] = cursor_encode(last_id=rows[-1].pk)
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
     return {"results": [serialize(row) for row in rows], "next": next_url}

@@ -1,8 +1,10 @@
 """Every error of the REST API in one shape: RFC 9457 problem details (``application/problem+json``)."""
 
+from functools import wraps
 from http import HTTPStatus
 
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern, re_path
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
@@ -71,3 +73,33 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(ValidationError, on_validation_error)
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(Http404, on_not_found)
+
+
+def _not_allowed_as_problem(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            return problem_response(
+                405,
+                _("This method is not allowed here; allowed: %(methods)s.") % {"methods": response["Allow"]},
+                headers={"Allow": response["Allow"]},
+            )
+        return response
+
+    return wrapper
+
+
+def _unknown_path(request, *args, **kwargs):
+    return problem_response(404, _("There is no such path in this API; see its schema at openapi.json."))
+
+
+_unknown_path.csrf_exempt = True
+
+
+def problem_urls(patterns: list) -> list:
+    """The API's URL patterns whose 405 answers are problems, then a catch-all 404 problem."""
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = _not_allowed_as_problem(pattern.callback)
+    return [*patterns, re_path(r"", _unknown_path)]

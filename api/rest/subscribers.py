@@ -1,26 +1,46 @@
-"""``/api/v1/subscribers/``. Sign-ups start the normal double opt-in; nothing here confirms."""
+"""``/api/v1/subscribers/``. Sign-ups start the normal double opt-in unless a key with ``subscribers:import``
+names a documented consent basis (the CSV import's rules for one address); nothing here confirms."""
 
 from uuid import UUID
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from api.rest.auth import SUBSCRIBERS_READ, SUBSCRIBERS_WRITE
+from api.rest.auth import (
+    SUBSCRIBERS_ERASE,
+    SUBSCRIBERS_EXPORT,
+    SUBSCRIBERS_IMPORT,
+    SUBSCRIBERS_READ,
+    SUBSCRIBERS_WRITE,
+    scope_require,
+)
 from api.rest.idempotency import idempotent
+from api.rest.pagination import PageQuery, paginate
 from api.rest.problems import Problem
 from api.rest.schemas import (
     PROBLEMS,
+    ErasedOut,
     ListRef,
     SubscriberCreateIn,
+    SubscriberFilters,
     SubscriberOut,
+    SubscriberPage,
     SubscriberPatchIn,
-    SubscriberSearchResult,
     UnsubscribeIn,
 )
 from subscribers import selectors
-from subscribers.models import MailingList, Subscriber, Subscription, normalise_email
+from subscribers.models import (
+    ImportProblem,
+    MailingList,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    normalise_email,
+)
+from subscribers.services import gdpr
+from subscribers.services.imports import ImportRefused, subscriber_import_one
 from subscribers.services.optin import subscriber_subscribe
 from subscribers.services.preferences import subscriber_unsubscribe
 from subscribers.services.profile import subscriber_profile_update
@@ -30,7 +50,8 @@ router = Router(tags=["subscribers"])
 IDEMPOTENCY_HEADER_DOC = "Send an Idempotency-Key header to make a retry safe (see the API docs)."
 
 
-def _subscribers():
+def subscribers_for_output():
+    """Subscribers with what ``subscriber_data`` reads, fetched in three queries per page."""
     return Subscriber.objects.prefetch_related(
         "tags", Prefetch("subscriptions", queryset=Subscription.objects.select_related("mailing_list"))
     )
@@ -54,11 +75,11 @@ def subscriber_data(subscriber: Subscriber) -> dict:
 
 
 def _subscriber_or_404(subscriber_id: UUID) -> Subscriber:
-    return get_object_or_404(_subscribers(), public_id=subscriber_id)
+    return get_object_or_404(subscribers_for_output(), public_id=subscriber_id)
 
 
 def _fresh(subscriber: Subscriber) -> dict:
-    return subscriber_data(_subscribers().get(pk=subscriber.pk))
+    return subscriber_data(subscribers_for_output().get(pk=subscriber.pk))
 
 
 def mailing_lists_resolve(refs: list[ListRef]) -> list[MailingList]:
@@ -79,17 +100,26 @@ def mailing_lists_resolve(refs: list[ListRef]) -> list[MailingList]:
 
 @router.post(
     "/",
-    response={202: SubscriberOut, **PROBLEMS},
+    response={201: SubscriberOut, 202: SubscriberOut, **PROBLEMS},
     auth=SUBSCRIBERS_WRITE,
-    summary="Sign an address up (double opt-in)",
-    description="Sends the normal confirmation mail for each list; the subscriber stays pending until "
-    "they click its link. Signing up an address already active on a list changes nothing there. "
-    + IDEMPOTENCY_HEADER_DOC,
+    summary="Sign an address up (double opt-in, or a documented consent)",
+    description="By default (consent_basis double_opt_in) sends the normal confirmation mail for each list "
+    "and answers 202: the subscriber stays pending until they click its link. Signing up an address "
+    "already active on a list changes nothing there. With consent_basis documented (scope "
+    "subscribers:import too) the subscriptions are active at once and 201 is the answer; an address that "
+    "is suppressed, unsubscribed, bounced or complained, or a list the person left or has yet to confirm, "
+    "is a 409 problem naming the reasons, and nothing changes. " + IDEMPOTENCY_HEADER_DOC,
 )
 def subscriber_create(request, payload: SubscriberCreateIn):
+    documented = payload.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
+    if documented:
+        scope_require(request, SUBSCRIBERS_IMPORT)
+
     def action():
         mailing_lists = mailing_lists_resolve(payload.lists)
         language = payload.language.value if payload.language else None
+        if documented:
+            return 201, _fresh(_import_documented(request, payload, mailing_lists, language=language))
         subscriber = None
         for mailing_list in mailing_lists:
             outcome = subscriber_subscribe(
@@ -107,14 +137,60 @@ def subscriber_create(request, payload: SubscriberCreateIn):
     return idempotent(request, action)
 
 
+def _import_documented(request, payload: SubscriberCreateIn, mailing_lists, *, language) -> Subscriber:
+    details = {"source": "api", "api_key": request.auth.prefix}
+    if payload.consented_at:
+        details["consented_at"] = payload.consented_at.isoformat()
+    try:
+        return subscriber_import_one(
+            email=payload.email,
+            mailing_lists=mailing_lists,
+            consent_source=payload.consent_source,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            language=language,
+            details=details,
+        )
+    except ImportRefused as refused:
+        reasons = {where: ImportProblem.describe(reason) for where, reason in refused.reasons.items()}
+        raise Problem(
+            409,
+            _("Nothing was changed: %(reasons)s")
+            % {"reasons": "; ".join(f"{where}: {text}" for where, text in reasons.items())},
+            extra={"refused": refused.reasons},
+        ) from refused
+
+
 @router.get(
     "/",
-    response={200: SubscriberSearchResult, **PROBLEMS},
+    response={200: SubscriberPage, **PROBLEMS},
     auth=SUBSCRIBERS_READ,
-    summary="Find a subscriber by address",
+    summary="Subscribers, in pages, with filters",
+    description="In id order; every filter narrows the result. `?email=` finds one address exactly.",
 )
-def subscriber_search(request, email: str = Query(..., max_length=254)):
-    return {"results": [subscriber_data(s) for s in _subscribers().filter(email=normalise_email(email))]}
+def subscriber_index(
+    request,
+    filters: Query[SubscriberFilters],
+    page: Query[PageQuery],
+):
+    subscribers = subscribers_for_output()
+    if filters.email is not None:
+        subscribers = subscribers.filter(email=normalise_email(filters.email))
+    if filters.status:
+        subscribers = subscribers.filter(status=filters.status)
+    if filters.list:
+        mailing_list = mailing_lists_resolve([filters.list])[0]
+        on_list = Subscription.objects.filter(subscriber=OuterRef("pk"), mailing_list=mailing_list)
+        if filters.subscription_status:
+            on_list = on_list.filter(status=filters.subscription_status)
+        subscribers = subscribers.filter(Exists(on_list))
+    elif filters.subscription_status:
+        raise Problem(422, _("subscription_status goes only with list."))
+    if filters.tag:
+        subscribers = subscribers.filter(tags__name=filters.tag.strip())
+    if filters.updated_since:
+        subscribers = subscribers.filter(updated_at__gte=filters.updated_since)
+    return paginate(request, subscribers, page=page, serialize=subscriber_data)
 
 
 @router.get(
@@ -162,5 +238,35 @@ def subscriber_unsubscribe_endpoint(request, subscriber_id: UUID, payload: Unsub
         mailing_list = mailing_lists_resolve([payload.list])[0] if payload.list is not None else None
         subscriber_unsubscribe(subscriber=subscriber, source="api", mailing_list=mailing_list)
         return 200, _fresh(subscriber)
+
+    return idempotent(request, action)
+
+
+@router.get(
+    "/{subscriber_id}/export",
+    response={200: dict, **PROBLEMS},
+    auth=SUBSCRIBERS_EXPORT,
+    summary="Everything Kanal stores about the subscriber (GDPR Art. 15 and 20)",
+    description="The same JSON as the subscriber's own data link: profile, subscriptions, consent "
+    "records and every other app's section.",
+)
+def subscriber_export_endpoint(request, subscriber_id: UUID):
+    return gdpr.subscriber_export(subscriber=_subscriber_or_404(subscriber_id))
+
+
+@router.post(
+    "/{subscriber_id}/erase",
+    response={200: ErasedOut, **PROBLEMS},
+    auth=SUBSCRIBERS_ERASE,
+    summary="Erase the subscriber (GDPR Art. 17)",
+    description="The same erase as the subscriber's own data link: their data is deleted, the address is "
+    "kept only as a hash so no import re-adds it. Afterwards the id is unknown (404); send an "
+    "Idempotency-Key to get the first answer again on a retry.",
+)
+def subscriber_erase_endpoint(request, subscriber_id: UUID):
+    def action():
+        # Looked up inside: a retry with the same Idempotency-Key replays, although the id is gone.
+        gdpr.subscriber_erase(subscriber=_subscriber_or_404(subscriber_id))
+        return 200, {"erased": True}
 
     return idempotent(request, action)

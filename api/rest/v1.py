@@ -2,9 +2,27 @@
 
 from ninja import NinjaAPI
 
-from api.rest import lists, problems, subscribers
+from api.rest import (
+    automations,
+    campaigns,
+    lists,
+    offers,
+    problems,
+    segments,
+    subscribers,
+    surveys,
+    transactional,
+)
 
-api = NinjaAPI(
+
+class KanalApi(NinjaAPI):
+    """Ninja's API whose own answers to an unknown path or method are problems too."""
+
+    def _get_urls(self):
+        return problems.problem_urls(super()._get_urls())
+
+
+api = KanalApi(
     title="Kanal API",
     version="1",
     urls_namespace="api-v1",
@@ -14,3 +32,9 @@ api = NinjaAPI(
 problems.install(api)
 api.add_router("/lists/", lists.router)
 api.add_router("/subscribers/", subscribers.router)
+api.add_router("/segments/", segments.router)
+api.add_router("/campaigns/", campaigns.router)
+api.add_router("/surveys/", surveys.router)
+api.add_router("/offers/", offers.router)
+api.add_router("/automations/", automations.router)
+api.add_router("/transactional/", transactional.router)

@@ -7,56 +7,18 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from openapi_spec_validator import validate
 
 from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
 from api.tasks import purge_idempotency_keys
+from api.tests.conftest import ALL_SCOPES, assert_problem, call, make_key
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
 from subscribers.services.gdpr import subscriber_erase
 from subscribers.tasks import send_confirmation_mail
-from subscribers.tests.factories import ConsentTextFactory, MailingListFactory, SubscriberFactory, SubscriptionFactory
+from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-ALL_SCOPES = ["lists:read", "subscribers:read", "subscribers:write"]
-
-
-def make_key(scopes=ALL_SCOPES, **kwargs) -> str:
-    return api_key_create(name="Shop", scopes=scopes, **kwargs)[1]
-
-
-@pytest.fixture
-def client():
-    """Like a shop's client: no CSRF token, so the check must not apply to key-authenticated calls."""
-    return Client(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def raw_key():
-    return make_key()
-
-
-@pytest.fixture
-def news():
-    ConsentTextFactory(language="de", text="Ja, ich will den Newsletter.")
-    return MailingListFactory(slug="news", name="Kanal News", language="de")
-
-
-def call(client, method, path, raw_key=None, body=None, **headers):
-    if raw_key:
-        headers["HTTP_AUTHORIZATION"] = f"Bearer {raw_key}"
-    kwargs = {"content_type": "application/json", "data": json.dumps(body)} if body is not None else {}
-    return getattr(client, method)(path, **kwargs, **headers)
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["status"] == status
-    assert problem["type"] == "about:blank"
-    assert problem["title"] and problem["detail"]
-    return problem
 
 
 def test_schema_is_served_and_lists_the_endpoints(client):
@@ -66,10 +28,48 @@ def test_schema_is_served_and_lists_the_endpoints(client):
     assert schema["openapi"].startswith("3.")
     assert {"/api/v1/lists/", "/api/v1/subscribers/", "/api/v1/subscribers/{subscriber_id}"} <= set(schema["paths"])
     assert "/api/v1/subscribers/{subscriber_id}/unsubscribe" in schema["paths"]
+    assert {"/api/v1/transactional/", "/api/v1/transactional/{message_id}"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]
     sign_up = schema["paths"]["/api/v1/subscribers/"]["post"]
     assert {"202", "401", "403", "422", "429"} <= set(sign_up["responses"])
     assert "ProblemOut" in json.dumps(sign_up["responses"]["422"])
+
+
+V1_OPERATIONS = {
+    ("get", "/api/v1/lists/"),
+    ("get", "/api/v1/subscribers/"),
+    ("post", "/api/v1/subscribers/"),
+    ("get", "/api/v1/subscribers/{subscriber_id}"),
+    ("patch", "/api/v1/subscribers/{subscriber_id}"),
+    ("post", "/api/v1/subscribers/{subscriber_id}/unsubscribe"),
+    ("get", "/api/v1/subscribers/{subscriber_id}/export"),
+    ("post", "/api/v1/subscribers/{subscriber_id}/erase"),
+    ("get", "/api/v1/segments/"),
+    ("get", "/api/v1/segments/{segment_id}/count"),
+    ("get", "/api/v1/segments/{segment_id}/members"),
+    ("get", "/api/v1/campaigns/"),
+    ("get", "/api/v1/campaigns/{campaign_id}"),
+    ("get", "/api/v1/campaigns/{campaign_id}/stats"),
+    ("get", "/api/v1/surveys/"),
+    ("get", "/api/v1/surveys/{survey_id}/responses"),
+    ("post", "/api/v1/offers/redeem"),
+    ("post", "/api/v1/automations/{automation_id}/enrol"),
+    ("post", "/api/v1/transactional/"),
+    ("get", "/api/v1/transactional/{message_id}"),
+}
+
+
+def test_the_schema_is_valid_openapi_and_every_operation_names_its_key_and_problems(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    validate(schema)
+    operations = {(method, path): op for path, item in schema["paths"].items() for method, op in item.items()}
+    assert set(operations) == V1_OPERATIONS
+    for (method, path), operation in operations.items():
+        assert operation["security"], (method, path)
+        assert {"401", "403", "422", "429"} <= set(operation["responses"]), (method, path)
+        assert "ProblemOut" in json.dumps(operation["responses"]["403"])
+    redeem = operations[("post", "/api/v1/offers/redeem")]
+    assert {"200", "201", "404", "409", "410"} <= set(redeem["responses"])
 
 
 def test_docs_page_uses_swagger_from_this_site_within_the_csp(client):
@@ -169,7 +169,10 @@ def test_get_a_subscriber_by_id_and_by_address(client, raw_key, news):
     assert by_id.json()["subscriptions"] == [{"list": "news", "status": "active"}]
     found = call(client, "get", "/api/v1/subscribers/?email=Erika@Example.org", raw_key).json()["results"]
     assert [item["id"] for item in found] == [str(subscriber.public_id)]
-    assert call(client, "get", "/api/v1/subscribers/?email=nobody@example.org", raw_key).json() == {"results": []}
+    assert call(client, "get", "/api/v1/subscribers/?email=nobody@example.org", raw_key).json() == {
+        "results": [],
+        "next": None,
+    }
     missing = "00000000-0000-0000-0000-000000000000"
     assert_problem(call(client, "get", f"/api/v1/subscribers/{missing}", raw_key), 404)
 
@@ -334,3 +337,32 @@ def test_a_tampered_cursor_is_a_400_problem(client, raw_key):
     MailingListFactory.create_batch(2)
     next_url = call(client, "get", "/api/v1/lists/?limit=1", raw_key).json()["next"]
     assert_problem(call(client, "get", next_url.replace("cursor=", "cursor=x"), raw_key), 400)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/lists/42/nope/", "/api/v1/subscribers"])
+def test_an_unknown_path_is_a_404_problem(client, raw_key, path):
+    problem = assert_problem(call(client, "get", path, raw_key), 404)
+    assert "openapi.json" in problem["detail"]
+    assert_problem(call(client, "post", path, raw_key, body={}), 404)
+
+
+def test_an_unknown_method_is_a_405_problem_naming_the_allowed_ones(client, raw_key):
+    response = call(client, "delete", "/api/v1/lists/", raw_key)
+    problem = assert_problem(response, 405)
+    assert response["Allow"] == "GET"
+    assert "GET" in problem["detail"]
+    subscriber = SubscriberFactory()
+    response = call(client, "put", f"/api/v1/subscribers/{subscriber.public_id}", raw_key, body={})
+    assert_problem(response, 405)
+    assert set(response["Allow"].split(", ")) == {"GET", "PATCH"}
+
+
+def test_every_scope_an_endpoint_names_is_registered_with_a_label():
+    from api import scopes
+    from api.rest import auth
+
+    named = {value.scope for value in vars(auth).values() if isinstance(value, auth.ApiKeyBearer)}
+    named.add(auth.SUBSCRIBERS_IMPORT)
+    assert len(named) == 11
+    for scope in named:
+        assert str(scopes.SCOPES[scope]), scope

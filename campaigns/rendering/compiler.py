@@ -57,6 +57,8 @@ def compile_campaign(
     archive_url: str = "",
     visible_articles: Collection[int] | None = None,
     mark_conditional: bool = False,
+    request_data: bool = False,
+    subscription_links: bool = True,
 ) -> CompiledCampaign:
     """Do everything expensive once. Raises merge_tags.MergeTagError for invalid merge tags.
 
@@ -64,11 +66,15 @@ def compile_campaign(
     them the compiled templates show; None shows all. ``CompiledCampaign.variant`` gives the
     templates for any other choice. ``mark_conditional`` heads each conditional article with
     "only for subscribers in the segment …", for staff previews and test mails.
+
+    For transactional mail (``transactional.rendering``): ``request_data`` allows the
+    ``{{ data.<name> }}`` merge tags, and ``subscription_links=False`` leaves the unsubscribe and
+    preference-centre links out of the footer (the mail belongs to no subscription).
     """
     if articles is None:
         related = ["library_image", "segment"] if mark_conditional else ["library_image"]
         articles = list(campaign.articles.select_related(*related))
-    slots = Slots()
+    slots = Slots(request_data=request_data)
     links: list[CompiledLink] = []
     brand = _brand_context(brand_for_campaign(campaign))
     answer_blocks = extensions.answer_blocks()
@@ -177,8 +183,8 @@ def compile_campaign(
 
     subject = slots.with_merge_tags(campaign.subject)
     preheader = slots.with_merge_tags(campaign.preheader)
-    unsubscribe = slots.placeholder(UNSUBSCRIBE)
-    preferences = slots.placeholder(PREFERENCES)
+    unsubscribe = slots.placeholder(UNSUBSCRIBE) if subscription_links else ""
+    preferences = slots.placeholder(PREFERENCES) if subscription_links else ""
     layout_name = campaign.layout
     custom_source = campaign.custom_layout.mjml if layout_name == "custom" and campaign.custom_layout_id else ""
     if custom_source and validate_layout_source(custom_source):
@@ -206,9 +212,10 @@ def compile_campaign(
             *(f"{link['label']}: {link['url']}" for link in brand["social_links"]),
             _("Imprint: %(url)s") % {"url": brand["imprint_url"]},
             _("Privacy policy: %(url)s") % {"url": brand["privacy_url"]},
-            _("Manage your subscription: %(url)s") % {"url": preferences},
-            _("Unsubscribe: %(url)s") % {"url": unsubscribe},
         ]
+        if subscription_links:
+            footer_lines.append(_("Manage your subscription: %(url)s") % {"url": preferences})
+            footer_lines.append(_("Unsubscribe: %(url)s") % {"url": unsubscribe})
         footer_text = "\n".join(footer_lines)
         header_text = ""
         if archive_url:
@@ -242,7 +249,7 @@ def compile_campaign(
     html_template, text_template = layout(shown)
     return CompiledCampaign(
         campaign_id=campaign.pk,
-        subject_parts=merge_tags.parse(campaign.subject),
+        subject_parts=merge_tags.parse(campaign.subject, request_data=request_data),
         html_template=html_template,
         text_template=text_template,
         slots=slots.slots,

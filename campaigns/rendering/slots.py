@@ -38,6 +38,8 @@ class RecipientContext:
     # campaign's own; and the recipient's "forward to a friend" page, empty renders no forward link.
     share_urls: Sequence[str] | None = None
     forward_url: str = ""
+    # Values sent with one transactional mail, for ``{{ data.<name> }}`` (merge_tags.REQUEST_DATA).
+    data: Mapping[str, object] | None = None
 
     @classmethod
     def for_subscriber(cls, subscriber, **urls) -> "RecipientContext":
@@ -227,7 +229,8 @@ class CompiledCampaign:
 class Slots:
     """Hands out unguessable placeholders that survive Markdown, nh3, MJML and css-inline unchanged."""
 
-    def __init__(self):
+    def __init__(self, *, request_data: bool = False):
+        self.request_data = request_data
         self.nonce = secrets.token_hex(6).upper()
         self.pattern = re.compile(rf"KANAL{self.nonce}S(\d+)E")
         self.slots: list[tuple[str, object]] = []
@@ -242,9 +245,8 @@ class Slots:
 
     def with_merge_tags(self, text: str) -> str:
         """The text with each merge tag replaced by its placeholder (raises MergeTagError)."""
-        return "".join(
-            part if isinstance(part, str) else self.placeholder(MERGE, part) for part in merge_tags.parse(text)
-        )
+        parts = merge_tags.parse(text, request_data=self.request_data)
+        return "".join(part if isinstance(part, str) else self.placeholder(MERGE, part) for part in parts)
 
     def template(self, text: str) -> SlotTemplate:
         segments: list[str] = []
@@ -270,5 +272,7 @@ class Slots:
 
 def _tag_source(tag: MergeTag) -> str:
     filters = "".join(f'|{name}:"{arg}"' if arg is not None else f"|{name}" for name, arg in tag.filters)
+    if tag.field == merge_tags.REQUEST_DATA:
+        return f"{{{{ data.{tag.key}{filters} }}}}"
     field = f"fields.{tag.key}" if tag.key else tag.field
     return f"{{{{ subscriber.{field}{filters} }}}}"

@@ -27,6 +27,7 @@ from campaigns import extensions, selectors, signals, throttle
 from campaigns.mime import MessageSkeleton
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import CompiledCampaign, compile_campaign
+from campaigns.send_counters import send_counts_add
 from campaigns.services import transports
 from campaigns.services.lifecycle import CampaignStateError, _locked, campaign_check_ready, refuse_automation_mail
 from newsletter_site.bulk import insert_rows
@@ -323,6 +324,14 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     due_in = None if more else _next_due_in(campaign_id=campaign_id)
     if not more and due_in is None:
         campaign_finish_if_done(campaign_id=campaign_id)
+    send_counts_add(sent=ledger.sent, failed=ledger.failed)
+    logger.info(
+        "Campaign %s: batch sent %s, failed %s",
+        campaign_id,
+        ledger.sent,
+        ledger.failed,
+        extra={"campaign_id": campaign_id, "sent": ledger.sent, "failed": ledger.failed},
+    )
     return BatchOutcome(
         sent=ledger.sent, failed=ledger.failed, more_to_send=more, retry_in=ledger.retry_in, due_in=due_in
     )

@@ -119,3 +119,15 @@ def test_single_braces_are_plain_text():
 
 def test_tag_length_limit_matches_the_regex():
     assert f"{{0,{merge_tags.MAX_TAG_LENGTH}}}" in merge_tags.TAG_RE.pattern
+
+
+def test_a_registered_namespace_takes_any_key_and_reads_the_recipients_values():
+    """Automations registers ``payload``: ``{{ subscriber.payload.<key> }}`` with keys the author chooses."""
+    recipient = RecipientContext(email="erika@example.org", values={"payload.order": "4711"})
+    assert render("Nr. {{ subscriber.payload.order }}{{ subscriber.payload.other|default:'!' }}", recipient) == (
+        "Nr. 4711!"
+    )
+    with pytest.raises(MergeTagError):
+        parse("{{ subscriber.payload }}")
+    with pytest.raises(MergeTagError):
+        parse("{{ subscriber.parcel.order }}")

@@ -32,6 +32,7 @@ from subscribers.tests.factories import MailingListFactory, SubscriberFactory, S
 from surveys.models import Question
 from surveys.services import response_submit
 from surveys.tests.factories import QuestionFactory, SurveyFactory
+from transactional.tests.factories import TransactionalTemplateFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,7 @@ class World:
     other_user: object
     automation: object
     offer: object
+    transactional_template: object
 
 
 @pytest.fixture
@@ -82,7 +84,8 @@ def world():
     for number in (1, 2):  # moving journeys needs an older version
         AutomationVersion.objects.create(automation=automation, number=number, steps=WAIT_A_DAY)
     offer = Offer.objects.create(name="Rabatt", landing_url="https://shop.example.com/", expires_at=timezone.now())
-    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user, automation, offer)
+    template = TransactionalTemplateFactory()
+    return World(mailing_list, subscriber, campaign, survey, subscriber_import, other_user, automation, offer, template)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +152,12 @@ STAFF_PAGES = [
     ab_test_admin("start", "experiments.change_abtest", "campaigns.change_campaign", allowed_status=302),
     # The dashboard: campaign progress and figures; other apps' sections need their own view permission.
     StaffPage("dashboard:dashboard", lambda w: reverse("dashboard:dashboard"), (VIEW_CAMPAIGN,)),
+    # A transactional template's preview fills placeholders for the request's values: view is enough.
+    StaffPage(
+        "admin:transactional_transactionaltemplate_preview",
+        lambda w: reverse("admin:transactional_transactionaltemplate_preview", args=[w.transactional_template.pk]),
+        ("transactional.view_transactionaltemplate",),
+    ),
     # Moving running journeys between versions changes the automation.
     StaffPage(
         "admin:automations_automation_move_journeys",

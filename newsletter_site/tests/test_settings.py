@@ -155,3 +155,19 @@ def test_s3_storage_is_chosen_by_the_environment(tmp_path):
     storages = probe_storages({"KANAL_S3_BUCKET": "kanal-uploads"}, tmp_path)["storages"]
     assert storages["default"] == ["storages.backends.s3.S3Storage", "private"]
     assert storages["public"] == ["storages.backends.s3.S3Storage", "media"]
+
+
+def test_celery_broker_url_puts_the_task_queues_on_rabbitmq(tmp_path):
+    probe = PROBE.replace(
+        '"broker": settings.CELERY_BROKER_URL,',
+        '"broker": settings.CELERY_BROKER_URL, "options": settings.CELERY_BROKER_TRANSPORT_OPTIONS,',
+    )
+    values = settings_under(
+        {"REDIS_URL": "redis://cache.internal:6379/2", "CELERY_BROKER_URL": "amqp://kanal:pw@mq.internal:5672//"},
+        tmp_path,
+        probe=probe,
+    )
+    assert values["broker"] == "amqp://kanal:pw@mq.internal:5672//"
+    assert values["redis_url"] == "redis://cache.internal:6379/2", "Redis stays the cache"
+    assert values["options"]["confirm_publish"] is True
+    assert "retry_on_timeout" not in values["options"], "no Redis transport options on RabbitMQ"

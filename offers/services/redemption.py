@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Delivery
 from newsletter_site.raw_rows import RowReader, select_list, table
 from offers.models import Coupon, CouponAssignment, Offer, Redemption, code_key
-from offers.signals import redemption_recorded
+from offers.signals import redemption_recorded, redemption_stored
 from subscribers.models import Subscriber
 
 logger = logging.getLogger(__name__)
@@ -237,6 +237,7 @@ def offer_redeem(
     try:
         with transaction.atomic():
             redemption.save()
+            redemption_stored.send(sender=Redemption, redemption=redemption)
     except IntegrityError:
         existing = _existing(coupon, subscriber_id=subscriber_id, order_ref=order_ref)
         if existing is None:

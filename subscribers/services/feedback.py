@@ -1,8 +1,10 @@
-"""What ESPs report back through Anymail's webhooks: hard bounces, spam complaints, ESP-level unsubscribes.
+"""What mailbox providers report back: hard and soft bounces, spam complaints, unsubscribes.
 
-Each event is handled once: its id goes into ``EspEvent`` (unique) in the same transaction as the state
-change, so an ESP re-delivering a webhook changes nothing the second time. Nothing here ever makes an
-address mailable again: a complained address that bounces later stays complained.
+Two paths lead here: ESPs through Anymail's webhooks (``esp_event_record``) and the inbound app's
+DSNs and ARF reports (``feedback_apply``, ``soft_bounce_record``). Each event is handled once: the
+caller stores its id (``EspEvent`` here, ``InboundMessage`` there; unique) in the same transaction
+as the state change. Nothing here ever makes an address mailable again: a complained address that
+bounces later stays complained.
 """
 
 import hashlib
@@ -10,6 +12,7 @@ import logging
 from datetime import datetime
 
 from anymail.signals import EventType
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from subscribers import signals
@@ -33,6 +36,9 @@ HANDLED_EVENT_TYPES = frozenset({EventType.BOUNCED, EventType.COMPLAINED, EventT
 # ESP classifications that Anymail still reports as "bounced" although the address may work later
 # (Postmark's SoftBounce and its virus notice, SendGrid's "blocked", Mailgun's "temporary").
 SOFT_BOUNCE_TYPES = frozenset({"SoftBounce", "VirusNotification", "Transient", "DnsError", "blocked", "temporary"})
+# Of those, the ones that say "delayed, still trying": the ESP's final word comes as another event,
+# so they are not counted as soft bounces (one message must not count twice).
+DELAY_TYPES = frozenset({"Transient", "temporary"})
 
 # Higher ranks say more; a state change never lowers the rank.
 STATUS_RANK = {
@@ -101,11 +107,12 @@ def esp_event_record(
 ) -> EspEvent | None:
     """Apply one Anymail tracking event. Returns the new EspEvent, or None when ignored or seen before.
 
-    Deferred mail and soft bounces change nothing; an unknown recipient is recorded and changes nothing.
+    Deferred mail and delays change nothing; soft bounces are counted (``soft_bounce_record``); an
+    unknown recipient is recorded and changes nothing.
     """
     if event_type not in HANDLED_EVENT_TYPES:
         return None
-    if event_type == EventType.BOUNCED and bounce_type in SOFT_BOUNCE_TYPES:
+    if event_type == EventType.BOUNCED and bounce_type in DELAY_TYPES:
         return None
     event_id = event_id or derived_event_id(
         esp_name=esp_name, event_type=event_type, message_id=message_id, recipient=recipient, timestamp=timestamp
@@ -137,6 +144,21 @@ def esp_event_record(
             "description": (description or "")[:500],
             "occurred_at": timestamp.isoformat() if timestamp else None,
         }
+        if event_type == EventType.BOUNCED and bounce_type in SOFT_BOUNCE_TYPES:
+            soft_bounce_record(subscriber=subscriber, details=details)
+        else:
+            feedback_apply(subscriber=subscriber, event_type=event_type, details=details)
+    return esp_event
+
+
+def feedback_apply(*, subscriber: Subscriber, event_type: str, details: dict) -> None:
+    """Apply a hard bounce, a complaint or an unsubscribe (Anymail's event type) reported for ``subscriber``.
+
+    Call it inside the transaction that stores the event's id, so a repeated report changes nothing.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        email = subscriber.email
         if event_type == EventType.BOUNCED:
             _status_raise(subscriber=subscriber, status=Subscriber.Status.BOUNCED)
             _suppress(email=email, reason=SuppressedAddress.Reason.BOUNCED)
@@ -146,14 +168,37 @@ def esp_event_record(
             _status_raise(subscriber=subscriber, status=Subscriber.Status.COMPLAINED)
             _suppress(email=email, reason=SuppressedAddress.Reason.COMPLAINED)
             action = ConsentRecord.Action.COMPLAINT
-        else:
+        elif event_type == EventType.UNSUBSCRIBED:
             details["unsubscribed_lists"] = _unsubscribe_all(subscriber=subscriber)
             _status_raise(subscriber=subscriber, status=Subscriber.Status.UNSUBSCRIBED)
             action = ConsentRecord.Action.UNSUBSCRIBE
+        else:
+            raise ValueError(f"Not a feedback event type: {event_type!r}")
         consent_record_add(subscriber=subscriber, action=action, details=details)
         if event_type in (EventType.BOUNCED, EventType.COMPLAINED):
             signals.esp_feedback_applied.send(sender=Subscriber, subscriber=subscriber, event_type=event_type)
-    return esp_event
+
+
+def soft_bounce_record(*, subscriber: Subscriber, details: dict) -> bool:
+    """Count one soft bounce; the KANAL_SOFT_BOUNCE_LIMIT-th in a row applies a hard bounce.
+
+    Returns whether this one did. A human open or click starts the count again (``soft_bounces_reset``).
+    Call it inside the transaction that stores the event's id, so a repeated report counts once.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        subscriber.soft_bounces += 1
+        subscriber.save(update_fields=["soft_bounces", "updated_at"])
+        if subscriber.soft_bounces < settings.KANAL_SOFT_BOUNCE_LIMIT:
+            return False
+        details = {**details, "soft_bounces": subscriber.soft_bounces}
+        feedback_apply(subscriber=subscriber, event_type=EventType.BOUNCED, details=details)
+        return True
+
+
+def soft_bounces_reset(*, subscriber_ids) -> int:
+    """The people opened or clicked a mail, so their address works: their soft bounces no longer run in a row."""
+    return Subscriber.objects.filter(pk__in=list(subscriber_ids), soft_bounces__gt=0).update(soft_bounces=0)
 
 
 def _status_raise(*, subscriber: Subscriber, status: str) -> None:
@@ -173,3 +218,11 @@ def _suppress(*, email: str, reason: str) -> None:
 
 def _unsubscribe_all(*, subscriber: Subscriber) -> list[str]:
     return [subscription.mailing_list.slug for subscription in subscriptions_end(subscriber=subscriber)]
+
+
+def soft_bounces_reset_by_email(*, email: str) -> int:
+    """The ESP delivered a mail to this address, so it works again: soft bounces start counting from zero."""
+    email = normalise_email(email)
+    if not email:
+        return 0
+    return Subscriber.objects.filter(email=email, soft_bounces__gt=0).update(soft_bounces=0)

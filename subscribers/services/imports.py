@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from newsletter_site.bulk import db_value, insert_rows
+from subscribers import selectors
 from subscribers.import_files import (
     CUSTOM_TARGET_PREFIX,
     ImportFileError,
@@ -47,6 +48,7 @@ from subscribers.models import (
     validate_time_zone,
 )
 from subscribers.services import optin
+from subscribers.services.consent import consent_record_add
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +140,81 @@ def subscriber_import_create(
     subscriber_import.save()
     subscriber_import.tags.set(tags)
     return subscriber_import
+
+
+class ImportRefused(Exception):
+    """``subscriber_import_one`` changed nothing; ``reasons`` maps a list's slug (or "*") to a Reason."""
+
+    def __init__(self, reasons: dict[str, str]):
+        super().__init__(", ".join(f"{where}: {reason}" for where, reason in reasons.items()))
+        self.reasons = reasons
+
+
+@transaction.atomic
+def subscriber_import_one(
+    *,
+    email: str,
+    mailing_lists: list[MailingList],
+    consent_source: str,
+    first_name: str = "",
+    last_name: str = "",
+    language: str | None = None,
+    details: dict | None = None,
+    actor=None,
+) -> Subscriber:
+    """One address with consent documented elsewhere: active at once, no confirmation mail.
+
+    The rules of a CSV import with the "documented" basis, for one address: a suppressed or
+    blocked address and a list the person left or has yet to confirm are refused (ImportRefused,
+    nothing changes); a list they are active on already stays as it is. Each added subscription
+    gets an "import" consent record whose basis is ``consent_source``.
+    """
+    if not consent_source.strip():
+        raise ValueError("a documented consent needs its source")
+    email = normalise_email(email)
+    if selectors.address_is_suppressed(email=email):
+        raise ImportRefused({"*": Reason.SUPPRESSED})
+    subscriber, created = Subscriber.objects.select_for_update().get_or_create(
+        email=email,
+        defaults={
+            "first_name": first_name,
+            "last_name": last_name,
+            "language": language or mailing_lists[0].language,
+            "status": Subscriber.Status.ACTIVE,
+        },
+    )
+    if subscriber.status in Subscriber.BLOCKED_STATUSES:
+        raise ImportRefused({"*": Reason.BLOCKED})
+    on_list = dict(
+        Subscription.objects.select_for_update()
+        .filter(subscriber=subscriber, mailing_list__in=mailing_lists)
+        .values_list("mailing_list_id", "status")
+    )
+    refusals = {
+        Subscription.Status.UNSUBSCRIBED: Reason.LEFT_LIST,
+        Subscription.Status.PENDING: Reason.PENDING_ON_LIST,
+    }
+    refused = {ml.slug: refusals[on_list[ml.pk]] for ml in mailing_lists if on_list.get(ml.pk) in refusals}
+    if refused:
+        raise ImportRefused(refused)
+    now = timezone.now()
+    added = [mailing_list for mailing_list in mailing_lists if mailing_list.pk not in on_list]
+    for mailing_list in added:
+        Subscription.objects.create(
+            subscriber=subscriber, mailing_list=mailing_list, status=Subscription.Status.ACTIVE, confirmed_at=now
+        )
+        consent_record_add(
+            subscriber=subscriber,
+            action=ConsentRecord.Action.IMPORT,
+            mailing_list=mailing_list,
+            basis=consent_source.strip(),
+            actor=actor,
+            details={**(details or {}), "new_subscriber": created},
+        )
+    if added and subscriber.status == Subscriber.Status.PENDING:
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.save(update_fields=["status", "updated_at"])
+    return subscriber
 
 
 def parsed_file_of(subscriber_import: SubscriberImport) -> ParsedFile:

@@ -191,15 +191,48 @@ def test_the_same_event_delivered_twice_is_processed_once(client, reader, payloa
     assert ConsentRecord.objects.filter(subscriber=reader).count() == 1
 
 
-@pytest.mark.parametrize("bounce_type", ["SoftBounce", "Transient"])
-def test_soft_bounce_or_delay_changes_nothing(client, reader, bounce_type):
-    response = post_webhook(client, "postmark", postmark_bounce(bounce_type=bounce_type), **auth_header())
+def test_a_delay_changes_nothing(client, reader):
+    response = post_webhook(client, "postmark", postmark_bounce(bounce_type="Transient"), **auth_header())
     assert response.status_code == 200
     reader.refresh_from_db()
-    assert reader.status == Subscriber.Status.ACTIVE
+    assert (reader.status, reader.soft_bounces) == (Subscriber.Status.ACTIVE, 0)
     assert not SuppressedAddress.objects.exists()
     assert not ConsentRecord.objects.exists()
     assert not EspEvent.objects.exists()
+
+
+def test_soft_bounces_in_a_row_bounce_at_the_limit_and_each_counts_once(client, reader, settings):
+    settings.KANAL_SOFT_BOUNCE_LIMIT = 2
+    soft = postmark_bounce(bounce_type="SoftBounce", bounce_id=1)
+    post_webhook(client, "postmark", soft, **auth_header())
+    post_webhook(client, "postmark", soft, **auth_header())
+    reader.refresh_from_db()
+    assert (reader.status, reader.soft_bounces) == (Subscriber.Status.ACTIVE, 1)
+    assert not ConsentRecord.objects.exists()
+    post_webhook(client, "postmark", postmark_bounce(bounce_type="SoftBounce", bounce_id=2), **auth_header())
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.BOUNCED
+    assert SuppressedAddress.objects.get().reason == SuppressedAddress.Reason.BOUNCED
+    assert ConsentRecord.objects.get().details["soft_bounces"] == 2
+
+
+def test_a_delivered_mail_ends_the_run_of_soft_bounces(client, reader, settings):
+    settings.KANAL_SOFT_BOUNCE_LIMIT = 2
+    post_webhook(client, "postmark", postmark_bounce(bounce_type="SoftBounce", bounce_id=1), **auth_header())
+    delivered = {
+        "RecordType": "Delivery",
+        "MessageID": "7f0e1d2c-3b4a-4958-8d7e-6f5a4b3c2d1e",
+        "Recipient": "Reader@example.org",
+        "DeliveredAt": "2026-11-21T09:15:02Z",
+        "Details": "smtp;250 2.0.0 OK",
+        "Tag": "newsletter",
+        "ServerID": 1234,
+        "Metadata": {},
+    }
+    assert post_webhook(client, "postmark", delivered, **auth_header()).status_code == 200
+    post_webhook(client, "postmark", postmark_bounce(bounce_type="SoftBounce", bounce_id=2), **auth_header())
+    reader.refresh_from_db()
+    assert (reader.status, reader.soft_bounces) == (Subscriber.Status.ACTIVE, 1)
 
 
 def test_bounce_for_an_unknown_address_is_recorded_and_changes_nothing(client, reader):
@@ -270,6 +303,7 @@ def test_sendgrid_batch_with_bounce_spam_report_and_deferral(client, mailing_lis
 
 @ignore_sendgrid_warning
 def test_sendgrid_blocked_bounce_is_soft_and_unsubscribe_is_honoured(client, reader):
+    """A blocked mail is counted as one soft bounce, below the limit; the unsubscribe is honoured."""
     batch = [
         sendgrid_event("bounce", sg_event_id="YmxvY2tlZC0x", reason="blocked by reputation", type="blocked"),
         sendgrid_event("unsubscribe", sg_event_id="dW5zdWItMQ"),

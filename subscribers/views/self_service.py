@@ -24,14 +24,11 @@ from subscribers.services.preferences import LIVE_STATUSES
 def _subscriber_or_404(request, token: str, purpose: str) -> Subscriber:
     """The subscriber the link names; the page then speaks the subscriber's language."""
     try:
-        public_id, token_version = tokens.read_subscriber_token(token, purpose=purpose)
+        subscriber = selectors.subscriber_by_token(token=token, purpose=purpose)
     except tokens.InvalidToken as error:
         raise Http404(_("This link is not valid.")) from error
-    subscriber = selectors.subscriber_by_public_id(public_id=public_id)
     if subscriber is None:
         raise Http404(_("We hold no data for this link."))
-    if subscriber.token_version != token_version:
-        raise Http404(_("This link is not valid."))
     activate_reader_language(request, subscriber.language)
     return subscriber
 

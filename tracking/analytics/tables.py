@@ -342,6 +342,12 @@ CAMPAIGN_TABLES: list = []
 apply to the campaign returns None."""
 
 
+def campaign_registered_tables(campaign) -> list[Table]:
+    """The tables other apps add (``CAMPAIGN_TABLES``); one that does not apply gives None and is left out."""
+    found = (table(campaign=campaign) for table in CAMPAIGN_TABLES)
+    return [table for table in found if table is not None]
+
+
 def surveys_table(surveys: list) -> Table:
     from django.urls import reverse
 

@@ -134,12 +134,6 @@ def campaign_compare_csv(request, table):
 # One campaign ---------------------------------------------------------------------------------
 
 
-def _registered_tables(campaign: Campaign) -> list[tables.Table]:
-    """The tables other apps add (``tables.CAMPAIGN_TABLES``); one that does not apply gives None."""
-    found = (table(campaign=campaign) for table in tables.CAMPAIGN_TABLES)
-    return [table for table in found if table is not None]
-
-
 def _campaign_tables(request, campaign: Campaign, registered: list[tables.Table] | None = None) -> list[tables.Table]:
     machines = _machines(request)
     funnel = selectors.campaign_funnel(campaign=campaign, machines=machines)
@@ -160,7 +154,7 @@ def _campaign_tables(request, campaign: Campaign, registered: list[tables.Table]
         *tables.client_tables(selectors.campaign_clients(campaign=campaign, machines=machines)),
         tables.domains_table(selectors.campaign_domains(campaign=campaign)),
         *tables.machines_tables(selectors.campaign_human_machine(campaign=campaign, funnel=funnel, machines=machines)),
-        *(_registered_tables(campaign) if registered is None else registered),
+        *(tables.campaign_registered_tables(campaign) if registered is None else registered),
     ]
     return _with_csv_urls(
         request, found, lambda slug: reverse("tracking:analytics_campaign_csv", args=[campaign.pk, slug])
@@ -171,7 +165,7 @@ def _campaign_tables(request, campaign: Campaign, registered: list[tables.Table]
 def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign, pk=pk)
     # The registered tables come last; the page shows them in that order, after its own.
-    registered = _registered_tables(campaign)
+    registered = tables.campaign_registered_tables(campaign)
     all_tables = _campaign_tables(request, campaign, registered)
     found = {table.slug: table for table in all_tables}
     return _page(

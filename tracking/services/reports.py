@@ -54,12 +54,15 @@ def delivery_report_record(
     recipient: str | None = None,
     timestamp: datetime | None = None,
     bounce_type: str = "",
+    soft: bool = False,
 ) -> DeliveryReport | None:
-    """Link one ESP event to its delivery. None when it is of no interest, not a campaign mail, or seen before."""
+    """Link one ESP event (or a DSN or ARF report, from the inbound app) to its delivery. None when it
+    is of no interest, not a campaign mail, or seen before. ``soft``: a bounce the sender already
+    knows to be soft."""
     kind = REPORTED_EVENT_TYPES.get(event_type)
     if kind is None:
         return None
-    if kind == Kind.BOUNCED and bounce_type in SOFT_BOUNCE_TYPES:
+    if kind == Kind.BOUNCED and (soft or bounce_type in SOFT_BOUNCE_TYPES):
         kind = Kind.SOFT_BOUNCED
     delivery = delivery_for_esp_event(metadata=metadata, message_id=message_id)
     if delivery is None:

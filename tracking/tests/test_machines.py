@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tracking import event_queue, tokens
+from tracking import event_queue, machines, tokens
 from tracking.models import CampaignHourStats, Event
 from tracking.selectors import campaign_funnel
 from tracking.services.events import events_ingest
@@ -162,3 +162,18 @@ def test_head_requests_are_machine(client, campaign, reader):
     process()
     assert [reason for _kind, _machine, reason in labels()] == [Reason.HEAD, Reason.HEAD]
     assert campaign_funnel(campaign=campaign.campaign).clicks == 0
+
+
+@pytest.mark.parametrize(
+    ("agent", "scanner"),
+    [
+        ("PROOFPOINT URL DEFENSE", True),
+        ("Microsoft Office Protocol Discovery", True),
+        ("Mozilla/5.0 (compatible; BingPreview/1.0b)", True),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)", False),
+        ("Microsoft Outlook 16.0.17328; Pro", False),
+    ],
+)
+def test_scanner_words_are_found_whatever_their_case(agent, scanner):
+    assert machines.is_scanner_agent(agent) is scanner
+    assert machines.is_scanner_agent(agent) is scanner, "the cached answer is the same"

@@ -36,6 +36,18 @@ def test_an_unknown_event_or_a_non_http_address_is_refused(admin_client):
     assert not Endpoint.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/hook", "https://10.0.0.5/hook", "http://[::1]/hook", "http://localhost/hook"]
+)
+def test_an_address_in_a_private_or_local_network_is_refused_when_saved(admin_client, in_english, url):
+    response = admin_client.post(
+        reverse("admin:webhooks_endpoint_add"), {"url": url, "events": ["subscriber.confirmed"]}
+    )
+    assert response.status_code == 200
+    assert "private or local network" in str(response.context["adminform"].form.errors["url"])
+    assert not Endpoint.objects.exists()
+
+
 def test_the_secret_is_hidden_until_staff_open_it(admin_client, in_english):
     endpoint = Endpoint.objects.create(url="https://crm.example/hook", events=[])
     page = admin_client.get(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk])).content.decode()

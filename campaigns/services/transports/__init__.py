@@ -19,7 +19,8 @@ from campaigns.services.transports.anymail_batches import EspTemplate, send_anym
 from campaigns.services.transports.anymail_each import anymail_message, send_anymail_each
 from campaigns.services.transports.errors import ClaimLost, TransientSendError, send_error, send_one
 from campaigns.services.transports.ledger import ClaimedDelivery, DeliveryLedger, Recipient, claimed_deliveries
-from campaigns.services.transports.prebuilt import send_prebuilt
+from campaigns.services.transports.outcome import send_and_record
+from campaigns.services.transports.prebuilt import final_dot_hook, send_prebuilt
 from campaigns.services.transports.recipients import BatchContext
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "TransientSendError",
     "anymail_message",
     "claimed_deliveries",
+    "final_dot_hook",
+    "send_and_record",
     "send_anymail_batches",
     "send_anymail_each",
     "send_error",

@@ -1,5 +1,6 @@
 """The delivery rows of one claimed batch: read them, and move each on (sent, failed, retry)."""
 
+import logging
 import smtplib
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from django.utils import timezone
 from campaigns import throttle
 from campaigns.models import Campaign, Delivery
 from campaigns.services.transports.errors import ClaimLost, TransientSendError
+
+logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 50
 
@@ -217,7 +220,17 @@ class DeliveryLedger:
         Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
             status=Delivery.Status.FAILED, error=error[:2000], claim="", attempts=F("attempts") + 1
         )
+        self._count_failed(delivery)
+
+    def _count_failed(self, delivery: ClaimedDelivery) -> None:
+        # The reason stays in the row (Delivery.error): a server's refusal often quotes the address.
         self.failed += 1
+        logger.info(
+            "Campaign %s: delivery %s failed for good",
+            self.campaign_id,
+            delivery.pk,
+            extra={"campaign_id": self.campaign_id, "delivery_id": delivery.pk},
+        )
 
     def retry_later(self, delivery: ClaimedDelivery, error: str) -> None:
         attempts = delivery.attempts + 1
@@ -225,7 +238,8 @@ class DeliveryLedger:
         Delivery.objects.filter(pk=delivery.pk, claim=self.token).update(
             status=status, attempts=attempts, error=error[:2000], claim="", claimed_at=None
         )
-        self.failed += status == Delivery.Status.FAILED
+        if status == Delivery.Status.FAILED:
+            self._count_failed(delivery)
         self.retry_in = min(300.0, 2.0**attempts)
 
     def after_commit_failure(self, delivery: ClaimedDelivery, error: Exception) -> None:
@@ -234,7 +248,8 @@ class DeliveryLedger:
         if isinstance(refusal, smtplib.SMTPDataError):
             status = Delivery.Status.QUEUED if 400 <= refusal.smtp_code < 500 else Delivery.Status.FAILED
             Delivery.objects.filter(pk=delivery.pk).update(status=status, sent_at=None, error=repr(refusal)[:2000])
-            self.failed += status == Delivery.Status.FAILED
+            if status == Delivery.Status.FAILED:
+                self._count_failed(delivery)
             if status == Delivery.Status.QUEUED:
                 self.retry_in = 2.0
             return

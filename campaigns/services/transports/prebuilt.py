@@ -56,12 +56,15 @@ def _prebuilt_messages(batch: BatchContext, deliveries: Iterable[ClaimedDelivery
         message.delivery = delivery
         message.message_id = mid
         if commit_hook:
-            message.before_final_dot = _commit_hook(ledger, message, delivery)
+            message.before_final_dot = final_dot_hook(ledger, message, delivery)
         ledger.wait_for_rate_slot()
         yield message
 
 
-def _commit_hook(ledger: DeliveryLedger, message: PrebuiltEmail, delivery: ClaimedDelivery):
+def final_dot_hook(ledger: DeliveryLedger, message, delivery: ClaimedDelivery):
+    """``before_final_dot`` for ``newsletter_site.smtp_backend``: the ledger records "sent" at the
+    server's commit point (also used by transactional mail, with its own ledger)."""
+
     def before_final_dot():
         # No message id is stored: for SMTP it is derived from the ids (campaigns.mime.message_id).
         after_final_dot = ledger.sent_at_final_dot(delivery, esp_message_id="")

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TransactionalConfig(AppConfig):
+    name = "transactional"
+    verbose_name = _("Transactional mail")
+
+    def ready(self):
+        from api import scopes
+        from subscribers.services import gdpr
+        from transactional.selectors import subscriber_transactional_export
+        from transactional.services import transactional_messages_forget_subscriber
+
+        scopes.register("transactional:send", _("Send transactional mail from templates (REST API)"))
+        if subscriber_transactional_export not in gdpr.EXPORT_SECTIONS:
+            gdpr.EXPORT_SECTIONS.append(subscriber_transactional_export)
+        if transactional_messages_forget_subscriber not in gdpr.ERASE_HOOKS:
+            gdpr.ERASE_HOOKS.append(transactional_messages_forget_subscriber)
