@@ -274,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     "experiments-evaluate": {"task": "experiments.tasks.evaluate", "schedule": 60.0},
     # Webhooks: deliveries whose task was lost, whose worker died, or whose later retry is due.
     "webhooks-requeue": {"task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0},
+    # Webhooks: finished messages older than KANAL_WEBHOOK_LOG_DAYS leave the log.
+    "webhooks-expire": {"task": "webhooks.tasks.expire_messages", "schedule": 3600.0},
     # Inbound mail: bounces, complaints and mailto unsubscribes from KANAL_INBOUND_IMAP_URL (no-op when unset).
     "inbound-poll-imap": {"task": "inbound.tasks.poll_imap", "schedule": 60.0},
 }
@@ -519,6 +521,8 @@ KANAL_WEBHOOK_TIMEOUT_SECONDS = env_int("KANAL_WEBHOOK_TIMEOUT_SECONDS", 5)
 KANAL_WEBHOOK_DISABLE_AFTER = env_int("KANAL_WEBHOOK_DISABLE_AFTER", 5)
 # Kept-alive connections a worker's task sends one endpoint's batch over at once.
 KANAL_WEBHOOK_CONNECTIONS = env_int("KANAL_WEBHOOK_CONNECTIONS", 2)
+# Days the webhook log keeps a message once all its deliveries are done (succeeded or given up); 0 keeps them.
+KANAL_WEBHOOK_LOG_DAYS = env_int("KANAL_WEBHOOK_LOG_DAYS", 30)
 
 # Origins whose pages may post the embedded sign-up form (e.g. https://shop.example.com); SITE_URL
 # itself is always allowed, and with none listed only SITE_URL may.

@@ -368,3 +368,21 @@ def subscriber_messages_erase(*, subscriber_id: int, public_id: str) -> int:
         message.subscriber_id = None
     Message.objects.bulk_update(messages, ["payload", "subscriber_id"])
     return len(messages)
+
+
+def messages_expire(*, now=None, batch_size: int = 1000) -> int:
+    """Delete the messages older than ``KANAL_WEBHOOK_LOG_DAYS`` whose deliveries are all done
+    (succeeded or given up), with their deliveries, a batch per transaction. Returns how many."""
+    if settings.KANAL_WEBHOOK_LOG_DAYS <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=settings.KANAL_WEBHOOK_LOG_DAYS)
+    expired = Message.objects.filter(created_at__lt=cutoff).exclude(deliveries__status__in=selectors.DUE_STATUSES)
+    total = 0
+    while ids := list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+        with transaction.atomic():
+            Delivery.objects.filter(message_id__in=ids).delete()
+            Message.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+    if total:
+        logger.info("Webhook log: %d messages older than %d days removed", total, settings.KANAL_WEBHOOK_LOG_DAYS)
+    return total

@@ -27,3 +27,11 @@ def requeue_due_deliveries() -> None:
     from webhooks.services import deliveries_requeue
 
     deliveries_requeue()
+
+
+@shared_task
+def expire_messages() -> None:
+    """Beat: finished messages older than KANAL_WEBHOOK_LOG_DAYS leave the log."""
+    from webhooks.services import messages_expire
+
+    messages_expire()
