@@ -97,28 +97,33 @@ def _fold(batch: list[tuple]) -> None:
             latest[key] = (campaign_id, article_id, occurred_at)
     if not latest:
         return
-    existing = {
-        (read.delivery_id, read.kind, read.link_id, read.is_machine): read
-        for read in DeliveryRead.objects.filter(delivery_id__in={key[0] for key in latest})
-    }
-    new, moved = [], []
-    for key, (campaign_id, article_id, occurred_at) in latest.items():
-        read = existing.get(key)
-        if read is None:
-            delivery_id, kind, link_id, is_machine = key
-            new.append(
-                DeliveryRead(
-                    campaign_id=campaign_id,
-                    delivery_id=delivery_id,
-                    kind=kind,
-                    link_id=link_id,
-                    article_id=article_id,
-                    is_machine=is_machine,
-                    occurred_at=occurred_at,
-                )
-            )
-        elif read.occurred_at < occurred_at:
-            read.occurred_at = occurred_at
-            moved.append(read)
-    DeliveryRead.objects.bulk_create(new)
-    DeliveryRead.objects.bulk_update(moved, ["occurred_at"])
+    quote = connection.ops.quote_name
+    table = quote(DeliveryRead._meta.db_table)
+    names = ("campaign", "delivery", "kind", "link", "article", "is_machine", "occurred_at")
+    fields = [DeliveryRead._meta.get_field(name) for name in names]
+    columns = ", ".join(quote(field.column) for field in fields)
+    delivery, kind, link, machine, moment = (
+        quote(DeliveryRead._meta.get_field(name).column)
+        for name in ("delivery", "kind", "link", "is_machine", "occurred_at")
+    )
+    # The conflict target is the unique index one_delivery_read_per_link; only quoted names from
+    # the model's own metadata reach the SQL text.
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
+        f"ON CONFLICT ({delivery}, {kind}, (COALESCE({link}, 0)), {machine}) DO UPDATE SET {moment} = CASE "
+        f"WHEN {table}.{moment} < EXCLUDED.{moment} THEN EXCLUDED.{moment} ELSE {table}.{moment} END"
+    )
+    rows = [
+        (campaign_id, delivery_id, kind, link_id, article_id, is_machine, occurred_at)
+        for (delivery_id, kind, link_id, is_machine), (campaign_id, article_id, occurred_at) in sorted(
+            latest.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or 0, item[0][3])
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [
+                tuple(field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True))
+                for row in rows
+            ],
+        )
