@@ -135,6 +135,7 @@ def build_campaign(recipients: int, started):
                 "status": Delivery.Status.SENT,
                 "claim": "",
                 "attempts": 1,
+                "occurrence": 0,
                 "sent_at": started,
                 "esp_message_id": "",
                 "error": "",

@@ -243,6 +243,8 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
     # Engagement scores decay with time: recompute them every hour.
     "tracking-engagement-refresh": {"task": "tracking.tasks.refresh_engagement", "schedule": 3600.0},
+    # Raw events past KANAL_EVENT_RETENTION_DAYS go, daily, in batches.
+    "tracking-expire-events": {"task": "tracking.tasks.expire_events", "schedule": 86400.0},
     # Automations: queue runners while journeys are due; enter new segment members.
     "automations-tick": {
         "task": "automations.tasks.tick",
@@ -412,6 +414,9 @@ KANAL_TRACKING_BATCH_SIZE = env_int("KANAL_TRACKING_BATCH_SIZE", 2000)
 # Analytics: a subscriber who opened or clicked within this many days is "engaged"; it is also the
 # window of the engagement score (tracking/services/engagement.py).
 KANAL_ENGAGED_DAYS = env_int("KANAL_ENGAGED_DAYS", 90)
+# Raw opens and clicks older than this many days are deleted once counted (GDPR data minimisation;
+# the counters and each delivery's read trace stay, docs/architecture.md "Retention"). 0 keeps them.
+KANAL_EVENT_RETENTION_DAYS = env_int("KANAL_EVENT_RETENTION_DAYS", 395)
 
 # Referral programme (referrals): a sign-up or confirmation from an IP address the referrer's own
 # consent records came from within this many days, or from the browser that opened the referrer's

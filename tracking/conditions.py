@@ -21,16 +21,16 @@ from campaigns.conditions import campaign_param
 from campaigns.models import Article
 from tracking.models import DeliveryReport, Event, SubscriberEngagement, TrackedLink
 from tracking.selectors.audience import DORMANT, ENGAGED, NEVER, SEGMENT_LABELS, engagement_group_q
+from tracking.selectors.campaigns import events_exist
 
 OPENED, CLICKED = "opened", "clicked"
 READ_KINDS = {OPENED: (Event.Kind.OPEN, Event.Kind.CLICK), CLICKED: (Event.Kind.CLICK,)}
 
 
 def _events(params: dict, **filters) -> Q:
-    events = Event.objects.filter(delivery__subscriber=OuterRef("pk"), **filters)
     if not params["include_machine"]:
-        events = events.filter(is_machine=False)
-    return Q(Exists(events))
+        filters["is_machine"] = False
+    return events_exist(delivery__subscriber=OuterRef("pk"), **filters)
 
 
 def _campaign_read(action: str):

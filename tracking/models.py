@@ -7,6 +7,7 @@ when the installation allows individual tracking and the subscriber agreed to it
 """
 
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -116,6 +117,44 @@ class Event(models.Model):
             models.Index(fields=["delivery", "kind", "occurred_at", "is_machine"], name="tracking_event_delivery_read"),
             models.Index(fields=["occurred_at"], condition=models.Q(counted=False), name="tracking_event_uncounted"),
             models.Index(fields=["occurred_at"], condition=~models.Q(ip_hash=""), name="tracking_event_with_address"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeliveryRead(models.Model):
+    """What the expired events of one delivery still say once retention deleted them: one row per
+    delivery, kind, link and machine label, with the latest moment. Written by ``events_expire``
+    in the transaction that deletes the events; its fields are named like ``Event``'s, so a reader
+    asks both with the same filter (``tracking.selectors.events_exist``). Anonymous events leave
+    no trace (they name nobody), and withdrawing tracking consent deletes these rows."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(
+        Delivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Event.Kind.choices)
+    link = models.ForeignKey(
+        TrackedLink, verbose_name=_("link"), on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    is_machine = models.BooleanField(_("machine"), default=False)
+    occurred_at = models.DateTimeField(_("last occurred at"))
+
+    class Meta:
+        verbose_name = _("expired events of a delivery")
+        verbose_name_plural = _("expired events of deliveries")
+        constraints = [
+            # Coalesce: an open has no link, and NULLs never collide in a unique index.
+            models.UniqueConstraint(
+                "delivery", "kind", Coalesce("link", 0), "is_machine", name="one_delivery_read_per_link"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["delivery", "kind", "occurred_at", "is_machine"], name="tracking_read_delivery"),
         ]
 
     def __str__(self):

@@ -23,3 +23,11 @@ def refresh_engagement() -> None:
     from tracking.services import engagement
 
     engagement.engagement_refresh()
+
+
+@shared_task(acks_late=True)
+def expire_events() -> None:
+    """Beat runs this daily: delete counted events past KANAL_EVENT_RETENTION_DAYS, in batches."""
+    from tracking.services import retention
+
+    retention.events_expire()

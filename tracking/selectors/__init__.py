@@ -27,8 +27,10 @@ from tracking.selectors.campaigns import (
     campaign_list_unsubscribes,
     campaign_recipient_domains,
     campaign_summaries,
+    events_exist,
     machine_share,
     subscriber_events_export,
+    subscriber_reads_export,
 )
 
 __all__ = [
@@ -53,9 +55,11 @@ __all__ = [
     "campaign_list_unsubscribes",
     "campaign_recipient_domains",
     "campaign_summaries",
+    "events_exist",
     "machine_share",
     "subscriber_engagement_export",
     "subscriber_engagement_rows",
     "subscriber_events_export",
+    "subscriber_reads_export",
     "subscription_flow",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Sum, Value
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, Lower, StrIndex, Substr
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +28,7 @@ from tracking.models import (
     ArticleHourStats,
     CampaignHourStats,
     ClientStats,
+    DeliveryRead,
     DeliveryReport,
     DomainStats,
     Event,
@@ -566,33 +567,46 @@ def analysed_campaigns():
     return Campaign.objects.filter(started_at__isnull=False).order_by("-started_at", "-pk")
 
 
-def subscriber_events_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
-    """The opens and clicks stored for a subscriber, for their GDPR export (consented tracking only)."""
-    events = (
-        Event.objects.filter(delivery__subscriber=subscriber)
-        .select_related("campaign", "link")
-        .order_by("occurred_at", "pk")
-    )
-    return "tracking_events", [
+def _person_rows(model, subscriber: Subscriber, *, moment: str, **extra: str) -> list[dict]:
+    """A subscriber's rows of ``Event`` or ``DeliveryRead`` for the GDPR export (``extra``: key → field)."""
+    rows = model.objects.filter(delivery__subscriber=subscriber).select_related("campaign", "link")
+    return [
         {
-            "campaign": event.campaign.name,
-            "kind": event.kind,
-            "occurred_at": event.occurred_at.isoformat(),
-            "link": event.link.url if event.link else None,
-            "user_agent": event.user_agent,
-            "machine": event.is_machine,
+            "campaign": row.campaign.name,
+            "kind": row.kind,
+            moment: row.occurred_at.isoformat(),
+            "link": row.link.url if row.link else None,
+            **{key: getattr(row, field) for key, field in extra.items()},
+            "machine": row.is_machine,
         }
-        for event in events
+        for row in rows.order_by("occurred_at", "pk")
     ]
 
 
-def read_by_person(*, action: str, delivery) -> Exists:
+def subscriber_events_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
+    """The opens and clicks stored for a subscriber, for their GDPR export (consented tracking only)."""
+    return "tracking_events", _person_rows(Event, subscriber, moment="occurred_at", user_agent="user_agent")
+
+
+def subscriber_reads_export(subscriber: Subscriber) -> tuple[str, list[dict]]:
+    """What deleted (expired) opens and clicks still say about a subscriber, for their GDPR export."""
+    return "tracking_expired_events", _person_rows(DeliveryRead, subscriber, moment="last_occurred_at")
+
+
+def events_exist(**filters) -> Q:
+    """Whether a stored event matches ``filters``, or the trace retention left of expired ones
+    (``DeliveryRead``, whose fields are named like ``Event``'s; ``occurred_at`` is its latest moment)."""
+    return Q(Exists(Event.objects.filter(**filters))) | Q(Exists(DeliveryRead.objects.filter(**filters)))
+
+
+def read_by_person(*, action: str, delivery) -> ExpressionWrapper:
     """Whether a person, not a machine, opened (a click counts as an open) or clicked the delivery
     (an id or an ``OuterRef``). Events name their delivery only while the subscriber agreed to
     individual tracking, and withdrawing consent unlinks them, so this respects tracking consent."""
     from tracking.conditions import READ_KINDS
 
-    return Exists(Event.objects.filter(delivery=delivery, kind__in=READ_KINDS[action], is_machine=False))
+    read = events_exist(delivery=delivery, kind__in=READ_KINDS[action], is_machine=False)
+    return ExpressionWrapper(read, output_field=BooleanField())
 
 
 def delivery_read_by_person(*, delivery_id: int, action: str) -> bool:

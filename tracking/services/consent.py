@@ -1,7 +1,7 @@
 """Tracking and consent: unlinking a person's events when they withdraw consent or are erased."""
 
 from subscribers.models import Subscriber
-from tracking.models import Event, SubscriberEngagement
+from tracking.models import DeliveryRead, Event, SubscriberEngagement
 
 
 def subscriber_events_forget(*, subscriber_id: int) -> int:
@@ -9,9 +9,11 @@ def subscriber_events_forget(*, subscriber_id: int) -> int:
 
     Call it when a subscriber withdraws tracking consent. Events still waiting in Redis are
     unlinked as they are stored, because the batcher reads the consent at that moment. The
-    engagement score, derived from those events, goes too.
+    engagement score, derived from those events, goes too, and so does what expired events left
+    (``DeliveryRead`` rows name the delivery and mean nothing without it).
     """
     SubscriberEngagement.objects.filter(subscriber_id=subscriber_id).delete()
+    DeliveryRead.objects.filter(delivery__subscriber_id=subscriber_id).delete()
     return Event.objects.filter(delivery__subscriber_id=subscriber_id).update(delivery=None)
 
 

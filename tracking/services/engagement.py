@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, FloatField, OuterRef, Q, Sum, Value, When
+from django.db.models import Case, Count, FloatField, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from tracking.models import Event, SubscriberEngagement
+from tracking.selectors.campaigns import events_exist
 
 OPEN_WEIGHT = 0.4
 CLICK_WEIGHT = 0.6
@@ -64,14 +65,14 @@ def engagement_refresh(*, now: datetime | None = None) -> int:
             default=Value(0.0),
             output_field=FloatField(),
         )
-        human = Event.objects.filter(delivery=OuterRef("pk"), is_machine=False)
+        human = {"delivery": OuterRef("pk"), "is_machine": False}
         opened = Case(
-            When(Exists(human.filter(kind__in=[Event.Kind.OPEN, Event.Kind.CLICK])), then=Value(OPEN_WEIGHT)),
+            When(events_exist(kind__in=[Event.Kind.OPEN, Event.Kind.CLICK], **human), then=Value(OPEN_WEIGHT)),
             default=Value(0.0),
             output_field=FloatField(),
         )
         clicked = Case(
-            When(Exists(human.filter(kind=Event.Kind.CLICK)), then=Value(CLICK_WEIGHT)),
+            When(events_exist(kind=Event.Kind.CLICK, **human), then=Value(CLICK_WEIGHT)),
             default=Value(0.0),
             output_field=FloatField(),
         )

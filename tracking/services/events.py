@@ -41,6 +41,7 @@ from tracking.models import (
     ArticleHourStats,
     CampaignHourStats,
     ClientStats,
+    DeliveryRead,
     DomainStats,
     Event,
     LinkHourStats,
@@ -388,10 +389,13 @@ def _counters_add(batch: list[_Counted]) -> None:
         counted=True, is_machine=False, delivery_id__in=identified, kind__in=[Kind.OPEN, Kind.CLICK]
     )
     # order_by(): the model's default ordering would otherwise make every row distinct.
-    for delivery_id, kind, article_id, link_id in (
-        earlier.order_by().values_list("delivery_id", "kind", "article_id", "link_id").distinct()
-    ):
-        seen.update(_unique_keys(delivery_id, kind, article_id, link_id))
+    # What retention deleted left its trace in DeliveryRead: a late event is no first one either.
+    expired = DeliveryRead.objects.filter(is_machine=False, delivery_id__in=identified)
+    for found in (earlier, expired):
+        for delivery_id, kind, article_id, link_id in (
+            found.order_by().values_list("delivery_id", "kind", "article_id", "link_id").distinct()
+        ):
+            seen.update(_unique_keys(delivery_id, kind, article_id, link_id))
     recipients = {
         pk: (subscriber_id, email.rpartition("@")[2][:254])
         for pk, subscriber_id, email in Delivery.objects.filter(pk__in=identified, subscriber__isnull=False)

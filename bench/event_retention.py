@@ -1,0 +1,66 @@
+"""Delete a campaign's counted tracking events with the real retention service and print the rate.
+
+    DATABASE_URL=postgres://…/kanal_retention .venv/bin/python bench/event_retention.py [--events 1000000]
+
+Builds the campaign, deliveries and events of bench/analytics_page.py (same code, same mix:
+70 % of readers tracked individually), counts them with the real batcher, then runs
+``tracking.services.retention.events_expire`` as if the retention period had passed: every
+event is deleted in batches, the identified opens and clicks folded into ``DeliveryRead`` in the
+same transaction. Prints events deleted per second and the size of what is left. The database is
+``kanal_retention`` next to DATABASE_URL (PostgreSQL), else SQLite in var/bench/retention/.
+"""
+
+import argparse
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from analytics_page import build_campaign, count_events, insert_events
+from benchenv import bench_database, say, setup_django
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "var" / "bench" / "retention"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    args = parser.parse_args()
+
+    database = bench_database("kanal_retention", bench_dir=BENCH_DIR)
+    setup_django()
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from tracking import selectors
+    from tracking.models import DeliveryRead, Event
+    from tracking.services.retention import events_expire
+
+    say(f"database: {database}; {args.recipients:,} recipients, {args.events:,} events")
+    started = timezone.now() - timedelta(days=8)
+    campaign, link_ids = build_campaign(args.recipients, started)
+    insert_events(campaign, link_ids, args.events, started)
+    counted = count_events(cutoff=timezone.now())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    funnel = selectors.campaign_funnel(campaign=campaign, machines=True)
+
+    clock = time.perf_counter()
+    outcome = events_expire(
+        now=timezone.now() + timedelta(days=settings.KANAL_EVENT_RETENTION_DAYS), batch_size=args.batch_size
+    )
+    elapsed = time.perf_counter() - clock
+    assert outcome.deleted == counted and not Event.objects.exists()
+    assert selectors.campaign_funnel(campaign=campaign, machines=True) == funnel, "figures changed"
+    say(
+        f"events_expire: {outcome.deleted:,} events in {outcome.batches} batches of {args.batch_size:,}, "
+        f"{elapsed:.1f} s ({outcome.deleted / elapsed:,.0f} events/s); "
+        f"{DeliveryRead.objects.count():,} DeliveryRead rows left; funnel unchanged"
+    )
+
+
+if __name__ == "__main__":
+    main()
