@@ -352,8 +352,10 @@ def start_workers(env: dict, *, count: int, concurrency: int, extra: dict) -> li
     """Production's worker (``manage.py kanal_process worker``, newsletter_site/processes.py), ``count``
     times, each a Celery node of its own as on separate hosts (``KANAL_WORKER_NAME``)."""
     worker_env = os.environ | env | extra | {"KANAL_WORKER_CONCURRENCY": str(concurrency), "LOG_LEVEL": "WARNING"}
+    from django.conf import settings
+
     # Enough batch tasks per campaign to keep every worker process busy.
-    worker_env["KANAL_SEND_PARALLEL_BATCHES"] = str(count * concurrency)
+    worker_env["KANAL_SEND_PARALLEL_BATCHES"] = str(max(settings.KANAL_SEND_PARALLEL_BATCHES, count * concurrency))
     worker_env["PYTHONPATH"] = os.pathsep.join([str(REPO / "bench"), str(REPO)])
     return [
         subprocess.Popen(
