@@ -267,8 +267,8 @@ def measure_stages(mailing_list, sink: "SmtpSink", *, messages: int = 5000) -> N
     from subscribers.models import Subscriber
 
     campaign = create_campaign(mailing_list, "stages")
-    # The ids as a list: PostgreSQL planned "pk IN (SELECT … LIMIT n)" against 200,000 subscribers
-    # so badly (right after the snapshot runs deleted 600,000 deliveries) that it ran for minutes.
+    # The ids as a list: with "pk IN (SELECT … LIMIT n)" this snapshot ran for minutes on PostgreSQL
+    # at 200,000 subscribers, right after the snapshot runs had deleted 600,000 deliveries.
     sample = list(Subscriber.objects.order_by("pk").values_list("pk", flat=True)[:messages])
     sending.deliveries_snapshot(campaign=campaign, recipients=Subscriber.objects.filter(pk__in=sample))
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
