@@ -3,7 +3,8 @@
 The Procfile, docker-compose.yml and the tests that crash things all start
 ``python manage.py kanal_process worker|beat``, which replaces itself with ``argv(name)``. What
 differs between deployments comes from settings, that is from the environment
-(``KANAL_WORKER_CONCURRENCY``, ``LOG_LEVEL``, ``KANAL_VAR_DIR`` for beat's schedule file), never
+(``KANAL_WORKER_CONCURRENCY``, ``KANAL_WORKER_NAME``, ``LOG_LEVEL``, ``KANAL_VAR_DIR`` for beat's
+schedule file), never
 from extra flags, so a test runs exactly what production runs.
 """
 
@@ -19,8 +20,11 @@ def argv(name: str) -> list[str]:
     celery = [sys.executable, "-m", "celery", "--app", "newsletter_site", name, "--loglevel", settings.LOG_LEVEL]
     if name == "worker":
         # Concurrency comes from CELERY_WORKER_CONCURRENCY, the pool is Celery's default (prefork).
+        # Two workers on one host need node names of their own (Celery's default is celery@<host>).
+        name_option = ["--hostname", settings.KANAL_WORKER_NAME] if settings.KANAL_WORKER_NAME else []
         return [
             *celery,
+            *name_option,
             # Gossip and mingle keep a second consumer on the broker for cluster features Kanal
             # does not use (electing a leader, syncing revoked ids and clocks at start-up). After
             # a Redis restart the worker can fail to restart that consumer ("Error on restarting

@@ -213,6 +213,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0, "inte
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Worker processes per `kanal_process worker` (Celery's --concurrency).
 CELERY_WORKER_CONCURRENCY = env_int("KANAL_WORKER_CONCURRENCY", 2)
+# The worker's Celery node name (--hostname, %h expands to the host's name); empty: celery@<host>.
+KANAL_WORKER_NAME = os.environ.get("KANAL_WORKER_NAME", "")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -16,7 +16,14 @@ from campaigns.services import sending
 from campaigns.tests.factories import ArticleFactory, CampaignFactory
 from newsletter_site import processes
 from newsletter_site.testing import wait_until
-from newsletter_site.tests.processes import REPO, command, logs_shown_on_failure, process_environment
+from newsletter_site.tests.processes import (
+    REPO,
+    command,
+    logs_shown_on_failure,
+    process_environment,
+    start_process,
+    stop_process,
+)
 from subscribers.tests.factories import MailingListFactory, bulk_active_subscribers
 
 # "celery -A", "celery --app" and "-m celery" as shell words or as list items, across lines.
@@ -52,6 +59,29 @@ def test_no_other_file_spells_out_a_celery_command_line():
         if CELERY_COMMAND_LINE.search(path.read_text(errors="replace")):
             spelled.append(name)
     assert spelled == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_one_host_answer_under_the_node_names_they_were_given(tmp_path):
+    """As two hosts would run them: each worker is its own Celery node (KANAL_WORKER_NAME)."""
+    from newsletter_site.celery import app
+
+    logs = [tmp_path / "send1.log", tmp_path / "send2.log"]
+    with logs_shown_on_failure(*logs):
+        workers = [
+            start_process("worker", env={"KANAL_WORKER_NAME": f"{name}@%h"}, log_path=log)
+            for name, log in zip(("send1", "send2"), logs, strict=True)
+        ]
+        try:
+            host = os.uname().nodename
+
+            def nodes():
+                return {name for reply in app.control.ping(timeout=0.5) or [] for name in reply}
+
+            wait_until(lambda: nodes() >= {f"send1@{host}", f"send2@{host}"}, timeout=60, message="both named workers")
+        finally:
+            for worker in workers:
+                stop_process(worker, sig=signal.SIGTERM)
 
 
 def children(pid: int) -> list[int]:
