@@ -154,6 +154,12 @@ def measure_webhooks(args, env: dict) -> None:
             time.sleep(0.01)
             counts = _counts(port)
         finished = time.perf_counter()
+        # The receiver has everything; give the worker the moment it needs to record the last batch.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SUCCEEDED).count() < counts["verified"]
+        ):
+            time.sleep(0.1)
     finally:
         send_campaign.stop_workers(workers)
         receiver.terminate()
