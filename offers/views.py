@@ -13,6 +13,7 @@ from api.services import ApiKeyError, api_key_authenticate
 from campaigns.models import Delivery
 from newsletter_site.i18n import activate_reader_language
 from offers import tokens
+from offers.answers import STATUS, redemption_data
 from offers.models import Offer, Redemption
 from offers.services.redemption import RedemptionError, offer_redeem
 from subscribers.models import Subscriber, normalise_email
@@ -47,14 +48,6 @@ def offer_link(request, token):
 
 # The shop's endpoint -----------------------------------------------------------------------------
 
-STATUS = {
-    RedemptionError.UNKNOWN: 404,
-    RedemptionError.REDEEMED: 409,
-    RedemptionError.EXPIRED: 410,
-    RedemptionError.AMBIGUOUS: 400,
-    RedemptionError.INVALID: 400,
-}
-
 
 def problem(status: int, code: str, detail: str) -> JsonResponse:
     """An RFC 9457 problem details answer; ``code`` is the machine-readable reason."""
@@ -66,19 +59,6 @@ def problem(status: int, code: str, detail: str) -> JsonResponse:
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="kanal"'
     return response
-
-
-def redemption_data(redemption: Redemption) -> dict:
-    return {
-        "id": redemption.pk,
-        "offer": redemption.offer_id,
-        "code": redemption.coupon.code,
-        "order": redemption.order_ref,
-        "order_value": str(redemption.order_value) if redemption.order_value is not None else None,
-        "currency": redemption.currency,
-        "source": redemption.source,
-        "redeemed_at": redemption.redeemed_at.isoformat(),
-    }
 
 
 def _field(data: dict, name: str, kind=str):

@@ -7,9 +7,9 @@ from api.rest.auth import OFFERS_REDEEM
 from api.rest.idempotency import idempotent
 from api.rest.problems import Problem
 from api.rest.schemas import PROBLEMS, ProblemOut, RedeemIn, RedeemOut
+from offers.answers import STATUS, redemption_data
 from offers.models import Redemption
 from offers.services.redemption import RedemptionError, offer_redeem
-from offers.views import STATUS, redemption_data
 from subscribers.models import Subscriber
 
 router = Router(tags=["offers"])
