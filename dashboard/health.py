@@ -64,6 +64,11 @@ def local_worker_node() -> str:
 
 
 def workers_ping(*, node: str | None, timeout: float) -> list[str]:
-    """The workers that answered a ping within ``timeout`` seconds: ``node`` alone, or any when None."""
-    replies = app.control.ping(destination=[node] if node else None, timeout=timeout)
+    """The workers that answered a ping within ``timeout`` seconds: ``node`` alone, or any when None.
+
+    A connection of its own: one kept in Celery's pool may have died with a broker restart, and
+    the check would then report the broker's past rather than the workers' present."""
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3)
+        replies = app.control.ping(destination=[node] if node else None, timeout=timeout, connection=connection)
     return sorted(name for reply in replies for name, answer in reply.items() if answer.get("ok") == "pong")

@@ -123,6 +123,33 @@ def test_worker_check_pings_the_running_worker(celery_worker_thread, capsys):
     assert exit_info.value.code == 1
 
 
+@pytest.mark.worker
+def test_worker_check_answers_after_redis_dropped_every_connection(celery_worker_thread, settings, capsys):
+    """A long-lived process (the web, a test run) keeps broker connections in Celery's pool; a
+    broker restart leaves them dead, and the check must not report the worker down for that."""
+    import redis
+
+    from newsletter_site.celery import app
+
+    assert health.workers_ping(node=celery_worker_thread.hostname, timeout=5) == [celery_worker_thread.hostname]
+    if settings.BROKER_IS_AMQP:
+        closed = subprocess.run(
+            ["rabbitmqctl", "close_all_connections", "a test drops every connection"], capture_output=True, timeout=60
+        )
+        assert closed.returncode == 0, closed.stderr
+    else:
+        redis.Redis.from_url(settings.REDIS_URL).client_kill_filter(_type="normal", skipme=True)
+
+    def worker_is_back() -> bool:  # asked over a connection of the test's own: the pool's stay dead
+        with app.connection_for_write() as connection:
+            return bool(app.control.ping(destination=[celery_worker_thread.hostname], connection=connection))
+
+    wait_until(worker_is_back, timeout=30, interval=0.2, message="the worker to reconnect")
+    call_command("kanal_health", "worker", "--node", celery_worker_thread.hostname)
+
+    assert json.loads(capsys.readouterr().out)["worker"]["answered"] == [celery_worker_thread.hostname]
+
+
 def health_command(check: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "kanal_health", check, *args],
