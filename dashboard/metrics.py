@@ -47,14 +47,19 @@ def queue_depths() -> dict[str, int]:
 def _messages():
     counts = send_counts()
     sent = CounterMetricFamily(
-        "kanal_messages_sent", "Campaign and automation messages sent (since Redis last lost its data)."
+        "kanal_messages_sent",
+        "Messages sent, per kind: campaign (campaign and automation mails) or transactional "
+        "(since Redis last lost its data).",
+        labels=["kind"],
     )
-    sent.add_metric([], counts["sent"])
     failed = CounterMetricFamily(
         "kanal_messages_failed",
-        "Campaign and automation messages that failed for good (since Redis last lost its data).",
+        "Messages that failed for good, per kind (since Redis last lost its data).",
+        labels=["kind"],
     )
-    failed.add_metric([], counts["failed"])
+    for kind, outcomes in counts.items():
+        sent.add_metric([kind], outcomes["sent"])
+        failed.add_metric([kind], outcomes["failed"])
     return [sent, failed]
 
 

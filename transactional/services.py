@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns import throttle
+from campaigns.send_counters import send_counts_add
 from campaigns.services import transports
 from newsletter_site import mail
 from subscribers.models import Subscriber, SuppressedAddress
@@ -245,6 +246,7 @@ def transactional_message_send(*, message_id: int) -> SendOutcome:
     except Exception as error:  # a bug of ours or a template saved past its validators: never retried
         logger.exception("Transactional mail %s could not be rendered", message_id)
         ledger.mark_failed(row, f"rendering: {error!r}")
+        send_counts_add(kind="transactional", sent=0, failed=1)
         return SendOutcome(status=Status.FAILED)
     outgoing = _outgoing_mail(message, rendered)
     try:
@@ -261,6 +263,7 @@ def transactional_message_send(*, message_id: int) -> SendOutcome:
     if getattr(connection, "supports_commit_hook", False):
         outgoing.before_final_dot = transports.final_dot_hook(ledger, outgoing, row)
     transports.send_and_record(ledger, connection, outgoing, row)
+    send_counts_add(kind="transactional", sent=ledger.sent, failed=ledger.failed)
     status = TransactionalMessage.objects.values_list("status", flat=True).get(pk=message_id)
     return SendOutcome(status=status, retry_in=ledger.retry_in)
 

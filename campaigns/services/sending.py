@@ -324,7 +324,7 @@ def delivery_batch_send(*, campaign_id: int) -> BatchOutcome:
     due_in = None if more else _next_due_in(campaign_id=campaign_id)
     if not more and due_in is None:
         campaign_finish_if_done(campaign_id=campaign_id)
-    send_counts_add(sent=ledger.sent, failed=ledger.failed)
+    send_counts_add(kind="campaign", sent=ledger.sent, failed=ledger.failed)
     logger.info(
         "Campaign %s: batch sent %s, failed %s",
         campaign_id,

@@ -19,6 +19,8 @@ from newsletter_site.celery import app
 from newsletter_site.testing import wait_until
 from subscribers.tests.factories import MailingListFactory
 from tracking import event_queue
+from transactional.services import transactional_message_create, transactional_message_send
+from transactional.tests.factories import TransactionalTemplateFactory
 from webhooks import services as webhook_services
 from webhooks.models import Delivery as WebhookDelivery
 from webhooks.models import Endpoint
@@ -70,6 +72,10 @@ def test_metrics_count_sent_and_failed_messages_queues_lag_and_webhook_failures(
     FlakyBackend.failures = [ConnectionRefusedError("ESP down")]
     while sending.delivery_batch_send(campaign_id=campaign.pk).more_to_send:
         pass
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    for address in ("a@example.net", "b@example.net"):
+        message = transactional_message_create(template=TransactionalTemplateFactory(), email=address, data={})
+        transactional_message_send(message_id=message.pk)
 
     for _ in range(2):
         app.send_task("dashboard.tasks.worker_heartbeat")
@@ -86,8 +92,10 @@ def test_metrics_count_sent_and_failed_messages_queues_lag_and_webhook_failures(
 
     samples = scrape()
 
-    assert samples[("kanal_messages_sent_total", ())] == 2
-    assert samples[("kanal_messages_failed_total", ())] == 1
+    assert samples[("kanal_messages_sent_total", (("kind", "campaign"),))] == 2
+    assert samples[("kanal_messages_failed_total", (("kind", "campaign"),))] == 1
+    assert samples[("kanal_messages_sent_total", (("kind", "transactional"),))] == 2
+    assert samples[("kanal_messages_failed_total", (("kind", "transactional"),))] == 0
     assert samples[("kanal_queue_messages", (("queue", "celery"),))] == 2
     assert samples[("kanal_queue_messages", (("queue", "automations"),))] == 1
     assert 29 < samples[("kanal_tracking_batcher_lag_seconds", ())] < 60
@@ -101,7 +109,8 @@ def test_metrics_count_sent_and_failed_messages_queues_lag_and_webhook_failures(
 
 def test_an_empty_installation_has_every_metric_at_zero(metrics_token):
     samples = scrape()
-    assert samples[("kanal_messages_sent_total", ())] == 0
+    assert samples[("kanal_messages_sent_total", (("kind", "campaign"),))] == 0
+    assert samples[("kanal_messages_sent_total", (("kind", "transactional"),))] == 0
     assert samples[("kanal_queue_messages", (("queue", "celery"),))] == 0
     assert samples[("kanal_tracking_batcher_lag_seconds", ())] == 0
 
