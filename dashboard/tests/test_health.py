@@ -161,6 +161,16 @@ def health_command(check: str, *args: str, env: dict) -> subprocess.CompletedPro
     )
 
 
+def test_web_check_with_the_database_down_fails_and_says_which_check_failed():
+    """A process started against a database that does not answer (nothing listens on port 9)."""
+    result = health_command("web", env={"DATABASE_URL": "postgres://kanal@127.0.0.1:9/kanal"})
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)["web"]
+    assert report == {"database": "fail", "cache": "ok", "migrations": "fail"}
+    assert "127.0.0.1:9" not in result.stdout  # the reason goes to the log only
+
+
 def test_compose_healthcheck_sees_the_production_worker_on_its_host_with_json_logs(transactional_db, tmp_path):
     """The command docker-compose.yml runs, beside a worker started as production starts it."""
     assert health_command("worker", "--timeout", "1", env={}).returncode == 1
