@@ -33,10 +33,10 @@ class TransactionalTemplateAdmin(admin.ModelAdmin):
     list_filter = ["language", "is_service_mail", "track_opens_clicks"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["preview", "figures"]
+    readonly_fields = ["preview", "tracking_figures"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "language", "is_service_mail", "track_opens_clicks"]}),
-        (_("Figures"), {"fields": ["figures"]}),
+        (_("Figures"), {"fields": ["tracking_figures"]}),
         (_("Content"), {"fields": ["subject", "preheader", "headline", "body", "link_url", "cta_text"]}),
         (_("Sender and look"), {"fields": ["from_name", "from_email", "reply_to", "brand", "layout"]}),
         (_("Preview"), {"fields": ["preview"]}),
@@ -74,7 +74,7 @@ class TransactionalTemplateAdmin(admin.ModelAdmin):
         return obj.human_clicks
 
     @admin.display(description=_("figures"))
-    def figures(self, obj):
+    def tracking_figures(self, obj):
         if obj is None or obj.pk is None:
             return _("No mail sent yet.")
         return format_html(
