@@ -15,6 +15,7 @@ class TransactionalConfig(AppConfig):
         from transactional.tracking import transactional_tracking
 
         scopes.register("transactional:send", _("Send transactional mail from templates (REST API)"))
+        scopes.register("transactional:read", _("Read transactional templates' figures (REST API)"))
         if subscriber_transactional_export not in gdpr.EXPORT_SECTIONS:
             gdpr.EXPORT_SECTIONS.append(subscriber_transactional_export)
         if transactional_messages_forget_subscriber not in gdpr.ERASE_HOOKS:

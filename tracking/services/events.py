@@ -19,6 +19,9 @@ same counting step fills the counters of the campaign page that are not per hour
 device, system, mail client and machine reason (``ClientStats``, user agents parsed once per
 distinct string), people's opens and clicks per recipient domain (``DomainStats``), and each
 identified reader's last interaction (``SubscriberEngagement``), so no page ever scans events.
+
+Events of a transactional message (``tracking.extensions``) go the same way with the same labels;
+only their figures differ: the message's app gets each message's first human open and click.
 """
 
 import bisect
