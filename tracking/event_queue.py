@@ -12,6 +12,8 @@ Line format (tab-separated, the user agent last so a tab inside it is harmless):
     kind  uid  epoch-ms  delivery  campaign  link  head  ip-hash  user-agent
 
 with kind ``o`` (open), ``c`` (click) or ``h`` (honeypot) and 0 for an id the token did not name.
+An event of a transactional message (``tracking.extensions``) has ``t<message id>`` in the
+delivery field, campaign 0, and for a click the link's position in that message as its link.
 """
 
 import contextlib
@@ -75,6 +77,10 @@ class RawEvent(NamedTuple):
     head: bool
     ip_hash: str
     user_agent: str
+    message_id: int = 0
+
+
+MESSAGE_PREFIX = "t"
 
 
 def event_line(
@@ -83,6 +89,7 @@ def event_line(
     delivery_id: int = 0,
     campaign_id: int = 0,
     link_id: int = 0,
+    message_id: int = 0,
     head: bool,
     ip_hash: str,
     user_agent: str,
@@ -93,7 +100,7 @@ def event_line(
             kind,
             os.urandom(16).hex(),
             str(int(time.time() * 1000) if occurred_ms is None else occurred_ms),
-            str(delivery_id),
+            f"{MESSAGE_PREFIX}{message_id}" if message_id else str(delivery_id),
             str(campaign_id),
             str(link_id),
             "1" if head else "0",
@@ -112,10 +119,16 @@ def parse_line(line: bytes | str) -> RawEvent | None:
         if kind not in (OPEN, CLICK, HONEYPOT) or len(uid) != 32:
             return None
         int(uid, 16)
+        message_id = 0
+        if delivery.startswith(MESSAGE_PREFIX):
+            message_id, delivery = int(delivery[len(MESSAGE_PREFIX) :]), "0"
+            if message_id <= 0:
+                return None
         return RawEvent(
             kind=kind,
             uid=uid,
             occurred_ms=int(occurred_ms),
+            message_id=message_id,
             delivery_id=int(delivery),
             campaign_id=int(campaign),
             link_id=int(link),

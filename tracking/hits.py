@@ -11,7 +11,7 @@ from enum import Enum
 from django.db import DatabaseError
 from django.utils.encoding import iri_to_uri
 
-from tracking import event_queue, tokens
+from tracking import event_queue, extensions, tokens
 from tracking.models import TrackedLink
 from tracking.services.events import event_record
 
@@ -44,17 +44,21 @@ class Click(Enum):
 def pixel_hit(*, token: str, head: bool, user_agent: str, ip: str) -> bool:
     """Record an open. False (and nothing written) when the token is not a valid pixel token."""
     delivery_id = tokens.verify_open(token)
-    campaign_id = 0
+    campaign_id = message_id = 0
     if delivery_id is None:
-        campaign_id = tokens.verify_anonymous_open(token)
-        if campaign_id is None:
-            return False
         delivery_id = 0
+        if (found := tokens.verify_anonymous_open(token)) is not None:
+            campaign_id = found
+        elif (found := tokens.verify_message_open(token)) is not None:
+            message_id = found
+        else:
+            return False
     event_record(
         event_queue.event_line(
             kind=event_queue.OPEN,
             delivery_id=delivery_id,
             campaign_id=campaign_id,
+            message_id=message_id,
             head=head,
             ip_hash=tokens.ip_hash(ip),
             user_agent=user_agent,
@@ -65,26 +69,31 @@ def pixel_hit(*, token: str, head: bool, user_agent: str, ip: str) -> bool:
 
 def click_hit(*, token: str, head: bool, user_agent: str, ip: str) -> tuple[Click, str]:
     """Record a click and say where it goes: (outcome, Location header value or "")."""
-    delivery_id = campaign_id = link_id = 0
+    delivery_id = campaign_id = link_id = message_id = 0
     kind = event_queue.CLICK
     if len(token) == tokens.LONG_LENGTH:
         ids = tokens.verify_click(token)
-        if ids is None:
+        if ids is not None:
+            delivery_id, link_id = ids
+        elif (ids := tokens.verify_message_click(token)) is not None:
+            message_id, link_id = ids
+        else:
             return Click.NOT_FOUND, ""
-        delivery_id, link_id = ids
     elif (found := tokens.verify_anonymous_click(token)) is not None:
         link_id = found
     elif (found := tokens.verify_honeypot(token)) is not None:
         kind, delivery_id = event_queue.HONEYPOT, found
     elif (found := tokens.verify_anonymous_honeypot(token)) is not None:
         kind, campaign_id = event_queue.HONEYPOT, found
+    elif (found := tokens.verify_message_honeypot(token)) is not None:
+        kind, message_id = event_queue.HONEYPOT, found
     else:
         return Click.NOT_FOUND, ""
 
     location = ""
     if kind == event_queue.CLICK:
         try:
-            location = link_location(link_id)
+            location = message_link_location(message_id, link_id) if message_id else link_location(link_id)
         except DatabaseError:
             return Click.UNAVAILABLE, ""
         if not location:
@@ -95,6 +104,7 @@ def click_hit(*, token: str, head: bool, user_agent: str, ip: str) -> tuple[Clic
             delivery_id=delivery_id,
             campaign_id=campaign_id,
             link_id=link_id,
+            message_id=message_id,
             head=head,
             ip_hash=tokens.ip_hash(ip),
             user_agent=user_agent,
@@ -120,8 +130,22 @@ def link_location(link_id: int) -> str:
         logger.warning("Database unavailable; redirected link %s from the copy in Redis", link_id)
     if url is None:
         return ""
+    location = _location(url)
+    event_queue.link_targets.put(link_id, location)
+    return location
+
+
+def message_link_location(message_id: int, position: int) -> str:
+    """The Location header for a link of a transactional message (asked of its app each time:
+    these mails are few), "" if there is no such link. Raises DatabaseError when the database is away."""
+    source = extensions.message_source()
+    url = source.message_link_target(message_id=message_id, position=position) if source is not None else None
+    return _location(url) if url is not None else ""
+
+
+def _location(url: str) -> str:
+    """A stored target as a Location value: web and mail links only, never a header break."""
     location = iri_to_uri(url) if url.lower().startswith(REDIRECT_SCHEMES) else ""
     if "\r" in location or "\n" in location:
         location = ""
-    event_queue.link_targets.put(link_id, location)
     return location

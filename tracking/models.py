@@ -80,7 +80,15 @@ class Event(models.Model):
 
     uid = models.UUIDField(unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    # Empty only for an event of a transactional message (``message_id``).
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # A transactional message (tracking.extensions): an id, not a foreign key, since that app sits
+    # above this one. Stored only while its recipient allows individual tracking.
+    message_id = models.PositiveBigIntegerField(_("transactional mail"), null=True, blank=True)
+    # A click's link in that message: its position, from 1.
+    message_link = models.PositiveSmallIntegerField(_("link in the transactional mail"), null=True, blank=True)
     # Empty for anonymous events: no consent, individual tracking off, or the subscriber erased.
     delivery = models.ForeignKey(
         Delivery,
@@ -117,6 +125,17 @@ class Event(models.Model):
             models.Index(fields=["delivery", "kind", "occurred_at", "is_machine"], name="tracking_event_delivery_read"),
             models.Index(fields=["occurred_at"], condition=models.Q(counted=False), name="tracking_event_uncounted"),
             models.Index(fields=["occurred_at"], condition=~models.Q(ip_hash=""), name="tracking_event_with_address"),
+            models.Index(
+                fields=["message_id", "occurred_at"],
+                condition=models.Q(message_id__isnull=False),
+                name="tracking_event_message",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(campaign__isnull=False) | models.Q(message_id__isnull=False),
+                name="tracking_event_of_campaign_or_message",
+            )
         ]
 
     def __str__(self):

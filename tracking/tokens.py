@@ -12,7 +12,14 @@ click                delivery, link      32     ``/t/c/<token>``
 anonymous click      link                24     ``/t/c/<token>``
 honeypot             delivery            24     ``/t/c/<token>`` (looks like any click)
 anonymous honeypot   campaign            24     ``/t/c/<token>``
+message open         message             24     ``/t/o/<token>``
+message click        message, position   32     ``/t/c/<token>``
+message honeypot     message             24     ``/t/c/<token>``
 ===================  ==================  =====  ==========================================
+
+"Message" tokens name one transactional mail (``transactional.TransactionalMessage``) instead of a
+campaign delivery, and a click token the link's position in that mail; the app that owns the
+messages tells tracking what the ids mean (``tracking.extensions.MessageSource``).
 
 Anonymous tokens carry no delivery: every recipient of a campaign who is counted anonymously gets
 the very same URLs, so no event they cause can be traced back to them.
@@ -41,11 +48,24 @@ CLICK = "click"
 ANONYMOUS_CLICK = "anonymous-click"
 HONEYPOT = "honeypot"
 ANONYMOUS_HONEYPOT = "anonymous-honeypot"
-PURPOSES = (OPEN, ANONYMOUS_OPEN, CLICK, ANONYMOUS_CLICK, HONEYPOT, ANONYMOUS_HONEYPOT)
+MESSAGE_OPEN = "message-open"
+MESSAGE_CLICK = "message-click"
+MESSAGE_HONEYPOT = "message-honeypot"
+PURPOSES = (
+    OPEN,
+    ANONYMOUS_OPEN,
+    CLICK,
+    ANONYMOUS_CLICK,
+    HONEYPOT,
+    ANONYMOUS_HONEYPOT,
+    MESSAGE_OPEN,
+    MESSAGE_CLICK,
+    MESSAGE_HONEYPOT,
+)
 # A key for something other than tokens, derived the same way.
 IP_HASH = "ip-hash"
 
-_signed = SignedIds("kanal.tracking", {purpose: 2 if purpose == CLICK else 1 for purpose in PURPOSES})
+_signed = SignedIds("kanal.tracking", {purpose: 2 if purpose in (CLICK, MESSAGE_CLICK) else 1 for purpose in PURPOSES})
 SHORT_LENGTH = _signed.token_length(OPEN)  # 24
 LONG_LENGTH = _signed.token_length(CLICK)  # 32
 
@@ -136,6 +156,37 @@ def verify_anonymous_click(token: str) -> int | None:
 
 def verify_anonymous_honeypot(token: str) -> int | None:
     return _read_one(token, ANONYMOUS_HONEYPOT)
+
+
+# Message URLs: one transactional mail to a recipient who allows individual tracking.
+
+
+def message_open_url(*, message_id: int) -> str:
+    return _open_url(_signed.make(MESSAGE_OPEN, message_id))
+
+
+def message_click_url(*, message_id: int, position: int) -> str:
+    """``position`` counts the mail's links from 1 (a token id is never 0)."""
+    return _click_url(_signed.make(MESSAGE_CLICK, message_id, position))
+
+
+def message_honeypot_url(*, message_id: int) -> str:
+    return _click_url(_signed.make(MESSAGE_HONEYPOT, message_id))
+
+
+def verify_message_open(token: str) -> int | None:
+    """The message id of a message open token, or None."""
+    return _read_one(token, MESSAGE_OPEN)
+
+
+def verify_message_click(token: str) -> tuple[int, int] | None:
+    """(message id, link position) of a message click token, or None."""
+    ids = _signed.read(token, MESSAGE_CLICK)
+    return (ids[0], ids[1]) if ids else None
+
+
+def verify_message_honeypot(token: str) -> int | None:
+    return _read_one(token, MESSAGE_HONEYPOT)
 
 
 def ip_hash(ip: str) -> str:

@@ -26,13 +26,17 @@ class TransactionalTemplateAdmin(admin.ModelAdmin):
         "failed_count",
         "suppressed_count",
         "waiting_count",
+        "tracked_count",
+        "human_opens",
+        "human_clicks",
     ]
-    list_filter = ["language", "is_service_mail"]
+    list_filter = ["language", "is_service_mail", "track_opens_clicks"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["preview"]
+    readonly_fields = ["preview", "tracking_figures"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "language", "is_service_mail"]}),
+        (None, {"fields": ["name", "slug", "language", "is_service_mail", "track_opens_clicks"]}),
+        (_("Figures"), {"fields": ["tracking_figures"]}),
         (_("Content"), {"fields": ["subject", "preheader", "headline", "body", "link_url", "cta_text"]}),
         (_("Sender and look"), {"fields": ["from_name", "from_email", "reply_to", "brand", "layout"]}),
         (_("Preview"), {"fields": ["preview"]}),
@@ -56,6 +60,41 @@ class TransactionalTemplateAdmin(admin.ModelAdmin):
     @admin.display(description=_("queued or sending"))
     def waiting_count(self, obj):
         return obj.queued_count + obj.sending_count
+
+    @admin.display(description=_("sent tracked"), ordering="tracked_count")
+    def tracked_count(self, obj):
+        return obj.tracked_count
+
+    @admin.display(description=_("unique opens (people)"), ordering="human_opens")
+    def human_opens(self, obj):
+        return obj.human_opens
+
+    @admin.display(description=_("unique clicks (people)"), ordering="human_clicks")
+    def human_clicks(self, obj):
+        return obj.human_clicks
+
+    @admin.display(description=_("figures"))
+    def tracking_figures(self, obj):
+        if obj is None or obj.pk is None:
+            return _("No mail sent yet.")
+        return format_html(
+            '<table class="transactional-figures"><tbody>'
+            "<tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td>{}</td></tr>"
+            "<tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td>{}</td></tr>"
+            '</tbody></table><p class="help">{}</p>',
+            _("sent"),
+            obj.sent_count,
+            _("sent tracked"),
+            obj.tracked_count,
+            _("unique opens (people)"),
+            obj.human_opens,
+            _("unique clicks (people)"),
+            obj.human_clicks,
+            _(
+                "Each mail counts once. Opens and clicks of machines (mail scanners, image proxies, clicks "
+                "seconds after sending) never count; only subscribers who agreed to tracking are tracked."
+            ),
+        )
 
     @admin.display(description=_("preview"))
     def preview(self, obj):

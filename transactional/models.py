@@ -86,6 +86,15 @@ class TransactionalTemplate(models.Model):
             "addresses that bounced or complained about spam."
         ),
     )
+    track_opens_clicks = models.BooleanField(
+        _("track opens and clicks"),
+        default=True,
+        help_text=_(
+            "Only for recipients who are subscribers and agreed to tracking: the mail gets an open pixel, and its "
+            "links lead through Kanal. Switch it off for mails whose links carry secrets (password reset) and for "
+            "legal notices."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -152,6 +161,12 @@ class TransactionalMessage(models.Model):
         ApiKey, verbose_name=_("API key"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     idempotency_key = models.CharField(_("Idempotency-Key"), max_length=255, blank=True)
+    # Went out with Kanal's open pixel and click links (the template tracks, the recipient agreed).
+    tracked = models.BooleanField(_("tracked"), default=False)
+    # The first human open and click, set by the tracking batcher; cleared when the recipient
+    # withdraws tracking consent (the template's figures keep them, without a person).
+    opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("first clicked at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -177,3 +192,47 @@ class TransactionalMessage(models.Model):
 
     def __str__(self):
         return f"{self.template_id}/{self.pk} {self.status}"
+
+
+class TransactionalLink(models.Model):
+    """One link of a tracked message as it went out (merge values filled): click tokens name the
+    message and ``position``, and redirects go only to this URL. Deleted with the recipient's erasure."""
+
+    message = models.ForeignKey(
+        TransactionalMessage, verbose_name=_("transactional mail"), on_delete=models.CASCADE, related_name="links"
+    )
+    position = models.PositiveSmallIntegerField(_("position in the mail"))
+    url = models.TextField(_("target URL"))
+
+    class Meta:
+        verbose_name = _("link in a transactional mail")
+        verbose_name_plural = _("links in transactional mails")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="transactional_link_one_per_position"),
+            models.CheckConstraint(condition=models.Q(position__gte=1), name="transactional_link_position_from_1"),
+        ]
+
+    def __str__(self):
+        return self.url
+
+
+class TransactionalTemplateFigures(models.Model):
+    """People's opens and clicks of one template's mails, each message counted once (machine events
+    never count). Counters, so a recipient who withdraws consent leaves the figures as they were."""
+
+    template = models.OneToOneField(
+        TransactionalTemplate,
+        verbose_name=_("template"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="figures",
+    )
+    unique_opens = models.PositiveIntegerField(_("unique opens"), default=0)
+    unique_clicks = models.PositiveIntegerField(_("unique clicks"), default=0)
+
+    class Meta:
+        verbose_name = _("transactional template figures")
+        verbose_name_plural = _("transactional template figures")
+
+    def __str__(self):
+        return f"{self.template_id}: {self.unique_opens}/{self.unique_clicks}"

@@ -9,8 +9,13 @@ Links: campaigns keep merge tags in link URLs as written; here they are filled, 
 percent-encoded, so ``https://shop.example/reset?token={{ data.token }}`` works while the
 scheme stays the author's. A link that is nothing but a tag has no scheme and is dropped
 by the Markdown sanitiser, as in campaigns.
+
+Tracking: ``template_render``'s ``track`` gets the filled link URLs and returns the recipient
+fields that replace them (the tracking app's pixel, click and honeypot URLs); without it the
+mail keeps its links and has no pixel.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -58,13 +63,19 @@ def template_compile(template: TransactionalTemplate) -> tuple[CompiledCampaign,
     return cached
 
 
-def _render(template: TransactionalTemplate, recipient: RecipientContext) -> RenderedMessage:
+Track = Callable[[list[str]], Mapping[str, object]]
+
+
+def _render(
+    template: TransactionalTemplate, recipient: RecipientContext, track: Track | None = None
+) -> RenderedMessage:
     compiled, link_parts = template_compile(template)
     urls = [
         "".join(part if isinstance(part, str) else quote(part.value(recipient), safe="") for part in parts)
         for parts in link_parts
     ]
-    return compiled.render(replace(recipient, link_urls=urls))
+    fields = track(urls) if track is not None else {"link_urls": urls}
+    return compiled.render(replace(recipient, **fields))
 
 
 def template_preview(template: TransactionalTemplate) -> RenderedMessage:
@@ -77,11 +88,17 @@ def template_preview(template: TransactionalTemplate) -> RenderedMessage:
 
 
 def template_render(
-    template: TransactionalTemplate, *, email: str, subscriber=None, data: dict | None = None
+    template: TransactionalTemplate,
+    *,
+    email: str,
+    subscriber=None,
+    data: dict | None = None,
+    track: Track | None = None,
 ) -> RenderedMessage:
-    """The mail for one recipient: the subscriber's fields when there is one, and the request's data."""
+    """The mail for one recipient: the subscriber's fields when there is one, and the request's data.
+    ``track`` (see the module's docstring) makes it a tracked mail."""
     if subscriber is not None:
         recipient = RecipientContext.for_subscriber(subscriber, data=data or {})
     else:
         recipient = RecipientContext(email=email, language=template.language, data=data or {})
-    return _render(template, recipient)
+    return _render(template, recipient, track)

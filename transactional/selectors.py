@@ -1,10 +1,12 @@
 """Reads of transactional templates and messages."""
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
 
 from subscribers.models import Subscriber, SuppressedAddress, email_hash
-from transactional.models import TransactionalMessage, TransactionalTemplate
+from tracking.extensions import MessageFacts
+from transactional.models import TransactionalLink, TransactionalMessage, TransactionalTemplate
 
 
 def template_for(*, slug: str, language: str | None = None) -> TransactionalTemplate | None:
@@ -28,7 +30,8 @@ def subscriber_for_address(*, email: str) -> Subscriber | None:
 
 
 def template_figures():
-    """Each template with how many of its messages are in each status (the admin's list)."""
+    """Each template with how many of its messages are in each status, how many went out tracked,
+    and people's unique opens and clicks of those (the admin's list and page)."""
     status = TransactionalMessage.Status
     return TransactionalTemplate.objects.annotate(
         **{
@@ -40,7 +43,10 @@ def template_figures():
                 ("failed", status.FAILED),
                 ("suppressed", status.SUPPRESSED),
             )
-        }
+        },
+        tracked_count=Count("messages", filter=Q(messages__status=status.SENT, messages__tracked=True)),
+        human_opens=Coalesce(F("figures__unique_opens"), 0),
+        human_clicks=Coalesce(F("figures__unique_clicks"), 0),
     )
 
 
@@ -61,3 +67,21 @@ def subscriber_transactional_export(subscriber: Subscriber) -> tuple[str, list[d
         }
         for message in rows
     ]
+
+
+def message_tracking_facts(*, message_ids) -> dict[int, MessageFacts]:
+    """For the tracking batcher: when each message went out, and whether an event of it may be stored
+    now (it went out tracked, its template still tracks, its recipient still allows tracking)."""
+    rows = TransactionalMessage.objects.filter(pk__in=list(message_ids)).values_list(
+        "pk", "sent_at", "tracked", "template__track_opens_clicks", "subscriber__tracking_consent"
+    )
+    return {
+        pk: MessageFacts(sent_at=sent_at, trackable=bool(tracked and template_tracks and consent))
+        for pk, sent_at, tracked, template_tracks, consent in rows
+    }
+
+
+def message_link_target(*, message_id: int, position: int) -> str | None:
+    return (
+        TransactionalLink.objects.filter(message_id=message_id, position=position).values_list("url", flat=True).first()
+    )

@@ -4,6 +4,10 @@ Sending reuses campaigns' transports: ``send_and_record`` sorts the backend's er
 the row on through ``MessageLedger`` (the same contract as campaigns' ``DeliveryLedger``, for
 one ``TransactionalMessage`` row), ``final_dot_hook`` records "sent" at SMTP's final ".", and
 ``throttle.wait_for_slot`` shares the one sending rate with newsletters.
+
+Tracking goes through the tracking app (its tokens, endpoints, machine labels and batcher):
+``message_tracked`` decides per message, the sent links are stored as ``TransactionalLink`` rows,
+and ``transactional.tracking`` answers the batcher (``tracking.extensions``).
 """
 
 import logging
@@ -24,8 +28,15 @@ from campaigns.send_counters import send_counts_add
 from campaigns.services import transports
 from newsletter_site import mail
 from subscribers.models import Subscriber, SuppressedAddress
+from tracking.services import consent as tracking_consent
+from tracking.services import links as tracking_links
 from transactional import selectors
-from transactional.models import TransactionalMessage, TransactionalTemplate
+from transactional.models import (
+    TransactionalLink,
+    TransactionalMessage,
+    TransactionalTemplate,
+    TransactionalTemplateFigures,
+)
 from transactional.rendering import template_render
 
 logger = logging.getLogger(__name__)
@@ -194,6 +205,79 @@ class MessageLedger:
         self.sent += 1
 
 
+def message_tracked(*, template: TransactionalTemplate, subscriber: Subscriber | None) -> bool:
+    """Whether a mail goes out with Kanal's open pixel and click links: the template tracks, and the
+    recipient is a subscriber who allows individual tracking now (tracking's one rule). A mail to an
+    address that is no subscriber is never tracked."""
+    return (
+        template.track_opens_clicks
+        and subscriber is not None
+        and tracking_links.message_tracking(subscriber_tracking_consent=subscriber.tracking_consent)
+    )
+
+
+def _tracker(message_id: int, targets: list[str]):
+    """``template_render``'s ``track``: keeps the filled URLs in ``targets`` and puts tracking's in their place."""
+
+    def track(urls: list[str]) -> dict:
+        targets.extend(urls)
+        return tracking_links.message_tracking_fields(message_id=message_id, link_count=len(urls))
+
+    return track
+
+
+def _tracked_links_store(*, message_id: int, token: str, urls: list[str]) -> None:
+    """The targets of the message's click links, before the mail goes (a resend stores the same
+    ones again, harmlessly), and the mark that it went out tracked."""
+    TransactionalLink.objects.bulk_create(
+        [TransactionalLink(message_id=message_id, position=position, url=url) for position, url in enumerate(urls, 1)],
+        ignore_conflicts=True,
+    )
+    TransactionalMessage.objects.filter(pk=message_id, claim=token).update(tracked=True)
+
+
+def transactional_message_reads_record(*, opened, clicked) -> None:
+    """The tracking batcher's first human opens and clicks ({message id: moment}), inside its counting
+    transaction: each message counts once per kind in its template's figures."""
+    added: dict[int, dict[str, int]] = {}
+    for field, counter, moments in (("opened_at", "unique_opens", opened), ("clicked_at", "unique_clicks", clicked)):
+        if not moments:
+            continue
+        fresh = TransactionalMessage.objects.filter(pk__in=list(moments), **{f"{field}__isnull": True}).values_list(
+            "pk", "template_id"
+        )
+        for pk, template_id in fresh:
+            if TransactionalMessage.objects.filter(pk=pk, **{f"{field}__isnull": True}).update(**{field: moments[pk]}):
+                counts = added.setdefault(template_id, {"unique_opens": 0, "unique_clicks": 0})
+                counts[counter] += 1
+    if not added:
+        return
+    TransactionalTemplateFigures.objects.bulk_create(
+        [TransactionalTemplateFigures(template_id=template_id) for template_id in added], ignore_conflicts=True
+    )
+    for template_id, counts in sorted(added.items()):
+        TransactionalTemplateFigures.objects.filter(template_id=template_id).update(
+            unique_opens=F("unique_opens") + counts["unique_opens"],
+            unique_clicks=F("unique_clicks") + counts["unique_clicks"],
+        )
+
+
+def _subscriber_message_ids(subscriber: Subscriber) -> list[int]:
+    return list(
+        TransactionalMessage.objects.filter(Q(subscriber=subscriber) | Q(email=subscriber.email)).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def transactional_messages_forget_reads(subscriber: Subscriber) -> None:
+    """Tracking consent withdrawn: no stored open or click of this person's mails is left; the
+    template figures stay. Their links still lead on, and record nothing from now on."""
+    message_ids = _subscriber_message_ids(subscriber)
+    TransactionalMessage.objects.filter(pk__in=message_ids).update(opened_at=None, clicked_at=None)
+    tracking_consent.message_events_forget(message_ids=message_ids)
+
+
 def message_id_header(message: TransactionalMessage) -> str:
     """The same Message-ID every time the row is (re)sent; "t" keeps it apart from campaign ids."""
     domain = message.template.from_email.rpartition("@")[2] or "localhost"
@@ -201,7 +285,8 @@ def message_id_header(message: TransactionalMessage) -> str:
 
 
 def _outgoing_mail(message: TransactionalMessage, rendered):
-    """Through the one outgoing-mail entry point; ``track=False``: no ESP pixel or link rewriting."""
+    """Through the one outgoing-mail entry point; ``track=False``: no ESP pixel or link rewriting
+    (Kanal's own, when the message is tracked, is in the rendered mail already)."""
     template, subscriber = message.template, message.subscriber
     return mail.message(
         sender=mail.Sender.of(template.from_header, template.reply_to),
@@ -241,13 +326,19 @@ def transactional_message_send(*, message_id: int) -> SendOutcome:
         return SendOutcome(status=Status.SUPPRESSED)
     ledger = MessageLedger(token=token)
     row = transports.ClaimedDelivery(pk=message.pk, attempts=message.attempts, subscriber=None)
+    targets: list[str] = []
+    track = _tracker(message.pk, targets) if message_tracked(template=template, subscriber=message.subscriber) else None
     try:
-        rendered = template_render(template, email=message.email, subscriber=message.subscriber, data=message.data)
+        rendered = template_render(
+            template, email=message.email, subscriber=message.subscriber, data=message.data, track=track
+        )
     except Exception as error:  # a bug of ours or a template saved past its validators: never retried
         logger.exception("Transactional mail %s could not be rendered", message_id)
         ledger.mark_failed(row, f"rendering: {error!r}")
         send_counts_add(kind="transactional", sent=0, failed=1)
         return SendOutcome(status=Status.FAILED)
+    if track is not None:
+        _tracked_links_store(message_id=message.pk, token=token, urls=targets)
     outgoing = _outgoing_mail(message, rendered)
     try:
         throttle.wait_for_slot()
@@ -291,7 +382,10 @@ def transactional_messages_sweep(*, stale_after: timedelta | None = None, now=No
 
 
 def transactional_messages_forget_subscriber(subscriber: Subscriber) -> None:
-    """GDPR erase hook: the rows stay for the template's figures, without address or merge data."""
+    """GDPR erase hook: the rows stay for the template's figures, without address, merge data, opens,
+    clicks or link targets (which may carry the merge data)."""
+    transactional_messages_forget_reads(subscriber)
+    TransactionalLink.objects.filter(message_id__in=_subscriber_message_ids(subscriber)).delete()
     TransactionalMessage.objects.filter(Q(subscriber=subscriber) | Q(email=subscriber.email)).update(
         email="", data={}, subscriber=None
     )

@@ -22,6 +22,7 @@ from transactional.services import TransactionalRefused, transactional_message_c
 
 router = Router(tags=["transactional"])
 TRANSACTIONAL_SEND = ApiKeyBearer("transactional:send")
+TRANSACTIONAL_READ = ApiKeyBearer("transactional:read")
 
 MAX_DATA_KEYS = 50
 MAX_DATA_TEXT = 2000
@@ -135,3 +136,45 @@ def transactional_detail(request, message_id: UUID):
     return message_data(
         get_object_or_404(TransactionalMessage.objects.select_related("template"), public_id=message_id)
     )
+
+
+class TemplateFiguresOut(Schema):
+    sent: int = Field(description="Mails sent.")
+    tracked: int = Field(description="Of those, sent with open and click tracking (template and recipient allowed it).")
+    unique_opens: int = Field(description="Tracked mails a person opened, each counted once; machines never count.")
+    unique_clicks: int = Field(description="Tracked mails in which a person clicked a link, each counted once.")
+
+
+class TemplateLanguageFiguresOut(TemplateFiguresOut):
+    language: str
+
+
+class TemplateStatsOut(TemplateFiguresOut):
+    template: str = Field(description="The template's slug.")
+    languages: list[TemplateLanguageFiguresOut] = Field(description="The same figures per translation.")
+
+
+@router.get(
+    "/templates/{slug}/stats",
+    response={200: TemplateStatsOut, **PROBLEMS},
+    auth=TRANSACTIONAL_READ,
+    summary="A template's figures: people, not machines",
+    description="Sent mails, those sent tracked, and people's unique opens and clicks of the template's mails, in "
+    "all its translations and per translation. Opens and clicks labelled as machines (image proxies, link "
+    "scanners, clicks seconds after sending) never count.",
+)
+def transactional_template_stats(request, slug: str):
+    rows = [
+        {
+            "language": row.language,
+            "sent": row.sent_count,
+            "tracked": row.tracked_count,
+            "unique_opens": row.human_opens,
+            "unique_clicks": row.human_clicks,
+        }
+        for row in selectors.template_figures().filter(slug=slug).order_by("language")
+    ]
+    if not rows:
+        raise Problem(404, _("There is no template “%(slug)s”.") % {"slug": slug})
+    totals = {key: sum(row[key] for row in rows) for key in ("sent", "tracked", "unique_opens", "unique_clicks")}
+    return {"template": slug, **totals, "languages": rows}

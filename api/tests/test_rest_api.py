@@ -56,6 +56,7 @@ V1_OPERATIONS = {
     ("post", "/api/v1/automations/{automation_id}/enrol"),
     ("post", "/api/v1/transactional/"),
     ("get", "/api/v1/transactional/{message_id}"),
+    ("get", "/api/v1/transactional/templates/{slug}/stats"),
 }
 
 

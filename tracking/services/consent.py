@@ -21,3 +21,9 @@ def subscriber_events_forget_hook(subscriber: Subscriber) -> None:
     """Hook for erasure (subscribers.services.gdpr.ERASE_HOOKS) and for a withdrawn tracking consent
     (subscribers.services.preferences.TRACKING_WITHDRAWN_HOOKS)."""
     subscriber_events_forget(subscriber_id=subscriber.pk)
+
+
+def message_events_forget(*, message_ids) -> int:
+    """Delete the stored events of these transactional messages (their recipient withdrew tracking
+    consent or was erased): without the message they would name nothing. The counters stay."""
+    return Event.objects.filter(message_id__in=list(message_ids)).delete()[0]

@@ -19,6 +19,9 @@ same counting step fills the counters of the campaign page that are not per hour
 device, system, mail client and machine reason (``ClientStats``, user agents parsed once per
 distinct string), people's opens and clicks per recipient domain (``DomainStats``), and each
 identified reader's last interaction (``SubscriberEngagement``), so no page ever scans events.
+
+Events of a transactional message (``tracking.extensions``) go the same way with the same labels;
+only their figures differ: the message's app gets each message's first human open and click.
 """
 
 import bisect
@@ -32,11 +35,12 @@ from datetime import UTC, datetime, timedelta
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from newsletter_site.bulk import insert_rows
-from tracking import event_queue, machines, user_agents
+from tracking import event_queue, extensions, machines, user_agents
 from tracking.models import (
     ArticleHourStats,
     CampaignHourStats,
@@ -67,6 +71,8 @@ EVENT_COLUMNS = (
     "ip_hash",
     "is_machine",
     "machine_reason",
+    "message_id",
+    "message_link",
 )
 # Any constant: the advisory lock that serialises counting on PostgreSQL ("kanal" in ASCII).
 COUNT_LOCK_ID = 0x6B616E616C
@@ -110,6 +116,7 @@ def events_ingest(*, lines: Iterable[bytes | str]) -> int:
             pk__in={event.campaign_id for event in raw if event.campaign_id and not event.delivery_id}
         ).values_list("pk", flat=True)
     )
+    messages = _message_facts({event.message_id for event in raw if event.message_id})
     individual_allowed = settings.KANAL_INDIVIDUAL_TRACKING
     scanner_seconds = settings.KANAL_TRACKING_SCANNER_SECONDS
     uid_field = Event._meta.get_field("uid")
@@ -117,8 +124,16 @@ def events_ingest(*, lines: Iterable[bytes | str]) -> int:
     rows = []
     for event in raw:
         kind = KINDS[event.kind]
-        delivery_id = link_id = article_id = sent_at = None
-        if event.delivery_id:
+        delivery_id = link_id = article_id = sent_at = message_id = message_link = None
+        if event.message_id:
+            facts = messages.get(event.message_id)
+            if facts is None or not facts.trackable or not individual_allowed:
+                continue  # names nobody who allows tracking now, and counts for nothing else
+            if kind == Kind.CLICK and event.link_id <= 0:
+                continue
+            campaign_id, sent_at, message_id = None, facts.sent_at, event.message_id
+            message_link = event.link_id if kind == Kind.CLICK else None
+        elif event.delivery_id:
             if event.delivery_id not in deliveries:
                 continue  # its campaign was deleted
             campaign_id, sent_at, consent = deliveries[event.delivery_id]
@@ -128,14 +143,14 @@ def events_ingest(*, lines: Iterable[bytes | str]) -> int:
             campaign_id = event.campaign_id
         else:
             campaign_id = None
-        if kind == Kind.CLICK:
+        if kind == Kind.CLICK and message_id is None:
             if event.link_id not in links:
                 continue
             link_campaign_id, article_id = links[event.link_id]
             if campaign_id is not None and campaign_id != link_campaign_id:
                 continue  # never issued: a click token names a link of its delivery's campaign
             campaign_id, link_id = link_campaign_id, event.link_id
-        if campaign_id is None:
+        if campaign_id is None and message_id is None:
             continue
         occurred_at = datetime.fromtimestamp(event.occurred_ms / 1000, tz=UTC)
         reason = machines.label_single(
@@ -159,11 +174,20 @@ def events_ingest(*, lines: Iterable[bytes | str]) -> int:
                 event.ip_hash,
                 bool(reason),
                 reason,
+                message_id,
+                message_link,
             )
         )
     with transaction.atomic():
         insert_rows(Event, columns=EVENT_COLUMNS, rows=rows, constants={"counted": False}, ignore_conflicts=True)
     return len(rows)
+
+
+def _message_facts(message_ids: set[int]) -> dict[int, extensions.MessageFacts]:
+    source = extensions.message_source()
+    if not message_ids or source is None:
+        return {}
+    return dict(source.message_facts(message_ids))
 
 
 def events_drain(*, max_chunks: int) -> int:
@@ -238,7 +262,7 @@ def events_process(*, now: datetime | None = None, max_chunks: int = 50) -> Proc
 class _Counted:
     pk: int
     kind: str
-    campaign_id: int
+    campaign_id: int | None
     delivery_id: int | None
     link_id: int | None
     article_id: int | None
@@ -247,6 +271,8 @@ class _Counted:
     user_agent: str
     is_machine: bool
     machine_reason: str
+    message_id: int | None
+    message_link: int | None
 
 
 def events_count(*, cutoff: datetime, limit: int) -> int:
@@ -271,12 +297,15 @@ def events_count(*, cutoff: datetime, limit: int) -> int:
                 "user_agent",
                 "is_machine",
                 "machine_reason",
+                "message_id",
+                "message_link",
             )[:limit]
         ]
         if not batch:
             return 0
         _label_bursts(batch)
-        _counters_add(batch)
+        _counters_add([event for event in batch if event.message_id is None])
+        _message_counters_add([event for event in batch if event.message_id is not None])
         Event.objects.filter(pk__in=[event.pk for event in batch]).update(counted=True)
         people = _human_events(batch)
         if people:
@@ -316,8 +345,27 @@ def events_forget_addresses(*, cutoff: datetime) -> int:
     return Event.objects.filter(counted=True, occurred_at__lt=cutoff - margin).exclude(ip_hash="").update(ip_hash="")
 
 
-def _group(*, campaign_id: int, delivery_id: int | None, ip_hash: str) -> tuple | None:
-    """Events of one message: its delivery, or for anonymous events the campaign and client address."""
+def _message_counters_add(batch: list[_Counted]) -> None:
+    """Hand the first human open and click per transactional message to the app that owns the
+    messages, which keeps them unique per message and counts them per template."""
+    opened: dict[int, datetime] = {}
+    clicked: dict[int, datetime] = {}
+    for event in batch:
+        if event.is_machine or event.kind == Kind.HONEYPOT:
+            continue
+        first = opened if event.kind == Kind.OPEN else clicked
+        if event.message_id not in first or event.occurred_at < first[event.message_id]:
+            first[event.message_id] = event.occurred_at
+    source = extensions.message_source()
+    if (opened or clicked) and source is not None:
+        source.message_events_counted(opened=opened, clicked=clicked)
+
+
+def _group(*, campaign_id: int | None, delivery_id: int | None, ip_hash: str, message_id: int | None = None):
+    """Events of one mail: its delivery or transactional message, or for anonymous events the
+    campaign and client address."""
+    if message_id:
+        return ("message", message_id)
     if delivery_id:
         return ("delivery", delivery_id)
     if ip_hash:
@@ -339,33 +387,50 @@ def _label_bursts(batch: list[_Counted]) -> None:
     if not candidates:
         return
     margin = max(honeypot_window, burst_window)
+    campaign_ids = {event.campaign_id for event in candidates if event.campaign_id is not None}
+    message_ids = {event.message_id for event in candidates if event.message_id is not None}
     around = (
         Event.objects.filter(
-            campaign_id__in={event.campaign_id for event in candidates},
+            Q(campaign_id__in=campaign_ids) | Q(message_id__in=message_ids),
             kind__in=[Kind.CLICK, Kind.HONEYPOT],
             occurred_at__gte=min(event.occurred_at for event in candidates) - margin,
             occurred_at__lte=max(event.occurred_at for event in candidates) + margin,
         )
         .order_by()
-        .values_list("kind", "campaign_id", "delivery_id", "link_id", "occurred_at", "ip_hash", "user_agent")
+        .values_list(
+            "kind",
+            "campaign_id",
+            "delivery_id",
+            "link_id",
+            "occurred_at",
+            "ip_hash",
+            "user_agent",
+            "message_id",
+            "message_link",
+        )
     )
     honeypots: dict[tuple, list[datetime]] = defaultdict(list)
     clicks: dict[tuple, list[tuple[datetime, int]]] = defaultdict(list)
-    for kind, campaign_id, delivery_id, link_id, occurred_at, ip_hash, user_agent in around:
-        key = _group(campaign_id=campaign_id, delivery_id=delivery_id, ip_hash=ip_hash)
+    for kind, campaign_id, delivery_id, link_id, occurred_at, ip_hash, user_agent, message_id, message_link in around:
+        key = _group(campaign_id=campaign_id, delivery_id=delivery_id, ip_hash=ip_hash, message_id=message_id)
         if key is None:
             continue
         if kind == Kind.HONEYPOT:
             honeypots[key].append(occurred_at)
         else:
-            clicks[(*key, user_agent)].append((occurred_at, link_id))
+            clicks[(*key, user_agent)].append((occurred_at, link_id or message_link))
     for times in honeypots.values():
         times.sort()
     for series in clicks.values():
         series.sort()
     relabel: dict[str, list[int]] = defaultdict(list)
     for event in candidates:
-        key = _group(campaign_id=event.campaign_id, delivery_id=event.delivery_id, ip_hash=event.ip_hash)
+        key = _group(
+            campaign_id=event.campaign_id,
+            delivery_id=event.delivery_id,
+            ip_hash=event.ip_hash,
+            message_id=event.message_id,
+        )
         if key is None:
             continue
         if _within(honeypots.get(key, []), event.occurred_at, honeypot_window):

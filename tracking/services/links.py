@@ -126,3 +126,23 @@ def campaign_recipient_links(*, campaign: Campaign, compiled: CompiledCampaign):
         return {"open_pixel_url": pixel, "link_urls": link_urls, "honeypot_url": honeypot}
 
     return for_recipient
+
+
+def message_tracking(*, subscriber_tracking_consent: bool) -> bool:
+    """Whether one transactional message may be tracked: only individually, for a subscriber who
+    agreed. A message has one recipient and its row names them, so there is no anonymous variant."""
+    return bool(settings.KANAL_TRACKING) and individual_tracking(
+        subscriber_tracking_consent=subscriber_tracking_consent
+    )
+
+
+def message_tracking_fields(*, message_id: int, link_count: int) -> dict:
+    """``RecipientContext`` fields that track one transactional message: its open pixel, a click URL
+    per link (positions from 1, in mail order) and the honeypot."""
+    return {
+        "open_pixel_url": tokens.message_open_url(message_id=message_id),
+        "link_urls": [
+            tokens.message_click_url(message_id=message_id, position=position) for position in range(1, link_count + 1)
+        ],
+        "honeypot_url": tokens.message_honeypot_url(message_id=message_id),
+    }

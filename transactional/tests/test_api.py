@@ -2,14 +2,15 @@ import json
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from api.models import IdempotencyKey
 from api.services import api_key_create
 from subscribers.models import SuppressedAddress, email_hash
 from subscribers.tests.factories import SubscriberFactory
 from transactional.models import TransactionalMessage
-from transactional.services import transactional_message_send
-from transactional.tests.factories import TransactionalTemplateFactory
+from transactional.services import transactional_message_reads_record, transactional_message_send
+from transactional.tests.factories import TransactionalMessageFactory, TransactionalTemplateFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/transactional/"
@@ -145,3 +146,33 @@ def test_schema_documents_the_endpoints_and_their_problems(client):
     assert "get" in schema["paths"]["/api/v1/transactional/{message_id}"]
     request_schema = schema["components"]["schemas"]["TransactionalSendIn"]
     assert {"template", "to", "subscriber", "data", "language"} <= set(request_schema["properties"])
+
+
+def test_a_templates_figures_are_read_with_their_own_scope(client, raw_key, template):
+    english = TransactionalTemplateFactory(slug="order", language="en")
+    now = timezone.now()
+    sent = [
+        TransactionalMessageFactory(template=used, status="sent", sent_at=now, tracked=tracked)
+        for used, tracked in ((template, True), (template, True), (template, False), (english, True))
+    ]
+    TransactionalMessageFactory(template=template, status="failed")
+    transactional_message_reads_record(opened={sent[0].pk: now, sent[3].pk: now}, clicked={sent[0].pk: now})
+    transactional_message_reads_record(opened={sent[0].pk: now}, clicked={})  # a second open counts no more
+    read_key = api_key_create(name="Reports", scopes=["transactional:read"])[1]
+
+    response = client.get(f"{URL}templates/order/stats", HTTP_AUTHORIZATION=f"Bearer {read_key}")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "template": "order",
+        "sent": 4,
+        "tracked": 3,
+        "unique_opens": 2,
+        "unique_clicks": 1,
+        "languages": [
+            {"language": "de", "sent": 3, "tracked": 2, "unique_opens": 1, "unique_clicks": 1},
+            {"language": "en", "sent": 1, "tracked": 1, "unique_opens": 1, "unique_clicks": 0},
+        ],
+    }
+    assert client.get(f"{URL}templates/order/stats", HTTP_AUTHORIZATION=f"Bearer {raw_key}").status_code == 403
+    problem(client.get(f"{URL}templates/nothing/stats", HTTP_AUTHORIZATION=f"Bearer {read_key}"), 404)
