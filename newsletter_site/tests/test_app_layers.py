@@ -82,8 +82,9 @@ MAY_IMPORT = {
     # Outgoing webhooks listen to the signals of the apps below and know their models; none imports it.
     "webhooks": {"subscribers", "campaigns", "surveys", "offers", "referrals"},
     # Transactional mail renders with campaigns' compiler and sends through its transports; its
-    # endpoint is in the REST API's layer (``api.rest.transactional``).
-    "transactional": {"brands", "subscribers", "campaigns", "api"},
+    # endpoint is in the REST API's layer (``api.rest.transactional``). It sits on tracking, whose
+    # pixel, click redirect and batcher reach its messages through ``tracking.extensions``.
+    "transactional": {"brands", "subscribers", "campaigns", "tracking", "api"},
     # Inbound mail (DSNs, ARF, mailto unsubscribes) applies feedback through subscribers' services,
     # names the campaign delivery a bounce is about and reports it to tracking's delivery figures;
     # nothing imports it.
