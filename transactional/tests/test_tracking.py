@@ -185,3 +185,30 @@ def test_an_event_line_names_a_message_apart_from_deliveries():
     assert (event.message_id, event.delivery_id, event.campaign_id, event.link_id) == (42, 0, 0, 2)
     assert event_queue.parse_line(line.replace("\tt42\t", "\tt0\t")) is None
     assert event_queue.parse_line(line.replace("\tt42\t", "\ttx\t")) is None
+
+
+def test_the_lean_wsgi_path_answers_message_tokens_like_the_views(template):
+    """Production answers /t/ without Django's stack (``tracking.wsgi``); message tokens go that way too."""
+    from django.core.wsgi import get_wsgi_application
+
+    from tracking.tests.conftest import path_of
+    from tracking.tests.test_wsgi import call
+    from tracking.wsgi import TrackingFastPath
+
+    application = TrackingFastPath(get_wsgi_application())
+    message, [pixel], [click], _honeypots = sent_tracked(template)
+
+    status, headers, _body = call(application, path_of(pixel))
+    assert status == "200 OK" and headers["Content-Type"] == "image/gif"
+    status, headers, _body = call(application, path_of(click), query="url=https://evil.example/")
+    assert status == "302 Found" and headers["Location"] == "https://shop.example/o/B-7"
+    forged = path_of(click)[:-1] + ("B" if path_of(click).endswith("A") else "A")
+    assert call(application, forged)[0] == "404 Not Found"
+    assert call(application, path_of(click), method="POST")[0] == "405 Method Not Allowed"
+    process()
+
+    assert sorted(Event.objects.filter(message_id=message.pk).values_list("kind", "is_machine")) == [
+        ("click", False),
+        ("open", False),
+    ]
+    assert figures(template) == (1, 1)
