@@ -48,3 +48,12 @@ def mailto_unsubscribe(settings, subscriber) -> bytes:
     mailto = header.split("<mailto:")[1].rstrip(">")
     subject = unquote(mailto.split("?subject=")[1])
     return sample("mailto_unsubscribe.eml").replace(b"Subject: unsubscribe TOKEN", f"Subject: {subject}".encode())
+
+
+@pytest.fixture
+def dovecot():
+    """A Dovecot of this test's own on 127.0.0.1 (inbound.tests.dovecot)."""
+    from inbound.tests.dovecot import dovecot_running
+
+    with dovecot_running() as server:
+        yield server
