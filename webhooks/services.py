@@ -193,6 +193,7 @@ def events_batched():
         _messages_store([target for marker, targets in batch if marker in alive for target in targets])
 
 
+@transaction.atomic
 def endpoint_test_send(*, endpoint: Endpoint) -> Message:
     """A ``webhook.test`` message to this endpoint alone, delivered and logged like any other."""
     event = Event(event_type=TEST_EVENT, data={"endpoint": endpoint.pk, "description": endpoint.description})
