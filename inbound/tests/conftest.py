@@ -7,6 +7,7 @@ from django.utils import timezone
 from campaigns.mime import message_id
 from campaigns.models import Delivery
 from campaigns.tests.factories import CampaignFactory
+from inbound.tests.dovecot import dovecot_running
 from subscribers.links import MailLinks
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
@@ -53,7 +54,5 @@ def mailto_unsubscribe(settings, subscriber) -> bytes:
 @pytest.fixture
 def dovecot():
     """A Dovecot of this test's own on 127.0.0.1 (inbound.tests.dovecot)."""
-    from inbound.tests.dovecot import dovecot_running
-
     with dovecot_running() as server:
         yield server
