@@ -1,9 +1,12 @@
 """A Dovecot of a test's own on 127.0.0.1 (IMAP, and POP3 when Debian's dovecot-pop3d is installed),
-configured in a temporary directory: one user, an empty maildir that both protocols serve."""
+configured in a temporary directory: one user, an empty maildir that both protocols serve, each
+also over TLS with a self-signed certificate."""
 
 import contextlib
+import datetime
 import grp
 import imaplib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -36,7 +39,9 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
@@ -64,7 +69,8 @@ service imap-login {{
     port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 {pop3_service}
@@ -86,7 +92,8 @@ service pop3-login {{
     port = {pop3_port}
   }}
   inet_listener pop3s {{
-    port = 0
+    address = 127.0.0.1
+    port = {pop3s_port}
   }}
 }}
 """
@@ -95,16 +102,29 @@ service pop3-login {{
 @dataclass(frozen=True)
 class Dovecot:
     imap_port: int
+    imaps_port: int
     pop3_port: int | None
+    pop3s_port: int | None
+    # The server's self-signed certificate (for 127.0.0.1): trusted only where a test says so.
+    certificate: Path
 
     @property
     def imap_url(self) -> str:
         return f"imap://{USER}:{quote(PASSWORD)}@127.0.0.1:{self.imap_port}/INBOX"
 
     @property
+    def imaps_url(self) -> str:
+        return f"imaps://{USER}:{quote(PASSWORD)}@127.0.0.1:{self.imaps_port}/INBOX"
+
+    @property
     def pop3_url(self) -> str:
         assert self.pop3_port is not None, "dovecot-pop3d is not installed"
         return f"pop3://{USER}:{quote(PASSWORD)}@127.0.0.1:{self.pop3_port}"
+
+    @property
+    def pop3s_url(self) -> str:
+        assert self.pop3s_port is not None, "dovecot-pop3d is not installed"
+        return f"pop3s://{USER}:{quote(PASSWORD)}@127.0.0.1:{self.pop3s_port}"
 
     def imap(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4("127.0.0.1", self.imap_port)
@@ -126,9 +146,44 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _certificate_write(root: Path) -> Path:
+    """A self-signed certificate and key for the IP address 127.0.0.1, valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (root / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (root / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return root / "cert.pem"
+
+
 def _greets(port: int, greeting: bytes) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
         return sock.recv(100).startswith(greeting)
+    return False
+
+
+def _listens(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
     return False
 
 
@@ -148,7 +203,13 @@ def dovecot_running() -> Iterator[Dovecot]:
         for folder in ("mail", "home"):
             (root / folder).mkdir()
             os.chown(root / folder, account.pw_uid, account.pw_gid)
-    server = Dovecot(imap_port=_free_port(), pop3_port=_free_port() if HAS_POP3 else None)
+    server = Dovecot(
+        imap_port=_free_port(),
+        imaps_port=_free_port(),
+        pop3_port=_free_port() if HAS_POP3 else None,
+        pop3s_port=_free_port() if HAS_POP3 else None,
+        certificate=_certificate_write(root),
+    )
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
     config = root / "dovecot.conf"
     config.write_text(
@@ -161,14 +222,19 @@ def dovecot_running() -> Iterator[Dovecot]:
             uid=account.pw_uid,
             gid=account.pw_gid,
             imap_port=server.imap_port,
-            pop3_service=POP3_SERVICE.format(pop3_port=server.pop3_port) if HAS_POP3 else "",
+            imaps_port=server.imaps_port,
+            pop3_service=(
+                POP3_SERVICE.format(pop3_port=server.pop3_port, pop3s_port=server.pop3s_port) if HAS_POP3 else ""
+            ),
         )
     )
     process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
         while not (
-            _greets(server.imap_port, b"* OK") and (server.pop3_port is None or _greets(server.pop3_port, b"+OK"))
+            _greets(server.imap_port, b"* OK")
+            and _listens(server.imaps_port)
+            and (server.pop3_port is None or (_greets(server.pop3_port, b"+OK") and _listens(server.pop3s_port)))
         ):
             if process.poll() is not None or time.monotonic() > deadline:
                 log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""

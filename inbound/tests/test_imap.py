@@ -2,6 +2,7 @@
 (inbound.tests.dovecot)."""
 
 import os
+import ssl
 import subprocess
 import sys
 
@@ -156,4 +157,20 @@ def test_a_huge_mail_is_read_only_as_far_as_a_report_needs(dovecot, reader, deli
     assert read == [MAX_BYTES]
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.BOUNCED
+    assert _unseen(dovecot) == []
+
+
+@needs_dovecot
+def test_imaps_reads_over_tls_and_checks_the_certificate(settings, monkeypatch, dovecot, reader, delivery):
+    dovecot.append(returned("yahoo_arf.eml", delivery))
+    settings.KANAL_INBOUND_MAILBOX_URL = dovecot.imaps_url
+
+    with pytest.raises(ssl.SSLCertVerificationError):  # a certificate nobody vouches for
+        tasks.poll_mailbox()
+    assert len(_unseen(dovecot)) == 1
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate))  # OpenSSL's trust store for this test
+    assert tasks.poll_mailbox() == 1
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.COMPLAINED
     assert _unseen(dovecot) == []

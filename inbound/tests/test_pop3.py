@@ -2,6 +2,7 @@
 handling as IMAP, each mail deleted only once it was handled and committed."""
 
 import poplib
+import ssl
 
 import pytest
 
@@ -120,6 +121,21 @@ def test_a_huge_mail_is_kept_only_as_far_as_a_report_needs_and_long_lines_do_not
     assert b"\r\n." + b"y" * 10_000 + b"\r\n" in read[0]  # unstuffed: the server sent "..yyy"
     # The mail after the huge one comes whole: the rest of the huge one was read to its end.
     assert read[1] == returned("ooo_german.eml", delivery).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.BOUNCED
+    assert _left(dovecot) == 0
+
+
+def test_pop3s_reads_over_tls_and_checks_the_certificate(settings, monkeypatch, dovecot, reader, delivery):
+    dovecot.append(returned("postfix_hard_bounce.eml", delivery))
+    settings.KANAL_INBOUND_MAILBOX_URL = dovecot.pop3s_url
+
+    with pytest.raises(ssl.SSLCertVerificationError):  # a certificate nobody vouches for
+        tasks.poll_mailbox()
+    assert _left(dovecot) == 1
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate))  # OpenSSL's trust store for this test
+    assert tasks.poll_mailbox() == 1
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.BOUNCED
     assert _left(dovecot) == 0
