@@ -2,6 +2,7 @@
 
     python bench/api.py [--requests 4000] [--clients 4] [--gunicorn-workers 3]
                         [--events 5000] [--worker-concurrency 2] [--skip-http] [--skip-webhooks]
+                        [--publish-each]
 
 1. Sign-ups: gunicorn as the Dockerfile starts it (``newsletter_site.wsgi``, sync workers), client
    processes on keep-alive connections POST ``--requests`` new subscribers, each with its own
@@ -10,7 +11,8 @@
    (``Idempotent-Replayed: true``) and nothing new is stored. Target >= 500 requests/s.
 2. Webhooks: a receiver process on 127.0.0.1 verifies every request with the Standard Webhooks
    reference library (``standardwebhooks``) and counts distinct message ids; production's worker
-   (``manage.py kanal_process worker``) delivers ``--events`` events published in one transaction.
+   (``manage.py kanal_process worker``) delivers ``--events`` events published in one transaction
+   (gathered by ``events_batched()``: two INSERTs; ``--publish-each``: two INSERTs per event).
    Rate from the commit to the last verified request. Target >= 1,000 events/s.
 
 SQLite with the embedded Redis by default; PostgreSQL when DATABASE_URL names one (database
@@ -24,6 +26,7 @@ import os
 import time
 import urllib.request
 import uuid
+from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchenv import REPO, bench_database, free_port, say, setup_django
@@ -130,7 +133,7 @@ def measure_webhooks(args, env: dict) -> None:
     from django.db import transaction
 
     from webhooks.models import Delivery, Endpoint
-    from webhooks.services import event_publish
+    from webhooks.services import event_publish, events_batched
 
     port = free_port()
     endpoint = Endpoint.objects.create(url=f"http://127.0.0.1:{port}/hook", events=["subscriber.confirmed"])
@@ -144,8 +147,9 @@ def measure_webhooks(args, env: dict) -> None:
         send_campaign.wait_until_ready(workers)
         started = time.perf_counter()
         with transaction.atomic():
-            for n in range(args.events):
-                event_publish(event_type="subscriber.confirmed", data={"subscriber": {"n": n}})
+            with nullcontext() if args.publish_each else events_batched():
+                for n in range(args.events):
+                    event_publish(event_type="subscriber.confirmed", data={"subscriber": {"n": n}})
             committing = time.perf_counter()
         committed = time.perf_counter()
         deadline = time.monotonic() + max(120, args.events / 50)
@@ -168,7 +172,8 @@ def measure_webhooks(args, env: dict) -> None:
     delivering, overall = finished - committed, finished - started
     say(
         f"[webhooks] {args.events:,} events published in {committing - started:.2f} s "
-        f"({(committing - started) / args.events * 1e3:.2f} ms each, one transaction; commit "
+        f"({(committing - started) / args.events * 1e3:.2f} ms each, one transaction, "
+        f"{'each on its own' if args.publish_each else 'inserted together (events_batched)'}; commit "
         f"{committed - committing:.2f} s); {counts['verified']:,} verified by the receiver "
         f"({counts['distinct']:,} distinct ids, {counts['refused']} refused), {delivered:,} deliveries "
         "marked succeeded"
@@ -195,6 +200,11 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=os.cpu_count())
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
+    parser.add_argument(
+        "--publish-each",
+        action="store_true",
+        help="publish the events one event_publish at a time, not gathered by events_batched()",
+    )
     args = parser.parse_args()
 
     extra = {"KANAL_API_RATE_PER_MINUTE": RATE_UNLIMITED, "SITE_URL": "https://news.example.com"}

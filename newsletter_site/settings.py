@@ -280,8 +280,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-requeue": {"task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0},
     # Webhooks: finished messages older than KANAL_WEBHOOK_LOG_DAYS leave the log.
     "webhooks-expire": {"task": "webhooks.tasks.expire_messages", "schedule": 3600.0},
-    # Inbound mail: bounces, complaints and mailto unsubscribes from KANAL_INBOUND_IMAP_URL (no-op when unset).
-    "inbound-poll-imap": {"task": "inbound.tasks.poll_imap", "schedule": 60.0},
+    # Inbound mail: bounces, complaints and mailto unsubscribes from KANAL_INBOUND_MAILBOX_URL (no-op when unset).
+    "inbound-poll-mailbox": {"task": "inbound.tasks.poll_mailbox", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -378,8 +378,9 @@ KANAL_UNSUBSCRIBE_MAILTO = os.environ.get("KANAL_UNSUBSCRIBE_MAILTO", "")
 # This many soft bounces (ESP or DSN) without a human open or click in between mark an address bounced.
 KANAL_SOFT_BOUNCE_LIMIT = env_int("KANAL_SOFT_BOUNCE_LIMIT", 3)
 # A mailbox the worker reads every minute for DSNs, ARF complaints and mailto unsubscribes:
-# imaps://user:password@host:993/INBOX or imap://…; empty: off.
-KANAL_INBOUND_IMAP_URL = os.environ.get("KANAL_INBOUND_IMAP_URL", "")
+# imaps://user:password@host:993/INBOX (or imap://…), pop3s://user:password@host:995 (or pop3://…);
+# empty: off. KANAL_INBOUND_IMAP_URL is its former name, still read.
+KANAL_INBOUND_MAILBOX_URL = os.environ.get("KANAL_INBOUND_MAILBOX_URL") or os.environ.get("KANAL_INBOUND_IMAP_URL", "")
 
 # Also the level of the Celery worker and beat (newsletter_site/processes.py).
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

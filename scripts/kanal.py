@@ -63,8 +63,9 @@ def ensure_virtualenv() -> None:
 TEST_PACKAGES = {
     "chromium": (CHROMIUM, "the browser tests"),
     "gettext": (Path("/usr/bin/msgfmt"), "the translation check (makemessages, msgfmt)"),
-    # The IMAP test starts its own Dovecot on 127.0.0.1 (inbound/tests/test_imap.py).
+    # The IMAP and POP3 tests start their own Dovecot on 127.0.0.1 (inbound/tests/dovecot.py).
     "dovecot-imapd": (Path("/usr/sbin/dovecot"), "the inbound mailbox (IMAP) test"),
+    "dovecot-pop3d": (Path("/usr/lib/dovecot/pop3"), "the inbound mailbox (POP3) test"),
 }
 
 

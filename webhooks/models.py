@@ -65,8 +65,9 @@ class Delivery(models.Model):
         EXHAUSTED = "exhausted", _("given up")
 
     message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="deliveries")
+    # Indexed as the first column of webhooks_delivery_claim.
     endpoint = models.ForeignKey(
-        Endpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries"
+        Endpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -85,7 +86,12 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "endpoint"], name="webhooks_one_delivery_per_endpoint")
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhooks_delivery_due")]
+        indexes = [
+            # The beat sweep and the failure counts: due deliveries of every endpoint.
+            models.Index(fields=["status", "next_attempt_at"], name="webhooks_delivery_due"),
+            # A claim: one endpoint's due deliveries, oldest first (services._claim).
+            models.Index(fields=["endpoint", "status", "next_attempt_at"], name="webhooks_delivery_claim"),
+        ]
 
     def __str__(self):
         return f"{self.message} → {self.endpoint}"

@@ -1,5 +1,6 @@
 """Events of the apps below, turned into webhook messages. Connected on import (apps.ready)."""
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from campaigns.signals import campaign_sent
@@ -10,6 +11,7 @@ from surveys.models import Answer
 from surveys.signals import answers_stored, article_feedback_stored
 from webhooks import services
 from webhooks.events import EventType, iso, list_data, subscriber_data
+from webhooks.models import Endpoint
 
 
 @receiver(subscription_confirmed, dispatch_uid="webhooks.subscription_confirmed")
@@ -28,16 +30,26 @@ def subscription_confirmed_publish(sender, subscription, **kwargs):
 
 @receiver(subscriptions_ended, dispatch_uid="webhooks.subscriptions_ended")
 def subscriptions_ended_publish(sender, subscriber, subscriptions, **kwargs):
-    for subscription in subscriptions:
-        services.event_publish(
-            event_type=EventType.SUBSCRIBER_UNSUBSCRIBED,
-            data={
-                "subscriber": subscriber_data(subscriber),
-                "list": list_data(subscription.mailing_list),
-                "unsubscribed_at": iso(subscription.unsubscribed_at),
-            },
-            subscriber_id=subscriber.pk,
-        )
+    services.events_publish(
+        events=[
+            services.Event(
+                event_type=EventType.SUBSCRIBER_UNSUBSCRIBED,
+                data={
+                    "subscriber": subscriber_data(subscriber),
+                    "list": list_data(subscription.mailing_list),
+                    "unsubscribed_at": iso(subscription.unsubscribed_at),
+                },
+                subscriber_id=subscriber.pk,
+            )
+            for subscription in subscriptions
+        ]
+    )
+
+
+@receiver([post_save, post_delete], sender=Endpoint, dispatch_uid="webhooks.endpoint_changed")
+def endpoint_changed(sender, **kwargs):
+    """Publishing reads the endpoints once per transaction; one saved or deleted here counts at once."""
+    services.endpoints_forget()
 
 
 @receiver(esp_feedback_applied, dispatch_uid="webhooks.esp_feedback_applied")

@@ -5,7 +5,7 @@ import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -77,37 +77,129 @@ def _enqueue_on_commit(endpoint_ids) -> None:
     ids.update(endpoint_ids)
 
 
-def _message_create(*, event_type: str, data: dict, endpoints, subscriber_id: int | None = None) -> Message:
+class _BatchMarker:
+    """A commit callback that does nothing: its presence says its savepoint did not roll back."""
+
+    def __call__(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event to publish: its type, its JSON, and whom it is about (for an erasure to find it)."""
+
+    event_type: str
+    data: dict
+    subscriber_id: int | None = None
+
+
+def _active_endpoints() -> list[Endpoint]:
+    """The active endpoints, read once per transaction (publishing runs in one): a transaction that
+    publishes many events reads them once, and the next transaction sees what another process
+    changed meanwhile. Kept beside Django's list of the transaction's commit callbacks, which is
+    new for every transaction (and after a savepoint rollback: then they are read again). An
+    endpoint saved or deleted in this process drops them at once (``endpoints_forget``)."""
+    connection = transaction.get_connection()
+    callbacks, endpoints = getattr(connection, "_webhooks_endpoints", (None, None))
+    if callbacks is not connection.run_on_commit:
+        endpoints = selectors.endpoints_active()
+        connection._webhooks_endpoints = (connection.run_on_commit, endpoints)
+    return endpoints
+
+
+def endpoints_forget() -> None:
+    """An endpoint changed: the next publish reads them again, even in this transaction."""
+    transaction.get_connection()._webhooks_endpoints = (None, None)
+
+
+def _message_build(*, event: Event, at) -> Message:
+    return Message(
+        event_type=event.event_type,
+        payload={"type": event.event_type, "timestamp": at.isoformat(), "data": event.data},
+        subscriber_id=event.subscriber_id,
+    )
+
+
+def _messages_store(targets: list[tuple[Message, list[Endpoint]]]) -> None:
+    """Insert the messages and their deliveries, two INSERTs however many; queue each endpoint's
+    task once the transaction commits."""
+    if not targets:
+        return
+    messages = [message for message, _endpoints in targets]
+    Message.objects.bulk_create(messages)  # sets each pk (PostgreSQL, SQLite >= 3.35: RETURNING)
     now = timezone.now()
-    message = Message.objects.create(
-        event_type=event_type,
-        payload={"type": event_type, "timestamp": now.isoformat(), "data": data},
-        subscriber_id=subscriber_id,
-    )
     Delivery.objects.bulk_create(
-        Delivery(message=message, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints
+        Delivery(message=message, endpoint=endpoint, next_attempt_at=now)
+        for message, endpoints in targets
+        for endpoint in endpoints
     )
-    _enqueue_on_commit(endpoint.pk for endpoint in endpoints)
-    return message
+    _enqueue_on_commit({endpoint.pk for _message, endpoints in targets for endpoint in endpoints})
 
 
 @transaction.atomic(savepoint=False)
+def events_publish(*, events: list[Event]) -> list[Message | None]:
+    """Store each event and a delivery for each active endpoint that chose it, in the caller's
+    transaction, in three queries however many events (the endpoints, the messages, the
+    deliveries); each endpoint's task is queued once it commits (the beat sweep catches a lost
+    one). Nothing is stored for an event no endpoint wants (None in its place). No savepoint of its
+    own: a failure here fails the caller's transaction; no caller goes on after one.
+
+    Inside ``events_batched()`` the messages are built now and stored at the end of the block."""
+    endpoints = _active_endpoints()
+    now = timezone.now()
+    results, targets = [], []
+    for event in events:
+        chosen = [endpoint for endpoint in endpoints if event.event_type in endpoint.events]
+        message = _message_build(event=event, at=now) if chosen else None
+        results.append(message)
+        if message is not None:
+            targets.append((message, chosen))
+    batch = getattr(transaction.get_connection(), "_webhooks_batch", None)
+    if batch is None:
+        _messages_store(targets)
+    elif targets:
+        # Django drops the commit callbacks of a savepoint that rolls back; so the block's end knows
+        # these events went with it by this marker's absence.
+        marker = _BatchMarker()
+        transaction.on_commit(marker)
+        batch.append((marker, targets))
+    return results
+
+
 def event_publish(*, event_type: str, data: dict, subscriber_id: int | None = None) -> Message | None:
-    """Store the event and a delivery for each active endpoint that chose it, in the caller's
-    transaction; each endpoint's task is queued once it commits (the beat sweep catches a lost one).
-    Nothing is stored when no endpoint wants the event. No savepoint of its own (two queries an
-    event): a failure here fails the caller's transaction; no caller goes on after one."""
-    endpoints = selectors.endpoints_for_event(event_type=event_type)
-    if not endpoints:
-        return None
-    return _message_create(event_type=event_type, data=data, endpoints=endpoints, subscriber_id=subscriber_id)
+    """One event (``events_publish``): two INSERTs, and the endpoints read once per transaction."""
+    [message] = events_publish(events=[Event(event_type=event_type, data=data, subscriber_id=subscriber_id)])
+    return message
 
 
+@contextmanager
+def events_batched():
+    """Events published inside the block are stored together when it ends, in the same transaction
+    (it opens one if there is none): three queries for the block however many events it publishes.
+    The messages ``event_publish`` returns inside it get their primary keys at that end. An
+    exception in the block stores nothing (and fails an enclosing transaction, as a publish would).
+    Nested blocks are stored by the outermost one."""
+    connection = transaction.get_connection()
+    if getattr(connection, "_webhooks_batch", None) is not None:
+        yield
+        return
+    with transaction.atomic(savepoint=False):
+        batch = connection._webhooks_batch = []
+        try:
+            yield
+        finally:
+            connection._webhooks_batch = None
+        alive = {callback for _savepoints, callback, _robust in connection.run_on_commit}
+        _messages_store([target for marker, targets in batch if marker in alive for target in targets])
+
+
+@transaction.atomic
 def endpoint_test_send(*, endpoint: Endpoint) -> Message:
     """A ``webhook.test`` message to this endpoint alone, delivered and logged like any other."""
-    return _message_create(
-        event_type=TEST_EVENT, data={"endpoint": endpoint.pk, "description": endpoint.description}, endpoints=[endpoint]
-    )
+    event = Event(event_type=TEST_EVENT, data={"endpoint": endpoint.pk, "description": endpoint.description})
+    message = _message_build(event=event, at=timezone.now())
+    _messages_store([(message, [endpoint])])
+    return message
 
 
 @transaction.atomic
@@ -358,6 +450,7 @@ def endpoint_enable(*, endpoint: Endpoint) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(
         is_active=True, consecutive_failures=0, disabled_at=None, disabled_reason=""
     )
+    endpoints_forget()
 
 
 def subscriber_messages_erase(*, subscriber_id: int, public_id: str) -> int:

@@ -7,6 +7,7 @@ from django.utils import timezone
 from campaigns.mime import message_id
 from campaigns.models import Delivery
 from campaigns.tests.factories import CampaignFactory
+from inbound.tests.dovecot import dovecot_running
 from subscribers.links import MailLinks
 from subscribers.tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
@@ -48,3 +49,10 @@ def mailto_unsubscribe(settings, subscriber) -> bytes:
     mailto = header.split("<mailto:")[1].rstrip(">")
     subject = unquote(mailto.split("?subject=")[1])
     return sample("mailto_unsubscribe.eml").replace(b"Subject: unsubscribe TOKEN", f"Subject: {subject}".encode())
+
+
+@pytest.fixture
+def dovecot():
+    """A Dovecot of this test's own on 127.0.0.1 (inbound.tests.dovecot)."""
+    with dovecot_running() as server:
+        yield server
