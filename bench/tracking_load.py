@@ -10,6 +10,10 @@ What runs, all on this machine, the load generator in a second process on loopba
 * **Peer design**: the same gunicorn serving a plain Django view behind the project's full
   middleware stack that checks the same token and INSERTs one row per hit
   (``bench/tracking_peer/``).
+* **Bare WSGI**: the same gunicorn serving a framework-free WSGI callable that answers every
+  request with the same GIF and headers (``bench/tracking_peer/bare_wsgi.py``): the floor of what
+  a pixel costs under gunicorn. Kanal's server CPU per hit (and with the embedded Redis's) is
+  printed against it; target: within 1.5x.
 * **nginx** (Debian's package) serving a static 43-byte GIF: the ceiling for this machine.
 
 Every request carries a different valid token of a real delivery (or delivery and link), read
@@ -43,7 +47,9 @@ Redis database no Celery beat drains). wrk and nginx come from Debian's packages
 the bench installs the missing ones with apt-get.
 
 Targets (2 cores, load generator included): >= 5,000 pixel hits/s with p99 < 20 ms, every
-accepted event in the database, >= 2x the one-INSERT-per-hit view.
+accepted event in the database, >= 2x the one-INSERT-per-hit view, server CPU per pixel hit
+within 1.5x the bare WSGI app's, and a batcher that stores and counts at least as many events
+per second as the pixel answered at its peak (the best run).
 """
 
 import argparse
@@ -73,7 +79,7 @@ BROWSER = (
     "Version/18.1 Safari/605.1.15"
 )
 LINKS_PER_CAMPAIGN = 5
-PEER, NGINX = "one-INSERT view", "nginx static GIF"
+PEER, NGINX, BARE = "one-INSERT view", "nginx static GIF", "bare WSGI GIF"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Each wrk thread walks the list of paths from its own offset; one request, one token. The
@@ -299,6 +305,7 @@ def create_deliveries(count: int) -> tuple[list[str], list[str]]:
             "sent_at": sent_at,
             "esp_message_id": "",
             "error": "",
+            "occurrence": 0,
         },
     )
     links = TrackedLink.objects.bulk_create(
@@ -545,6 +552,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=50_000)
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-nginx", action="store_true")
+    parser.add_argument("--skip-bare", action="store_true")
     options = parser.parse_args()
 
     require_tools()
@@ -590,6 +598,16 @@ def measure(options: argparse.Namespace, *, redis_pid: int | None) -> bool:
                 "peer", "tracking_peer.wsgi", settings_module="tracking_peer.settings", options=options
             )
             targets.append((PEER, "peer", pixel_file))
+        if not options.skip_bare:
+            gif = BENCH_DIR / "pixel.gif"
+            from tracking import hits
+
+            gif.write_bytes(hits.GIF)
+            os.environ["KANAL_BENCH_GIF"] = str(gif)
+            servers["bare"] = start_gunicorn(
+                "bare", "tracking_peer.bare_wsgi", settings_module="tracking_peer.settings", options=options
+            )
+            targets.append((BARE, "bare", pixel_file))
         targets.append(("Kanal click", "kanal", click_file))
         if not options.skip_nginx:
             servers["nginx"] = start_nginx(options.workers)
@@ -616,6 +634,22 @@ def measure(options: argparse.Namespace, *, redis_pid: int | None) -> bool:
             )
             if name == PEER:
                 peer_ratio = statistics.median(ratios)
+
+    bare_ratio = None
+    if BARE in results:
+        server_ratios = [
+            kanal["cpu_server_us"] / bare["cpu_server_us"]
+            for kanal, bare in zip(results["Kanal pixel"], results[BARE], strict=True)
+        ]
+        with_redis = [
+            (kanal["cpu_server_us"] + kanal["cpu_redis_us"]) / bare["cpu_server_us"]
+            for kanal, bare in zip(results["Kanal pixel"], results[BARE], strict=True)
+        ]
+        bare_ratio = statistics.median(server_ratios)
+        say(
+            f"server CPU per hit, Kanal pixel / {BARE}: {bare_ratio:.2f}x (each run: {_list(server_ratios)}); "
+            f"with the Redis Kanal writes to: {statistics.median(with_redis):.2f}x"
+        )
 
     answered = servers["kanal"].answered()
     accepted = answered.get(200, 0) + answered.get(302, 0)
@@ -647,6 +681,12 @@ def measure(options: argparse.Namespace, *, redis_pid: int | None) -> bool:
     ]
     if peer_ratio is not None:
         verdicts.append(f">= 2x one-INSERT view: {_yes(peer_ratio >= 2)}")
+    if bare_ratio is not None:
+        verdicts.append(f"server CPU/hit within 1.5x bare WSGI: {_yes(bare_ratio <= 1.5)}")
+    peak = max(pixel)
+    batcher_rate = stored / max(store_seconds + count_seconds, 1e-9)
+    say(f"batcher, stored and counted: {batcher_rate:,.0f} events/s; the pixel's peak run: {peak:,.0f} hits/s")
+    verdicts.append(f"batcher keeps up with the pixel's peak: {_yes(batcher_rate >= peak)}")
     say("targets: " + "; ".join(verdicts))
     return ok
 
