@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
+from newsletter_site.bulk import insert_rows, update_rows
 from sendtime import selectors
 from sendtime.models import CampaignSendTime, SendTimeProfile
 from sendtime.planning import Plan, Source
@@ -45,8 +46,18 @@ def profiles_record(*, interactions: Iterable[Interaction]) -> int:
         zones = selectors.reader_zones(subscribers=consenting)
         if not zones:
             return 0
-        SendTimeProfile.objects.bulk_create(
-            [SendTimeProfile(subscriber_id=subscriber_id) for subscriber_id in zones], ignore_conflicts=True
+        fresh = SendTimeProfile()
+        insert_rows(
+            SendTimeProfile,
+            columns=("subscriber",),
+            rows=[(subscriber_id,) for subscriber_id in zones],
+            constants={
+                "hour_weights": fresh.hour_weights,
+                "weekday_weights": fresh.weekday_weights,
+                "total_weight": fresh.total_weight,
+                "updated_at": fresh.updated_at,
+            },
+            ignore_conflicts=True,
         )
         profiles = list(
             SendTimeProfile.objects.select_for_update().filter(subscriber_id__in=list(zones)).order_by("pk")
@@ -55,7 +66,14 @@ def profiles_record(*, interactions: Iterable[Interaction]) -> int:
             zone = zones[profile.subscriber_id].zone
             for interaction in sorted(by_subscriber[profile.subscriber_id], key=lambda item: item.occurred_at):
                 _profile_add(profile, local=interaction.occurred_at.astimezone(zone), weight=interaction.weight)
-        SendTimeProfile.objects.bulk_update(profiles, ["hour_weights", "weekday_weights", "total_weight", "updated_at"])
+        update_rows(
+            SendTimeProfile,
+            fields=("hour_weights", "weekday_weights", "total_weight", "updated_at"),
+            rows=[
+                (profile.pk, profile.hour_weights, profile.weekday_weights, profile.total_weight, profile.updated_at)
+                for profile in profiles
+            ],
+        )
     return len(profiles)
 
 

@@ -43,3 +43,42 @@ def test_any_of_finds_the_rows_with_one_of_the_values_of_any_field_kind():
     }
     assert not Tag.objects.filter(pk__any_of=[]).exists()
     assert Tag.objects.exclude(pk__any_of=wanted).count() == 1200 - len(wanted)
+
+
+def test_update_rows_writes_each_rows_values_by_primary_key_across_statements():
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from sendtime.models import SendTimeProfile
+    from subscribers.tests.factories import SubscriberFactory
+
+    readers = SubscriberFactory.create_batch(3)
+    profiles = [SendTimeProfile.objects.create(subscriber=reader) for reader in readers]
+    berlin = timezone.now().astimezone(ZoneInfo("Europe/Berlin"))
+    rows = [
+        (profile.pk, [float(n)] * 24, [n + 0.5] * 7, n * 1.25, berlin - timedelta(hours=n))
+        for n, profile in enumerate(profiles)
+    ]
+
+    assert (
+        bulk.update_rows(
+            SendTimeProfile, fields=("hour_weights", "weekday_weights", "total_weight", "updated_at"), rows=rows
+        )
+        == 3
+    )
+    for (pk, hours, weekdays, total, updated_at), profile in zip(rows, profiles, strict=True):
+        profile.refresh_from_db()
+        assert (profile.pk, profile.hour_weights, profile.weekday_weights, profile.total_weight) == (
+            pk,
+            hours,
+            weekdays,
+            total,
+        )
+        assert profile.updated_at == updated_at
+    assert bulk.update_rows(SendTimeProfile, fields=("total_weight",), rows=[]) == 0
+
+    tags = Tag.objects.bulk_create(Tag(name=f"tag-{n:05d}") for n in range(bulk.PG_ROWS_PER_STATEMENT + 10))
+    renamed = [(tag.pk, f"renamed-{tag.pk}") for tag in tags[::2]]
+    assert bulk.update_rows(Tag, fields=("name",), rows=renamed) == len(renamed)
+    assert Tag.objects.filter(name__startswith="renamed-").count() == len(renamed)
+    assert Tag.objects.get(pk=tags[1].pk).name == "tag-00001"

@@ -387,11 +387,22 @@ def _label_bursts(batch: list[_Counted]) -> None:
     if not candidates:
         return
     margin = max(honeypot_window, burst_window)
-    campaign_ids = {event.campaign_id for event in candidates if event.campaign_id is not None}
-    message_ids = {event.message_id for event in candidates if event.message_id is not None}
+    # Only the events of the candidates' own groups (``_group``): a big campaign's other readers
+    # clicking in the same minutes would otherwise be read again for every batch.
+    delivery_ids = {event.delivery_id for event in candidates if event.delivery_id and not event.message_id}
+    message_ids = {event.message_id for event in candidates if event.message_id}
+    anonymous = [event for event in candidates if not event.delivery_id and not event.message_id and event.ip_hash]
+    groups = Q(delivery__id__any_of=sorted(delivery_ids)) | Q(message_id__any_of=sorted(message_ids))
+    if anonymous:
+        groups |= Q(
+            delivery_id__isnull=True,
+            message_id__isnull=True,
+            campaign__id__any_of=sorted({event.campaign_id for event in anonymous}),
+            ip_hash__any_of=sorted({event.ip_hash for event in anonymous}),
+        )
     around = (
         Event.objects.filter(
-            Q(campaign_id__in=campaign_ids) | Q(message_id__in=message_ids),
+            groups,
             kind__in=[Kind.CLICK, Kind.HONEYPOT],
             occurred_at__gte=min(event.occurred_at for event in candidates) - margin,
             occurred_at__lte=max(event.occurred_at for event in candidates) + margin,
