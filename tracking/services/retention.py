@@ -11,6 +11,7 @@ the cutoff's month (and any row in the DEFAULT partition) goes in batches.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -73,7 +74,6 @@ def events_expire(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) 
         if dropped is not None:
             deleted += dropped
             months += 1
-            logger.info("Dropped tracking event partition %s (%s events)", name, dropped)
     while True:
         done = _expire_batch(cutoff=cutoff, batch_size=batch_size)
         if not done:
@@ -137,6 +137,7 @@ def _expire_month(*, name: str, start: datetime, end: datetime, batch_size: int)
             if events.filter(counted=False).exists():
                 partitions.unlock(cursor)
                 return None  # a late event not counted yet: the month goes on a later run
+            clock = time.monotonic()
             folded, last = 0, 0
             while batch := list(events.filter(pk__gt=last).order_by("pk").values_list(*FOLDED)[:batch_size]):
                 _fold(batch)
@@ -144,11 +145,19 @@ def _expire_month(*, name: str, start: datetime, end: datetime, batch_size: int)
                 last = batch[-1][0]
             # Detached, the month takes no more rows: what it holds now is what was folded, all
             # counted (counting could not run meanwhile), or the fold is undone and it stays.
+            fold_seconds, clock = time.monotonic() - clock, time.monotonic()
             total, uncounted = partitions.month_partition_detach(cursor, name=name)
             if uncounted or total != folded:
                 raise _MonthChanged
             partitions.month_partition_drop(cursor, name=name)
             partitions.unlock(cursor)
+        logger.info(
+            "Dropped tracking event partition %s: %s events folded in %.1f s, detached and dropped in %.3f s",
+            name,
+            folded,
+            fold_seconds,
+            time.monotonic() - clock,
+        )
     except _MonthChanged:
         logger.warning("Tracking event partition %s changed while it was folded; kept for the next run", name)
         return None
