@@ -60,6 +60,20 @@ def main() -> None:
             cursor.execute("ANALYZE")
     funnel = selectors.campaign_funnel(campaign=campaign, machines=True)
 
+    def storage() -> tuple[int, int]:
+        """WAL position and the bytes the events table (every partition, indexes too) takes."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_current_wal_lsn() - '0/0', (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
+                "FROM pg_partition_tree('tracking_event'))"
+            )
+            return cursor.fetchone()
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Both ways start right after a checkpoint, so each pays full-page images alike.
+            cursor.execute("CHECKPOINT")
+        wal_before, size_before = storage()
     clock = time.perf_counter()
     outcome = events_expire(now=expire_at, batch_size=args.batch_size)
     elapsed = time.perf_counter() - clock
@@ -72,6 +86,13 @@ def main() -> None:
         f"{elapsed:.1f} s ({outcome.deleted / elapsed:,.0f} events/s); "
         f"{DeliveryRead.objects.count():,} DeliveryRead rows left; funnel unchanged"
     )
+    if connection.vendor == "postgresql":
+        wal_after, size_after = storage()
+        mb = 1024 * 1024
+        say(
+            f"WAL written: {(wal_after - wal_before) / mb:,.1f} MB; events table on disk: {size_before / mb:,.1f} MB "
+            f"before, {size_after / mb:,.1f} MB after (before any vacuum)"
+        )
 
 
 if __name__ == "__main__":
