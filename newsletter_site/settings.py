@@ -245,8 +245,10 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-process-events": {"task": "tracking.tasks.process_events", "schedule": 5.0},
     # Engagement scores decay with time: recompute them every hour.
     "tracking-engagement-refresh": {"task": "tracking.tasks.refresh_engagement", "schedule": 3600.0},
-    # Raw events past KANAL_EVENT_RETENTION_DAYS go, daily, in batches.
+    # Raw events past KANAL_EVENT_RETENTION_DAYS go, daily: whole month partitions on PostgreSQL, else in batches.
     "tracking-expire-events": {"task": "tracking.tasks.expire_events", "schedule": 86400.0},
+    # PostgreSQL: the events table's month partitions are created months ahead (idempotent).
+    "tracking-event-partitions": {"task": "tracking.tasks.ensure_event_partitions", "schedule": 86400.0},
     # Automations: queue runners while journeys are due; enter new segment members.
     "automations-tick": {
         "task": "automations.tasks.tick",

@@ -59,7 +59,12 @@ class TrackedLink(models.Model):
 class Event(models.Model):
     """One open, click or honeypot hit as the endpoint saw it.
 
-    ``uid`` is made by the endpoint, so moving the same event from Redis twice inserts it once.
+    ``uid`` is made by the endpoint with the moment, so moving the same event from Redis twice
+    inserts it once: ``(uid, occurred_at)`` is unique rather than ``uid`` alone, because on
+    PostgreSQL the table is partitioned by month of ``occurred_at`` (``tracking.partitions``) and
+    a partitioned table's unique keys must include that column. For the same reason the primary
+    key there is ``(id, occurred_at)`` in SQL; Django keeps reading ``id`` as the primary key,
+    which its sequence still makes unique.
     ``counted`` turns true in the same transaction that adds the event to the hourly counters.
     """
 
@@ -78,7 +83,7 @@ class Event(models.Model):
         HONEYPOT_BURST = "honeypot_burst", _("next to a honeypot hit")
         LINK_BURST = "link_burst", _("many links at once")
 
-    uid = models.UUIDField(unique=True, editable=False)
+    uid = models.UUIDField(editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # Empty only for an event of a transactional message (``message_id``).
     campaign = models.ForeignKey(
@@ -118,6 +123,7 @@ class Event(models.Model):
         verbose_name = _("tracking event")
         verbose_name_plural = _("tracking events")
         ordering = ["-occurred_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["uid", "occurred_at"], name="one_event_per_uid")]
         indexes = [
             models.Index(fields=["campaign", "kind", "occurred_at"]),
             # occurred_at and is_machine too: a segment's "clicked in the last N days" walks all of a

@@ -27,7 +27,16 @@ def refresh_engagement() -> None:
 
 @shared_task(acks_late=True)
 def expire_events() -> None:
-    """Beat runs this daily: delete counted events past KANAL_EVENT_RETENTION_DAYS, in batches."""
+    """Beat runs this daily: delete counted events past KANAL_EVENT_RETENTION_DAYS (whole month
+    partitions on PostgreSQL, the rest in batches)."""
     from tracking.services import retention
 
     retention.events_expire()
+
+
+@shared_task(acks_late=True)
+def ensure_event_partitions() -> None:
+    """Beat runs this daily: the events table's month partitions exist months ahead (PostgreSQL)."""
+    from tracking.services import retention
+
+    retention.event_partitions_ensure()

@@ -6,8 +6,8 @@ from tracking.services import retention
 
 class Command(BaseCommand):
     help = (
-        "Delete counted tracking events older than KANAL_EVENT_RETENTION_DAYS, in batches (the beat "
-        "task does this daily). Safe to interrupt and run again."
+        "Delete counted tracking events older than KANAL_EVENT_RETENTION_DAYS: whole month partitions "
+        "on PostgreSQL, the rest in batches (the beat task does this daily). Safe to interrupt and run again."
     )
 
     def add_arguments(self, parser):
@@ -19,6 +19,6 @@ class Command(BaseCommand):
             self.stdout.write("KANAL_EVENT_RETENTION_DAYS is 0: events are kept.")
             return
         self.stdout.write(
-            f"Deleted {outcome.deleted} events before {outcome.cutoff.isoformat()} in {outcome.batches} "
-            f"batches (retention {settings.KANAL_EVENT_RETENTION_DAYS} days)."
+            f"Deleted {outcome.deleted} events before {outcome.cutoff.isoformat()}: {outcome.partitions} month "
+            f"partitions dropped, {outcome.batches} batches (retention {settings.KANAL_EVENT_RETENTION_DAYS} days)."
         )
