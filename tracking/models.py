@@ -123,7 +123,6 @@ class Event(models.Model):
         verbose_name = _("tracking event")
         verbose_name_plural = _("tracking events")
         ordering = ["-occurred_at", "-pk"]
-        constraints = [models.UniqueConstraint(fields=["uid", "occurred_at"], name="one_event_per_uid")]
         indexes = [
             models.Index(fields=["campaign", "kind", "occurred_at"]),
             # occurred_at and is_machine too: a segment's "clicked in the last N days" walks all of a
@@ -138,10 +137,13 @@ class Event(models.Model):
             ),
         ]
         constraints = [
+            # With occurred_at: a partitioned table's unique keys include its partition column
+            # (docs/operations.md, "Retention"); the endpoint writes both into the queued line.
+            models.UniqueConstraint(fields=["uid", "occurred_at"], name="one_event_per_uid"),
             models.CheckConstraint(
                 condition=models.Q(campaign__isnull=False) | models.Q(message_id__isnull=False),
                 name="tracking_event_of_campaign_or_message",
-            )
+            ),
         ]
 
     def __str__(self):

@@ -68,7 +68,7 @@ def test_the_migration_partitions_an_installation_with_events_and_keeps_them(cam
     store("o", delivery=reader, at=months_ago(1))
     process()
     try:
-        migrate("0004_delivery_read")
+        migrate("0005_event_transactional_message")
         assert not is_partitioned()
         # An installation from before partitioning: events of three months, one of them 14 ago.
         for at in (months_ago(14), months_ago(1, day=20), timezone.now()):
