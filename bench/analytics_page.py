@@ -200,6 +200,8 @@ def insert_events(campaign, link_ids: list[int], count: int, started) -> None:
                     "",
                     bool(reason),
                     reason,
+                    None,  # message_id: campaign events only
+                    None,  # message_link
                 )
             )
         with transaction.atomic():
