@@ -12,7 +12,7 @@ from sendtime.models import SendTimeProfile
 from sendtime.selectors import HALF_LIFE, profile_weight, subscriber_send_time_export
 from sendtime.services import Interaction, profiles_record
 from subscribers.services import gdpr
-from subscribers.services.preferences import subscriber_preferences_update
+from subscribers.tests.factories import withdraw_tracking_consent
 from tracking.models import Event
 from tracking.services import events as event_services
 from tracking.tests.factories import CampaignFactory, DeliveryFactory
@@ -94,14 +94,7 @@ def test_withdrawing_tracking_consent_forgets_the_profile_and_stops_learning(
     count_events(django_capture_on_commit_callbacks, delivery, [days_ago(1, hour=5)])
     assert SendTimeProfile.objects.filter(subscriber=subscriber).exists()
 
-    subscriber_preferences_update(
-        subscriber=subscriber,
-        first_name=subscriber.first_name,
-        last_name=subscriber.last_name,
-        language=subscriber.language,
-        tracking_consent=False,
-        wanted_lists=[],
-    )
+    withdraw_tracking_consent(subscriber)
     assert not SendTimeProfile.objects.filter(subscriber=subscriber).exists()
     profiles_record(interactions=[Interaction(subscriber_id=subscriber.pk, occurred_at=timezone.now())])
     assert not SendTimeProfile.objects.filter(subscriber=subscriber).exists()

@@ -15,7 +15,8 @@ from sharing import tokens
 from sharing.models import SharingEvent
 from sharing.signals import campaign_shared
 from sharing.tests.test_forward import BROWSER, URL, forward_path, post_forward
-from subscribers.services import gdpr, preferences
+from subscribers.services import gdpr
+from subscribers.tests.factories import withdraw_tracking_consent
 
 pytestmark = pytest.mark.django_db
 
@@ -135,14 +136,7 @@ def test_withdrawn_consent_unlinks_the_readers_events_but_keeps_the_counts(clien
     post_forward(client, forward_path(sent), addresses="friend@example.net")
     client.get(share_link(sent, "X"), HTTP_USER_AGENT=BROWSER)
     assert SharingEvent.objects.filter(subscriber=reader).count() == 2
-    preferences.subscriber_preferences_update(
-        subscriber=reader,
-        first_name=reader.first_name,
-        last_name=reader.last_name,
-        language=reader.language,
-        tracking_consent=False,
-        wanted_lists=[news],
-    )
+    withdraw_tracking_consent(reader, wanted_lists=[news])
     assert SharingEvent.objects.count() == 2
     assert not SharingEvent.objects.filter(subscriber__isnull=False).exists()
 

@@ -96,3 +96,18 @@ def bulk_active_subscribers(
             },
         )
     return ids
+
+
+def withdraw_tracking_consent(subscriber: Subscriber, *, wanted_lists: Sequence[MailingList] = ()) -> None:
+    """What a reader does on the preference page: unticks tracking, keeping name, language and
+    ``wanted_lists``."""
+    from subscribers.services.preferences import subscriber_preferences_update
+
+    subscriber_preferences_update(
+        subscriber=subscriber,
+        first_name=subscriber.first_name,
+        last_name=subscriber.last_name,
+        language=subscriber.language,
+        tracking_consent=False,
+        wanted_lists=list(wanted_lists),
+    )

@@ -3,6 +3,7 @@
 import pytest
 
 from subscribers.services import gdpr
+from subscribers.tests.factories import withdraw_tracking_consent
 from tracking import tokens
 from tracking.models import CampaignHourStats, Event
 from tracking.services import honeypot_url_for
@@ -93,22 +94,13 @@ def test_withdrawing_consent_unlinks_stored_events_and_keeps_the_counts(client, 
 
 
 def test_withdrawing_consent_in_the_preference_centre_unlinks_stored_events(client, campaign, reader):
-    from subscribers.services.preferences import subscriber_preferences_update
-
     pixel, _click_urls = urls_for(campaign, reader)
     hit(client, pixel)
     process()
     subscriber = reader.subscriber
     assert subscriber.tracking_consent and Event.objects.filter(delivery=reader).exists()
 
-    subscriber_preferences_update(
-        subscriber=subscriber,
-        first_name=subscriber.first_name,
-        last_name=subscriber.last_name,
-        language=subscriber.language,
-        tracking_consent=False,
-        wanted_lists=[],
-    )
+    withdraw_tracking_consent(subscriber)
 
     assert not Event.objects.filter(delivery=reader).exists()
     assert CampaignHourStats.objects.get().opens == 1

@@ -10,8 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from subscribers.services.gdpr import subscriber_erase
-from subscribers.services.preferences import subscriber_preferences_update
-from subscribers.tests.factories import SubscriberFactory
+from subscribers.tests.factories import SubscriberFactory, withdraw_tracking_consent
 from tracking import event_queue, tokens
 from tracking.models import Event
 from tracking.tests.conftest import hit, process, queued
@@ -86,14 +85,7 @@ def test_people_count_once_per_message_and_figures_survive_a_withdrawn_consent(c
     assert message.opened_at is not None and message.clicked_at is not None
 
     subscriber = message.subscriber
-    subscriber_preferences_update(
-        subscriber=subscriber,
-        first_name=subscriber.first_name,
-        last_name=subscriber.last_name,
-        language=subscriber.language,
-        tracking_consent=False,
-        wanted_lists=[],
-    )
+    withdraw_tracking_consent(subscriber)
 
     message.refresh_from_db()
     assert (message.opened_at, message.clicked_at) == (None, None)
