@@ -8,6 +8,7 @@ line also has e-mail addresses and token-like path segments masked before it is 
 
 import logging
 import re
+from datetime import UTC, datetime
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -41,6 +42,12 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
         kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "request"])
         super().__init__(*args, **kwargs)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # UTC in ISO 8601: Django sets the process's local time zone (TIME_ZONE), gunicorn's master
+        # and a worker before Django starts do not, and lines of one host must sort as one.
+        moment = datetime.fromtimestamp(record.created, tz=UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def format(self, record: logging.LogRecord) -> str:
         # Masking the serialised line covers every field; the patterns never span a quote or a

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import socket
 import subprocess
 import sys
 
@@ -73,3 +74,38 @@ def test_the_setting_turns_json_lines_on_and_refuses_a_typo():
         timeout=60,
     )
     assert typo.returncode == 1 and "KANAL_LOG_FORMAT must be text or json, not 'jsonl'" in typo.stderr
+
+
+def test_times_are_utc_in_iso_8601_whatever_the_process_time_zone():
+    record = logging.LogRecord("kanal", logging.INFO, __file__, 1, "hi", None, None)
+    record.created = 1_796_000_000.25  # 2026-11-30 00:53:20.250 UTC
+
+    assert json.loads(JsonFormatter().format(record))["time"] == "2026-11-30T00:53:20.250Z"
+
+
+def test_gunicorn_started_as_in_production_writes_its_own_lines_as_json():
+    """The Dockerfile's command line; gunicorn reads gunicorn.conf.py from the working directory."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "gunicorn", "newsletter_site.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "1"]
+    gunicorn = subprocess.Popen(
+        command, cwd=REPO, env=process_environment({"KANAL_LOG_FORMAT": "json"}), stderr=subprocess.PIPE, text=True
+    )
+    lines = []
+    try:
+        for line in gunicorn.stderr:
+            lines.append(line)
+            if "Booting worker" in line:
+                break
+    finally:
+        gunicorn.terminate()
+        lines += gunicorn.communicate(timeout=60)[1].splitlines()
+
+    records = [json.loads(line) for line in lines if line.strip()]
+    messages = [record["message"] for record in records if record["logger"] == "gunicorn.error"]
+    assert messages[0].startswith("Starting gunicorn")
+    assert any(message.startswith("Booting worker") for message in messages)
+    assert any(message.startswith("Shutting down") for message in messages)
+    assert all(record["time"].endswith("Z") for record in records)
