@@ -206,18 +206,19 @@ def _claim(*, campaign_id: int, limit: int, campaign: Campaign | None = None) ->
         rows = list(candidates.values_list("pk", "subscriber__status", "subscriber__email")[:limit])
         if not rows:
             return _Claim(None)
+        # The rows read are this transaction's until it ends (locked on PostgreSQL; SQLite has one
+        # writer), so the updates below name them by id alone. A status condition beside the ids
+        # made SQLite, which has no statistics, walk every queued delivery of every campaign.
         withdrawn = _consent_withdrawn(rows)
         for reason, ids in withdrawn.items():
-            Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.QUEUED).update(
-                status=Delivery.Status.WITHDRAWN, error=reason
-            )
+            Delivery.objects.filter(pk__any_of=ids).update(status=Delivery.Status.WITHDRAWN, error=reason)
         gone = {pk for ids in withdrawn.values() for pk in ids}
         sendable = [row[0] for row in rows if row[0] not in gone]
         if campaign is not None and sendable and extensions.BATCH_PREPARERS:
             prepared = extensions.batch_prepare(campaign=campaign, delivery_ids=sendable)
             held = frozenset().union(*(result.held for result in prepared))
             sendable = [pk for pk in sendable if pk not in held]
-        Delivery.objects.filter(pk__any_of=sendable, status=Delivery.Status.QUEUED).update(
+        Delivery.objects.filter(pk__any_of=sendable).update(
             status=Delivery.Status.SENDING, claim=token, claimed_at=timezone.now()
         )
     return _Claim(token, tuple(prepared))

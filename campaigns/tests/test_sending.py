@@ -11,6 +11,8 @@ import pytest
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import throttle
@@ -95,6 +97,34 @@ def test_consent_withdrawn_after_the_snapshot_is_checked_again_when_the_mail_is_
     assert campaign.status == Campaign.Status.SENT
     progress = sending.campaign_progress(campaign=campaign)
     assert (progress["sent"], progress["withdrawn"], progress["percent"]) == (1, 3, 100)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner, which has no statistics")
+def test_the_claims_updates_find_their_rows_by_id_not_by_walking_every_queued_delivery(
+    campaign, news, django_capture_on_commit_callbacks
+):
+    readers = subscribe(news, 4)
+    stay, leave = readers[:2], readers[2:]
+    other = CampaignFactory(mailing_lists=[news])
+    ArticleFactory(campaign=other)
+    start(campaign, django_capture_on_commit_callbacks)
+    start(other, django_capture_on_commit_callbacks)  # more queued deliveries than the claim's
+    Subscriber.objects.filter(pk__in=[reader.pk for reader in leave]).update(status=Subscriber.Status.UNSUBSCRIBED)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert sending.deliveries_claim(campaign_id=campaign.pk, limit=10)
+
+    updates = [query["sql"] for query in queries if query["sql"].startswith('UPDATE "campaigns_delivery"')]
+    assert len(updates) == 2, "one for the withdrawn deliveries, one for the claim"
+    with connection.cursor() as cursor:
+        for sql in updates:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "INTEGER PRIMARY KEY" in plan and "USING INDEX" not in plan, plan
+    assert dict(Delivery.objects.filter(campaign=campaign).values_list("subscriber_id", "status")) == {
+        **{reader.pk: Delivery.Status.SENDING for reader in stay},
+        **{reader.pk: Delivery.Status.WITHDRAWN for reader in leave},
+    }
 
 
 def test_each_recipient_gets_one_personal_message_with_one_click_unsubscribe(

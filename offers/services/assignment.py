@@ -2,9 +2,9 @@
 
 ``coupons_assign`` runs once per claimed sending batch, before any message of the batch is handed
 over, and commits before it returns. A delivery that has a code keeps it (a batch sent again after
-a killed worker finds it); the others get free pool codes in one set-based INSERT … SELECT. The
-unique delivery and unique coupon of ``CouponAssignment`` make a second code for a delivery, or a
-code for two deliveries, impossible whatever the workers do.
+a killed worker finds it); the others get free pool codes: one read of the codes they hold, one of
+free codes, one INSERT of the pairs. The unique delivery and unique coupon of ``CouponAssignment``
+make a second code for a delivery, or a code for two deliveries, impossible whatever the workers do.
 """
 
 from django.core.exceptions import ValidationError
@@ -16,7 +16,7 @@ from campaigns.models import Campaign, Delivery
 from offers.models import CampaignOffer, Coupon, CouponAssignment, Offer, Redemption
 
 # Rounds of the claim when a concurrent batch took a code this one had chosen (PostgreSQL only:
-# the statement's snapshot predates the other's commit). Each round claims what the last missed.
+# the free codes' read predates the other's commit). Each round claims what the last missed.
 CLAIM_ROUNDS = 3
 
 # offer id -> the highest coupon id this process assigned: the next claim looks above it first, so
@@ -25,11 +25,43 @@ CLAIM_ROUNDS = 3
 _assigned_up_to: dict[int, int] = {}
 
 
-def _ids_sql() -> str:
-    """The deliveries' ids as rows (id): a PostgreSQL array or, on SQLite, a JSON list."""
+def _quoted(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _held_sql() -> str:
+    """(delivery id, code, coupon id) of the given deliveries that hold a code already."""
+    ids = "SELECT unnest(%s::bigint[])" if connection.vendor == "postgresql" else "SELECT value FROM json_each(%s)"
+    # Only quoted table names from the models' metadata reach the SQL text.
+    return (
+        f"SELECT a.delivery_id, c.code, c.id FROM {_quoted(CouponAssignment)} a "  # noqa: S608
+        f"JOIN {_quoted(Coupon)} c ON c.id = a.coupon_id WHERE a.delivery_id IN ({ids})"
+    )
+
+
+def _free_sql() -> str:
+    """(id, code) of the offer's free codes above an id, in id order, at most a number of them."""
+    # PostgreSQL: the codes are locked, and codes another batch has locked are skipped, not waited
+    # for. SQLite: the claim's transaction is the one writer; nothing changes between read and insert.
+    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    return (
+        f"SELECT c.id, c.code FROM {_quoted(Coupon)} c WHERE c.offer_id = %s AND c.id > %s "  # noqa: S608
+        f"AND NOT EXISTS (SELECT 1 FROM {_quoted(CouponAssignment)} a WHERE a.coupon_id = c.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_quoted(Redemption)} r WHERE r.coupon_id = c.id) "
+        f"ORDER BY c.id LIMIT %s{lock}"
+    )
+
+
+def _insert_sql() -> str:
+    """The (coupon id, delivery id) pairs as assignments; returns the deliveries that got theirs."""
     if connection.vendor == "postgresql":
-        return "SELECT unnest(%s::bigint[]) AS id"
-    return "SELECT value AS id FROM json_each(%s)"
+        pairs = "SELECT unnest(%s::bigint[]), unnest(%s::bigint[]), %s"
+    else:
+        pairs = "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), %s FROM json_each(%s) WHERE true"
+    return (
+        f"INSERT INTO {_quoted(CouponAssignment)} (coupon_id, delivery_id, assigned_at) {pairs} "
+        "ON CONFLICT DO NOTHING RETURNING delivery_id"
+    )
 
 
 def _ids_param(ids: list[int]):
@@ -38,65 +70,47 @@ def _ids_param(ids: list[int]):
     return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
 
 
-def _claim_sql() -> str:
-    quote = connection.ops.quote_name
-    coupon, assignment = quote(Coupon._meta.db_table), quote(CouponAssignment._meta.db_table)
-    redemption = quote(Redemption._meta.db_table)
-    # PostgreSQL: free codes are locked, and codes another batch has locked are skipped, not
-    # waited for. SQLite: the statement is the one writer; its read and its insert see the same data.
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    # Only quoted table names from the models' metadata reach the SQL text. The n-th delivery without
-    # a code gets the n-th free code: both sides numbered, paired by GROUP BY n (a sort, where a
-    # join on the numbers would compare every pair on SQLite).
-    return (
-        f"WITH need AS (SELECT d.id, row_number() OVER (ORDER BY d.id) AS n FROM ({_ids_sql()}) d "  # noqa: S608
-        f"WHERE NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.delivery_id = d.id)), "
-        f"free AS (SELECT c.id FROM {coupon} c WHERE c.offer_id = %s AND c.id > %s "
-        f"AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.coupon_id = c.id) "
-        f"AND NOT EXISTS (SELECT 1 FROM {redemption} r WHERE r.coupon_id = c.id) "
-        f"ORDER BY c.id LIMIT %s{lock}), "
-        "pairs AS (SELECT max(coupon_id) AS coupon_id, max(delivery_id) AS delivery_id FROM ("
-        "SELECT row_number() OVER (ORDER BY id) AS n, id AS coupon_id, NULL AS delivery_id FROM free "
-        "UNION ALL SELECT n, NULL, id FROM need) numbered GROUP BY n) "
-        f"INSERT INTO {assignment} (coupon_id, delivery_id, assigned_at) "
-        "SELECT coupon_id, delivery_id, %s FROM pairs WHERE coupon_id IS NOT NULL AND delivery_id IS NOT NULL "
-        "ON CONFLICT DO NOTHING"
-    )
-
-
-def _codes_sql() -> str:
-    quote = connection.ops.quote_name
-    coupon, assignment = quote(Coupon._meta.db_table), quote(CouponAssignment._meta.db_table)
-    return (
-        f"SELECT a.delivery_id, c.code, c.id FROM {assignment} a JOIN {coupon} c ON c.id = a.coupon_id "  # noqa: S608
-        f"WHERE a.delivery_id IN ({_ids_sql()})"
-    )
+def _insert_params(pairs: list[tuple[int, int]], now) -> list:
+    if connection.vendor == "postgresql":
+        return [[coupon for coupon, _delivery in pairs], [delivery for _coupon, delivery in pairs], now]
+    return [now, "[" + ",".join(f"[{int(coupon)},{int(delivery)}]" for coupon, delivery in pairs) + "]"]
 
 
 def coupons_assign(*, offer_id: int, delivery_ids: list[int]) -> dict[int, str]:
     """Each delivery's code: the one it has, else a free code of the offer's pool; committed on return.
 
-    One INSERT … SELECT gives every delivery without a code one of the free codes, and one SELECT
-    reads them all back. Deliveries missing from the answer got none: the pool has no free code
-    left for them.
+    Deliveries missing from the answer got none: the pool has no free code left for them.
     """
     codes: dict[int, str] = {}
     missing = list(delivery_ids)
     after = _assigned_up_to.get(offer_id, 0)
     with transaction.atomic(), connection.cursor() as cursor:
         for _round in range(CLAIM_ROUNDS + 1):
-            now = connection.ops.adapt_datetimefield_value(timezone.now())
-            cursor.execute(_claim_sql(), [_ids_param(missing), offer_id, after, len(missing), now])
-            inserted = cursor.rowcount
-            cursor.execute(_codes_sql(), [_ids_param(missing)])
+            cursor.execute(_held_sql(), [_ids_param(missing)])
             for delivery_id, code, coupon_id in cursor.fetchall():
                 codes[delivery_id] = code
                 after = max(after, coupon_id)
             missing = [pk for pk in missing if pk not in codes]
             if not missing:
                 break
-            if inserted <= 0:
-                if after == 0:
+            looked_above, wanted = after, len(missing)
+            cursor.execute(_free_sql(), [offer_id, looked_above, wanted])
+            free = cursor.fetchall()
+            if free:
+                pairs = list(zip((coupon_id for coupon_id, _code in free), missing, strict=False))
+                now = connection.ops.adapt_datetimefield_value(timezone.now())
+                cursor.execute(_insert_sql(), _insert_params(pairs, now))
+                given = {delivery_id for (delivery_id,) in cursor.fetchall()}
+                code_of = dict(free)
+                for coupon_id, delivery_id in pairs:
+                    if delivery_id in given:
+                        codes[delivery_id] = code_of[coupon_id]
+                        after = max(after, coupon_id)
+                missing = [pk for pk in missing if pk not in codes]
+                if not missing:
+                    break
+            if len(free) < wanted:
+                if looked_above == 0:
                     break  # the whole pool was looked at: no free code left
                 after = 0
     if after:

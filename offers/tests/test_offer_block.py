@@ -2,6 +2,7 @@
 runs out pauses the campaign instead of sending a mail without its code."""
 
 import re
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -10,6 +11,7 @@ from email.utils import parseaddr
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,11 +21,13 @@ from campaigns.tests.factories import ArticleFactory, CampaignFactory, MailingLi
 from campaigns.tests.test_conditional_content import parts as text_and_html
 from campaigns.tests.test_conditional_content import send
 from offers import tokens
-from offers.models import CouponAssignment, Offer
+from offers.models import CouponAssignment, Offer, Redemption
+from offers.services import assignment
 from offers.services.assignment import campaign_offer_set, coupons_assign
 from offers.services.pools import offer_shared_code_set, pool_upload
 from offers.tests.factories import CouponFactory, OfferFactory
 from subscribers.tests.factories import SubscriberFactory, SubscriptionFactory
+from tracking.tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +148,63 @@ def test_a_batch_sent_again_reuses_the_deliverys_code(news, offer, django_captur
     by_address = {parseaddr(m.to[0])[1]: m.body for m in mail.outbox}
     for delivery in Delivery.objects.filter(campaign=campaign).select_related("subscriber"):
         assert first[delivery.pk] in by_address[delivery.subscriber.email]
+
+
+def test_assignment_skips_codes_given_or_redeemed_elsewhere_and_looks_below_its_hint(news, monkeypatch):
+    offer = OfferFactory(name="Klein")
+    coupons = [CouponFactory(offer=offer, code=f"KL-{n}") for n in range(6)]
+    reader = SubscriberFactory()
+    CouponAssignment.objects.create(coupon=coupons[0], subscriber=reader)  # a referral reward
+    Redemption.objects.create(
+        coupon=coupons[2], offer=offer, shared=False, source=Redemption.Source.MANUAL, redeemed_at=timezone.now()
+    )
+    campaign = campaign_with(news, offer)
+    ids = [DeliveryFactory(campaign=campaign, subscriber=person).pk for person in readers(news, 5)]
+    monkeypatch.setitem(assignment._assigned_up_to, offer.pk, coupons[4].pk)  # this process last gave out KL-4 ...
+
+    codes = assignment.coupons_assign(offer_id=offer.pk, delivery_ids=ids[:3])
+
+    # ... only KL-5 lies above it: the rest comes from the whole pool, never KL-0 or KL-2.
+    assert codes == {ids[0]: "KL-5", ids[1]: "KL-1", ids[2]: "KL-3"}
+    assert set(codes) == set(ids[:3])
+    rest = assignment.coupons_assign(offer_id=offer.pk, delivery_ids=ids[3:])
+    assert len(rest) == 1, "one free code left for two deliveries: the other gets none"
+    given = list(CouponAssignment.objects.filter(delivery__in=ids).values_list("coupon__code", flat=True))
+    assert sorted(given) == ["KL-1", "KL-3", "KL-4", "KL-5"]
+    assert assignment.coupons_assign(offer_id=offer.pk, delivery_ids=ids) == {**codes, **rest}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_one_pool_each_get_distinct_codes(news):
+    offer = OfferFactory(name="Eng")
+    for n in range(30):
+        CouponFactory(offer=offer, code=f"EN-{n:02d}")
+    campaign = campaign_with(news, offer)
+    ids = [DeliveryFactory(campaign=campaign, subscriber=person).pk for person in readers(news, 40)]
+    batches = [ids[n::4] for n in range(4)]
+    barrier, results, errors = threading.Barrier(4), [], []
+
+    def claim(batch):
+        try:
+            barrier.wait(10)
+            results.append(assignment.coupons_assign(offer_id=offer.pk, delivery_ids=batch))
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    given = {pk: code for result in results for pk, code in result.items()}
+    assert len(given) == 30, "the pool's 30 codes all given, to 30 of the 40 deliveries"
+    assert len(set(given.values())) == 30
+    stored = dict(CouponAssignment.objects.filter(delivery__in=ids).values_list("delivery_id", "coupon__code"))
+    assert stored == given
 
 
 def test_an_empty_pool_pauses_the_campaign_and_resuming_after_new_codes_sends_the_rest(
