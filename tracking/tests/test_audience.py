@@ -209,3 +209,22 @@ def test_the_hourly_engagement_task_stores_the_figures_from_the_new_scores(two_l
     assert figures.stored
     assert {bucket.label: bucket.subscribers for bucket in figures.scores}["80–100"] == 0
     assert (figures.segments, figures.scores) == live(None, figures.as_of)[:2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_cannot_store_keeps_the_previous_figures(monkeypatch):
+    from tracking.services import audience as service
+
+    news = MailingListFactory(name="News")
+    SubscriptionFactory(subscriber=SubscriberFactory(tracking_consent=False), mailing_list=news)
+    first = timezone.now() - timedelta(hours=1)
+    assert audience_summary_refresh(now=first) == 2
+    computed = service.audience_figures_compute(now=timezone.now())
+    news.delete()  # between computing and storing
+    monkeypatch.setattr(service, "audience_figures_compute", lambda now: computed)
+
+    assert audience_summary_refresh() == 0
+
+    figures = audience_figures()
+    assert figures.stored and figures.as_of == first
+    assert [segment.subscribers for segment in figures.segments] == [0, 0, 0, 1]
