@@ -15,6 +15,7 @@ from tracking.selectors import (
     audience_score_distribution,
     audience_segments,
     subscriber_engagement_rows,
+    subscription_flow,
 )
 from tracking.services.audience import audience_summary_refresh
 from tracking.tests.factories import SubscriberFactory
@@ -155,6 +156,24 @@ def test_stored_figures_equal_the_live_ones_for_all_lists_and_each_list(two_list
     weekly = audience_figures(mailing_list=two_lists[1], months=GROWTH_MONTHS)
     assert [segment.subscribers for segment in weekly.segments] == [1, 1, 4, 0]
     assert sum(month.signups for month in weekly.growth) == 7
+
+
+def test_growth_per_month_counts_what_subscription_flow_counts_between_the_same_boundaries(two_lists):
+    now = timezone.now()
+    months = audience_growth(months=GROWTH_MONTHS, now=now)
+    ends = [month.month for month in months[1:]] + [now + timedelta(microseconds=1)]
+    for month, end in zip(months, ends, strict=True):
+        found = Subscription.objects.aggregate(**subscription_flow(start=month.month, end=end))
+        assert (month.signups, month.confirmations, month.unsubscribes) == (
+            found["signups"],
+            found["confirmations"],
+            found["unsubscribes"],
+        )
+    active = Subscription.objects.filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True).count()
+    assert months[-1].active_at_end == active
+    assert (
+        sum(month.signups for month in months) == Subscription.objects.filter(created_at__gte=months[0].month).count()
+    )
 
 
 def test_the_page_shows_the_last_months_of_the_stored_growth(two_lists):
