@@ -38,6 +38,7 @@ from surveys.models import ArticleFeedback, Question, Response, Survey
 from surveys.services import article_feedback_record, response_answer_record
 from tracking import event_queue, tokens
 from tracking.models import TrackedLink
+from tracking.services.audience import audience_summary_refresh
 from tracking.services.engagement import engagement_refresh
 from tracking.services.events import count_cutoff, events_count, events_ingest
 from tracking.services.links import campaign_links_register
@@ -673,6 +674,8 @@ def demo_seed(*, lists: dict[str, MailingList], now: datetime | None = None) -> 
         while events_count(cutoff=latest + timedelta(minutes=1), limit=settings.KANAL_TRACKING_BATCH_SIZE):
             pass
         engagement_refresh(now=now)
+        # The audience page shows the figures the hourly task keeps: keep them with the demo in them.
+        audience_summary_refresh(now=now)
         for campaign, reading, deliveries in zip(campaigns, readings, all_deliveries, strict=True):
             answers, feedback = _answers_record(campaign, reading, deliveries, people)
             outcome.answers += answers
@@ -701,6 +704,7 @@ def demo_remove() -> RemoveOutcome:
         subscriber_count = subscribers.count()
         subscribers.delete()
         Tag.objects.filter(name=DEMO_TAG, subscribers__isnull=True).delete()
+        audience_summary_refresh()
     marker = removed_marker()
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text("The demo data was removed; `manage.py kanal_demo_seed` brings it back.\n")

@@ -341,3 +341,36 @@ class SubscriberEngagement(models.Model):
 
     def __str__(self):
         return f"{self.subscriber_id}: {self.score}"
+
+
+class AudienceSummary(models.Model):
+    """The audience page's figures for one mailing list (or all lists: no list), as the hourly
+    engagement task computed them (``tracking.services.audience``).
+
+    ``figures`` holds counts only: ``segments`` and ``scores`` (active subscribers per segment and
+    score range) and ``growth`` (per month: start, sign-ups, confirmations, unsubscribes, active at
+    its end). ``basis`` names the settings they were computed under; the page computes the figures
+    itself when those differ or no row exists.
+    """
+
+    mailing_list = models.ForeignKey(
+        "subscribers.MailingList",
+        verbose_name=_("mailing list"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+    basis = models.JSONField(_("computed under"), default=dict)
+    figures = models.JSONField(_("figures"), default=dict)
+
+    class Meta:
+        verbose_name = _("audience summary")
+        verbose_name_plural = _("audience summaries")
+        constraints = [
+            models.UniqueConstraint(Coalesce("mailing_list", 0), name="tracking_audience_summary_one_per_list"),
+        ]
+
+    def __str__(self):
+        return f"{self.mailing_list_id or 'all'}: {self.computed_at:%Y-%m-%d %H:%M}"

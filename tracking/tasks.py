@@ -19,10 +19,12 @@ def process_events() -> None:
 
 @shared_task(acks_late=True)
 def refresh_engagement() -> None:
-    """Beat runs this hourly: recompute every subscriber's engagement score (it decays with time)."""
-    from tracking.services import engagement
+    """Beat runs this hourly: recompute every subscriber's engagement score (it decays with time),
+    then the audience page's figures from those scores."""
+    from tracking.services import audience, engagement
 
     engagement.engagement_refresh()
+    audience.audience_summary_refresh()
 
 
 @shared_task(acks_late=True)

@@ -18,7 +18,7 @@ from surveys.models import Answer, ArticleFeedback, Response
 from surveys.selectors import campaign_article_feedback
 from tracking import event_queue
 from tracking.models import CampaignHourStats, Event, TrackedLink
-from tracking.selectors import campaign_articles, campaign_funnel, machine_share
+from tracking.selectors import audience_figures, campaign_articles, campaign_funnel, machine_share
 from tracking.services.events import events_ingest
 
 Reason = Event.MachineReason
@@ -142,6 +142,7 @@ def test_removal_takes_the_demo_and_nothing_else(lists):
     )
     demo_seed(lists=lists, now=NOW)
     assert demo_subscribers().count() >= 300
+    assert sum(segment.subscribers for segment in audience_figures().segments) >= 300
 
     outcome = demo_remove()
 
@@ -154,6 +155,9 @@ def test_removal_takes_the_demo_and_nothing_else(lists):
     assert list(Tag.objects.get(name=DEMO_TAG).subscribers.all()) == [tagged]
     assert not Response.objects.exists() and not ArticleFeedback.objects.exists()
     assert set(MailingList.objects.values_list("slug", flat=True)) == {"news", "product-updates"}
+    # The audience page's stored figures forget the demo people too.
+    figures = audience_figures()
+    assert figures.stored and sum(segment.subscribers for segment in figures.segments) == 2
 
 
 def test_up_does_not_bring_back_a_removed_demo(lists):

@@ -193,16 +193,20 @@ def _audience_list(request) -> MailingList | None:
 
 def _months(request) -> int:
     value = request.GET.get("months", "")
-    return min(max(int(value), 1), 60) if value.isdigit() else 12
+    return min(max(int(value), 1), selectors.GROWTH_MONTHS) if value.isdigit() else 12
 
 
-def _audience_tables(request, mailing_list: MailingList | None) -> list[tables.Table]:
+def _audience_tables(figures: selectors.AudienceFigures, request) -> list[tables.Table]:
     found = [
-        tables.segments_table(selectors.audience_segments(mailing_list=mailing_list)),
-        tables.scores_table(selectors.audience_score_distribution(mailing_list=mailing_list)),
-        tables.growth_table(selectors.audience_growth(months=_months(request), mailing_list=mailing_list)),
+        tables.segments_table(figures.segments),
+        tables.scores_table(figures.scores),
+        tables.growth_table(figures.growth),
     ]
     return _with_csv_urls(request, found, lambda slug: reverse("tracking:analytics_audience_csv", args=[slug]))
+
+
+def _audience_figures(request, mailing_list: MailingList | None) -> selectors.AudienceFigures:
+    return selectors.audience_figures(mailing_list=mailing_list, months=_months(request))
 
 
 @staff_permission_required("campaigns.view_campaign")
@@ -210,11 +214,13 @@ def audience(request):
     from django.conf import settings
 
     mailing_list = _audience_list(request)
+    figures = _audience_figures(request, mailing_list)
     return _page(
         request,
         "tracking/analytics/audience.html",
         {
-            "t": {table.slug: table for table in _audience_tables(request, mailing_list)},
+            "t": {table.slug: table for table in _audience_tables(figures, request)},
+            "figures": figures,
             "mailing_list": mailing_list,
             "mailing_lists": MailingList.objects.order_by("name"),
             "months": _months(request),
@@ -227,7 +233,8 @@ def audience(request):
 
 @staff_permission_required("campaigns.view_campaign")
 def audience_csv(request, table):
-    return _csv_response(_pick(_audience_tables(request, _audience_list(request)), table), f"audience-{table}.csv")
+    figures = _audience_figures(request, _audience_list(request))
+    return _csv_response(_pick(_audience_tables(figures, request), table), f"audience-{table}.csv")
 
 
 @staff_permission_required("campaigns.view_campaign", "subscribers.view_subscriber")

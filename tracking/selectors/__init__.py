@@ -1,6 +1,9 @@
 """Reads of the tracking app: campaign figures (``campaigns``) and the audience view (``audience``)."""
 
 from tracking.selectors.audience import (
+    GROWTH_MONTHS,
+    AudienceFigures,
+    audience_figures,
     audience_growth,
     audience_score_distribution,
     audience_segments,
@@ -34,12 +37,15 @@ from tracking.selectors.campaigns import (
 )
 
 __all__ = [
+    "GROWTH_MONTHS",
     "ArticleFigures",
+    "AudienceFigures",
     "CampaignSummary",
     "Funnel",
     "Hour",
     "LinkFigures",
     "analysed_campaigns",
+    "audience_figures",
     "audience_growth",
     "audience_score_distribution",
     "audience_segments",

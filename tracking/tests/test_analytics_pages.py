@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from surveys.models import Response
 from surveys.tests.factories import SurveyFactory
+from tracking import selectors
 from tracking.models import ClientStats, DomainStats, TrackedLink
 from tracking.tests.conftest import hit, process, urls_for
 from tracking.tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
@@ -210,6 +211,37 @@ def test_audience_page(client, staff, sent):
         len(table_rows(client.get(reverse("tracking:analytics_audience") + "?months=3").content.decode(), "growth"))
         == 3
     )
+
+
+def test_audience_page_shows_the_figures_of_the_hourly_run_and_when_they_were_computed(client, staff, sent):
+    from tracking.tasks import refresh_engagement
+
+    url = reverse("tracking:analytics_audience")
+    before = client.get(url).content.decode()
+    assert "Figures computed now" in before  # fresh install: no run yet, the figures are computed per request
+    refresh_engagement()
+    SubscriberFactory(tracking_consent=False)  # signs up after the run: shows at the next one
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(url).content.decode()
+
+    assert "Figures as of" in html
+    assert not [query for query in queries if '"subscribers_subscriber"' in query["sql"]]
+    for slug in ("segments", "growth"):
+        assert table_rows(html, slug) == table_rows(before, slug)
+    # The run gave the readers their scores; the page shows them as the run left them.
+    assert (
+        [int(row[1]) for row in table_rows(html, "scores")]
+        == [bucket.subscribers for bucket in selectors.audience_score_distribution()]
+        != [int(row[1]) for row in table_rows(before, "scores")]
+    )
+    refresh_engagement()
+    segments = {row[0]: row[1] for row in table_rows(client.get(url).content.decode(), "segments")}
+    assert segments["nicht persönlich gemessen"] == "2"
+    assert csv_of(client.get(reverse("tracking:analytics_audience_csv", args=["segments"])))[4][:2] == [
+        "nicht persönlich gemessen",
+        "2",
+    ]
 
 
 def test_admin_change_page_links_to_the_analytics(admin_client, sent):
