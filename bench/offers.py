@@ -175,6 +175,7 @@ def measure_sending(env, mailing_list, args) -> None:
     }
     common = {"recipients": args.recipients, "args": args, "extra": smtp, "sink": sink}
     rates: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     # A B B A: each later campaign meets a database grown by the earlier ones; the order cancels that.
     order = [False, True, True, False] if args.abba else [False, True]
     try:
@@ -182,7 +183,9 @@ def measure_sending(env, mailing_list, args) -> None:
             label = "SMTP with offer block" if with_offer else "SMTP without offer"
             prepare = (lambda campaign: attach_offer(campaign, codes=args.recipients)) if with_offer else None
             rates[with_offer].append(
-                send_campaign.send_end_to_end(env, mailing_list, label=label, prepare=prepare, **common)
+                send_campaign.send_end_to_end(
+                    env, mailing_list, label=label, prepare=prepare, cpu=cpu[with_offer], **common
+                )
             )
     finally:
         sink.stop()
@@ -190,6 +193,11 @@ def measure_sending(env, mailing_list, args) -> None:
     say(
         f"[ratio] with an offer block: {100 * with_offer / plain:.0f} % of the throughput "
         f"({'A B B A, means' if args.abba else 'without, then with'}; target >= 90 %)"
+    )
+    plain_cpu, offer_cpu = statistics.mean(cpu[False]), statistics.mean(cpu[True])
+    say(
+        f"[cpu] workers' CPU per message without / with the block: {plain_cpu * 1e6:.0f} / {offer_cpu * 1e6:.0f} µs "
+        f"(+{(offer_cpu - plain_cpu) * 1e6:.0f} µs; throughput bound by it: {100 * plain_cpu / offer_cpu:.0f} %)"
     )
 
 

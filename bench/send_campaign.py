@@ -390,6 +390,7 @@ class RssSampler(threading.Thread):
         self.groups = {worker.pid for worker in workers}
         self.interval = interval
         self.samples: dict[int, list[int]] = {}  # pid -> RSS in KB, in order
+        self.cpu_ticks: dict[int, list[int]] = {}  # pid -> user + system clock ticks: [first, last] sample
         self.running = True
 
     @property
@@ -403,10 +404,18 @@ class RssSampler(threading.Thread):
                 try:
                     fields = status.read_text().rsplit(")", 1)[1].split()
                     if int(fields[2]) in self.groups:  # pgrp
-                        self.samples.setdefault(int(status.parent.name), []).append(int(fields[21]) * page_kb)
+                        pid = int(status.parent.name)
+                        self.samples.setdefault(pid, []).append(int(fields[21]) * page_kb)
+                        ticks = int(fields[11]) + int(fields[12])  # utime + stime
+                        self.cpu_ticks.setdefault(pid, [ticks, ticks])[1] = ticks
                 except (OSError, IndexError, ValueError):
                     continue
             time.sleep(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU the workers' processes used between their first and last samples (from ready workers on)."""
+        return sum(last - first for first, last in self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def report(self, label: str) -> None:
         for pid, values in sorted(self.samples.items()):
@@ -435,9 +444,10 @@ def wait_until_ready(workers) -> None:
 
 
 def send_end_to_end(
-    env, mailing_list, *, label: str, recipients: int, args, extra: dict, sink=None, prepare=None
+    env, mailing_list, *, label: str, recipients: int, args, extra: dict, sink=None, prepare=None, cpu=None
 ) -> float:
-    """``prepare(campaign)``, if given, runs before the send starts (bench/offers.py adds an offer)."""
+    """``prepare(campaign)``, if given, runs before the send starts (bench/offers.py adds an offer);
+    ``cpu``, a list, gets the workers' CPU seconds per message appended."""
     from django.db.models import Max
 
     from campaigns.models import Campaign, Delivery
@@ -477,6 +487,13 @@ def send_end_to_end(
     say(line)
     say(f"[{label}] end: {load_average()}")
     sampler.report(label)
+    # CPU per message hardly moves with other work on the machine, where messages/s does.
+    say(
+        f"[{label}] worker CPU (user + system, all processes, from ready on): {sampler.cpu_seconds:.1f} s, "
+        f"{sampler.cpu_seconds / max(sent, 1) * 1e6:.0f} µs per message"
+    )
+    if cpu is not None:
+        cpu.append(sampler.cpu_seconds / max(sent, 1))
     return rate
 
 
