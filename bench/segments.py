@@ -27,7 +27,7 @@ the time of the delivery snapshot of a campaign using the segment (one INSERT â€
 Targets: count < 500 ms on PostgreSQL (< 2 s on SQLite), snapshot < 10 s.
 
 The database is SQLite in var/bench/segments/ unless DATABASE_URL is set (PostgreSQL: a database
-named kanal_bench_segments is created next to the one in the URL). ``--keep`` measures again on
+named kanal_bench_segments, or ``--database-name``, is created next to the one in the URL). ``--keep`` measures again on
 the database of the last run without generating it.
 """
 
@@ -236,9 +236,14 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="reuse the database of the last run (no generation)")
+    parser.add_argument(
+        "--database-name",
+        default="kanal_bench_segments",
+        help="PostgreSQL database to create or reuse, next to the one in DATABASE_URL (default: %(default)s)",
+    )
     args = parser.parse_args()
 
-    database = bench_database("kanal_bench_segments", bench_dir=BENCH_DIR, keep=args.keep)
+    database = bench_database(args.database_name, bench_dir=BENCH_DIR, keep=args.keep)
     setup_django()
     from django.db import connection, transaction
     from django.utils import timezone
