@@ -166,28 +166,17 @@ def rules_compile(rules) -> Compiled:
     return _compile(rules)
 
 
-def rules_without_behaviour(rules) -> Compiled:
-    """The rules with every condition that needs consent read as unknown, as Q on Subscriber.
+def rules_unknown_without_consent_q(rules) -> Q:
+    """Where the rules are unknown for a subscriber without tracking consent, as a Q on Subscriber.
 
-    ``true`` is where the tree is "true or unknown" and ``false`` where it is "false or unknown"
-    (AND, OR and NOT keep that meaning); neither reads behaviour or answers, so PostgreSQL plans
-    them as joins. For a subscriber without consent every such condition is unknown, so the tree
-    is unknown exactly where both hold. For anybody else, reading a condition as unknown can turn
-    true or false into unknown but never into each other (three-valued logic is monotone), so
-    ``true`` holds for every member: the subscribers the rules could take at all.
-    SegmentError when the rules have problems.
+    For them every condition that needs consent is unknown, so the tree depends on the other
+    conditions only. Compiled with those conditions as constants, "true" reads "true or unknown"
+    and "false" reads "false or unknown" (AND, OR and NOT keep that meaning), so unknown is where
+    both hold: no behaviour subquery and no negated group is left, and PostgreSQL plans the rest
+    as joins. SegmentError when the rules have problems.
     """
     problems = rules_problems(rules)
     if problems:
         raise SegmentError(problems)
-    return _compile(rules, untracked=True)
-
-
-def rules_unknown_without_consent_q(rules) -> Q:
-    """Where the rules are unknown for a subscriber without tracking consent, as a Q on Subscriber:
-    where they are both "true or unknown" and "false or unknown" with every condition that needs
-    consent read as unknown (``rules_without_behaviour``). No behaviour subquery and no negated
-    group is left. SegmentError when the rules have problems.
-    """
-    loose = rules_without_behaviour(rules)
-    return _all([loose.true, loose.false])
+    compiled = _compile(rules, untracked=True)
+    return _all([compiled.true, compiled.false])

@@ -121,9 +121,9 @@ def _random_tree(rng: random.Random, leaves: list[dict], depth: int) -> dict:
     return all_of(*children) if op == "and" else any_of(*children)
 
 
-def test_single_pass_counts_equal_separate_counts_for_nested_trees(world):
-    """segment_count counts members and left-outs in one pass over the subscribers the rules could
-    take; it must give what three separate counts from the definitions give, for nested trees of
+def test_the_counts_equal_the_definitions_for_random_nested_trees(world):
+    """segment_count must give what counting each definition on its own gives (members: the tree is
+    true; left out: no consent and the tree neither true nor false), for random nested trees of
     behaviour, answer and profile conditions, over all subscribers and over a narrower base."""
     from audience.conditions import tracked_q
     from audience.rules import rules_compile
