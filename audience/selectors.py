@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from audience.conditions import tracked_q
 from audience.models import Segment
 from audience.rules import SegmentError, rules_compile, rules_problems, rules_unknown_without_consent_q
+from newsletter_site.planner import without_jit
 from subscribers.models import Subscriber
 
 SAMPLE_SIZE = 10
@@ -33,15 +34,19 @@ def segment_problems(segment: Segment | dict) -> list[str]:
 def segment_count(segment: Segment | dict, *, base: QuerySet[Subscriber] | None = None) -> dict:
     """How many subscribers of ``base`` the segment takes, how many it cannot judge because the rules
     read behaviour or answers they did not consent to be tracked for, and whether it takes all of
-    ``base`` (then it filters nothing). Three counting queries, each one SQL statement."""
-    compiled = rules_compile(_rules(segment))
+    ``base`` (then it filters nothing). Three counting queries, each one SQL statement, without
+    PostgreSQL's JIT: compiling the behaviour subqueries cost twice as much as running them
+    (docs/benchmarks.md, Segments)."""
+    rules = _rules(segment)
+    compiled = rules_compile(rules)
     base = Subscriber.objects.all() if base is None else base
-    total = base.count()
-    count = base.filter(compiled.true).count()
-    left_out = 0
-    if compiled.reads_behaviour:
-        # Unknown happens only without consent; testing that first spares the subqueries for everyone else.
-        left_out = base.exclude(tracked_q()).filter(rules_unknown_without_consent_q(_rules(segment))).count()
+    with without_jit():
+        total = base.count()
+        count = base.filter(compiled.true).count()
+        left_out = 0
+        if compiled.reads_behaviour:
+            # Unknown happens only without consent; testing that first spares the subqueries for everyone else.
+            left_out = base.exclude(tracked_q()).filter(rules_unknown_without_consent_q(rules)).count()
     return {"count": count, "left_out_for_consent": left_out, "matches_everyone": count == total, "total": total}
 
 

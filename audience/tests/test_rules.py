@@ -1,5 +1,7 @@
 """The rule tree: nesting, the consent rule, machine events, problems, and the figures the editor shows."""
 
+import random
+
 import pytest
 
 from audience.rules import SegmentError
@@ -107,6 +109,59 @@ def test_left_out_count_agrees_with_three_valued_logic_for_nested_trees(world):
         compiled = rules_compile(rules)
         unknown = Subscriber.objects.exclude(tracked_q()).filter(~compiled.true & ~compiled.false)
         assert segment_count(rules)["left_out_for_consent"] == unknown.count(), rules
+
+
+def _random_tree(rng: random.Random, leaves: list[dict], depth: int) -> dict:
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(leaves)
+    op = rng.choice(("and", "or", "not"))
+    if op == "not":
+        return not_(_random_tree(rng, leaves, depth - 1))
+    children = [_random_tree(rng, leaves, depth - 1) for _index in range(rng.randint(0, 3))]
+    return all_of(*children) if op == "and" else any_of(*children)
+
+
+def test_the_counts_equal_the_definitions_for_random_nested_trees(world):
+    """segment_count must give what counting each definition on its own gives (members: the tree is
+    true; left out: no consent and the tree neither true nor false), for random nested trees of
+    behaviour, answer and profile conditions, over all subscribers and over a narrower base."""
+    from audience.conditions import tracked_q
+    from audience.rules import rules_compile
+
+    campaign, vip = world
+    question = QuestionFactory(kind=Question.Kind.NPS)
+    for name, score in (("anna", 10), ("ben", 3), ("dora", 9), ("emil", 10)):
+        response = Response.objects.create(
+            survey=question.survey, subscriber=Subscriber.objects.get(email=f"{name}@example.org"), source="mail"
+        )
+        Answer.objects.create(response=response, question=question, value=score)
+    on_list = MailingListFactory()
+    for name in ("ben", "cem", "emil"):
+        SubscriptionFactory(mailing_list=on_list, subscriber=Subscriber.objects.get(email=f"{name}@example.org"))
+    Subscriber.objects.filter(email="cem@example.org").update(status=Subscriber.Status.BOUNCED)
+    leaves = [
+        leaf("opened_campaign", campaign=campaign.pk),
+        leaf("not_opened_campaign", campaign=campaign.pk, include_machine=True),
+        leaf("read_recently", action="opened", days=30),
+        leaf("nps_group", group="promoter"),
+        leaf("tags", tags=[vip.pk]),
+        leaf("lists", lists=[on_list.pk]),
+        leaf("status", status="active"),
+    ]
+    rng = random.Random(18)
+    trees = [_random_tree(rng, leaves, depth=3) for _index in range(40)]
+    narrower = Subscriber.objects.exclude(email="anna@example.org")
+    seen = set()
+    for rules in trees:
+        compiled = rules_compile(rules)
+        for base in (Subscriber.objects.all(), narrower):
+            total = base.count()
+            count = base.filter(compiled.true).count()
+            left_out = base.exclude(tracked_q()).filter(~compiled.true & ~compiled.false).count()
+            expected = {"count": count, "left_out_for_consent": left_out, "matches_everyone": count == total}
+            assert segment_count(rules, base=base) == {**expected, "total": total}, rules
+            seen.add((count, left_out))
+    assert len(seen) > 5  # the trees are varied enough to tell counts apart
 
 
 def test_individual_tracking_off_leaves_everyone_out_of_behaviour_conditions(world, settings):
