@@ -27,10 +27,11 @@ def _request_hash(request) -> str:
 def idempotent(request, action: Callable[[], tuple[int, dict]]) -> JsonResponse:
     """Run ``action`` (returns status and JSON body) in one transaction, at most once per key.
 
-    The claim row is inserted before ``action`` runs and in the same transaction: a concurrent
-    request with the same key blocks on the unique constraint until the first one commits, then
-    replays its answer. An ``action`` that fails (a problem) rolls the claim back, so the client
-    may retry with the same key.
+    The claim row is inserted first, in the same transaction as ``action``: a concurrent request
+    with the same key blocks on the unique constraint until the first one commits, then replays its
+    answer. An ``action`` that fails (a problem) rolls the claim back, so the client may retry with
+    the same key. A stored answer older than ``IDEMPOTENCY_KEY_LIFETIME`` is deleted when its key
+    comes again, and the request runs anew.
     """
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
@@ -40,22 +41,30 @@ def idempotent(request, action: Callable[[], tuple[int, dict]]) -> JsonResponse:
     if len(key) > MAX_KEY_LENGTH:
         raise Problem(400, _("The Idempotency-Key header is longer than 255 characters."))
     request_hash = _request_hash(request)
-    with transaction.atomic():
-        IdempotencyKey.objects.filter(
-            api_key=request.auth, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_LIFETIME
-        ).delete()
+    for _attempt in range(2):
+        claim = None
         try:
+            # No savepoint for the claim: when its INSERT fails, the whole transaction is rolled
+            # back before anything else ran in it.
             with transaction.atomic():
                 claim = IdempotencyKey.objects.create(
                     api_key=request.auth, key=key, method=request.method, path=request.path, request_hash=request_hash
                 )
+                status, body = action()
+                claim.response_status = status
+                claim.response_body = body
+                claim.save(update_fields=["response_status", "response_body"])
+            return JsonResponse(body, status=status)
         except IntegrityError:
-            return _replay(IdempotencyKey.objects.get(api_key=request.auth, key=key), request_hash=request_hash)
-        status, body = action()
-        claim.response_status = status
-        claim.response_body = body
-        claim.save(update_fields=["response_status", "response_body"])
-    return JsonResponse(body, status=status)
+            if claim is not None:
+                raise  # the action's own, not the key's
+        stored = IdempotencyKey.objects.filter(api_key=request.auth, key=key).first()
+        if stored is None:
+            continue  # deleted meanwhile (purged or erased): claim it again
+        if stored.created_at >= timezone.now() - IDEMPOTENCY_KEY_LIFETIME:
+            return _replay(stored, request_hash=request_hash)
+        IdempotencyKey.objects.filter(pk=stored.pk, created_at=stored.created_at).delete()
+    raise Problem(409, _("A request with this Idempotency-Key is still running."))
 
 
 def _replay(stored: IdempotencyKey, *, request_hash: str) -> JsonResponse:

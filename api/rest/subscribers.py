@@ -57,7 +57,11 @@ def subscribers_for_output():
     )
 
 
-def subscriber_data(subscriber: Subscriber) -> dict:
+def subscriber_data(subscriber: Subscriber, *, subscriptions: list[Subscription] | None = None) -> dict:
+    """The API's view of ``subscriber``; ``subscriptions`` given means these are all it has, and no tags
+    (a subscriber created in this request), so nothing is read."""
+    tags = subscriber.tags.all() if subscriptions is None else []
+    subscriptions = subscriber.subscriptions.all() if subscriptions is None else subscriptions
     return SubscriberOut(
         id=subscriber.public_id,
         email=subscriber.email,
@@ -65,10 +69,10 @@ def subscriber_data(subscriber: Subscriber) -> dict:
         last_name=subscriber.last_name,
         language=subscriber.language,
         status=subscriber.status,
-        tags=sorted(tag.name for tag in subscriber.tags.all()),
+        tags=sorted(tag.name for tag in tags),
         subscriptions=[
             {"list": subscription.mailing_list.slug, "status": subscription.status}
-            for subscription in sorted(subscriber.subscriptions.all(), key=lambda s: s.mailing_list.slug)
+            for subscription in sorted(subscriptions, key=lambda s: s.mailing_list.slug)
         ],
         created_at=subscriber.created_at,
     ).model_dump(mode="json")
@@ -120,7 +124,7 @@ def subscriber_create(request, payload: SubscriberCreateIn):
         language = payload.language.value if payload.language else None
         if documented:
             return 201, _fresh(_import_documented(request, payload, mailing_lists, language=language))
-        subscriber = None
+        outcomes = []
         for mailing_list in mailing_lists:
             outcome = subscriber_subscribe(
                 email=payload.email,
@@ -131,7 +135,11 @@ def subscriber_create(request, payload: SubscriberCreateIn):
                 language=language,
                 details={"source": "api", "api_key": request.auth.prefix},
             )
-            subscriber = outcome.subscription.subscriber
+            outcomes.append(outcome)
+        subscriber = outcomes[0].subscription.subscriber
+        if outcomes[0].subscriber_created:
+            # A new address: its rows are all in hand, nothing to read back.
+            return 202, subscriber_data(subscriber, subscriptions=[outcome.subscription for outcome in outcomes])
         return 202, _fresh(subscriber)
 
     return idempotent(request, action)

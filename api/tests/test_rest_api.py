@@ -422,3 +422,31 @@ def test_the_production_application_answers_a_sign_up_without_the_middleware(raw
     listing = call(lean, "get", "/api/v1/subscribers/", raw_key)
     assert listing.status_code == 200 and listing["X-Frame-Options"] == "DENY"
     assert_problem(call(lean, "put", "/api/v1/subscribers/", raw_key, body={}), 405)
+
+
+def test_the_answer_for_a_new_address_on_two_lists_is_what_reading_it_back_gives(signup_client, raw_key, news):
+    from api.rest.subscribers import _fresh
+
+    MailingListFactory(slug="deals", language="en")
+    body = {**SIGN_UP, "lists": ["news", "deals"]}
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=body)
+    assert response.status_code == 202, response.content
+    subscriber = Subscriber.objects.get()
+    assert response.json() == _fresh(subscriber)
+    assert [item["list"] for item in response.json()["subscriptions"]] == ["deals", "news"]
+    assert ConfirmationMail.objects.count() == 2 and ConsentRecord.objects.count() == 2
+
+
+def test_signing_up_a_known_address_answers_with_its_tags_and_other_lists(signup_client, raw_key, news):
+    subscriber = SubscriberFactory(email=SIGN_UP["email"], status=Subscriber.Status.ACTIVE)
+    subscriber.tags.add(Tag.objects.create(name="vip"))
+    SubscriptionFactory(
+        subscriber=subscriber, mailing_list=MailingListFactory(slug="deals"), status=Subscription.Status.ACTIVE
+    )
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP)
+    assert response.status_code == 202, response.content
+    assert response.json()["tags"] == ["vip"]
+    assert response.json()["subscriptions"] == [
+        {"list": "deals", "status": "active"},
+        {"list": "news", "status": "pending"},
+    ]
