@@ -118,10 +118,23 @@ def subscriber_create(request, payload: SubscriberCreateIn):
     documented = payload.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
     if documented:
         scope_require(request, SUBSCRIBERS_IMPORT)
+    language = payload.language.value if payload.language else None
 
-    def action():
-        mailing_lists = mailing_lists_resolve(payload.lists)
-        language = payload.language.value if payload.language else None
+    def read():
+        """The lists and their consent texts, read before the write transaction."""
+        try:
+            mailing_lists = mailing_lists_resolve(payload.lists)
+        except Problem as unknown:
+            return unknown, {}
+        if documented:
+            return mailing_lists, {}
+        languages = {language or mailing_list.language for mailing_list in mailing_lists}
+        return mailing_lists, {code: selectors.consent_text_current(language=code) for code in languages}
+
+    def action(lists_and_texts):
+        mailing_lists, consent_texts = lists_and_texts
+        if isinstance(mailing_lists, Problem):
+            raise mailing_lists  # inside the transaction: the Idempotency-Key stays unused
         if documented:
             return 201, _fresh(_import_documented(request, payload, mailing_lists, language=language))
         outcomes = []
@@ -129,7 +142,7 @@ def subscriber_create(request, payload: SubscriberCreateIn):
             outcome = subscriber_subscribe(
                 email=payload.email,
                 mailing_list=mailing_list,
-                consent_text=selectors.consent_text_current(language=language or mailing_list.language),
+                consent_text=consent_texts[language or mailing_list.language],
                 first_name=payload.first_name,
                 last_name=payload.last_name,
                 language=language,
@@ -142,7 +155,7 @@ def subscriber_create(request, payload: SubscriberCreateIn):
             return 202, subscriber_data(subscriber, subscriptions=[outcome.subscription for outcome in outcomes])
         return 202, _fresh(subscriber)
 
-    return idempotent(request, action)
+    return idempotent(request, action, prepare=read)
 
 
 def _import_documented(request, payload: SubscriberCreateIn, mailing_lists, *, language) -> Subscriber:
