@@ -450,3 +450,16 @@ def test_signing_up_a_known_address_answers_with_its_tags_and_other_lists(signup
         {"list": "deals", "status": "active"},
         {"list": "news", "status": "pending"},
     ]
+
+
+def test_a_replay_only_reads(signup_client, raw_key, news):
+    from django.test.utils import CaptureQueriesContext
+
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    with CaptureQueriesContext(connection) as queries:
+        again = call(
+            signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1"
+        )
+    assert again["Idempotent-Replayed"] == "true"
+    statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    assert set(statements) == {"SELECT"}, statements
