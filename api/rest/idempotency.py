@@ -25,7 +25,9 @@ def _request_hash(request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
-def idempotent(request, action: Callable[..., tuple[int, dict]], *, prepare: Callable[[], object] | None = None):
+def idempotent(
+    request, action: Callable[..., tuple[int, dict]], *, prepare: Callable[[], object] | None = None
+) -> JsonResponse:
     """Run ``action`` (returns status and JSON body) in one transaction, at most once per key.
 
     A key whose answer is stored is replayed at once, without a transaction. Otherwise the claim
