@@ -2,7 +2,7 @@
 
     python bench/api.py [--requests 4000] [--clients 4] [--gunicorn-workers 3]
                         [--events 5000] [--worker-concurrency 2] [--skip-http] [--skip-webhooks]
-                        [--publish-each]
+                        [--publish-each] [--database kanal_bench_api]
 
 1. Sign-ups: gunicorn as the Dockerfile starts it (``newsletter_site.wsgi``, sync workers), client
    processes on keep-alive connections POST ``--requests`` new subscribers, each with its own
@@ -16,7 +16,7 @@
    Rate from the commit to the last verified request. Target >= 1,000 events/s.
 
 SQLite with the embedded Redis by default; PostgreSQL when DATABASE_URL names one (database
-``kanal_bench_api`` beside it). Details and figures: docs/benchmarks.md.
+``kanal_bench_api``, or ``--database``, beside it). Details and figures: docs/benchmarks.md.
 """
 
 import argparse
@@ -198,6 +198,9 @@ def main() -> None:
     parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE in gunicorn")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--worker-concurrency", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--database", default="kanal_bench_api", help="PostgreSQL only: the database to create for the bench"
+    )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
     parser.add_argument(
@@ -208,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
 
     extra = {"KANAL_API_RATE_PER_MINUTE": RATE_UNLIMITED, "SITE_URL": "https://news.example.com"}
-    database = bench_database("kanal_bench_api", bench_dir=BENCH_DIR, extra_env=extra)
+    database = bench_database(args.database, bench_dir=BENCH_DIR, extra_env=extra)
     setup_django()
     say(f"[api] {database}; rate limit per key lifted for the bench ({RATE_UNLIMITED}/minute)")
     env = {key: os.environ[key] for key in ("DATABASE_URL", "KANAL_VAR_DIR", "DJANGO_SETTINGS_MODULE", *extra)}

@@ -5,7 +5,9 @@ A call authenticated by an API key needs no session, CSRF, authentication, messa
 clickjacking middleware, and no URL resolving; together they cost about as much as the view's
 own work. This wrapper hands the request for one of ``views``' exact paths straight to its view
 (the same function the URLconf names, so behaviour and tests are shared) and passes every other
-request to ``application`` unchanged. ``newsletter_site.wsgi`` wires it in.
+request to ``application`` unchanged. A key ``"POST /api/v1/subscribers/"`` takes only that
+method; the path's other methods (the listing's GET) go to ``application``.
+``newsletter_site.wsgi`` wires it in.
 
 A request whose ``Host`` is not in ``ALLOWED_HOSTS`` goes to the full application too, which
 refuses it as for every other page: the rule stays Django's.
@@ -39,7 +41,8 @@ def _hsts_header() -> str:
 
 
 class ApiFastPath:
-    """WSGI middleware: ``views`` (exact path -> view function) answered here, the rest by ``application``."""
+    """WSGI middleware: ``views`` (exact path, or "METHOD path", -> view function) answered here, the
+    rest by ``application``."""
 
     def __init__(self, application, views: dict):
         self.application = application
@@ -49,7 +52,8 @@ class ApiFastPath:
         self.hsts = _hsts_header() if settings.SECURE_HSTS_SECONDS else ""
 
     def __call__(self, environ, start_response):
-        view = self.views.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        view = self.views.get(path) or self.views.get(f"{environ.get('REQUEST_METHOD', '')} {path}")
         if view is None:
             return self.application(environ, start_response)
         request = WSGIRequest(environ)

@@ -35,6 +35,7 @@ from subscribers.models import (
     SubscriberImport,
     SuppressedAddress,
     email_hash,
+    normalise_email,
 )
 
 
@@ -104,10 +105,12 @@ def subscriber_by_data_link(*, public_id, action: str, token: str) -> Subscriber
     return subscriber
 
 
-def address_may_receive_mail(*, email: str) -> bool:
+def address_may_receive_mail(*, email: str, subscriber: Subscriber | None = None) -> bool:
     """False for an address that hard-bounced, complained or was blocked by staff.
 
     An address suppressed only because it was erased may sign up again with double opt-in.
+    ``subscriber``: the address's row as just read or written in this transaction, whose status is
+    then taken as it is instead of being read again.
     """
     blocking_reasons = (
         SuppressedAddress.Reason.BOUNCED,
@@ -117,7 +120,10 @@ def address_may_receive_mail(*, email: str) -> bool:
     if SuppressedAddress.objects.filter(email_hash=email_hash(email), reason__in=blocking_reasons).exists():
         return False
     blocking_statuses = (Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED)
-    return not Subscriber.objects.filter(email=(email or "").strip().lower(), status__in=blocking_statuses).exists()
+    email = normalise_email(email)
+    if subscriber is not None and subscriber.email == email:
+        return subscriber.status not in blocking_statuses
+    return not Subscriber.objects.filter(email=email, status__in=blocking_statuses).exists()
 
 
 def consent_text_version(*, language: str, version) -> ConsentText | None:

@@ -57,7 +57,11 @@ def subscribers_for_output():
     )
 
 
-def subscriber_data(subscriber: Subscriber) -> dict:
+def subscriber_data(subscriber: Subscriber, *, subscriptions: list[Subscription] | None = None) -> dict:
+    """The API's view of ``subscriber``; ``subscriptions`` given means these are all it has, and no tags
+    (a subscriber created in this request), so nothing is read."""
+    tags = subscriber.tags.all() if subscriptions is None else []
+    subscriptions = subscriber.subscriptions.all() if subscriptions is None else subscriptions
     return SubscriberOut(
         id=subscriber.public_id,
         email=subscriber.email,
@@ -65,10 +69,10 @@ def subscriber_data(subscriber: Subscriber) -> dict:
         last_name=subscriber.last_name,
         language=subscriber.language,
         status=subscriber.status,
-        tags=sorted(tag.name for tag in subscriber.tags.all()),
+        tags=sorted(tag.name for tag in tags),
         subscriptions=[
             {"list": subscription.mailing_list.slug, "status": subscription.status}
-            for subscription in sorted(subscriber.subscriptions.all(), key=lambda s: s.mailing_list.slug)
+            for subscription in sorted(subscriptions, key=lambda s: s.mailing_list.slug)
         ],
         created_at=subscriber.created_at,
     ).model_dump(mode="json")
@@ -114,27 +118,44 @@ def subscriber_create(request, payload: SubscriberCreateIn):
     documented = payload.consent_basis == SubscriberImport.ConsentBasis.DOCUMENTED
     if documented:
         scope_require(request, SUBSCRIBERS_IMPORT)
+    language = payload.language.value if payload.language else None
 
-    def action():
-        mailing_lists = mailing_lists_resolve(payload.lists)
-        language = payload.language.value if payload.language else None
+    def read():
+        """The lists and their consent texts, read before the write transaction."""
+        try:
+            mailing_lists = mailing_lists_resolve(payload.lists)
+        except Problem as unknown:
+            return unknown, {}
+        if documented:
+            return mailing_lists, {}
+        languages = {language or mailing_list.language for mailing_list in mailing_lists}
+        return mailing_lists, {code: selectors.consent_text_current(language=code) for code in languages}
+
+    def action(lists_and_texts):
+        mailing_lists, consent_texts = lists_and_texts
+        if isinstance(mailing_lists, Problem):
+            raise mailing_lists  # inside the transaction: the Idempotency-Key stays unused
         if documented:
             return 201, _fresh(_import_documented(request, payload, mailing_lists, language=language))
-        subscriber = None
+        outcomes = []
         for mailing_list in mailing_lists:
             outcome = subscriber_subscribe(
                 email=payload.email,
                 mailing_list=mailing_list,
-                consent_text=selectors.consent_text_current(language=language or mailing_list.language),
+                consent_text=consent_texts[language or mailing_list.language],
                 first_name=payload.first_name,
                 last_name=payload.last_name,
                 language=language,
                 details={"source": "api", "api_key": request.auth.prefix},
             )
-            subscriber = outcome.subscription.subscriber
+            outcomes.append(outcome)
+        subscriber = outcomes[0].subscription.subscriber
+        if outcomes[0].subscriber_created:
+            # A new address: its rows are all in hand, nothing to read back.
+            return 202, subscriber_data(subscriber, subscriptions=[outcome.subscription for outcome in outcomes])
         return 202, _fresh(subscriber)
 
-    return idempotent(request, action)
+    return idempotent(request, action, prepare=read)
 
 
 def _import_documented(request, payload: SubscriberCreateIn, mailing_lists, *, language) -> Subscriber:

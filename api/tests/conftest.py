@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from api.services import api_key_create
+from newsletter_site.testing import LeanClient
 from subscribers.tests.factories import ConsentTextFactory, MailingListFactory
 
 ALL_SCOPES = ["lists:read", "subscribers:read", "subscribers:write"]
@@ -20,6 +21,18 @@ def make_key(scopes=ALL_SCOPES, **kwargs) -> str:
 def client():
     """Like a shop's client: no CSRF token, so the check must not apply to key-authenticated calls."""
     return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture(params=["django", "lean"])
+def signup_client(request, client):
+    """For the sign-up tests: ``POST /api/v1/subscribers/`` through Django's test client (the whole
+    middleware stack) and through the production WSGI application, where it takes the lean path
+    (``newsletter_site.wsgi``); other requests of the test reach Django either way."""
+    if request.param == "django":
+        return client
+    from newsletter_site.wsgi import application
+
+    return LeanClient(application)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from api.models import IdempotencyKey
 from api.services import api_key_create, api_key_revoke
 from api.tasks import purge_idempotency_keys
 from api.tests.conftest import ALL_SCOPES, assert_problem, call, make_key
+from newsletter_site.testing import LeanClient
 from subscribers.models import ConfirmationMail, ConsentRecord, Subscriber, Subscription, Tag
 from subscribers.services.gdpr import subscriber_erase
 from subscribers.tasks import send_confirmation_mail
@@ -98,21 +99,21 @@ def test_requests_without_a_live_key_get_a_401_problem(client, kind):
     assert problem["title"] == "Unauthorized"
 
 
-def test_a_key_without_the_endpoints_scope_gets_a_403_problem(client):
+def test_a_key_without_the_endpoints_scope_gets_a_403_problem(signup_client):
     raw_key = make_key(scopes=["lists:read"])
-    assert call(client, "get", "/api/v1/lists/", raw_key).status_code == 200
-    problem = assert_problem(call(client, "get", "/api/v1/subscribers/?email=a@example.org", raw_key), 403)
+    assert call(signup_client, "get", "/api/v1/lists/", raw_key).status_code == 200
+    problem = assert_problem(call(signup_client, "get", "/api/v1/subscribers/?email=a@example.org", raw_key), 403)
     assert "subscribers:read" in problem["detail"]
-    assert_problem(call(client, "post", "/api/v1/subscribers/", raw_key, body={"email": "a@example.org"}), 403)
+    assert_problem(call(signup_client, "post", "/api/v1/subscribers/", raw_key, body={"email": "a@example.org"}), 403)
     assert not Subscriber.objects.exists()
 
 
 def test_creating_a_subscriber_starts_double_opt_in_and_confirms_nothing(
-    client, raw_key, news, django_capture_on_commit_callbacks
+    signup_client, raw_key, news, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         response = call(
-            client,
+            signup_client,
             "post",
             "/api/v1/subscribers/",
             raw_key,
@@ -137,24 +138,30 @@ def test_creating_a_subscriber_starts_double_opt_in_and_confirms_nothing(
     assert Subscription.objects.get().status == Subscription.Status.PENDING
 
 
-def test_creating_a_subscriber_on_an_unknown_list_is_a_422_problem(client, raw_key, news):
+def test_creating_a_subscriber_on_an_unknown_list_is_a_422_problem(signup_client, raw_key, news):
     response = call(
-        client, "post", "/api/v1/subscribers/", raw_key, body={"email": "a@example.org", "lists": ["news", "nope", 999]}
+        signup_client,
+        "post",
+        "/api/v1/subscribers/",
+        raw_key,
+        body={"email": "a@example.org", "lists": ["news", "nope", 999]},
     )
     problem = assert_problem(response, 422)
     assert problem["unknown_lists"] == ["nope", "999"]
     assert not Subscriber.objects.exists()
 
 
-def test_validation_errors_are_422_problems_without_the_submitted_value(client, raw_key, news):
-    response = call(client, "post", "/api/v1/subscribers/", raw_key, body={"email": "not-an-address", "lists": []})
+def test_validation_errors_are_422_problems_without_the_submitted_value(signup_client, raw_key, news):
+    response = call(
+        signup_client, "post", "/api/v1/subscribers/", raw_key, body={"email": "not-an-address", "lists": []}
+    )
     problem = assert_problem(response, 422)
     locations = {tuple(error["loc"][-1:]) for error in problem["errors"]}
     assert {("email",), ("lists",)} <= locations
     assert "not-an-address" not in response.text
-    assert_problem(call(client, "get", "/api/v1/lists/?limit=201", raw_key), 422)
-    assert_problem(call(client, "get", "/api/v1/subscribers/not-a-uuid", raw_key), 422)
-    broken = client.post(
+    assert_problem(call(signup_client, "get", "/api/v1/lists/?limit=201", raw_key), 422)
+    assert_problem(call(signup_client, "get", "/api/v1/subscribers/not-a-uuid", raw_key), 422)
+    broken = signup_client.post(
         "/api/v1/subscribers/", "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw_key}"
     )
     assert_problem(broken, 400)
@@ -220,10 +227,10 @@ def test_unsubscribe_from_one_list_then_from_all(client, raw_key, news):
 SIGN_UP = {"email": "erika@example.org", "first_name": "Erika", "lists": ["news"]}
 
 
-def test_a_replayed_idempotency_key_returns_the_stored_answer_and_creates_nothing_twice(client, raw_key, news):
-    first = call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+def test_a_replayed_idempotency_key_returns_the_stored_answer_and_creates_nothing_twice(signup_client, raw_key, news):
+    first = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
     Subscriber.objects.update(first_name="Changed meanwhile")
-    again = call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    again = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
@@ -233,29 +240,33 @@ def test_a_replayed_idempotency_key_returns_the_stored_answer_and_creates_nothin
     assert (stored.method, stored.path, stored.response_status) == ("POST", "/api/v1/subscribers/", 202)
 
 
-def test_the_same_idempotency_key_with_another_body_is_a_422_problem(client, raw_key, news):
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+def test_the_same_idempotency_key_with_another_body_is_a_422_problem(signup_client, raw_key, news):
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
     other = {**SIGN_UP, "email": "someone@example.org"}
-    response = call(client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="order-1")
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="order-1")
     assert_problem(response, 422)
     assert list(Subscriber.objects.values_list("email", flat=True)) == ["erika@example.org"]
 
 
-def test_idempotency_keys_belong_to_one_api_key_and_expire_after_a_day(client, raw_key, news):
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
-    other_shop = call(client, "post", "/api/v1/subscribers/", make_key(), body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+def test_idempotency_keys_belong_to_one_api_key_and_expire_after_a_day(signup_client, raw_key, news):
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    other_shop = call(
+        signup_client, "post", "/api/v1/subscribers/", make_key(), body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1"
+    )
     assert "Idempotent-Replayed" not in other_shop
     assert IdempotencyKey.objects.count() == 2
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
     later = {**SIGN_UP, "email": "later@example.org"}
-    response = call(client, "post", "/api/v1/subscribers/", raw_key, body=later, HTTP_IDEMPOTENCY_KEY="order-1")
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=later, HTTP_IDEMPOTENCY_KEY="order-1")
     assert response.status_code == 202
     assert "Idempotent-Replayed" not in response
 
 
-def test_a_failed_request_does_not_use_up_its_idempotency_key(client, raw_key, news):
+def test_a_failed_request_does_not_use_up_its_idempotency_key(signup_client, raw_key, news):
     wrong = {**SIGN_UP, "lists": ["nope"]}
-    assert_problem(call(client, "post", "/api/v1/subscribers/", raw_key, body=wrong, HTTP_IDEMPOTENCY_KEY="k"), 422)
+    assert_problem(
+        call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=wrong, HTTP_IDEMPOTENCY_KEY="k"), 422
+    )
     assert not IdempotencyKey.objects.exists()
 
 
@@ -269,18 +280,18 @@ def test_patch_takes_an_idempotency_key_too(client, raw_key):
     assert not Tag.objects.exists(), "the replay did not run the change again"
 
 
-def test_idempotency_keys_older_than_a_day_are_purged(client, raw_key, news):
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="old")
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="new")
+def test_idempotency_keys_older_than_a_day_are_purged(signup_client, raw_key, news):
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="old")
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="new")
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
     purge_idempotency_keys()
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
-def test_erasing_a_subscriber_drops_the_stored_answers_about_them(client, raw_key, news):
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="erika")
+def test_erasing_a_subscriber_drops_the_stored_answers_about_them(signup_client, raw_key, news):
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="erika")
     other = {**SIGN_UP, "email": "other@example.org"}
-    call(client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="other")
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=other, HTTP_IDEMPOTENCY_KEY="other")
     subscriber_erase(subscriber=Subscriber.objects.get(email="erika@example.org"))
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["other"]
 
@@ -367,3 +378,88 @@ def test_every_scope_an_endpoint_names_is_registered_with_a_label():
     assert len(named) == 11
     for scope in named:
         assert str(scopes.SCOPES[scope]), scope
+
+
+# The sign-up on the lean path (newsletter_site.wsgi) ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["missing", "made_up", "revoked"])
+def test_a_sign_up_without_a_live_key_gets_a_401_problem(signup_client, news, kind):
+    raw_key = {"missing": None, "made_up": "kanal_deadbeef_nothing"}.get(kind)
+    if kind == "revoked":
+        key, raw_key = api_key_create(name="Shop", scopes=ALL_SCOPES)
+        api_key_revoke(key=key)
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP)
+    assert assert_problem(response, 401)["title"] == "Unauthorized"
+    assert response["WWW-Authenticate"] == 'Bearer realm="kanal"'
+    assert not Subscriber.objects.exists()
+
+
+def test_too_many_sign_ups_per_key_get_a_429_problem(signup_client, news, settings):
+    settings.KANAL_API_RATE_PER_MINUTE = 2
+    raw_key = make_key()
+    bodies = [{**SIGN_UP, "email": f"n{n}@example.org"} for n in range(3)]
+    answers = [call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=body) for body in bodies]
+    assert [answer.status_code for answer in answers] == [202, 202, 429]
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert Subscriber.objects.count() == 2
+
+
+def test_the_production_application_answers_a_sign_up_without_the_middleware(raw_key, news, in_english):
+    from newsletter_site.wsgi import application
+
+    lean = LeanClient(application)
+    response = call(lean, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, secure=True)
+    assert response.status_code == 202 and response.json()["email"] == SIGN_UP["email"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    # No session, CSRF or clickjacking middleware ran on it.
+    assert "Set-Cookie" not in response and "Vary" not in response and "X-Frame-Options" not in response
+    german = call(
+        lean, "post", "/api/v1/subscribers/", raw_key, body={**SIGN_UP, "lists": ["nope"]}, HTTP_ACCEPT_LANGUAGE="de"
+    )
+    assert assert_problem(german, 422)["detail"].startswith("Unbekannte")
+    # The path's other methods reach Django, with its middleware.
+    listing = call(lean, "get", "/api/v1/subscribers/", raw_key)
+    assert listing.status_code == 200 and listing["X-Frame-Options"] == "DENY"
+    assert_problem(call(lean, "put", "/api/v1/subscribers/", raw_key, body={}), 405)
+
+
+def test_the_answer_for_a_new_address_on_two_lists_is_what_reading_it_back_gives(signup_client, raw_key, news):
+    from api.rest.subscribers import _fresh
+
+    MailingListFactory(slug="deals", language="en")
+    body = {**SIGN_UP, "lists": ["news", "deals"]}
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=body)
+    assert response.status_code == 202, response.content
+    subscriber = Subscriber.objects.get()
+    assert response.json() == _fresh(subscriber)
+    assert [item["list"] for item in response.json()["subscriptions"]] == ["deals", "news"]
+    assert ConfirmationMail.objects.count() == 2 and ConsentRecord.objects.count() == 2
+
+
+def test_signing_up_a_known_address_answers_with_its_tags_and_other_lists(signup_client, raw_key, news):
+    subscriber = SubscriberFactory(email=SIGN_UP["email"], status=Subscriber.Status.ACTIVE)
+    subscriber.tags.add(Tag.objects.create(name="vip"))
+    SubscriptionFactory(
+        subscriber=subscriber, mailing_list=MailingListFactory(slug="deals"), status=Subscription.Status.ACTIVE
+    )
+    response = call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP)
+    assert response.status_code == 202, response.content
+    assert response.json()["tags"] == ["vip"]
+    assert response.json()["subscriptions"] == [
+        {"list": "deals", "status": "active"},
+        {"list": "news", "status": "pending"},
+    ]
+
+
+def test_a_replay_only_reads(signup_client, raw_key, news):
+    from django.test.utils import CaptureQueriesContext
+
+    call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1")
+    with CaptureQueriesContext(connection) as queries:
+        again = call(
+            signup_client, "post", "/api/v1/subscribers/", raw_key, body=SIGN_UP, HTTP_IDEMPOTENCY_KEY="order-1"
+        )
+    assert again["Idempotent-Replayed"] == "true"
+    statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    assert set(statements) == {"SELECT"}, statements

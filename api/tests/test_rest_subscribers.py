@@ -68,10 +68,10 @@ DOCUMENTED = {
 
 
 def test_a_documented_consent_makes_the_subscription_active_without_a_mail(
-    client, news, django_capture_on_commit_callbacks
+    signup_client, news, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = call(client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
+        response = call(signup_client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "active"
     assert response.json()["subscriptions"] == [{"list": "news", "status": "active"}]
@@ -84,17 +84,19 @@ def test_a_documented_consent_makes_the_subscription_active_without_a_mail(
     assert mail.outbox == []
 
 
-def test_only_keys_with_the_import_scope_may_skip_double_opt_in(client, raw_key, news):
-    problem = assert_problem(call(client, "post", "/api/v1/subscribers/", raw_key, body=DOCUMENTED), 403)
+def test_only_keys_with_the_import_scope_may_skip_double_opt_in(signup_client, raw_key, news):
+    problem = assert_problem(call(signup_client, "post", "/api/v1/subscribers/", raw_key, body=DOCUMENTED), 403)
     assert "subscribers:import" in problem["detail"]
     assert not Subscriber.objects.exists()
 
 
-def test_a_documented_consent_needs_its_source(client, news):
+def test_a_documented_consent_needs_its_source(signup_client, news):
     key = make_key(IMPORT_SCOPES)
-    assert_problem(call(client, "post", "/api/v1/subscribers/", key, body={**DOCUMENTED, "consent_source": " "}), 422)
+    assert_problem(
+        call(signup_client, "post", "/api/v1/subscribers/", key, body={**DOCUMENTED, "consent_source": " "}), 422
+    )
     plain = {"email": "a@example.org", "lists": ["news"], "consent_source": "order 1"}
-    assert_problem(call(client, "post", "/api/v1/subscribers/", key, body=plain), 422)
+    assert_problem(call(signup_client, "post", "/api/v1/subscribers/", key, body=plain), 422)
     assert not Subscriber.objects.exists()
 
 
@@ -107,7 +109,7 @@ def test_a_documented_consent_needs_its_source(client, news):
         ("pending", "pending_on_list"),
     ],
 )
-def test_a_documented_consent_never_overrides_a_refusal(client, news, situation, reason):
+def test_a_documented_consent_never_overrides_a_refusal(signup_client, news, situation, reason):
     if situation == "suppressed":
         SuppressedAddress.objects.create(email_hash=email_hash(DOCUMENTED["email"]), reason="erased")
     elif situation == "complained":
@@ -117,18 +119,18 @@ def test_a_documented_consent_never_overrides_a_refusal(client, news, situation,
         status = Subscription.Status.UNSUBSCRIBED if situation == "left_list" else Subscription.Status.PENDING
         SubscriptionFactory(subscriber=subscriber, mailing_list=news, status=status)
     before = list(Subscription.objects.values_list("status", flat=True))
-    response = call(client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
+    response = call(signup_client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
     problem = assert_problem(response, 409)
     assert reason in problem["refused"].values()
     assert list(Subscription.objects.values_list("status", flat=True)) == before
     assert not ConsentRecord.objects.exists()
 
 
-def test_a_documented_consent_adds_lists_to_a_pending_subscriber_and_activates_them(client, news):
+def test_a_documented_consent_adds_lists_to_a_pending_subscriber_and_activates_them(signup_client, news):
     deals = MailingListFactory(slug="deals")
     subscriber = SubscriberFactory(email=DOCUMENTED["email"], status=Subscriber.Status.PENDING)
     SubscriptionFactory(subscriber=subscriber, mailing_list=deals, status=Subscription.Status.PENDING)
-    response = call(client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
+    response = call(signup_client, "post", "/api/v1/subscribers/", make_key(IMPORT_SCOPES), body=DOCUMENTED)
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "active"
     assert response.json()["subscriptions"] == [

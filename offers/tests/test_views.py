@@ -1,13 +1,11 @@
-import io
 import json
 from datetime import timedelta
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.utils import timezone
 
 from api.services import api_key_create, api_key_revoke
+from newsletter_site.testing import LeanClient
 from offers import tokens
 from offers.models import Offer, Redemption
 from offers.tests.factories import CouponFactory, OfferFactory
@@ -74,70 +72,6 @@ def test_links_not_signed_for_an_offer_are_not_found(client, token):
 @pytest.fixture
 def shop_key():
     return api_key_create(name="Shop", scopes=["offers:redeem"])[1]
-
-
-class LeanResponse:
-    """What the production WSGI application (``newsletter_site.wsgi``) answered, read like a test
-    client's response."""
-
-    def __init__(self, status: str, headers: list, body: bytes):
-        self.status_code = int(status.split()[0])
-        self.headers = dict(headers)
-        self.content = body
-
-    def __getitem__(self, name):
-        return self.headers[name]
-
-    def json(self):
-        return json.loads(self.content)
-
-
-class LeanClient:
-    """Requests through the production WSGI application, where the endpoint skips the middleware."""
-
-    def __init__(self, application):
-        self.application = application
-
-    def request(self, method, path, data=b"", content_type="", secure=False, **extra):
-        body = data.encode() if isinstance(data, str) else data
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "443" if secure else "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_HOST": "testserver",
-            "CONTENT_TYPE": content_type,
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.url_scheme": "https" if secure else "http",
-            **extra,
-        }
-        answer = {}
-
-        def start_response(status, headers):
-            answer.update(status=status, headers=headers)
-
-        # As Django's test client does: requests that reach Django's handler must not close the
-        # test's connection (request_started/finished -> close_old_connections).
-        for signal in (request_started, request_finished):
-            signal.disconnect(close_old_connections)
-        try:
-            content = b"".join(self.application(environ, start_response))
-        finally:
-            for signal in (request_started, request_finished):
-                signal.connect(close_old_connections)
-        return LeanResponse(answer["status"], answer["headers"], content)
-
-    def post(self, path, data, content_type="", **extra):
-        return self.request("POST", path, data, content_type, **extra)
-
-    def get(self, path, **extra):
-        return self.request("GET", path, **extra)
 
 
 @pytest.fixture(params=["django", "lean"])

@@ -38,6 +38,8 @@ class SubscribeOutcome:
     subscription: Subscription
     confirmation_mail: ConfirmationMail | None
     already_active: bool
+    subscriber_created: bool = False
+    """The address was new: its subscriber row, with no tags and this one subscription, was created here."""
 
 
 class ConfirmationError(Exception):
@@ -98,7 +100,9 @@ def subscriber_subscribe(
         subscriber.save(update_fields=["first_name", "last_name", "language", "fields", "updated_at"])
 
     subscription, _ = Subscription.objects.select_for_update().get_or_create(
-        subscriber=subscriber, mailing_list=mailing_list
+        subscriber=subscriber,
+        mailing_list=mailing_list,
+        defaults={"status": Subscription.Status.PENDING, "confirmation_nonce": secrets.token_hex(16)},
     )
     if subscription.status == Subscription.Status.ACTIVE and subscriber.status == Subscriber.Status.ACTIVE:
         return SubscribeOutcome(subscription=subscription, confirmation_mail=None, already_active=True)
@@ -119,19 +123,25 @@ def subscriber_subscribe(
         details=details,
     )
     signals.signup_recorded.send(sender=Subscription, subscription=subscription, consent_record=consent_record)
-    confirmation_mail = confirmation_mail_queue(subscription=subscription)
-    return SubscribeOutcome(subscription=subscription, confirmation_mail=confirmation_mail, already_active=False)
+    confirmation_mail = confirmation_mail_queue(subscription=subscription, new_subscriber=created)
+    return SubscribeOutcome(
+        subscription=subscription, confirmation_mail=confirmation_mail, already_active=False, subscriber_created=created
+    )
 
 
-def confirmation_mail_queue(*, subscription: Subscription) -> ConfirmationMail | None:
+def confirmation_mail_queue(*, subscription: Subscription, new_subscriber: bool = False) -> ConfirmationMail | None:
     """Queue a confirmation mail unless the address had its daily share already (subscription bombing).
 
     An address that bounced, complained or was suppressed by staff gets no mail at all.
+    ``new_subscriber``: the subscriber row was created in this transaction, so its status is the one
+    in hand and no confirmation mail was queued for it before (two queries fewer).
     """
-    if not selectors.address_may_receive_mail(email=subscription.subscriber.email):
+    subscriber = subscription.subscriber
+    known = subscriber if new_subscriber else None
+    if not selectors.address_may_receive_mail(email=subscriber.email, subscriber=known):
         logger.info("No confirmation mail for suppressed subscriber %s", subscription.subscriber_id)
         return None
-    recent = selectors.confirmation_mails_sent_recently(subscriber_id=subscription.subscriber_id)
+    recent = 0 if new_subscriber else selectors.confirmation_mails_sent_recently(subscriber_id=subscriber.pk)
     if recent >= settings.KANAL_CONFIRMATION_MAILS_PER_ADDRESS_PER_DAY:
         logger.warning("Confirmation mail cap reached for subscriber %s", subscription.subscriber_id)
         return None
