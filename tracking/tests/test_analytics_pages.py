@@ -218,14 +218,14 @@ def test_audience_page_shows_the_figures_of_the_hourly_run_and_when_they_were_co
 
     url = reverse("tracking:analytics_audience")
     before = client.get(url).content.decode()
-    assert "Figures computed now" in before  # fresh install: no run yet, the figures are computed per request
+    assert "Zahlen soeben berechnet" in before  # fresh install: no run yet, the figures are computed per request
     refresh_engagement()
     SubscriberFactory(tracking_consent=False)  # signs up after the run: shows at the next one
 
     with CaptureQueriesContext(connection) as queries:
         html = client.get(url).content.decode()
 
-    assert "Figures as of" in html
+    assert "Zahlen vom" in html
     assert not [query for query in queries if '"subscribers_subscriber"' in query["sql"]]
     for slug in ("segments", "growth"):
         assert table_rows(html, slug) == table_rows(before, slug)
